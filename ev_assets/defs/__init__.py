@@ -1,0 +1,1 @@
+"""Dagster objects of ev-assets, by domain: raw pulls and tables (`raw/`), the warehouse (`warehouse/`)."""

@@ -1,0 +1,56 @@
+"""Open Charge Map: the raw registry pull and the station tables parsed from it."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
+from ev_assets.defs.tables import table_metadata, table_spec
+from ev_assets.lib import openchargemap, rawstore, warehouse
+
+RAW_SOURCE = "openchargemap"
+
+
+@dg.asset(group_name="raw", kinds={"json"})
+def openchargemap_pull(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg.Output[str]:
+    """Raw Open Charge Map `/v3/poi` response for the configured country, with the reference data to decode it.
+
+    Stored once per distinct content under `raw/openchargemap/`; the API key (OPENCHARGEMAP_API_KEY) is sent as a
+    header and never logged or stored.
+    """
+    settings = ev_config.settings()
+    pull = openchargemap.fetch_ocm(settings, log=context.log.warning)
+    raw = rawstore.write_pull(settings.raw_dir, RAW_SOURCE, pull, prefix="ocm")
+    return dg.Output(
+        str(raw.path),
+        metadata={
+            "pois": len(pull.get("poi", [])),
+            "path": dg.MetadataValue.path(str(raw.path)),
+            "sha256": raw.sha256,
+            "bytes": raw.size_bytes,
+            "newly_written": raw.written,
+            "source_mode": settings.mode("openchargemap"),
+        },
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        table_spec("ocm_stations", "Open Charge Map stations with decoded operator, usage and status names.", deps=["openchargemap_pull"]),
+        table_spec("ocm_connections", "Open Charge Map connections (plugs) per station.", deps=["openchargemap_pull"]),
+    ],
+    pool=DUCKDB_POOL,
+)
+def ocm_tables(context: dg.AssetExecutionContext, ev_config: EvConfig, openchargemap_pull: str):
+    """Parses the latest Open Charge Map pull. Unknown reference IDs stay as IDs; POIs without ID or coordinates
+    are quarantined with the reason."""
+    raw_path = openchargemap_pull
+    parsed = openchargemap.parse_ocm(rawstore.read_raw(raw_path), raw_file=raw_path)
+    with ev_config.connect() as con:
+        n_st = warehouse.replace_rows(con, "ocm_stations", parsed.stations, "TRUE")
+        n_co = warehouse.replace_rows(con, "ocm_connections", parsed.connections, "TRUE")
+        n_q = warehouse.replace_rows(con, "quarantine", parsed.quarantine, "source = 'openchargemap'")
+        if n_q:
+            context.log.warning(f"{n_q} Open Charge Map POI(s) quarantined: see raw.quarantine (source 'openchargemap')")
+        yield dg.MaterializeResult(asset_key=["raw", "ocm_stations"], metadata={**table_metadata(con, "ocm_stations", n_st), "quarantined_records": n_q})
+        yield dg.MaterializeResult(asset_key=["raw", "ocm_connections"], metadata=table_metadata(con, "ocm_connections", n_co))

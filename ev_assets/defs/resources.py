@@ -1,0 +1,41 @@
+"""The configuration resource every asset uses.
+
+`EvConfig` fields left unset fall back to the environment (read once, in `ev_assets.lib.settings`), so the same
+code runs from the CLI, the UI and tests; tests set the fields directly instead of touching `os.environ`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+
+from ev_assets.lib import warehouse
+from ev_assets.lib.settings import Settings
+
+DUCKDB_POOL = "duckdb"  # one writer at a time for the DuckDB file
+
+
+class EvConfig(dg.ConfigurableResource):
+    """Data root, source mode and replay folder; anything unset comes from EV_* environment variables."""
+
+    data_dir: Optional[str] = None
+    source: Optional[str] = None
+    replay_dir: Optional[str] = None
+
+    def settings(self) -> Settings:
+        env = Settings.from_env()
+        changes = {}
+        if self.data_dir:
+            changes["data_dir"] = Path(self.data_dir).resolve()
+        if self.source:
+            changes["source"] = self.source
+            changes["source_overrides"] = {}
+        if self.replay_dir:
+            changes["replay_dir"] = Path(self.replay_dir).resolve()
+        return env.with_(**changes) if changes else env
+
+    def connect(self, read_only: bool = False):
+        settings = self.settings()
+        return warehouse.connect(settings.warehouse_path, read_only=read_only, memory_limit=settings.duckdb_memory_limit)

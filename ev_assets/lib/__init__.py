@@ -1,0 +1,1 @@
+"""Plain Python for ev-assets: clients, parsers, simulator, settings. No Dagster imports here."""

@@ -1,0 +1,207 @@
+"""All configuration of ev-assets, read from the environment in this one place.
+
+Every other module takes a `Settings` object (or one of its fields); nothing else calls `os.environ`.
+`Settings.from_env()` is only called at run time (from resources), never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Mapping
+
+SOURCE_MODES = ("simulated", "replay", "live")
+SOURCES = ("chargecloud", "openchargemap", "osm", "sessions")
+
+# The 38 city slugs of the chargecloud POI endpoint that the real recordings in shared/data hold.
+CHARGECLOUD_CITIES = (
+    "koeln", "dortmund", "bonn", "muenster", "kiel", "chemnitz", "krefeld", "leverkusen", "heidelberg",
+    "solingen", "ingolstadt", "pforzheim", "goettingen", "erlangen", "tuebingen", "bayreuth", "bocholt",
+    "dormagen", "rastatt", "hof", "weinheim", "bruchsal", "nettetal", "ansbach", "schwabach", "ettlingen",
+    "crailsheim", "deggendorf", "forchheim", "bretten", "buehl", "zirndorf", "roth", "calw",
+    "herzogenaurach", "wertheim", "kitzingen", "lichtenfels",
+)
+
+# OpenStreetMap tags whose features count as points of interest near a charging station.
+DEFAULT_OSM_TAGS: dict[str, list[str] | bool] = {
+    "amenity": ["fast_food", "restaurant", "cafe", "fuel", "parking", "charging_station"],
+    "shop": ["supermarket", "mall", "doityourself", "hardware"],
+    "highway": ["services"],
+}
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    seed: int = 42
+    cities: tuple[str, ...] = ("koeln", "bonn", "bayreuth")
+    stations_per_city: int = 12
+    start: date = date(2022, 1, 10)
+    days: int = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    source: str = "simulated"
+    source_overrides: Mapping[str, str] = field(default_factory=dict)
+    replay_dir: Path | None = None
+    sessions_inbox: Path | None = None  # live mode of the session sources: a landing folder of exported files
+    cities: tuple[str, ...] = CHARGECLOUD_CITIES
+    poll_interval_minutes: int = 10
+    chargecloud_url: str = "https://new-poi.chargecloud.de"
+    ocm_url: str = "https://api.openchargemap.io/v3/poi/"
+    ocm_api_key: str | None = field(default=None, repr=False)  # never logged
+    ocm_country: str = "DE"
+    ocm_max_results: int = 5000
+    osm_tags: Mapping[str, list[str] | bool] = field(default_factory=lambda: dict(DEFAULT_OSM_TAGS))
+    osm_radius_m: int = 1500
+    http_timeout_s: float = 20.0
+    http_retries: int = 4
+    http_backoff_s: float = 1.0
+    duckdb_memory_limit: str = "4GB"
+    simulation: SimulationSettings = field(default_factory=SimulationSettings)
+
+    # --- derived paths under the one data root -------------------------------------------------
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    def mode(self, source: str) -> str:
+        """The mode of one source: its own override (EV_SOURCE_<NAME>) or the global EV_SOURCE."""
+        if source not in SOURCES:
+            raise SettingsError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+        return self.source_overrides.get(source, self.source)
+
+    def replay_folder(self, source: str) -> Path:
+        """Where recorded responses of `source` are read in replay mode.
+
+        `EV_REPLAY_DIR/<source>/` when that folder exists, else `EV_REPLAY_DIR` itself, so a plain folder of
+        recorded chargecloud polls works as is.
+        """
+        if self.replay_dir is None:
+            raise SettingsError(
+                f"{source} is in replay mode but EV_REPLAY_DIR is not set: point it at a folder of recorded responses"
+            )
+        if not self.replay_dir.is_dir():
+            raise SettingsError(f"EV_REPLAY_DIR={self.replay_dir} is not a folder")
+        sub = self.replay_dir / source
+        return sub if sub.is_dir() else self.replay_dir
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731 - empty means unset
+
+        source = (get("EV_SOURCE") or "simulated").lower()
+        _check_mode("EV_SOURCE", source)
+        overrides = {}
+        for name in SOURCES:
+            value = get(f"EV_SOURCE_{name.upper()}")
+            if value:
+                _check_mode(f"EV_SOURCE_{name.upper()}", value.lower())
+                overrides[name] = value.lower()
+
+        defaults = cls()
+        sim_defaults = SimulationSettings()
+        simulation = SimulationSettings(
+            seed=_int(get, "EV_SIM_SEED", sim_defaults.seed),
+            cities=_csv(get("EV_SIM_CITIES")) or sim_defaults.cities,
+            stations_per_city=_int(get, "EV_SIM_STATIONS_PER_CITY", sim_defaults.stations_per_city, minimum=1),
+            start=_date(get, "EV_SIM_START", sim_defaults.start),
+            days=_int(get, "EV_SIM_DAYS", sim_defaults.days, minimum=1),
+        )
+        replay_dir = get("EV_REPLAY_DIR")
+        return cls(
+            data_dir=Path(get("EV_DATA_DIR") or "data").expanduser().resolve(),
+            source=source,
+            source_overrides=overrides,
+            replay_dir=Path(replay_dir).expanduser().resolve() if replay_dir else None,
+            sessions_inbox=Path(inbox).expanduser().resolve() if (inbox := get("EV_SESSIONS_INBOX")) else None,
+            cities=_csv(get("EV_CITIES")) or defaults.cities,
+            poll_interval_minutes=_int(get, "EV_POLL_INTERVAL_MINUTES", defaults.poll_interval_minutes, minimum=1),
+            chargecloud_url=(get("EV_CHARGECLOUD_URL") or defaults.chargecloud_url).rstrip("/"),
+            ocm_url=get("EV_OCM_URL") or defaults.ocm_url,
+            ocm_api_key=get("OPENCHARGEMAP_API_KEY"),
+            ocm_country=(get("EV_OCM_COUNTRY") or defaults.ocm_country).upper(),
+            ocm_max_results=_int(get, "EV_OCM_MAX_RESULTS", defaults.ocm_max_results, minimum=1),
+            osm_tags=_osm_tags(get("EV_OSM_TAGS")) or dict(DEFAULT_OSM_TAGS),
+            osm_radius_m=_int(get, "EV_OSM_RADIUS_M", defaults.osm_radius_m, minimum=1),
+            http_timeout_s=_float(get, "EV_HTTP_TIMEOUT_S", defaults.http_timeout_s),
+            http_retries=_int(get, "EV_HTTP_RETRIES", defaults.http_retries, minimum=0),
+            http_backoff_s=_float(get, "EV_HTTP_BACKOFF_S", defaults.http_backoff_s),
+            duckdb_memory_limit=get("EV_DUCKDB_MEMORY_LIMIT") or defaults.duckdb_memory_limit,
+            simulation=simulation,
+        )
+
+
+def _check_mode(name: str, value: str) -> None:
+    if value not in SOURCE_MODES:
+        raise SettingsError(f"{name}={value!r} is not a source mode; use one of {', '.join(SOURCE_MODES)}")
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip().lower() for v in value.split(",") if v.strip()) if value else ()
+
+
+def _int(get, name: str, default: int, minimum: int | None = None) -> int:
+    raw = get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _float(get, name: str, default: float) -> float:
+    raw = get(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+
+
+def _date(get, name: str, default: date) -> date:
+    raw = get(name)
+    if raw is None:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a date like 2022-01-10") from None
+
+
+def _osm_tags(raw: str | None) -> dict[str, list[str] | bool] | None:
+    """`EV_OSM_TAGS="amenity=cafe|fuel,shop=supermarket,tourism"`: key=value|value, or a bare key for any value."""
+    if not raw:
+        return None
+    tags: dict[str, list[str] | bool] = {}
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, _, values = part.partition("=")
+        tags[key.strip()] = [v.strip() for v in values.split("|") if v.strip()] if values else True
+    return tags

@@ -1,0 +1,126 @@
+"""Loading flattened tables into the DuckDB warehouse, idempotently.
+
+DuckDB allows one writer per file: every asset that writes through here runs in the Dagster pool `duckdb`.
+Readers elsewhere open the file read-only.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import duckdb
+import pandas as pd
+
+from ev_assets.lib import tables
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False, memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse with UTC as session time zone (day boundaries are UTC everywhere)."""
+    if read_only and not Path(path).exists():
+        raise FileNotFoundError(f"no warehouse at {path}: materialize the ingestion assets first")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if memory_limit:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+        if not read_only:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {tables.SCHEMA}")
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> None:
+    for name in names:
+        con.execute(tables.ddl(name))
+
+
+def _insert(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> int:
+    if frame.empty:
+        return 0
+    cols = tables.columns(name)
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame for {name} lacks columns {missing}")
+    con.register("_frame", frame[cols])
+    try:
+        con.execute(f"INSERT INTO {tables.SCHEMA}.{name} SELECT {', '.join(cols)} FROM _frame")
+    finally:
+        con.unregister("_frame")
+    return len(frame)
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame, where: str, params: Sequence = ()) -> int:
+    """Delete the rows matching `where` (the partition being reloaded) and insert `frame`, in one transaction.
+
+    Re-running a partition therefore never duplicates rows.
+    """
+    ensure_tables(con, [name])
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {tables.SCHEMA}.{name} WHERE {where}", list(params))
+        inserted = _insert(con, name, frame)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return inserted
+
+
+def upsert_versions(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame, key: Sequence[str]) -> int:
+    """Merge master-data versions: one row per (key..., attr_hash), widening first/last seen.
+
+    `frame` may hold the same version many times (once per poll); it is collapsed first. Returns the number
+    of versions that were new.
+    """
+    ensure_tables(con, [name])
+    if frame.empty:
+        return 0
+    cols = tables.columns(name)
+    ident = [*key, "attr_hash"]
+    attrs = [c for c in cols if c not in ("first_seen_at", "last_seen_at")]
+    target = f"{tables.SCHEMA}.{name}"
+    con.register("_frame", frame[cols])
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _versions AS
+                SELECT {', '.join(f'any_value({c}) AS {c}' if c not in ident else c for c in attrs)},
+                       min(first_seen_at) AS first_seen_at, max(last_seen_at) AS last_seen_at
+                FROM _frame GROUP BY {', '.join(ident)}"""
+        )
+        on = " AND ".join(f"t.{c} = v.{c}" for c in ident)
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            f"""UPDATE {target} AS t SET
+                  first_seen_at = least(t.first_seen_at, v.first_seen_at),
+                  last_seen_at = greatest(t.last_seen_at, v.last_seen_at)
+                FROM _versions AS v WHERE {on}"""
+        )
+        new = con.execute(
+            f"SELECT count(*) FROM _versions v WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {on})"
+        ).fetchone()[0]
+        con.execute(
+            f"""INSERT INTO {target} SELECT {', '.join('v.' + c for c in cols)} FROM _versions v
+                WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {on})"""
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_frame")
+    return int(new)
+
+
+def count(con: duckdb.DuckDBPyConnection, name: str, where: str = "TRUE", params: Sequence = ()) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {tables.SCHEMA}.{name} WHERE {where}", list(params)).fetchone()[0])
+
+
+def preview(con: duckdb.DuckDBPyConnection, name: str, where: str = "TRUE", params: Sequence = (), limit: int = 5) -> str:
+    """The first rows of a table as Markdown, for asset metadata."""
+    frame = con.execute(f"SELECT * FROM {tables.SCHEMA}.{name} WHERE {where} LIMIT {int(limit)}", list(params)).df()
+    return frame.to_markdown(index=False) if not frame.empty else "_no rows_"
