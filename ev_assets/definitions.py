@@ -3,8 +3,9 @@
 import dagster as dg
 
 from ev_assets.defs import jobs
-from ev_assets.defs.raw import chargecloud, openchargemap
+from ev_assets.defs.raw import chargecloud, openchargemap, osm, sessions
 from ev_assets.defs.resources import EvConfig
+from ev_assets.defs.warehouse import dbt, geo
 
 defs = dg.Definitions(
     assets=[
@@ -12,8 +13,14 @@ defs = dg.Definitions(
         chargecloud.chargecloud_tables,
         openchargemap.openchargemap_pull,
         openchargemap.ocm_tables,
+        osm.osm_pulls,
+        osm.osm_pois,
+        *sessions.session_assets,
+        geo.poi_station_map,
+        dbt.warehouse_dbt_models,
+        dbt.dbt_docs_site,
     ],
     jobs=jobs.jobs,
     schedules=jobs.schedules,
-    resources={"ev_config": EvConfig()},
+    resources={"ev_config": EvConfig(), "dbt": dbt.dbt_resource},
 )

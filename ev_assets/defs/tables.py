@@ -13,12 +13,12 @@ def column_schema(name: str) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(col, typ) for col, typ in tables.TABLES[name]])
 
 
-def table_spec(name: str, description: str, **kwargs) -> dg.AssetSpec:
+def table_spec(name: str, description: str, group_name: str = "raw", **kwargs) -> dg.AssetSpec:
     """The spec of the asset that owns table `raw.<name>`: key ["raw", name], so dbt sources map onto it."""
     return dg.AssetSpec(
         key=dg.AssetKey([tables.SCHEMA, name]),
         description=description,
-        group_name="raw",
+        group_name=group_name,
         kinds={"duckdb"},
         metadata={"dagster/column_schema": column_schema(name), "dagster/table_name": f"warehouse.{tables.SCHEMA}.{name}"},
         **kwargs,

@@ -1,6 +1,7 @@
 """Immutable store of raw pulls under `<data root>/raw/<source>/`.
 
-Each pull is one gzip file named `<key>.<sha256[:12]>.json.gz`, where the hash is of the uncompressed bytes.
+Each pull is one gzip file named `<key>.<sha256[:12]><suffix>.gz` (suffix `.json` unless the pull is a CSV or JSON Lines
+file kept as it came), where the hash is of the uncompressed bytes.
 A key is written once: writing it again returns the file already there untouched, so re-running a partition
 never changes what was pulled, and every later layer can be rebuilt from these files.
 """
@@ -35,11 +36,11 @@ def _encode(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, sort_keys=False).encode("utf-8")
 
 
-def find_raw(root: Path, source: str, key: str) -> RawFile | None:
+def find_raw(root: Path, source: str, key: str, suffix: str = ".json") -> RawFile | None:
     """The stored pull for `key`, or None."""
     folder = (root / source / key).parent
     stem = Path(key).name
-    matches = sorted(folder.glob(f"{stem}.*.json.gz")) if folder.is_dir() else []
+    matches = sorted(folder.glob(f"{stem}.*{suffix}.gz")) if folder.is_dir() else []
     if not matches:
         return None
     path = matches[0]
@@ -47,14 +48,17 @@ def find_raw(root: Path, source: str, key: str) -> RawFile | None:
     return RawFile(path, hashlib.sha256(data).hexdigest(), path.stat().st_size, written=False)
 
 
-def write_raw(root: Path, source: str, key: str, payload: Any) -> RawFile:
-    """Store `payload` (JSON-serialisable or bytes) under `key` unless that key was stored before."""
-    existing = find_raw(root, source, key)
+def write_raw(root: Path, source: str, key: str, payload: Any, suffix: str = ".json") -> RawFile:
+    """Store `payload` (JSON-serialisable, or bytes as they came) under `key` unless that key was stored before.
+
+    `suffix` names the format of the bytes (".json", ".csv", ".jsonl"); ".gz" is added.
+    """
+    existing = find_raw(root, source, key, suffix)
     if existing is not None:
         return existing
     data = _encode(payload)
     digest = hashlib.sha256(data).hexdigest()
-    path = root / source / f"{key}.{digest[:12]}.json.gz"
+    path = root / source / f"{key}.{digest[:12]}{suffix}.gz"
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write to a temporary file and rename, so a crash never leaves a half-written pull behind.
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -69,7 +73,11 @@ def write_raw(root: Path, source: str, key: str, payload: Any) -> RawFile:
 
 
 def read_raw(path: Path) -> Any:
-    return json.loads(gzip.decompress(Path(path).read_bytes()))
+    return json.loads(read_raw_bytes(path))
+
+
+def read_raw_bytes(path: Path) -> bytes:
+    return gzip.decompress(Path(path).read_bytes())
 
 
 # --- pulls keyed by a point in time (polls) -----------------------------------------------------------------
@@ -102,7 +110,7 @@ def _sha_from_name(path: Path) -> str:
     return path.name.split(".")[-3]
 
 
-def write_pull(root: Path, source: str, payload: Any, prefix: str) -> RawFile:
+def write_pull(root: Path, source: str, payload: Any, prefix: str, suffix: str = ".json") -> RawFile:
     """Store a whole pull under a key made from its content: pulling identical data again adds no file."""
     data = _encode(payload)
-    return write_raw(root, source, f"{prefix}_{hashlib.sha256(data).hexdigest()[:16]}", data)
+    return write_raw(root, source, f"{prefix}_{hashlib.sha256(data).hexdigest()[:16]}", data, suffix)

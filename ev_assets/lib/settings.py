@@ -60,7 +60,7 @@ class Settings:
     ocm_country: str = "DE"
     ocm_max_results: int = 5000
     osm_tags: Mapping[str, list[str] | bool] = field(default_factory=lambda: dict(DEFAULT_OSM_TAGS))
-    osm_radius_m: int = 1500
+    poi_radius_m: int = 500  # POIs within this distance of a station count as near it
     http_timeout_s: float = 20.0
     http_retries: int = 4
     http_backoff_s: float = 1.0
@@ -142,7 +142,7 @@ class Settings:
             ocm_country=(get("EV_OCM_COUNTRY") or defaults.ocm_country).upper(),
             ocm_max_results=_int(get, "EV_OCM_MAX_RESULTS", defaults.ocm_max_results, minimum=1),
             osm_tags=_osm_tags(get("EV_OSM_TAGS")) or dict(DEFAULT_OSM_TAGS),
-            osm_radius_m=_int(get, "EV_OSM_RADIUS_M", defaults.osm_radius_m, minimum=1),
+            poi_radius_m=_int(get, "EV_POI_RADIUS_M", defaults.poi_radius_m, minimum=1),
             http_timeout_s=_float(get, "EV_HTTP_TIMEOUT_S", defaults.http_timeout_s),
             http_retries=_int(get, "EV_HTTP_RETRIES", defaults.http_retries, minimum=0),
             http_backoff_s=_float(get, "EV_HTTP_BACKOFF_S", defaults.http_backoff_s),

@@ -11,6 +11,8 @@ last poll it was seen in, so history can be kept as a type-2 slowly changing dim
 
 from __future__ import annotations
 
+import pandas as pd
+
 SCHEMA = "raw"
 
 # name -> ordered (column, DuckDB type) pairs
@@ -101,7 +103,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
     ],
     # Records that could not be loaded as they are, with the reason. Nothing is dropped silently.
     "quarantine": [
-        ("source", "VARCHAR"),  # chargecloud | openchargemap | osm | norway | acn | events
+        ("source", "VARCHAR"),  # chargecloud | openchargemap | session_reports | hourly_loads | acn_sessions | charging_events
         ("partition_key", "VARCHAR"),  # poll slot / day / '' for unpartitioned pulls
         ("level", "VARCHAR"),  # response | station | charging_point | connector | row ...
         ("record_id", "VARCHAR"),
@@ -234,3 +236,26 @@ def ddl(name: str) -> str:
 
 def columns(name: str) -> list[str]:
     return [col for col, _ in TABLES[name]]
+
+
+_PANDAS_TYPES = {"BIGINT": "Int64", "INTEGER": "Int32", "DOUBLE": "float64", "BOOLEAN": "boolean"}
+
+
+def frame(name: str, rows=()) -> pd.DataFrame:
+    """`rows` (dicts, tuples or a DataFrame) as a DataFrame with exactly the columns of table `name`, in order,
+    typed as DuckDB stores them, also when empty.
+
+    Nullable integers keep NULL IDs as <NA> instead of turning columns into floats; TIMESTAMPTZ becomes UTC,
+    TIMESTAMP stays naive (local wall time), an unparseable time NaT; text keeps None for NULL.
+    """
+    data = pd.DataFrame(rows if len(rows) else None, columns=columns(name))
+    for col, typ in TABLES[name]:
+        if typ == "TIMESTAMPTZ":
+            data[col] = pd.to_datetime(data[col], utc=True, format="ISO8601", errors="coerce")
+        elif typ == "TIMESTAMP":
+            data[col] = pd.to_datetime(data[col])
+        elif typ in _PANDAS_TYPES:
+            data[col] = data[col].astype(_PANDAS_TYPES[typ])
+        else:
+            data[col] = data[col].astype(object).where(data[col].notna(), None)
+    return data

@@ -1,0 +1,60 @@
+"""OpenStreetMap points of interest around charging stations (osmnx): raw pulls per area, and the POI table."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
+from ev_assets.defs.tables import table_metadata, table_spec
+from ev_assets.lib import osm, rawstore, tables, warehouse
+
+RAW_SOURCE = "osm"
+
+
+@dg.asset(group_name="raw", kinds={"geojson"})
+def osm_pulls(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg.Output[dict]:
+    """Raw OSM features matching the POI tags (EV_OSM_TAGS), one GeoJSON pull per area (city or replay file).
+
+    Live asks Overpass through osmnx; replay reads `.osm` / `.osm.bz2` files; an area without POIs is an empty
+    pull, not a failure. Pulls are stored by content under `raw/osm/`.
+    """
+    settings = ev_config.settings()
+    paths, counts = {}, {}
+    areas = osm.list_areas(settings)
+    for i, area in enumerate(areas, start=1):
+        features = osm.fetch_osm(settings, area, log=context.log.warning)
+        raw = rawstore.write_pull(settings.raw_dir, RAW_SOURCE, osm.features_to_raw(features), prefix=area)
+        paths[area], counts[area] = str(raw.path), len(features)
+        context.log.info(f"[{i}/{len(areas)}] {area}: {len(features)} features")
+    return dg.Output(
+        paths,
+        metadata={
+            "areas": len(paths),
+            "features": sum(counts.values()),
+            "features_per_area": dg.MetadataValue.json(counts),
+            "source_mode": settings.mode("osm"),
+        },
+    )
+
+
+@dg.multi_asset(
+    specs=[table_spec("osm_pois", "Points of interest (supermarkets, fast food, parking, ...) per area.", deps=["osm_pulls"])],
+    pool=DUCKDB_POOL,
+)
+def osm_pois(context: dg.AssetExecutionContext, ev_config: EvConfig, osm_pulls: dict):
+    """POIs from the latest OSM pulls, one row per feature with its category and a representative point;
+    also written as GeoParquet (EPSG:4326) to `<data root>/geo/osm_pois.parquet`."""
+    settings = ev_config.settings()
+    frames = [
+        osm.pois_from_features(osm.features_from_raw(rawstore.read_raw(path)), area, settings.osm_tags)
+        for area, path in osm_pulls.items()
+    ]
+    pois = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=tables.columns("osm_pois"))
+    geoparquet = osm.write_geoparquet(pois, settings.data_dir / "geo" / "osm_pois.parquet")
+    with ev_config.connect() as con:
+        written = warehouse.replace_rows(con, "osm_pois", pois, "TRUE")
+        meta = table_metadata(con, "osm_pois", written)
+    meta["geoparquet"] = dg.MetadataValue.path(str(geoparquet))
+    meta["per_category"] = dg.MetadataValue.json(pois["category"].value_counts().to_dict() if written else {})
+    yield dg.MaterializeResult(asset_key=["raw", "osm_pois"], metadata=meta)

@@ -1,0 +1,76 @@
+"""Session sources: charging-session reports and hourly loads (Norwegian dataset format), Caltech ACN-Data
+sessions, and charging-event logs (OCPP-like). Each has a raw pull asset and a table asset."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
+from ev_assets.defs.tables import table_metadata, table_spec
+from ev_assets.lib import rawstore, sessions, tables, warehouse
+
+DESCRIPTIONS = {
+    "session_reports": "Charging-session reports (plug-in, plug-out, kWh) per user and garage; local times.",
+    "hourly_loads": "Hourly charging loads per user and session; an idle hour is one row without a session.",
+    "acn_sessions": "Caltech ACN-Data charging sessions (connection, disconnection, kWh delivered and requested).",
+    "charging_events": "Charging-event logs: start, progress and complete events with meter energy and cost.",
+}
+
+
+def _stored_name(name: str) -> tuple[str, str]:
+    """A file name as a raw key prefix and suffix: `Dataset 1_EV charging reports.csv` -> (`Dataset_1_EV_charging_reports`, `.csv`)."""
+    path = Path(name[:-3] if name.endswith(".gz") else name)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem), path.suffix or ".dat"
+
+
+def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
+    pull_name = f"{source}_pull"
+
+    @dg.asset(name=pull_name, group_name="raw", kinds={"file"})
+    def pull(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg.Output[list]:
+        settings = ev_config.settings()
+        stored = []
+        for name, data in sessions.pull_files(settings, source):
+            prefix, suffix = _stored_name(name)
+            stored.append(rawstore.write_pull(settings.raw_dir, f"sessions/{source}", data, prefix=prefix, suffix=suffix))
+        context.log.info(f"{len(stored)} {source} file(s), {sum(r.written for r in stored)} new")
+        return dg.Output(
+            [str(r.path) for r in stored],
+            metadata={
+                "files": len(stored),
+                "new_files": sum(r.written for r in stored),
+                "bytes": sum(r.size_bytes for r in stored),
+                "paths": dg.MetadataValue.json([str(r.path) for r in stored]),
+                "source_mode": settings.mode("sessions"),
+            },
+        )
+
+    pull.__doc__ = f"Raw {DESCRIPTIONS[source][0].lower()}{DESCRIPTIONS[source][1:]} Files are kept as they came, gzipped, one per distinct content."
+
+    @dg.multi_asset(
+        name=f"{source}_table",
+        specs=[table_spec(source, DESCRIPTIONS[source], deps=[pull_name])],
+        ins={"pulled": dg.AssetIn(pull_name)},
+        pool=DUCKDB_POOL,
+    )
+    def table(context: dg.AssetExecutionContext, ev_config: EvConfig, pulled: list):
+        parsed = [sessions.parse(source, Path(p).name, rawstore.read_raw_bytes(p), raw_file=p) for p in pulled]
+        rows = pd.concat([p.table for p in parsed], ignore_index=True) if parsed else pd.DataFrame(columns=tables.columns(source))
+        bad = pd.concat([p.quarantine for p in parsed], ignore_index=True) if parsed else pd.DataFrame(columns=tables.columns("quarantine"))
+        with ev_config.connect() as con:
+            written = warehouse.replace_rows(con, source, rows, "TRUE")
+            quarantined = warehouse.replace_rows(con, "quarantine", bad, "source = ?", (source,))
+            meta = table_metadata(con, source, written)
+        if quarantined:
+            context.log.warning(f"{quarantined} {source} row(s) quarantined: see raw.quarantine (source '{source}')")
+        meta["quarantined_records"] = quarantined
+        yield dg.MaterializeResult(asset_key=["raw", source], metadata=meta)
+
+    return [pull, table]
+
+
+session_assets = [a for source in sessions.SOURCES for a in build_session_assets(source)]

@@ -1,0 +1,41 @@
+"""Points of interest near each charging station: the POI-station mapping of the star schema."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
+from ev_assets.defs.tables import table_metadata, table_spec
+from ev_assets.lib import geo, warehouse
+
+LATEST_STATIONS = """
+    SELECT station_id, latitude, longitude FROM raw.chargingstations
+    QUALIFY row_number() OVER (PARTITION BY station_id ORDER BY last_seen_at DESC) = 1
+"""
+
+
+@dg.multi_asset(
+    specs=[
+        table_spec(
+            "poi_station_map",
+            "Every OSM point of interest within EV_POI_RADIUS_M (default 500 m) of a charging station, with the "
+            "distance in metres computed in EPSG:25832.",
+            group_name="warehouse",
+            deps=[["raw", "osm_pois"], ["raw", "chargingstations"]],
+        )
+    ],
+    pool=DUCKDB_POOL,
+)
+def poi_station_map(context: dg.AssetExecutionContext, ev_config: EvConfig):
+    settings = ev_config.settings()
+    with ev_config.connect() as con:
+        warehouse.ensure_tables(con, ["chargingstations", "osm_pois"])
+        stations = con.execute(LATEST_STATIONS).df()
+        pois = con.execute("SELECT poi_id, category, latitude, longitude FROM raw.osm_pois").df()
+        mapping = geo.poi_station_map(stations, pois, settings.poi_radius_m)
+        written = warehouse.replace_rows(con, "poi_station_map", mapping, "TRUE")
+        context.log.info(f"{written} station-POI pairs within {settings.poi_radius_m} m of {len(stations)} stations")
+        meta = table_metadata(con, "poi_station_map", written)
+    meta["stations_with_a_poi_nearby"] = int(mapping["station_id"].nunique()) if written else 0
+    meta["radius_m"] = settings.poi_radius_m
+    yield dg.MaterializeResult(asset_key=["raw", "poi_station_map"], metadata=meta)

@@ -1,0 +1,257 @@
+"""OpenStreetMap points of interest near charging stations, through osmnx.
+
+`fetch_osm` gives osmnx-format features (a GeoDataFrame indexed by (element, id), one column per OSM tag) for
+one area in the source's mode; `features_to_raw` / `features_from_raw` turn them into the GeoJSON dict that is
+stored as the immutable raw pull and back; `pois_from_features` flattens them into `osm_pois` rows.
+
+osmnx's HTTP cache is always off (raw pulls are our cache), and osmnx only touches the network in live mode:
+replay reads OSM XML files with `features_from_xml`, simulated mode asks the simulator.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from ev_assets.lib.settings import Settings
+
+SOURCE = "osm"
+CRS = "EPSG:4326"
+OSM_SUFFIXES = (".osm", ".osm.bz2")
+POI_COLUMNS = ["poi_id", "area", "category", "tag_key", "tag_value", "name", "longitude", "latitude", "geometry_wkt"]
+# OSM stores coordinates at 1e-7 degrees: keep that precision in the WKT, no more.
+WKT_PRECISION = 7
+
+Log = Callable[[str], None] | None
+Tags = Mapping[str, Any]
+
+
+class OsmSourceError(RuntimeError):
+    """The features of an area could not be read; the message names the area and the file or query."""
+
+
+def _osmnx():
+    """osmnx with its response cache off, imported late (importing it is slow and only fetching needs it)."""
+    import osmnx
+
+    osmnx.settings.use_cache = False
+    return osmnx
+
+
+def _insufficient_response_error() -> type[Exception]:
+    """osmnx's 'no matching features' error (in a private module, so looked up in one place)."""
+    from osmnx._errors import InsufficientResponseError
+
+    return InsufficientResponseError
+
+
+# --- areas and fetching -----------------------------------------------------------------------------------
+
+
+def list_areas(settings: Settings) -> list[str]:
+    """The areas to pull: the configured cities (live), the simulated cities, or one per replay file."""
+    mode = settings.mode(SOURCE)
+    if mode == "live":
+        return list(settings.cities)
+    if mode == "simulated":
+        return list(settings.simulation.cities)
+    return sorted(replay_files(settings.replay_folder(SOURCE)))
+
+
+def area_of(path: Path) -> str:
+    """The area name of a replay file: its name without `.osm` / `.osm.bz2`."""
+    for suffix in OSM_SUFFIXES[::-1]:  # longest first
+        if path.name.endswith(suffix):
+            return path.name[: -len(suffix)]
+    raise ValueError(f"{path} is not an .osm or .osm.bz2 file")
+
+
+def replay_files(folder: Path) -> dict[str, Path]:
+    """area -> OSM XML file in `folder`. Two files for one area would make replay ambiguous: that is an error."""
+    files: dict[str, Path] = {}
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(OSM_SUFFIXES)):
+        area = area_of(path)
+        if area in files:
+            raise OsmSourceError(f"osm replay: area {area!r} has two files, {files[area].name} and {path.name}")
+        files[area] = path
+    return files
+
+
+def fetch_osm(settings: Settings, area: str, log: Log = None) -> gpd.GeoDataFrame:
+    """osmnx-format features for `area` with any of `settings.osm_tags`; an area without POIs gives 0 rows."""
+    mode = settings.mode(SOURCE)
+    tags = dict(settings.osm_tags)
+    if mode == "simulated":
+        simulator = importlib.import_module("ev_assets.lib.simulator")  # only simulated mode needs it
+        features = simulator.osm_features(settings.simulation, area, tags)
+    elif mode == "replay":
+        features = _read_xml(settings.replay_folder(SOURCE), area, tags)
+    else:
+        features = _query_overpass(settings, area, tags)
+    if features is None or len(features) == 0:
+        features = empty_features(tags)
+    if log:
+        log(f"osm {area}: {len(features)} features ({mode})")
+    return features
+
+
+def _read_xml(folder: Path, area: str, tags: dict) -> gpd.GeoDataFrame | None:
+    path = replay_files(folder).get(area)
+    if path is None:
+        raise OsmSourceError(f"osm replay: no {area}.osm or {area}.osm.bz2 in {folder}")
+    ox = _osmnx()
+    try:
+        return ox.features_from_xml(path, tags=tags)
+    except _insufficient_response_error():
+        return None  # the file holds none of the tags: an empty area, not a failure
+    except Exception as exc:  # unreadable XML, bad compression, ...: say which file
+        raise OsmSourceError(f"osm replay: cannot read {path} for area {area!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def _query_overpass(settings: Settings, area: str, tags: dict) -> gpd.GeoDataFrame | None:
+    """`features_from_place`, split in its two steps so that only 'no matching features' means empty:
+    a place Nominatim cannot find raises the same osmnx error type and must stay a failure."""
+    ox = _osmnx()
+    ox.settings.requests_timeout = settings.http_timeout_s
+    query = f"{area}, Germany"
+    try:
+        polygon = ox.geocode_to_gdf(query).union_all()
+    except Exception as exc:
+        raise OsmSourceError(f"osm live: cannot geocode {query!r}: {type(exc).__name__}: {exc}") from exc
+    try:
+        return ox.features_from_polygon(polygon, tags=tags)
+    except _insufficient_response_error():
+        return None
+
+
+def empty_features(tags: Tags | None = None) -> gpd.GeoDataFrame:
+    """A features frame with no rows but osmnx's shape: (element, id) index, geometry and the tag columns."""
+    index = pd.MultiIndex.from_arrays([pd.Series([], dtype=object), pd.Series([], dtype="int64")], names=["element", "id"])
+    columns = {key: pd.Series([], dtype=object, index=index) for key in (tags or {})}
+    return gpd.GeoDataFrame(columns, index=index, geometry=gpd.GeoSeries([], index=index, crs=CRS), crs=CRS)
+
+
+# --- raw pull ---------------------------------------------------------------------------------------------
+
+
+def features_to_raw(features: gpd.GeoDataFrame) -> dict:
+    """The features as a GeoJSON FeatureCollection dict (what `rawstore.write_raw` stores).
+
+    Each feature's GeoJSON `id` is the OSM id `way/123`, so the (element, id) index survives without risking a
+    clash with a tag called `id`; null tags are left out, as in OSM itself.
+    """
+    frame = features.to_crs(CRS) if features.crs is not None else features.set_crs(CRS)
+    frame = frame.set_axis(_poi_ids(frame), axis=0)
+    return frame.to_geo_dict(na="drop", drop_id=False)
+
+
+def features_from_raw(payload: Mapping[str, Any]) -> gpd.GeoDataFrame:
+    """The features back from a stored FeatureCollection, indexed by (element, id) like osmnx output."""
+    items = payload.get("features") or []
+    if not items:
+        return empty_features()
+    frame = gpd.GeoDataFrame.from_features(items, crs=CRS)
+    pairs = [str(item["id"]).split("/", 1) for item in items]
+    frame.index = pd.MultiIndex.from_tuples([(e, int(i)) for e, i in pairs], names=["element", "id"])
+    return frame
+
+
+def _poi_ids(features: pd.DataFrame) -> list[str]:
+    """`element/id` from osmnx's (element, id) index."""
+    if features.index.nlevels == 2:
+        return [f"{element}/{osm_id}" for element, osm_id in features.index]
+    return [str(i) for i in features.index]  # already flat ids (e.g. 'node/1')
+
+
+# --- POIs -------------------------------------------------------------------------------------------------
+
+
+def pois_from_features(features: gpd.GeoDataFrame, area: str, tags: Tags) -> pd.DataFrame:
+    """One `osm_pois` row per feature that carries one of `tags` ({key: [values]}, {key: value} or {key: True}).
+
+    The first matching tag in `tags` order decides category/tag_key/tag_value, so a fuel station with a shop is
+    a `fuel` POI under the default tags. Features matching none of the tags (possible when the tags given here
+    differ from the ones fetched with) are not POIs and are left out. Coordinates are those of a representative
+    point, which lies inside polygons (a centroid may not).
+    """
+    if len(features) == 0:
+        return _poi_frame([])
+    frame = features.to_crs(CRS) if features.crs is not None else features
+    points = frame.geometry.representative_point()
+    wkt = shapely.to_wkt(frame.geometry.values, rounding_precision=WKT_PRECISION)
+    names = frame["name"] if "name" in frame.columns else pd.Series(None, index=frame.index)
+    rows = []
+    for i, (poi_id, record) in enumerate(zip(_poi_ids(frame), frame.to_dict("records"))):
+        match = match_tag(record, tags)
+        if match is None:
+            continue
+        key, value = match
+        point = points.iloc[i]
+        rows.append({
+            "poi_id": poi_id,
+            "area": area,
+            "category": value,
+            "tag_key": key,
+            "tag_value": value,
+            "name": _text(names.iloc[i]),
+            "longitude": point.x if point is not None and not point.is_empty else None,
+            "latitude": point.y if point is not None and not point.is_empty else None,
+            "geometry_wkt": wkt[i],
+        })
+    return _poi_frame(rows)
+
+
+def match_tag(record: Mapping[str, Any], tags: Tags) -> tuple[str, str] | None:
+    """(key, value) of the first tag in `tags` the record carries, with osmnx's meaning of the tag filters."""
+    for key, wanted in tags.items():
+        value = _text(record.get(key))
+        if value is None:
+            continue
+        if wanted is True or (isinstance(wanted, str) and value == wanted) or (
+            isinstance(wanted, (list, tuple, set)) and value in wanted
+        ):
+            return key, value
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
+        return None
+    return str(value)
+
+
+def _poi_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=POI_COLUMNS)
+    for column in ("longitude", "latitude"):
+        frame[column] = frame[column].astype("float64")
+    return frame
+
+
+# --- GeoParquet -------------------------------------------------------------------------------------------
+
+
+def write_geoparquet(pois: pd.DataFrame, path: Path) -> Path:
+    """Write the POIs as GeoParquet in EPSG:4326 (geometry from `geometry_wkt`), atomically, and return `path`.
+
+    The other columns are kept as they are, so the file holds the same rows as the `osm_pois` table.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    geometry = gpd.GeoSeries(shapely.from_wkt(pois["geometry_wkt"].to_numpy(dtype=object)), index=pois.index, crs=CRS)
+    frame = gpd.GeoDataFrame(pois.drop(columns=["geometry_wkt"]), geometry=geometry, crs=CRS)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".parquet.tmp")
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,74 @@
+"""Charging-session sources: session reports, hourly loads, ACN sessions and charging-event logs.
+
+Every source has the three modes of `settings.mode("sessions")`, and every mode hands over the same thing: the
+files of the recorded format as `(name, raw bytes)`. One parser per source then turns those bytes into the
+`raw.<source>` table of `lib/tables.py`, so replayed, live and simulated data go through the same code.
+
+- `simulated`: generated deterministically from `settings.simulation` (see `simulate.py`).
+- `replay`: files under `settings.replay_folder("sessions")`, searched recursively by name (`PATTERNS`).
+- `live`: the same patterns in `settings.sessions_inbox` (EV_SESSIONS_INBOX), a landing folder an exporter
+  drops files into. The folder is only read, never changed: keeping pulls idempotent is the raw store's job.
+
+File names are paths relative to the searched folder (e.g. `norway/Dataset 1_EV charging reports.csv`), so two
+files of the same name in different subfolders stay apart.
+
+## Recorded formats
+
+`session_reports`: "Dataset 1_EV charging reports" of Sørensen et al. (2021). `;`-separated, CRLF, decimal
+commas, `DD.MM.YYYY HH:MM` local Europe/Oslo wall time (kept naive, `timezone` = "Europe/Oslo"), `NA` for
+missing. Columns are found by header name (extra columns such as `month_plugin` are ignored).
+
+`hourly_loads`: "Dataset 2_Hourly EV loads - Per user", same conventions. An hour without an active session is
+one row of `NA`s: it is kept, with NULL user and session.
+
+`acn_sessions`: Caltech ACN-Data sessions, a JSON list or the API's `{"_items": [...]}` wrapper. Times are
+RFC-1123 strings in GMT; `kwh_requested` / `minutes_available` come from the last of `userInputs` (NULL when
+there is none).
+
+`charging_events`: JSON Lines (optionally gzip-compressed, `.jsonl.gz`), one OCPP-TransactionEvent-like event
+per line:
+
+    {"eventId": "9f1c...", "transactionId": "5b2e...", "stationId": "SIM-KOELN-001", "connectorId": 1,
+     "eventType": "Started", "timestamp": "2022-01-10T08:00:00Z", "seqNo": 0,
+     "meterValue": {"energyWh": 0, "powerW": 11000}}
+    {..., "eventType": "Updated", "timestamp": "2022-01-10T08:15:00Z", "meterValue": {"energyWh": 2750, ...}}
+    {..., "eventType": "Ended", "timestamp": "2022-01-10T09:30:00Z",
+     "meterValue": {"energyWh": 16500, "powerW": 0}, "cost": {"total": 6.44, "currency": "EUR"}}
+
+Required: `eventId`, `transactionId`, `stationId`, `eventType` (Started | Updated | Ended, mapped to start |
+progress | complete) and `timestamp` (ISO 8601 *with* a UTC offset or `Z`; a naive time is ambiguous and is
+quarantined). `meterValue.energyWh` is the energy delivered since the transaction started; `meterValue`,
+`cost` and `connectorId` are optional. Unknown keys (e.g. OCPP's `seqNo`, `triggerReason`) are ignored.
+
+## Bad input
+
+A bad row never fails the pull and is never dropped silently: it goes to the quarantine table with the reason and
+the raw line (CSV, JSON Lines) or the JSON item as `record`; `record_id` is `line <n>` (1-based line of the file)
+for line formats and the session id (or `item <n>`) for ACN. A file that cannot be read as a whole (malformed
+JSON document, missing CSV header columns, corrupt gzip) raises a ValueError naming the file.
+"""
+
+from __future__ import annotations
+
+from ev_assets.lib.sessions.files import PATTERNS, find_files, inbox_folder
+from ev_assets.lib.sessions.parsers import Parsed, parse
+from ev_assets.lib.sessions.simulate import simulated_files
+from ev_assets.lib.settings import Settings
+
+SOURCES = ("session_reports", "hourly_loads", "acn_sessions", "charging_events")
+
+__all__ = ["PATTERNS", "SOURCES", "Parsed", "parse", "pull_files"]
+
+
+def pull_files(settings: Settings, source: str) -> list[tuple[str, bytes]]:
+    """The files (name, raw bytes) that one pull of `source` brings, in the mode of the session sources."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown session source {source!r}; expected one of {', '.join(SOURCES)}")
+    mode = settings.mode("sessions")
+    if mode == "simulated":
+        return simulated_files(settings.simulation, source)
+    if mode == "replay":
+        return find_files(settings.replay_folder("sessions"), source)
+    if mode == "live":
+        return find_files(inbox_folder(settings), source)
+    raise ValueError(f"unknown mode {mode!r} for the session sources")

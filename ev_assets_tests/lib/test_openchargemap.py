@@ -1,0 +1,262 @@
+"""Open Charge Map: the real recorded answer parses completely; live mode against a local server."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ev_assets.lib import openchargemap as ocm
+from ev_assets.lib.http import SourceHTTPError
+from ev_assets.lib.rawstore import write_raw
+from ev_assets.lib.settings import Settings, SettingsError
+from ev_assets.lib.tables import columns
+
+KEY = "sekrit-test-key-4711"
+
+# A small recorded answer: three POIs as the real compact /poi endpoint returns them (IDs shortened), and the
+# part of the reference data that decodes them. Operator 3534 is newer than the reference, as in real life.
+RECORDED_POI = [
+    {
+        "ID": 470413, "UUID": "5FDA8AE3-D7EF-4257-B934-6EEDB18F0A5A", "DataProviderID": 1, "OperatorID": 3492,
+        "UsageTypeID": 1, "StatusTypeID": 50, "NumberOfPoints": 2, "DateCreated": "2025-11-30T13:40:00Z",
+        "DateLastVerified": "2025-12-03T13:43:00Z",
+        "AddressInfo": {"ID": 470802, "Title": "Bahnhof Leutkirch", "AddressLine1": "Bahnhof", "Town": "Leutkirch",
+                        "StateOrProvince": "Baden-Württemberg", "Postcode": "88299", "CountryID": 87,
+                        "Latitude": 47.82588156247911, "Longitude": 10.016700731501714, "DistanceUnit": 0},
+        "Connections": [{"ID": 789933, "ConnectionTypeID": 33, "StatusTypeID": 50, "LevelID": 2, "PowerKW": 11,
+                         "CurrentTypeID": 10, "Quantity": 2}],
+    },
+    {
+        "ID": 470410, "UUID": "0B5B0E0C-0000-4000-8000-000000000001", "OperatorID": 3534, "StatusTypeID": 50,
+        "DateCreated": "2025-11-28T20:06:00Z", "DateLastVerified": "2025-12-01T20:07:00Z",
+        "AddressInfo": {"Title": "Autohof", "AddressLine1": "Industriestr. 1", "CountryID": 87,
+                        "Latitude": 48.41, "Longitude": 10.1},
+        "Connections": [
+            {"ID": 789923, "ConnectionTypeID": 33, "CurrentTypeID": 30, "PowerKW": 300, "Quantity": 2},
+            {"ID": 789924, "ConnectionTypeID": 25, "CurrentTypeID": 20, "PowerKW": 22.5},
+        ],
+    },
+    {"ID": 470999, "AddressInfo": {"Title": "no coordinates"}, "Connections": []},
+]
+RECORDED_REFERENCE = {
+    "Operators": [{"ID": 3492, "Title": "EnBW"}],
+    "UsageTypes": [{"ID": 1, "Title": "Public"}],
+    "StatusTypes": [{"ID": 50, "Title": "Operational"}],
+    "ConnectionTypes": [{"ID": 33, "Title": "CCS (Type 2)"}, {"ID": 25, "Title": "Type 2 (Socket Only)"}],
+    "CurrentTypes": [{"ID": 10, "Title": "AC (Single-Phase)"}, {"ID": 20, "Title": "AC (Three-Phase)"},
+                     {"ID": 30, "Title": "DC"}],
+    "Countries": [{"ID": 87, "Title": "Germany", "ISOCode": "DE"}],
+}
+
+
+def _assert_contract(tables: ocm.OcmTables) -> None:
+    assert list(tables.stations.columns) == columns("ocm_stations")
+    assert list(tables.connections.columns) == columns("ocm_connections")
+    assert list(tables.quarantine.columns) == columns("quarantine")
+
+
+# --- the real 2,000-POI answer ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_files(shared_data: Path) -> tuple[list, dict]:
+    folder = shared_data / "openchargemap"
+    return (json.loads((folder / "openchargemap_de.json").read_text("utf-8")),
+            json.loads((folder / "ocm_reference.json").read_text("utf-8")))
+
+
+@pytest.fixture(scope="module")
+def real_tables(shared_data: Path) -> ocm.OcmTables:
+    settings = Settings(source="replay", replay_dir=shared_data)  # replay folder: shared/data/openchargemap
+    pull = ocm.fetch_ocm(settings)
+    return ocm.parse_ocm(pull, raw_file="openchargemap_de.json")
+
+
+def _should_quarantine(poi: dict) -> bool:
+    address = poi.get("AddressInfo") or {}
+    return poi.get("ID") is None or address.get("Latitude") is None or address.get("Longitude") is None
+
+
+def test_real_response_parses_completely(real_files, real_tables):
+    pois, _ = real_files
+    expected_quarantine = sum(_should_quarantine(p) for p in pois)
+    _assert_contract(real_tables)
+    assert len(pois) == 2000
+    assert len(real_tables.stations) + len(real_tables.quarantine) == 2000
+    assert len(real_tables.quarantine) == expected_quarantine
+    assert real_tables.stations["ocm_id"].is_unique
+    assert len(real_tables.connections) == sum(len(p.get("Connections") or []) for p in pois if not _should_quarantine(p))
+    assert real_tables.stations["connection_count"].sum() == len(real_tables.connections)
+    assert (real_tables.stations["raw_file"] == "openchargemap_de.json").all()
+
+
+def test_real_operator_names_decoded_and_unknown_ids_kept(real_files, real_tables):
+    pois, reference = real_files
+    operators = {o["ID"]: o["Title"] for o in reference["Operators"]}
+    expected = {p["ID"]: p.get("OperatorID") for p in pois}
+    unknown = {i for i, op in expected.items() if op is not None and op not in operators}
+    assert unknown, "the real data should hold OperatorIDs missing from the 2021 reference"
+
+    stations = real_tables.stations.set_index("ocm_id")
+    for ocm_id, op in expected.items():
+        row = stations.loc[ocm_id]
+        if op is None:
+            assert pd.isna(row["operator_id"]) and row["operator_name"] is None
+        else:
+            assert row["operator_id"] == op
+            assert row["operator_name"] == operators.get(op)  # None for unknown IDs
+    assert stations.loc[sorted(unknown), "operator_name"].isna().all()
+    assert stations.loc[sorted(unknown), "operator_id"].notna().all()
+
+
+def test_real_connections_and_power(real_files, real_tables):
+    pois, reference = real_files
+    types_ = {t["ID"]: t["Title"] for t in reference["ConnectionTypes"]}
+    conns = real_tables.connections
+    assert conns["connection_type"].tolist() == [types_.get(i) for i in conns["connection_type_id"]]
+    by_id = {p["ID"]: p for p in pois}
+    for ocm_id, max_kw in real_tables.stations.set_index("ocm_id")["max_power_kw"].items():
+        powers = [c["PowerKW"] for c in by_id[ocm_id].get("Connections") or [] if c.get("PowerKW") is not None]
+        assert (pd.isna(max_kw) and not powers) or max_kw == max(powers)
+    assert real_tables.stations["date_created"].notna().all()
+    assert str(real_tables.stations["date_created"].dtype) == "datetime64[ns, UTC]"
+
+
+# --- parsing rules on small inputs -----------------------------------------------------------------------
+
+
+def test_bad_pois_are_quarantined_and_the_rest_survive():
+    pull = {"poi": [
+        *RECORDED_POI,
+        {"AddressInfo": {"Latitude": 50.0, "Longitude": 11.0}},  # no ID
+        {"ID": 1, "AddressInfo": {"Latitude": "north", "Longitude": 11.0}},
+        {"ID": 2, "AddressInfo": {"Latitude": 95.0, "Longitude": 11.0}},
+        {"ID": 470413, "AddressInfo": {"Latitude": 50.0, "Longitude": 11.0}},  # duplicate of the first
+        {"ID": 3, "AddressInfo": {"Latitude": 50.0, "Longitude": 11.0}, "Connections": ["junk"]},
+    ], "reference": RECORDED_REFERENCE}
+    tables = ocm.parse_ocm(pull, raw_file="pull.json.gz")
+    _assert_contract(tables)
+    assert tables.stations["ocm_id"].tolist() == [470413, 470410, 3]
+    q = tables.quarantine
+    assert q["record_id"].tolist() == ["470999", "", "1", "2", "470413", "3"]
+    assert q["level"].tolist() == ["station"] * 5 + ["connection"]
+    assert (q["source"] == "openchargemap").all() and (q["raw_file"] == "pull.json.gz").all()
+    assert "coordinates" in q["reason"].iloc[0] and "ID" in q["reason"].iloc[1]
+    assert json.loads(q["record"].iloc[0])["ID"] == 470999
+
+    first, second = tables.stations.iloc[0], tables.stations.iloc[1]
+    assert (first["operator_name"], first["usage_type"], first["status_type"], first["country_iso"]) == (
+        "EnBW", "Public", "Operational", "DE")
+    assert second["operator_id"] == 3534 and second["operator_name"] is None
+    assert second["max_power_kw"] == 300.0 and second["connection_count"] == 2
+    assert tables.connections["current_type"].tolist() == ["AC (Single-Phase)", "DC", "AC (Three-Phase)"]
+
+
+def test_without_reference_ids_stay_and_names_are_null():
+    tables = ocm.parse_ocm({"poi": RECORDED_POI[:2], "reference": None})
+    assert tables.stations["operator_id"].tolist() == [3492, 3534]
+    assert tables.stations[["operator_name", "usage_type", "status_type", "country_iso"]].isna().all().all()
+    assert tables.connections["connection_type"].isna().all()
+
+
+def test_replay_merges_poi_files_dedupes_and_needs_no_reference(tmp_path: Path):
+    folder = tmp_path / "openchargemap"
+    folder.mkdir()
+    older = json.loads(json.dumps(RECORDED_POI[:2]))
+    older[0]["AddressInfo"]["Title"] = "old title"
+    (folder / "a_older.json").write_text(json.dumps(older), "utf-8")
+    (folder / "b_newer.json").write_text(json.dumps(RECORDED_POI[:1] + RECORDED_POI[2:]), "utf-8")
+    (folder / "other.json").write_text(json.dumps({"something": "else"}), "utf-8")  # ignored
+
+    pull = ocm.fetch_ocm(Settings(source="replay", replay_dir=tmp_path))
+    assert pull["reference"] is None
+    assert [p["ID"] for p in pull["poi"]] == [470413, 470410, 470999]
+    tables = ocm.parse_ocm(pull)
+    assert tables.stations["title"].tolist() == ["Bahnhof Leutkirch", "Autohof"]  # the later file wins
+    assert tables.stations["operator_name"].isna().all()
+
+    (folder / "ref.json").write_text(json.dumps(RECORDED_REFERENCE), "utf-8")
+    pull = ocm.fetch_ocm(Settings(source="replay", replay_dir=tmp_path))
+    assert ocm.parse_ocm(pull).stations["operator_name"].tolist() == ["EnBW", None]
+
+
+def test_replay_without_poi_file_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "ref.json").write_text(json.dumps(RECORDED_REFERENCE), "utf-8")
+    with pytest.raises(FileNotFoundError, match="no POI file"):
+        ocm.fetch_ocm(Settings(source="replay", replay_dir=tmp_path))
+
+
+def test_simulated_mode_uses_the_simulator(monkeypatch):
+    fake = types.ModuleType("ev_assets.lib.simulator")
+    fake.ocm_response = lambda sim: RECORDED_POI[:2]
+    fake.ocm_reference = lambda sim: RECORDED_REFERENCE
+    monkeypatch.setitem(sys.modules, "ev_assets.lib.simulator", fake)
+    pull = ocm.fetch_ocm(Settings(source="simulated"))
+    assert pull == {"poi": RECORDED_POI[:2], "reference": RECORDED_REFERENCE}
+
+
+# --- live mode against a local server ----------------------------------------------------------------------
+
+
+def _live_settings(httpserver, **changes) -> Settings:
+    base = Settings(source="live", ocm_url=httpserver.url_for("/v3/poi/"), ocm_api_key=KEY,
+                    http_backoff_s=0.01, http_retries=2, http_timeout_s=5.0)
+    return base.with_(**changes)
+
+
+def _serve(httpserver) -> None:
+    httpserver.expect_request("/v3/poi/", headers={"X-API-Key": KEY}).respond_with_json(RECORDED_POI)
+    httpserver.expect_request("/v3/referencedata/", headers={"X-API-Key": KEY}).respond_with_json(RECORDED_REFERENCE)
+
+
+def test_live_sends_key_as_header_only_and_never_stores_it(httpserver, data_dir: Path):
+    _serve(httpserver)
+    pull = ocm.fetch_ocm(_live_settings(httpserver))
+    assert pull == {"poi": RECORDED_POI, "reference": RECORDED_REFERENCE}
+
+    poi_request = next(r for r, _ in httpserver.log if r.path == "/v3/poi/")
+    assert poi_request.args.to_dict() == {"countrycode": "DE", "maxresults": "5000", "compact": "true",
+                                          "verbose": "false", "opendata": "true"}
+    for request, _ in httpserver.log:
+        assert request.headers.get("X-API-Key") == KEY
+        assert KEY not in request.url
+
+    stored = write_raw(data_dir / "raw", "openchargemap", "2025-12-04", pull)
+    assert KEY.encode() not in gzip.decompress(stored.path.read_bytes())
+    assert len(ocm.parse_ocm(stored.load()).stations) == 2
+
+
+def test_live_without_key_is_a_clear_error(httpserver):
+    with pytest.raises(SettingsError, match="OPENCHARGEMAP_API_KEY"):
+        ocm.fetch_ocm(_live_settings(httpserver, ocm_api_key=None))
+    assert len(httpserver.log) == 0
+
+
+def test_live_retries_a_500(httpserver):
+    httpserver.expect_oneshot_request("/v3/poi/").respond_with_data("busy", status=500)
+    _serve(httpserver)
+    messages: list[str] = []
+    pull = ocm.fetch_ocm(_live_settings(httpserver), log=messages.append)
+    assert len(pull["poi"]) == 3
+    assert [r.path for r, _ in httpserver.log] == ["/v3/poi/", "/v3/poi/", "/v3/referencedata/"]
+    assert any("HTTP 500" in m for m in messages)
+    assert not any(KEY in m for m in messages)
+
+
+def test_live_failure_message_never_shows_the_key(httpserver):
+    httpserver.expect_request("/v3/poi/").respond_with_data("down", status=503)
+    with pytest.raises(SourceHTTPError) as failure:
+        ocm.fetch_ocm(_live_settings(httpserver, http_retries=1))
+    assert "503" in str(failure.value)
+    assert KEY not in str(failure.value) and KEY not in repr(failure.value)
+
+
+def test_reference_url_sits_beside_the_poi_endpoint():
+    assert ocm.reference_url("https://api.openchargemap.io/v3/poi/") == "https://api.openchargemap.io/v3/referencedata/"
+    assert ocm.reference_url("https://api.openchargemap.io/v3/poi") == "https://api.openchargemap.io/v3/referencedata/"
