@@ -1,6 +1,5 @@
 """Jobs and schedules. Schedules start stopped: turn them on in the UI for live polling."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -4,7 +4,6 @@
 code runs from the CLI, the UI and tests; tests set the fields directly instead of touching `os.environ`.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional

@@ -1,6 +1,5 @@
 """Asset specs and materialization metadata for the warehouse tables of `ev_assets.lib.tables`."""
 
-from __future__ import annotations
 
 from typing import Sequence
 
@@ -26,9 +25,9 @@ def table_spec(name: str, description: str, group_name: str = "raw", **kwargs) -
 
 
 def table_metadata(con, name: str, written: int, where: str = "TRUE", params: Sequence = ()) -> dict:
-    """Row counts (written now, in total) and a preview of what was written."""
+    """Row counts (of the whole table, and written by this run) and a preview of what was written."""
     return {
-        "dagster/row_count": written,
-        "rows_in_table": warehouse.count(con, name),
+        "dagster/row_count": warehouse.count(con, name),
+        "rows_written": written,
         "preview": dg.MetadataValue.md(warehouse.preview(con, name, where, params)),
     }

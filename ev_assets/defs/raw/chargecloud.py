@@ -1,6 +1,5 @@
 """chargecloud: raw polls of live charging-point status, and the tables flattened from them."""
 
-from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
@@ -22,9 +21,9 @@ FACT_TABLES = {
     "chargecloud_poll_log": "One row per city per poll: whether it answered, the error if not, and what it held.",
 }
 MASTER_TABLES = {
-    "chargingstations": ("station_id", "Charging stations (master data), one row per version with first/last seen."),
-    "chargingpoints": ("charging_point_id", "Charging points / EVSEs (master data), one row per version."),
-    "connectors": ("connector_id", "Connectors (master data), one row per version."),
+    "chargingstations": (["station_id"], "Charging stations (master data), one row per version with first/last seen."),
+    "chargingpoints": (["charging_point_id"], "Charging points / EVSEs (master data), one row per version."),
+    "connectors": (["charging_point_id", "connector_id"], "Connectors (master data), one row per version."),
 }
 FLAT_FIELDS = {
     "status_chargingpoints": "status_chargingpoints",
@@ -131,7 +130,7 @@ def chargecloud_tables(context: dg.AssetExecutionContext, ev_config: EvConfig):
             for name in FACT_TABLES:
                 written[name] += warehouse.replace_rows(con, name, getattr(flat, FLAT_FIELDS[name]), "poll_slot >= ? AND poll_slot < ?", params)
             for name, (key, _) in MASTER_TABLES.items():
-                written[name] += warehouse.upsert_versions(con, name, getattr(flat, FLAT_FIELDS[name]), [key])
+                written[name] += warehouse.upsert_versions(con, name, getattr(flat, FLAT_FIELDS[name]), key)  # new versions
             quarantined += warehouse.replace_rows(
                 con, "quarantine", flat.quarantine,
                 "source = 'chargecloud' AND partition_key >= ? AND partition_key < ?",
@@ -149,5 +148,4 @@ def chargecloud_tables(context: dg.AssetExecutionContext, ev_config: EvConfig):
             yield dg.MaterializeResult(asset_key=["raw", name], metadata=meta)
         for name in MASTER_TABLES:
             meta = table_metadata(con, name, written[name])
-            meta["new_versions"] = written[name]
             yield dg.MaterializeResult(asset_key=["raw", name], metadata=meta)

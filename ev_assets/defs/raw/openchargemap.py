@@ -1,6 +1,5 @@
 """Open Charge Map: the raw registry pull and the station tables parsed from it."""
 
-from __future__ import annotations
 
 import dagster as dg
 

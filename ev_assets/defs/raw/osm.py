@@ -1,6 +1,5 @@
 """OpenStreetMap points of interest around charging stations (osmnx): raw pulls per area, and the POI table."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd

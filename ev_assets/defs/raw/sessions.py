@@ -1,7 +1,6 @@
 """Session sources: charging-session reports and hourly loads (Norwegian dataset format), Caltech ACN-Data
 sessions, and charging-event logs (OCPP-like). Each has a raw pull asset and a table asset."""
 
-from __future__ import annotations
 
 import re
 from pathlib import Path

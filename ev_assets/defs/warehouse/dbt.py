@@ -4,7 +4,6 @@ dbt sources named `raw.<table>` map onto the ingestion assets ["raw", <table>], 
 each raw pull to each KPI; dbt tests appear as asset checks.
 """
 
-from __future__ import annotations
 
 import json
 import shutil

@@ -1,6 +1,5 @@
 """Points of interest near each charging station: the POI-station mapping of the star schema."""
 
-from __future__ import annotations
 
 import dagster as dg
 
