@@ -64,12 +64,12 @@ def _run(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, tags: dic
 def _summary(settings: Settings) -> None:
     with warehouse.connect(settings.warehouse_path, read_only=True) as con:
         rows = con.execute(
-            """SELECT table_schema, table_name, estimated_size FROM duckdb_tables()
-               ORDER BY table_schema, table_name"""
+            """SELECT schema_name, table_name, estimated_size FROM duckdb_tables()
+               ORDER BY schema_name, table_name"""
         ).fetchall()
     print(f"\nWarehouse {settings.warehouse_path}:")
     for schema, name, size in rows:
-        print(f"  {schema}.{name:<40} {size:>12,} rows")
+        print(f"  {schema + "." + name:<50} {size:>12,} rows")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,10 @@ def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
         if memory_limit:
             con.execute(f"SET memory_limit = '{memory_limit}'")
         if not read_only:
+            # Every raw table exists from the first write on, so dbt finds all its sources even before
+            # every source was ingested.
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {tables.SCHEMA}")
+            ensure_tables(con, list(tables.TABLES))
         yield con
     finally:
         con.close()

@@ -121,11 +121,8 @@ def chargecloud_tables(context: dg.AssetExecutionContext, ev_config: EvConfig):
         # One day at a time keeps memory flat for long backfills.
         while day < window.end:
             day_end = min(day + timedelta(days=1), window.end)
-            polls = [
-                chargecloud.flatten_poll(raw.load(), slot, str(raw.path))
-                for slot, raw in rawstore.stored_slots(settings.raw_dir, RAW_SOURCE, day, day_end)
-            ]
-            flat = chargecloud.concat(polls)
+            stored = rawstore.stored_slots(settings.raw_dir, RAW_SOURCE, day, day_end)
+            flat = chargecloud.flatten_polls((raw.load(), slot, str(raw.path)) for slot, raw in stored)
             params = (day, day_end)
             for name in FACT_TABLES:
                 written[name] += warehouse.replace_rows(con, name, getattr(flat, FLAT_FIELDS[name]), "poll_slot >= ? AND poll_slot < ?", params)
@@ -136,7 +133,7 @@ def chargecloud_tables(context: dg.AssetExecutionContext, ev_config: EvConfig):
                 "source = 'chargecloud' AND partition_key >= ? AND partition_key < ?",
                 (day.isoformat(), day_end.isoformat()),
             )
-            context.log.info(f"{day:%Y-%m-%d}: {len(polls)} polls, {len(flat.status_chargingpoints)} charging-point statuses")
+            context.log.info(f"{day:%Y-%m-%d}: {len(stored)} polls, {len(flat.status_chargingpoints)} charging-point statuses")
             day = day_end
 
         if quarantined:

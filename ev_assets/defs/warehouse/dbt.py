@@ -7,6 +7,7 @@ each raw pull to each KPI; dbt tests appear as asset checks.
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -73,4 +74,5 @@ def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_con
     )
 
 
-dbt_resource = DbtCliResource(project_dir=dbt_project)
+# The dbt installed beside this Python, so it is found also when the virtualenv is not on PATH.
+dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=shutil.which("dbt") or str(Path(sys.executable).with_name("dbt")))

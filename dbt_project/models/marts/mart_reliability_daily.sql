@@ -1,0 +1,68 @@
+{#-
+    Reliability per UTC day, city and operator, at charging-point level: how much of the observed time with a
+    known status the points were in service, out-of-order hours, failures (out-of-order episodes starting that
+    day) and the mean time between failures (in-service hours per failure).
+-#}
+
+with
+
+station_days as (
+    select * from {{ ref('mart_utilization_station_daily') }}
+),
+
+polls_per_day as (
+    select
+        day,
+        city_slug,
+        operator_name,
+        count(*) as n_stations,
+        sum(n_charging_points) as n_charging_points,
+        sum(n_polls) as n_polls,
+        sum(n_polls_unknown) as n_polls_unknown,
+        sum(n_polls_out_of_order) as n_polls_out_of_order
+    from station_days
+    group by day, city_slug, operator_name
+),
+
+failures_per_day as (
+    select
+        interval_date as day,
+        city_slug,
+        coalesce(operator_name, '(unknown)') as operator_name,
+        count(*) as failures
+    from {{ ref('fct_out_of_order_intervals') }}
+    where level = 'charging_point'
+        and is_failure_start
+    group by 1, 2, 3
+),
+
+counts as (
+    select
+        polls_per_day.*,
+        coalesce(failures_per_day.failures, 0) as failures,
+        -- UNKNOWN polls say nothing about the point working: they are left out of the availability
+        polls_per_day.n_polls - polls_per_day.n_polls_unknown as n_polls_known,
+        polls_per_day.n_polls - polls_per_day.n_polls_unknown - polls_per_day.n_polls_out_of_order
+            as n_polls_in_service
+    from polls_per_day
+    left join failures_per_day
+        on polls_per_day.day = failures_per_day.day
+        and polls_per_day.city_slug is not distinct from failures_per_day.city_slug
+        and polls_per_day.operator_name = failures_per_day.operator_name
+)
+
+-- hours from poll counts (each poll stands for one poll interval), so the figures add up exactly
+select
+    day,
+    city_slug,
+    operator_name,
+    cast(n_stations as integer) as n_stations,
+    cast(n_charging_points as integer) as n_charging_points,
+    cast(n_polls * {{ var('poll_interval_minutes') }} / 60.0 as double) as observed_hours,
+    cast(n_polls_known * {{ var('poll_interval_minutes') }} / 60.0 as double) as known_status_hours,
+    cast(n_polls_out_of_order * {{ var('poll_interval_minutes') }} / 60.0 as double) as out_of_order_hours,
+    cast(n_polls_in_service * {{ var('poll_interval_minutes') }} / 60.0 as double) as in_service_hours,
+    cast(100.0 * n_polls_in_service / nullif(n_polls_known, 0) as double) as availability_pct,
+    cast(failures as integer) as failures,
+    cast(n_polls_in_service * {{ var('poll_interval_minutes') }} / 60.0 / nullif(failures, 0) as double) as mtbf_hours
+from counts
