@@ -1,7 +1,7 @@
 """Command line of ev-assets: run the main jobs in-process, recorded in the Dagster instance the UI shows.
 
-    python -m ev_assets.cli demo      # the whole graph: ingestion, then the warehouse (the README's `make demo`)
-    python -m ev_assets.cli ingest    # ingestion only (`make ingest`), honouring EV_SOURCE / EV_REPLAY_DIR
+    python -m ev_assets.cli demo      # the whole graph: polls, ingestion, warehouse (the README's `make demo`)
+    python -m ev_assets.cli ingest    # polls and ingestion only (`make ingest`), honouring EV_SOURCE / EV_REPLAY_DIR
 
 The poll window comes from the source mode: the simulated range (EV_SIM_START, EV_SIM_DAYS), the recorded
 polls (replay), or the latest complete 10-minute window (live).
@@ -69,7 +69,7 @@ def _summary(settings: Settings) -> None:
         ).fetchall()
     print(f"\nWarehouse {settings.warehouse_path}:")
     for schema, name, size in rows:
-        print(f"  {schema + "." + name:<50} {size:>12,} rows")
+        print(f"  {schema + '.' + name:<50} {size:>12,} rows")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,11 +88,11 @@ def main(argv: list[str] | None = None) -> int:
 
     start, end = poll_window(settings)
     print(f"data root {settings.data_dir}; chargecloud mode {settings.mode('chargecloud')}; polls {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC")
-    ok = _run(defs, instance, "chargecloud_job", {RANGE_START_TAG: f"{start:{POLL_KEY_FORMAT}}", RANGE_END_TAG: f"{end - GRID:{POLL_KEY_FORMAT}}"})
-    ok = _run(defs, instance, "registry_job") and ok
+    days = {RANGE_START_TAG: f"{start.date()}", RANGE_END_TAG: f"{(end - timedelta(seconds=1)).date()}"}
+    ok = _run(defs, instance, "chargecloud_poll_job", {RANGE_START_TAG: f"{start:{POLL_KEY_FORMAT}}", RANGE_END_TAG: f"{end - GRID:{POLL_KEY_FORMAT}}"})
+    ok = ok and _run(defs, instance, "ingest_job", days)
     if args.command == "demo" and ok:
-        first_day, last_day = start.date(), (end - timedelta(seconds=1)).date()
-        ok = _run(defs, instance, "warehouse_job", {RANGE_START_TAG: f"{first_day}", RANGE_END_TAG: f"{last_day}"}) and ok
+        ok = _run(defs, instance, "warehouse_job", days)
     _summary(settings)
     docs = settings.data_dir / "docs" / "index.html"
     if docs.exists():

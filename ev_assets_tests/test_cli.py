@@ -28,10 +28,10 @@ def test_demo_builds_every_layer_offline(ev_env, dbt_manifest, data_dir, capsys)
 
     assert cli.main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "chargecloud_job succeeded" in out and "warehouse_job succeeded" in out and "failed checks" not in out
+    assert "chargecloud_poll_job succeeded" in out and "ingest_job succeeded" in out and "warehouse_job succeeded" in out and "failed checks" not in out
 
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
-    count = lambda table: con.sql(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: E731
+    count = lambda table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: E731
     points = count("raw.chargingpoints")
     assert points > 6
     assert count("raw.status_chargingpoints") == points * 144  # one status per point and poll, one day

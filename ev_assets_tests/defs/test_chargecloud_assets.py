@@ -34,26 +34,29 @@ def _expected(shared_data):
 
 
 def test_replaying_real_polls_fills_the_tables_once(defs, ev_env, replay_dir, shared_data, data_dir):
-    ev_env.setenv("EV_SOURCE", "replay")
+    ev_env.setenv("EV_SOURCE_CHARGECLOUD", "replay")  # the other sources stay simulated
     ev_env.setenv("EV_REPLAY_DIR", str(replay_dir))
     expected = _expected(shared_data)
 
-    result = run_job(defs, "chargecloud_job", "2022-01-11-20:50", "2022-01-11-21:00")
+    result = run_job(defs, "chargecloud_poll_job", "2022-01-11-20:50", "2022-01-11-21:00")
     assert check_results(result) == {"all_cities_polled": True}
     raw_files = sorted(p for p in (data_dir / "raw" / "chargecloud").rglob("*.json.gz"))
     assert len(raw_files) == 2
     mtimes = [p.stat().st_mtime_ns for p in raw_files]
+    run_job(defs, "ingest_job", "2022-01-11", "2022-01-11")
 
-    run_job(defs, "chargecloud_job", "2022-01-11-20:50", "2022-01-11-21:00")  # re-run: same rows, same files
+    # re-run both: same files, same rows
+    run_job(defs, "chargecloud_poll_job", "2022-01-11-20:50", "2022-01-11-21:00")
+    run_job(defs, "ingest_job", "2022-01-11", "2022-01-11")
     assert [p.stat().st_mtime_ns for p in sorted((data_dir / "raw" / "chargecloud").rglob("*.json.gz"))] == mtimes
 
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
-    assert con.sql("SELECT count(*) FROM raw.status_chargingpoints").fetchone()[0] == expected["cp_statuses"]
-    assert con.sql("SELECT count(*) FROM raw.status_connectors").fetchone()[0] == expected["connector_statuses"]
-    assert con.sql("SELECT count(DISTINCT poll_slot) FROM raw.status_chargingpoints").fetchone()[0] == 2
-    assert con.sql("SELECT count(*) FROM raw.chargingstations").fetchone()[0] == expected["stations"] // 2
-    assert con.sql("SELECT count(*) FROM raw.chargecloud_poll_log WHERE ok").fetchone()[0] == 2 * 38
-    assert con.sql("SELECT count(*) FROM raw.quarantine").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM raw.status_chargingpoints").fetchone()[0] == expected["cp_statuses"]
+    assert con.execute("SELECT count(*) FROM raw.status_connectors").fetchone()[0] == expected["connector_statuses"]
+    assert con.execute("SELECT count(DISTINCT poll_slot) FROM raw.status_chargingpoints").fetchone()[0] == 2
+    assert con.execute("SELECT count(*) FROM raw.chargingstations").fetchone()[0] == expected["stations"] // 2
+    assert con.execute("SELECT count(*) FROM raw.chargecloud_poll_log WHERE ok").fetchone()[0] == 2 * 38
+    assert con.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] == 0
 
 
 def test_a_failing_city_fails_the_check_but_keeps_the_others(defs, ev_env, tmp_path, shared_data, data_dir):
@@ -62,13 +65,14 @@ def test_a_failing_city_fails_the_check_but_keeps_the_others(defs, ev_env, tmp_p
     real = json.loads((shared_data / "chargecloud" / RECORDINGS[0]).read_text())
     (folder / "20220111_2158__koeln.json").write_text(json.dumps(real["koeln"]))
     (folder / "20220111_2158__bonn.json").write_text('{"data": [ broken')
-    ev_env.setenv("EV_SOURCE", "replay")
+    ev_env.setenv("EV_SOURCE_CHARGECLOUD", "replay")
     ev_env.setenv("EV_REPLAY_DIR", str(folder))
 
-    result = run_job(defs, "chargecloud_job", "2022-01-11-20:50", "2022-01-11-20:50")
+    result = run_job(defs, "chargecloud_poll_job", "2022-01-11-20:50", "2022-01-11-20:50")
     assert check_results(result) == {"all_cities_polled": False}
+    run_job(defs, "ingest_job", "2022-01-11", "2022-01-11")
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
-    log = dict(con.sql("SELECT city_slug, ok FROM raw.chargecloud_poll_log").fetchall())
+    log = dict(con.execute("SELECT city_slug, ok FROM raw.chargecloud_poll_log").fetchall())
     assert log["koeln"] is True and any(not ok for city, ok in log.items() if "bonn" in city)
     koeln_points = sum(len(s["evses"]) for s in real["koeln"]["data"])
-    assert con.sql("SELECT count(*) FROM raw.status_chargingpoints").fetchone()[0] == koeln_points
+    assert con.execute("SELECT count(*) FROM raw.status_chargingpoints").fetchone()[0] == koeln_points

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from ev_assets.defs.partitions import poll_partitions
+from ev_assets.defs.partitions import daily_partitions, poll_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
 from ev_assets.lib import chargecloud, rawstore, warehouse
@@ -100,17 +100,18 @@ def chargecloud_polls(context: dg.AssetExecutionContext, ev_config: EvConfig):
 
 @dg.multi_asset(
     specs=[
-        *(table_spec(name, desc, deps=["chargecloud_polls"], partitions_def=poll_partitions) for name, desc in FACT_TABLES.items()),
-        *(table_spec(name, desc, deps=["chargecloud_polls"], partitions_def=poll_partitions) for name, (_, desc) in MASTER_TABLES.items()),
+        *(table_spec(name, desc, deps=["chargecloud_polls"], partitions_def=daily_partitions) for name, desc in FACT_TABLES.items()),
+        *(table_spec(name, desc, deps=["chargecloud_polls"], partitions_def=daily_partitions) for name, (_, desc) in MASTER_TABLES.items()),
     ],
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
 )
 def chargecloud_tables(context: dg.AssetExecutionContext, ev_config: EvConfig):
-    """Flattens the stored polls of the window into status facts and master-data versions (schema `raw`).
+    """Flattens the stored polls of each UTC day into status facts and master-data versions (schema `raw`).
 
-    Facts are deleted and re-inserted per poll window, so re-running never duplicates rows. Records that cannot
-    be loaded as they are go to `raw.quarantine` with the reason.
+    Daily, like the warehouse: materializing today's partition again picks up the polls stored since. Facts are
+    deleted and re-inserted per day, so re-running never duplicates rows. Records that cannot be loaded as they
+    are go to `raw.quarantine` with the reason.
     """
     settings = ev_config.settings()
     window = context.partition_time_window
