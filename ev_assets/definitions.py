@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ev_assets.defs import jobs
-from ev_assets.defs.raw import chargecloud, openchargemap, osm, sessions
+from ev_assets.defs.raw import chargecloud, openchargemap, osm, quarantine, sessions
 from ev_assets.defs.resources import EvConfig
 from ev_assets.defs.warehouse import dbt, geo
 
@@ -16,6 +16,7 @@ defs = dg.Definitions(
         osm.osm_pulls,
         osm.osm_pois,
         *sessions.session_assets,
+        quarantine.quarantine,
         geo.poi_station_map,
         dbt.warehouse_dbt_models,
         dbt.dbt_docs_site,
