@@ -572,6 +572,18 @@ def _children(rows: _Rows, parent: dict, key: str, level: str, parent_id: str) -
 
 
 # --- value helpers: the API sends strings for numbers, and newer versions may change types --------------
+def poll_time(envelope: Any) -> datetime | None:
+    """When a stored poll was taken: the earliest response `timestamp` in it (UTC), None if it has none."""
+    if not isinstance(envelope, dict):
+        return None
+    times = [
+        parse_time(response.get("timestamp"))
+        for key, response in envelope.items()
+        if not str(key).startswith("_") and isinstance(response, dict)
+    ]
+    return min((t for t in times if t is not None), default=None)
+
+
 def parse_time(value: Any) -> datetime | None:
     """An ISO timestamp as UTC; without an offset it is German local time like all the endpoint's times."""
     if not isinstance(value, str) or not value.strip():

@@ -61,7 +61,7 @@ def chargecloud_polls(context: dg.AssetExecutionContext, ev_config: EvConfig):
     slots = chargecloud.poll_slots(settings, window.start, window.end)
     context.log.info(f"{len(slots)} poll(s) of {settings.mode('chargecloud')} chargecloud data in {window.start} .. {window.end}")
 
-    files, written, failed = [], 0, {}
+    files, written, failed, times = [], 0, {}, []
     for i, slot in enumerate(slots, start=1):
         key = rawstore.slot_key(slot)
         raw = rawstore.find_raw(settings.raw_dir, RAW_SOURCE, key)
@@ -76,20 +76,30 @@ def chargecloud_polls(context: dg.AssetExecutionContext, ev_config: EvConfig):
             envelope = raw.load()
         failed.update({f"{slot:%Y-%m-%d %H:%M} {city}": reason for city, reason in envelope.get("_failed", {}).items()})
         files.append(raw)
+        times.append(chargecloud.poll_time(envelope))
         if i % PROGRESS_EVERY == 0:
             context.log.info(f"polled {i}/{len(slots)} slots")
 
+    unplaced = chargecloud.replay_unplaced(settings) if settings.mode("chargecloud") == "replay" else {}
+    for path, reason in list(unplaced.items())[:20]:  # without a poll time a recording has no slot, so no table
+        context.log.warning(f"recording left out: {path}: {reason}")
+
     metadata = {
+        "recordings_without_poll_time": len(unplaced),
         "polls": len(files),
         "polls_written": written,
         "polls_already_stored": len(files) - written,
         "source_mode": settings.mode("chargecloud"),
         "failed_cities": len(failed),
     }
-    if files:
+    if files:  # the latest poll of the window (the only one for a scheduled run)
         metadata["path"] = dg.MetadataValue.path(str(files[-1].path))
         metadata["sha256"] = files[-1].sha256
         metadata["bytes"] = sum(f.size_bytes for f in files)
+        if times[-1] is not None:
+            metadata["poll_time"] = dg.MetadataValue.timestamp(times[-1])
+        if len(files) > 1 and times[0] is not None:
+            metadata["first_poll_time"] = dg.MetadataValue.timestamp(times[0])
     yield dg.MaterializeResult(metadata=metadata)
     yield dg.AssetCheckResult(
         check_name="all_cities_polled",

@@ -29,7 +29,12 @@ def _stored_name(name: str) -> tuple[str, str]:
 def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
     pull_name = f"{source}_pull"
 
-    @dg.asset(name=pull_name, group_name="raw", kinds={"file"})
+    @dg.asset(
+        name=pull_name,
+        group_name="raw",
+        kinds={"file"},
+        description=f"Raw files of {source}: {DESCRIPTIONS[source]} Kept as they came, gzipped, one per distinct content.",
+    )
     def pull(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg.Output[list]:
         settings = ev_config.settings()
         stored = []
@@ -48,8 +53,6 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
             },
         )
 
-    pull.__doc__ = f"Raw {DESCRIPTIONS[source][0].lower()}{DESCRIPTIONS[source][1:]} Files are kept as they came, gzipped, one per distinct content."
-
     @dg.multi_asset(
         name=f"{source}_table",
         specs=[table_spec(source, DESCRIPTIONS[source], deps=[pull_name])],
@@ -57,6 +60,7 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
         pool=DUCKDB_POOL,
     )
     def table(context: dg.AssetExecutionContext, ev_config: EvConfig, pulled: list):
+        """Parses every pulled file; rows that cannot be loaded go to raw.quarantine with the reason."""
         parsed = [sessions.parse(source, Path(p).name, rawstore.read_raw_bytes(p), raw_file=p) for p in pulled]
         rows = pd.concat([p.table for p in parsed], ignore_index=True) if parsed else pd.DataFrame(columns=tables.columns(source))
         bad = pd.concat([p.quarantine for p in parsed], ignore_index=True) if parsed else pd.DataFrame(columns=tables.columns("quarantine"))

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from ev_assets.defs.partitions import daily_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
@@ -40,7 +40,8 @@ def dbt_vars(ev_config: EvConfig, window: dg.TimeWindow | None = None) -> str:
     project=dbt_project,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    dagster_dbt_translator=WarehouseTranslator(),
+    # dbt tests on sources (e.g. no duplicate poll per item in raw.status_chargingpoints) become checks too
+    dagster_dbt_translator=WarehouseTranslator(DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)),
     pool=DUCKDB_POOL,
 )
 def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: EvConfig):

@@ -1,0 +1,51 @@
+"""The code location loads, and the asset graph has the shape and lineage the README describes."""
+
+import dagster as dg
+
+
+def test_definitions_load_with_jobs_and_stopped_schedules(defs):
+    dg.Definitions.validate_loadable(defs)
+    assert {j.name for j in defs.jobs} == {"chargecloud_poll_job", "ingest_job", "warehouse_job"}
+    schedules = {s.name: s for s in defs.schedules}
+    assert set(schedules) == {"chargecloud_every_10_minutes", "ingest_daily", "warehouse_daily"}
+    assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
+    assert schedules["chargecloud_every_10_minutes"].cron_schedule == "*/10 * * * *"
+
+
+def test_lineage_runs_from_each_raw_pull_to_the_kpis(defs):
+    graph = defs.resolve_asset_graph()
+    key = dg.AssetKey.from_user_string
+
+    ancestors = _ancestors(graph, key("marts/mart_utilization_city_daily"))
+    assert {"chargecloud_polls", "raw/status_chargingpoints", "staging/stg_chargecloud__charging_point_statuses",
+            "intermediate/int_status_intervals", "marts/fct_charging_point_status"} <= ancestors
+    assert {"session_reports_pull", "raw/session_reports", "acn_sessions_pull", "charging_events_pull"} <= _ancestors(
+        graph, key("marts/mart_energy_daily")
+    )
+    assert {"osm_pulls", "raw/osm_pois", "raw/poi_station_map"} <= _ancestors(graph, key("marts/dim_poi_station"))
+    assert "marts/fct_charging_sessions" in _ancestors(graph, key("dbt_docs_site"))
+
+
+def test_every_asset_is_grouped_described_and_dbt_tests_are_checks(defs):
+    graph = defs.resolve_asset_graph()
+    groups = {}
+    for node in graph.asset_nodes:
+        groups.setdefault(node.group_name, set()).add(node.key.to_user_string())
+        if node.is_executable:
+            assert node.description, f"{node.key.to_user_string()} has no description for the UI"
+    assert set(groups) == {"raw", "warehouse", "docs"}
+    assert "chargecloud_polls" in groups["raw"] and "marts/fct_charging_sessions" in groups["warehouse"]
+    check_names = {k.name for k in graph.asset_check_keys}
+    assert {"all_cities_polled", "status_charging_point_is_known", "no_duplicate_charging_point_poll",
+            "station_coordinates_in_germany"} <= check_names
+    assert len(check_names) > 100
+
+
+def _ancestors(graph, key) -> set[str]:
+    seen, todo = set(), [key]
+    while todo:
+        for parent in graph.get(todo.pop()).parent_keys:
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return {k.to_user_string() for k in seen}
