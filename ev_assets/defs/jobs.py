@@ -14,7 +14,8 @@ chargecloud_poll_job = dg.define_asset_job(
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
-    selection=dg.AssetSelection.groups("raw") - dg.AssetSelection.assets(chargecloud_polls),
+    # without checks: the dbt tests on raw tables are checks run by dbt, in the warehouse job
+    selection=(dg.AssetSelection.groups("raw") - dg.AssetSelection.assets(chargecloud_polls)).without_checks(),
     partitions_def=daily_partitions,
     description="Flatten the day's stored polls into status facts and master data, and pull the registries and "
     "session sources (Open Charge Map, OSM POIs, session reports, loads, events).",
@@ -22,7 +23,9 @@ ingest_job = dg.define_asset_job(
 
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
-    selection=dg.AssetSelection.groups("warehouse", "docs"),
+    # plus dbt's tests on the raw tables (source tests), which run with the dbt models
+    selection=dg.AssetSelection.groups("warehouse", "docs")
+    | (dg.AssetSelection.all_asset_checks() - dg.AssetSelection.checks_for_assets(chargecloud_polls)),
     partitions_def=daily_partitions,
     description="Build the warehouse (dbt on DuckDB): star schema, inferred sessions, KPI marts, and the docs site, per UTC day.",
 )

@@ -128,8 +128,9 @@ def _read_replay(folder: Path, log: Log) -> dict:
             reference = reference or content.get("reference")
         elif log:
             log(f"openchargemap replay: skipping {path.name} (neither POIs nor reference data)")
-    if not poi_lists:
-        raise FileNotFoundError(f"openchargemap replay: no POI file (a JSON list) in {folder}")
+    if not poi_lists:  # e.g. a folder of chargecloud polls replayed with EV_SOURCE=replay: nothing to ingest
+        if log:
+            log(f"openchargemap replay: no recorded POIs (a JSON list) in {folder}; the pull is empty")
     if reference is None and log:
         log(f"openchargemap replay: no reference data in {folder}; IDs stay undecoded")
     return {"poi": _dedupe_by_id(poi_lists), "reference": reference}

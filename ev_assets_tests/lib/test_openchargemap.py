@@ -186,10 +186,13 @@ def test_replay_merges_poi_files_dedupes_and_needs_no_reference(tmp_path: Path):
     assert ocm.parse_ocm(pull).stations["operator_name"].tolist() == ["EnBW", None]
 
 
-def test_replay_without_poi_file_is_a_clear_error(tmp_path: Path):
+def test_replay_without_poi_file_is_an_empty_pull_with_a_warning(tmp_path: Path):
     (tmp_path / "ref.json").write_text(json.dumps(RECORDED_REFERENCE), "utf-8")
-    with pytest.raises(FileNotFoundError, match="no POI file"):
-        ocm.fetch_ocm(Settings(source="replay", replay_dir=tmp_path))
+    warnings = []
+    pull = ocm.fetch_ocm(Settings(source="replay", replay_dir=tmp_path), log=warnings.append)
+    assert pull["poi"] == [] and pull["reference"] == RECORDED_REFERENCE
+    assert any("no recorded POIs" in w for w in warnings)
+    assert ocm.parse_ocm(pull).stations.empty
 
 
 def test_simulated_mode_uses_the_simulator(monkeypatch):
