@@ -600,7 +600,7 @@ def machine_line() -> str:
     return (f"machine: {os.cpu_count()} cores ({cpu}), {ram / 1024**3:.1f} GiB RAM, {platform.system()} "
             f"{platform.release()}, Python {platform.python_version()}; duckdb {duckdb.__version__}, "
             f"dbt-core {version('dbt-core')}, dbt-duckdb {version('dbt-duckdb')}, pandas {pd.__version__}, "
-            f"numpy {np.__version__}")
+            f"numpy {np.__version__}; load average {os.getloadavg()[0]:.2f} (other processes share the cores)")
 
 
 def linear_year_total(per_day: list[float]) -> tuple[float, str]:
@@ -699,6 +699,7 @@ def main(argv=None) -> int:
                              start=args.start, days=args.days)
     profiles_dir = write_patched_profile(data_dir) if args.patched_profile else DBT_PROJECT
 
+    started = time.perf_counter()
     print(machine_line())
     t = time.perf_counter()
     loader = Loader(sim, days)
@@ -770,6 +771,8 @@ def main(argv=None) -> int:
             except duckdb.Error:
                 return None
 
+        # dbt's figures over the days it built (a failed daily run may leave the intervals of its day behind)
+        upto = f"timestamptz '{built[-1] + timedelta(days=1)} 00:00:00+00'" if built else "timestamptz '1970-01-01'"
         counts = {
             "raw status rows": q("select (select count(*) from raw.status_chargingpoints)"
                                  " + (select count(*) from raw.status_connectors)"),
@@ -777,11 +780,12 @@ def main(argv=None) -> int:
             "fct_connector_status": q("select count(*) from marts.fct_connector_status"),
             "int_status_intervals": q("select count(*), count(*) filter (where level = 'charging_point'),"
                                       " count(*) filter (where level = 'connector')"
-                                      " from intermediate.int_status_intervals"),
+                                      f" from intermediate.int_status_intervals where interval_start < {upto}"),
             "int_charging_sessions_inferred": q("select count(*), sum(duration_minutes), sum(n_polls),"
                                                 " count(*) filter (where is_open)"
-                                                " from intermediate.int_charging_sessions_inferred"),
-            "fct_charging_sessions": q("select count(*) from marts.fct_charging_sessions"),
+                                                " from intermediate.int_charging_sessions_inferred"
+                                                f" where session_start < {upto}"),
+            "fct_charging_sessions": q(f"select count(*) from marts.fct_charging_sessions where session_start < {upto}"),
             "mart_utilization_station_hourly": q("select count(*) from marts.mart_utilization_station_hourly"),
             "mart_utilization_station_daily": q("select count(*) from marts.mart_utilization_station_daily"),
         }
@@ -805,6 +809,7 @@ def main(argv=None) -> int:
                                  checked=bool(built))
 
     report(args, days, day_rows, load_s, master_s, runs, built, counts, warehouse_bytes, pandas_result, loader_peak)
+    print(f"\nload average at the end {os.getloadavg()[0]:.2f}; benchmark wall {time.perf_counter() - started:.0f} s")
 
     if args.results_json:
         args.results_json.parent.mkdir(parents=True, exist_ok=True)
@@ -879,7 +884,7 @@ def report(args, days, day_rows, load_s, master_s, runs: list[DbtRun], built: li
     top = sorted(((k, v) for k, v in by_node.items() if ":" not in k), key=lambda kv: -kv[1])[:8]
     print("\nslowest models (sum over ok runs): " + ", ".join(f"{k} {v:.1f} s ({v / total_s:.0%})" for k, v in top))
     tests = sorted(((k.split(":", 1)[1], v) for k, v in by_node.items() if ":" in k), key=lambda kv: -kv[1])[:5]
-    print("slowest tests: " + ", ".join(f"{k} {v:.1f} s" for k, v in tests))
+    print("slowest tests: " + ", ".join(f"{k[:60]} {v:.1f} s" for k, v in tests))
     if args.mode == "daily" and len(ok) >= 3:
         print(f"per-day time, day 2 -> day {len(ok)} (growth = work over the history, not the day): " + ", ".join(
             f"{k} {ok[1].by_node.get(k, 0):.2f} -> {ok[-1].by_node.get(k, 0):.2f} s" for k, _ in top[:6]))

@@ -17,8 +17,8 @@ from ev_assets.defs.partitions import daily_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
+# The manifest comes from `dbt parse`, which `make setup` runs (so also before `make ui`).
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-dbt_project.prepare_if_dev()  # parses only under `dagster dev`; `make setup` runs `dbt parse` otherwise
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
