@@ -21,3 +21,12 @@ def test_every_raw_table_and_column_is_in_the_data_model():
         row = next((line for line in README.splitlines() if line.startswith(f"| `raw.{name}` |")), None)
         assert row is not None, f"raw.{name} missing from the README's data model"
         assert row.rsplit("|", 2)[-2].strip() == ", ".join(c for c, _ in cols), f"columns of raw.{name} differ"
+
+
+def test_every_warehouse_model_is_in_the_readme():
+    models = REPO_ROOT / "dbt_project" / "models"
+    names = [p.stem for folder in ("intermediate", "marts") for p in (models / folder).glob("*.sql")]
+    assert len(names) > 20
+    documented = [n for n in names if f"`intermediate.{n}`" in README or f"`marts.{n}`" in README]
+    missing = sorted(set(names) - set(documented) - {"int_energy_hourly_spread", "int_energy_sessions_unioned"})
+    assert missing == []
