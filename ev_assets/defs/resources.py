@@ -11,7 +11,7 @@ from typing import Optional
 import dagster as dg
 
 from ev_assets.lib import warehouse
-from ev_assets.lib.settings import Settings
+from ev_assets.lib.settings import SOURCE_MODES, Settings, SettingsError
 
 DUCKDB_POOL = "duckdb"  # one writer at a time for the DuckDB file
 
@@ -29,6 +29,8 @@ class EvConfig(dg.ConfigurableResource):
         if self.data_dir:
             changes["data_dir"] = Path(self.data_dir).resolve()
         if self.source:
+            if self.source not in SOURCE_MODES:
+                raise SettingsError(f"EvConfig source={self.source!r} is not a source mode; use one of {', '.join(SOURCE_MODES)}")
             changes["source"] = self.source
             changes["source_overrides"] = {}
         if self.replay_dir:
