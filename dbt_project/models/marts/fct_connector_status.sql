@@ -3,10 +3,12 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='status_id',
+        incremental_predicates=[in_window('polled_at')],
         on_schema_change='fail',
     )
 }}
 
+{#- The incremental delete looks only at the window's rows (incremental_predicates), not the whole history. -#}
 {#- One row per connector and poll, processed by day (the window [min_date, max_date)). -#}
 
 with
