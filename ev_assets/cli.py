@@ -16,17 +16,13 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 from ev_assets.lib import chargecloud, warehouse
+from ev_assets.lib.chargecloud import floor_slot
 from ev_assets.lib.settings import Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 POLL_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 GRID = timedelta(minutes=10)
-
-
-def _floor(ts: datetime) -> datetime:
-    ts = ts.astimezone(timezone.utc)
-    return ts.replace(minute=ts.minute - ts.minute % 10, second=0, microsecond=0)
 
 
 def poll_window(settings: Settings, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -39,8 +35,8 @@ def poll_window(settings: Settings, now: datetime | None = None) -> tuple[dateti
         slots = sorted(chargecloud.replay_index(settings))
         if not slots:
             raise SystemExit(f"no recorded chargecloud polls found in {settings.replay_folder('chargecloud')}")
-        return _floor(slots[0]), _floor(slots[-1]) + GRID
-    end = _floor(now or datetime.now(timezone.utc))
+        return floor_slot(slots[0], 10), floor_slot(slots[-1], 10) + GRID
+    end = floor_slot(now or datetime.now(timezone.utc), 10)
     return end - GRID, end
 
 

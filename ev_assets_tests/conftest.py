@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ev_assets.cli import RANGE_END_TAG, RANGE_START_TAG
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
@@ -25,8 +27,6 @@ def data_dir(tmp_path: Path) -> Path:
     return root
 
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 @pytest.fixture(scope="session")

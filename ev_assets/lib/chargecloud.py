@@ -18,7 +18,6 @@ the reason, and every city gets one `chargecloud_poll_log` row.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import math
@@ -36,6 +35,7 @@ import requests
 from ev_assets.lib.http import MalformedResponseError, RetryPolicy, SourceHTTPError, get_json
 from ev_assets.lib.settings import SOURCES, Settings
 from ev_assets.lib import tables
+from ev_assets.lib.rawstore import read_json_file
 
 SOURCE = "chargecloud"
 FAILED_KEY = "_failed"
@@ -213,11 +213,10 @@ def _file_poll_time(path: Path) -> datetime | None:
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     if key not in _POLL_TIME_MEMO:
         try:
-            responses, _ = read_recording(path)
-            times = [t for r in responses.values() if isinstance(r, dict) and (t := parse_time(r.get("timestamp")))]
+            when = poll_time(read_recording(path)[0])
         except RecordingError:
-            times = []
-        _POLL_TIME_MEMO[key] = min(times) if times else _name_time(path)
+            when = None
+        _POLL_TIME_MEMO[key] = when or _name_time(path)
     return _POLL_TIME_MEMO[key]
 
 
@@ -249,10 +248,7 @@ def read_recording(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     or one city's plain response, named after the city.
     """
     try:
-        raw = path.read_bytes()
-        if path.name.endswith(".gz"):
-            raw = gzip.decompress(raw)
-        doc = json.loads(raw)
+        doc = read_json_file(path)
     except (OSError, EOFError, ValueError) as exc:
         raise RecordingError(f"not valid JSON ({type(exc).__name__}: {exc})") from None
     if _is_response(doc):
@@ -335,6 +331,12 @@ MASTER_KEYS = {
 }
 
 
+def item_key(table: str) -> list[str]:
+    """The columns naming one item of a master-data table; each of its versions adds `attr_hash`."""
+    field = next(f for f, t in TABLE_OF.items() if t == table)
+    return [k for k in MASTER_KEYS[field] if k != "attr_hash"]
+
+
 def flatten_poll(envelope: dict, slot_start: datetime, raw_file: str = "") -> FlatPoll:
     """The tables of one poll envelope (see the module docstring for what goes where)."""
     return flatten_polls([(envelope, slot_start, raw_file)])
@@ -368,28 +370,6 @@ def _flatten_envelope(rows: "_Rows", envelope: Any) -> None:
     for city, reason in failed.items():
         if city not in envelope:  # a city that answered after all has its own log row
             rows.poll_log.append((rows.slot, str(city), None, False, str(reason), 0, 0, 0, rows.raw_file))
-
-
-def concat(polls: Iterable[FlatPoll]) -> FlatPoll:
-    """Several flattened polls as one; master data collapses to one row per item version, seen first/last
-    at the earliest/latest poll that had it."""
-    polls = list(polls)
-    if not polls:
-        return _Rows(_EPOCH, "").frames()
-    frames = {f.name: pd.concat([getattr(p, f.name) for p in polls], ignore_index=True) for f in fields(FlatPoll)}
-    for name, keys in MASTER_KEYS.items():
-        frames[name] = _collapse_versions(frames[name], keys)
-    return FlatPoll(**frames)
-
-
-def _collapse_versions(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    if df.empty or not df.duplicated(keys).any():
-        return df
-    seen = df.groupby(keys, sort=False, dropna=False).agg(
-        first_seen_at=("first_seen_at", "min"), last_seen_at=("last_seen_at", "max")
-    )
-    versions = df.drop_duplicates(keys).drop(columns=["first_seen_at", "last_seen_at"])
-    return versions.merge(seen.reset_index(), on=keys, how="left")[list(df.columns)].reset_index(drop=True)
 
 
 class _Rows:

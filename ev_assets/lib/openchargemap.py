@@ -11,7 +11,6 @@ stay as IDs with NULL names.
 
 from __future__ import annotations
 
-import gzip
 import importlib
 import json
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import pandas as pd
 from ev_assets.lib.http import MalformedResponseError, RetryPolicy, get_json
 from ev_assets.lib.settings import Settings, SettingsError
 from ev_assets.lib import tables
+from ev_assets.lib.rawstore import read_json_file
 
 SOURCE = "openchargemap"
 API_KEY_HEADER = "X-API-Key"
@@ -97,11 +97,8 @@ def _is_reference(content: Any) -> bool:
 
 
 def _load_json(path: Path) -> Any:
-    data = path.read_bytes()
-    if path.name.endswith(".gz"):
-        data = gzip.decompress(data)
     try:
-        return json.loads(data)
+        return read_json_file(path)
     except ValueError as exc:
         raise MalformedResponseError(f"replay file {path} is not valid JSON: {exc}") from None
 

@@ -76,6 +76,12 @@ def read_raw(path: Path) -> Any:
     return json.loads(read_raw_bytes(path))
 
 
+def read_json_file(path: Path) -> Any:
+    """A recorded JSON file as it lies in a replay folder: plain, or gzipped when its name ends in `.gz`."""
+    data = Path(path).read_bytes()
+    return json.loads(gzip.decompress(data) if str(path).endswith(".gz") else data)
+
+
 def read_raw_bytes(path: Path) -> bytes:
     return gzip.decompress(Path(path).read_bytes())
 

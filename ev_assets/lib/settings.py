@@ -76,10 +76,6 @@ class Settings:
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
 
-    @property
-    def reports_dir(self) -> Path:
-        return self.data_dir / "reports"
-
     def mode(self, source: str) -> str:
         """The mode of one source: its own override (EV_SOURCE_<NAME>) or the global EV_SOURCE."""
         if source not in SOURCES:

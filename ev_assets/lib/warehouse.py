@@ -62,7 +62,6 @@ def replace_rows(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame,
 
     Re-running a partition therefore never duplicates rows.
     """
-    ensure_tables(con, [name])
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DELETE FROM {tables.SCHEMA}.{name} WHERE {where}", list(params))
@@ -80,7 +79,6 @@ def upsert_versions(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFra
     `frame` may hold the same version many times (once per poll); it is collapsed first. Returns the number
     of versions that were new.
     """
-    ensure_tables(con, [name])
     if frame.empty:
         return 0
     cols = tables.columns(name)

@@ -85,7 +85,7 @@ def test_empty_poll_has_all_tables_with_their_columns():
     flat = cc.flatten_poll({}, SLOT)
     assert_contract(flat)
     assert all(frame.empty for frame in flat.tables().values())
-    assert_contract(cc.concat([]))
+    assert_contract(cc.flatten_polls([]))
 
 
 # --- replay of the two real polls ---------------------------------------------------------------------
@@ -164,9 +164,10 @@ def _timed(fn) -> float:
     return time.perf_counter() - started
 
 
-def test_concat_of_polls_keeps_one_row_per_master_data_version(real_replay):
-    polls = [cc.flatten_poll(cc.fetch_poll(real_replay, slot), slot) for slot in cc.replay_index(real_replay)]
-    both = cc.concat(polls)
+def test_many_polls_keep_one_row_per_master_data_version(real_replay):
+    envelopes = [(cc.fetch_poll(real_replay, slot), slot, "") for slot in cc.replay_index(real_replay)]
+    polls = [cc.flatten_poll(*envelope) for envelope in envelopes]
+    both = cc.flatten_polls(envelopes)
     assert_contract(both)
     assert len(both.status_chargingpoints) == 2 * len(polls[0].status_chargingpoints)
     versions = both.stations.groupby("station_id")["attr_hash"].nunique()
@@ -419,17 +420,20 @@ def test_non_numeric_connector_values_load_as_null_and_are_quarantined():
 
 
 def test_attr_hash_is_stable_and_tracks_attributes():
-    first = cc.flatten_poll({"koeln": response()}, SLOT)
-    again = cc.flatten_poll({"koeln": response(ts="2022-01-11T22:08:00+01:00")}, SLOT + timedelta(minutes=10))
     renamed = copy.deepcopy(response())
     renamed["data"][0]["name"] = "TankE - new name"
     renamed["data"][0]["evses"][0]["status"] = "CHARGING"  # status is not master data
-    changed = cc.flatten_poll({"koeln": renamed}, SLOT)
+    envelopes = [
+        ({"koeln": response()}, SLOT, ""),
+        ({"koeln": response(ts="2022-01-11T22:08:00+01:00")}, SLOT + timedelta(minutes=10), ""),
+        ({"koeln": renamed}, SLOT, ""),
+    ]
+    first, again, changed = (cc.flatten_poll(*envelope) for envelope in envelopes)
     assert first.stations["attr_hash"].tolist() == again.stations["attr_hash"].tolist()
     assert first.stations["attr_hash"].tolist() != changed.stations["attr_hash"].tolist()
     assert first.charging_points["attr_hash"].tolist() == changed.charging_points["attr_hash"].tolist()
 
-    history = cc.concat([first, again, changed])
+    history = cc.flatten_polls(envelopes)
     assert len(history.stations) == 2 and len(history.charging_points) == 1
     cp = rows(history.charging_points)[0]
     assert cp["first_seen_at"] == pd.Timestamp("2022-01-11T20:58:22Z")

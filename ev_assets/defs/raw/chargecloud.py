@@ -21,20 +21,10 @@ FACT_TABLES = {
     "chargecloud_poll_log": "One row per city per poll: whether it answered, the error if not, and what it held.",
 }
 MASTER_TABLES = {
-    "chargingstations": (["station_id"], "Charging stations (master data), one row per version with first/last seen."),
-    "chargingpoints": (["charging_point_id"], "Charging points / EVSEs (master data), one row per version."),
-    "connectors": (["charging_point_id", "connector_id"], "Connectors (master data), one row per version."),
+    "chargingstations": "Charging stations (master data), one row per version with first/last seen.",
+    "chargingpoints": "Charging points / EVSEs (master data), one row per version.",
+    "connectors": "Connectors (master data), one row per version.",
 }
-FLAT_FIELDS = {
-    "status_chargingpoints": "status_chargingpoints",
-    "status_connectors": "status_connectors",
-    "chargecloud_poll_log": "poll_log",
-    "chargingstations": "stations",
-    "chargingpoints": "charging_points",
-    "connectors": "connectors",
-}
-
-
 @dg.asset(
     group_name="raw",
     partitions_def=poll_partitions,
@@ -111,7 +101,7 @@ def chargecloud_polls(context: dg.AssetExecutionContext, ev_config: EvConfig):
 @dg.multi_asset(
     specs=[
         *(table_spec(name, desc, deps=["chargecloud_polls"], partitions_def=daily_partitions) for name, desc in FACT_TABLES.items()),
-        *(table_spec(name, desc, deps=["chargecloud_polls"], partitions_def=daily_partitions) for name, (_, desc) in MASTER_TABLES.items()),
+        *(table_spec(name, desc, deps=["chargecloud_polls"], partitions_def=daily_partitions) for name, desc in MASTER_TABLES.items()),
     ],
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
@@ -133,18 +123,18 @@ def chargecloud_tables(context: dg.AssetExecutionContext, ev_config: EvConfig):
         while day < window.end:
             day_end = min(day + timedelta(days=1), window.end)
             stored = rawstore.stored_slots(settings.raw_dir, RAW_SOURCE, day, day_end)
-            flat = chargecloud.flatten_polls((raw.load(), slot, str(raw.path)) for slot, raw in stored)
+            flat = chargecloud.flatten_polls((raw.load(), slot, str(raw.path)) for slot, raw in stored).tables()
             params = (day, day_end)
             for name in FACT_TABLES:
-                written[name] += warehouse.replace_rows(con, name, getattr(flat, FLAT_FIELDS[name]), "poll_slot >= ? AND poll_slot < ?", params)
-            for name, (key, _) in MASTER_TABLES.items():
-                written[name] += warehouse.upsert_versions(con, name, getattr(flat, FLAT_FIELDS[name]), key)  # new versions
+                written[name] += warehouse.replace_rows(con, name, flat[name], "poll_slot >= ? AND poll_slot < ?", params)
+            for name in MASTER_TABLES:
+                written[name] += warehouse.upsert_versions(con, name, flat[name], chargecloud.item_key(name))  # new versions
             quarantined += warehouse.replace_rows(
-                con, "quarantine", flat.quarantine,
+                con, "quarantine", flat["quarantine"],
                 "source = 'chargecloud' AND partition_key >= ? AND partition_key < ?",
                 (day.isoformat(), day_end.isoformat()),
             )
-            context.log.info(f"{day:%Y-%m-%d}: {len(stored)} polls, {len(flat.status_chargingpoints)} charging-point statuses")
+            context.log.info(f"{day:%Y-%m-%d}: {len(stored)} polls, {len(flat['status_chargingpoints'])} charging-point statuses")
             day = day_end
 
         if quarantined:

@@ -49,7 +49,7 @@ def osm_pois(context: dg.AssetExecutionContext, ev_config: EvConfig, osm_pulls: 
         osm.pois_from_features(osm.features_from_raw(rawstore.read_raw(path)), area, settings.osm_tags)
         for area, path in osm_pulls.items()
     ]
-    pois = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=tables.columns("osm_pois"))
+    pois = pd.concat(frames, ignore_index=True) if frames else tables.frame("osm_pois")
     geoparquet = osm.write_geoparquet(pois, settings.data_dir / "geo" / "osm_pois.parquet")
     with ev_config.connect() as con:
         written = warehouse.replace_rows(con, "osm_pois", pois, "TRUE")

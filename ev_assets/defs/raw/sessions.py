@@ -62,8 +62,8 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
     def table(context: dg.AssetExecutionContext, ev_config: EvConfig, pulled: list):
         """Parses every pulled file; rows that cannot be loaded go to raw.quarantine with the reason."""
         parsed = [sessions.parse(source, Path(p).name, rawstore.read_raw_bytes(p), raw_file=p) for p in pulled]
-        rows = pd.concat([p.table for p in parsed], ignore_index=True) if parsed else pd.DataFrame(columns=tables.columns(source))
-        bad = pd.concat([p.quarantine for p in parsed], ignore_index=True) if parsed else pd.DataFrame(columns=tables.columns("quarantine"))
+        rows = pd.concat([p.table for p in parsed], ignore_index=True) if parsed else tables.frame(source)
+        bad = pd.concat([p.quarantine for p in parsed], ignore_index=True) if parsed else tables.frame("quarantine")
         with ev_config.connect() as con:
             written = warehouse.replace_rows(con, source, rows, "TRUE")
             quarantined = warehouse.replace_rows(con, "quarantine", bad, "source = ?", (source,))

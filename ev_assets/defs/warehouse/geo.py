@@ -28,7 +28,6 @@ LATEST_STATIONS = """
 def poi_station_map(context: dg.AssetExecutionContext, ev_config: EvConfig):
     settings = ev_config.settings()
     with ev_config.connect() as con:
-        warehouse.ensure_tables(con, ["chargingstations", "osm_pois"])
         stations = con.execute(LATEST_STATIONS).df()
         pois = con.execute("SELECT poi_id, category, latitude, longitude FROM raw.osm_pois").df()
         mapping = geo.poi_station_map(stations, pois, settings.poi_radius_m)
