@@ -4,7 +4,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 export UV_PYTHON_DOWNLOADS := never
-export UV_PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The interpreter itself, not a launcher on PATH such as a pyenv shim: uv recreates a venv whose recorded
+# interpreter differs from the one it is given, which would rebuild .venv on every `make` target.
+PYTHON_BIN := $(shell for p in python3.11 python3; do command -v $$p >/dev/null && $$p -c 'import sys; print(sys.executable)' && break; done)
+export UV_PYTHON ?= $(PYTHON_BIN)
 export EV_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(abspath $(EV_DATA_DIR))/dagster_home
 
@@ -24,12 +27,20 @@ help:
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools && $(CURDIR)/.tools/bin/pip install --quiet uv
 
+DBT_MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.md' \) -print)
+
+# Safe to run again and at the same time as another target: a venv that matches uv.lock is left alone.
 setup: $(UV)
-	$(UV) sync --frozen
+	@$(UV) sync --frozen --quiet
 	@mkdir -p "$(DAGSTER_HOME)/.nux"
 	@cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	@echo "seen: 1" > "$(DAGSTER_HOME)/.nux/nux.yaml"
-	@if [ -f dbt_project/dbt_project.yml ]; then cd dbt_project && $(RUN) dbt parse --quiet --profiles-dir . ; fi
+	@$(MAKE) --silent --no-print-directory $(DBT_MANIFEST)
+
+# dagster-dbt loads the project from its manifest: parsed again only when a dbt file changed.
+$(DBT_MANIFEST): $(DBT_SOURCES)
+	cd dbt_project && $(RUN) dbt parse --quiet --profiles-dir .
 
 demo: setup
 	$(RUN) python -m ev_assets.cli demo
