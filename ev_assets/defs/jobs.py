@@ -4,6 +4,7 @@ import dagster as dg
 
 from ev_assets.defs.partitions import daily_partitions, poll_partitions
 from ev_assets.defs.raw.chargecloud import chargecloud_polls
+from ev_assets.defs.warehouse.dbt import warehouse_dbt_models
 
 chargecloud_poll_job = dg.define_asset_job(
     "chargecloud_poll_job",
@@ -12,10 +13,14 @@ chargecloud_poll_job = dg.define_asset_job(
     description="Poll chargecloud: one stored poll per 10-minute partition (a range runs as one run).",
 )
 
+RAW_ASSETS = dg.AssetSelection.groups("raw") - dg.AssetSelection.assets(chargecloud_polls)
+# dbt's tests on the raw tables (source tests) are checks too; they run with the dbt models, in the warehouse job
+DBT_CHECKS = dg.AssetSelection.checks(*warehouse_dbt_models.check_keys)
+
 ingest_job = dg.define_asset_job(
     "ingest_job",
-    # without checks: the dbt tests on raw tables are checks run by dbt, in the warehouse job
-    selection=(dg.AssetSelection.groups("raw") - dg.AssetSelection.assets(chargecloud_polls)).without_checks(),
+    # the raw tables with the checks their own assets run (data contracts, unusable files)
+    selection=RAW_ASSETS - DBT_CHECKS,
     partitions_def=daily_partitions,
     description="Flatten the day's stored polls into status facts and master data, and pull the registries and "
     "session sources (Open Charge Map, OSM POIs, session reports, loads, events).",
@@ -24,8 +29,7 @@ ingest_job = dg.define_asset_job(
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
     # plus dbt's tests on the raw tables (source tests), which run with the dbt models
-    selection=dg.AssetSelection.groups("warehouse", "docs")
-    | (dg.AssetSelection.all_asset_checks() - dg.AssetSelection.checks_for_assets(chargecloud_polls)),
+    selection=dg.AssetSelection.groups("warehouse", "docs") | DBT_CHECKS,
     partitions_def=daily_partitions,
     description="Build the warehouse (dbt on DuckDB): star schema, inferred sessions, KPI marts, and the docs site, per UTC day.",
 )

@@ -6,12 +6,15 @@ polled inside those windows; it cannot move the grid, because partitions are fix
 
 import dagster as dg
 
-PARTITIONS_START = "2021-09-01"
+from ev_assets.lib.chargecloud import PARTITIONS_START as FIRST_POLL
+
+PARTITIONS_START = f"{FIRST_POLL:%Y-%m-%d}"
+POLL_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 
 poll_partitions = dg.TimeWindowPartitionsDefinition(
     cron_schedule="*/10 * * * *",
     start=f"{PARTITIONS_START}-00:00",
-    fmt="%Y-%m-%d-%H:%M",
+    fmt=POLL_KEY_FORMAT,
     timezone="UTC",
 )
 

@@ -23,7 +23,7 @@ import json
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -39,8 +39,35 @@ from ev_assets.lib.rawstore import read_json_file
 
 SOURCE = "chargecloud"
 FAILED_KEY = "_failed"
+SUPERSEDED_KEY = "_superseded"  # set when loading: what the earlier, failed attempts at the slot said
 OK_STATUS_CODE = 1000
 STATUSES = frozenset({"AVAILABLE", "CHARGING", "RESERVED", "BLOCKED", "OUTOFORDER", "INOPERATIVE", "UNKNOWN"})
+
+# --- data contracts: what the real feeds get wrong, and what a value must be to load as it is -------------
+# Polls are partitioned from this day on (the earliest recordings); an earlier poll time is a broken clock.
+PARTITIONS_START = datetime(2021, 9, 1, tzinfo=timezone.utc)
+# A poll time this far after now (or a city's time this far from its poll slot) is not a real poll time.
+POLL_TIME_TOLERANCE = timedelta(hours=1)
+# Germany with a margin (the same box as the dbt test `station_coordinates_in_germany`).
+GERMANY_LATITUDE = (47.2, 55.1)
+GERMANY_LONGITUDE = (5.8, 15.1)
+# Plausible connector ratings; the feed sends kW, so 22000 "kW" is a value in W.
+CONNECTOR_RANGES = {"ampere": (0.0, 1000.0, "A"), "voltage": (0.0, 1500.0, "V"), "max_power": (0.0, 1000.0, "kW")}
+# Each contract is an asset check on the table it protects: rule -> (table, check name, what it asserts).
+CONTRACTS = {
+    "poll": ("chargecloud_poll_log", "every_poll_usable",
+             "Every recording and every city's answer of every poll could be used: readable, a plausible poll time, "
+             "status_code 1000 without an error message, stations in data."),
+    "status": ("status_chargingpoints", "statuses_valid",
+               "Every charging point and connector has a status of the vocabulary, and one status per poll: an id "
+               "reported twice in one poll (e.g. by two cities) keeps the first."),
+    "ids": ("chargingpoints", "records_have_ids",
+            "Every station, charging point and connector is a JSON object with an id, and child lists are lists."),
+    "ratings": ("connectors", "plausible_connector_ratings",
+                "Connector ampere, voltage and max_power are numbers in range (max_power in kW, at most 1000)."),
+    "coordinates": ("chargingstations", "coordinates_in_germany",
+                    "Every station has coordinates, inside Germany."),
+}
 # The endpoint answers in German local time (+01:00 / +02:00); the real scraper named its files in it too.
 SOURCE_TZ = ZoneInfo("Europe/Berlin")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -196,6 +223,16 @@ def replay_unplaced(settings: Settings) -> dict[Path, str]:
     return unplaced
 
 
+def implausible_poll_time(when: datetime, now: datetime | None = None) -> str | None:
+    """Why `when` cannot be a poll time (in the future, or before the partitions start), or None."""
+    now = to_utc(now or datetime.now(timezone.utc))
+    if when > now + POLL_TIME_TOLERANCE:
+        return f"poll time {when:%Y-%m-%d %H:%M} UTC is in the future (now {now:%Y-%m-%d %H:%M} UTC)"
+    if when < PARTITIONS_START:
+        return f"poll time {when:%Y-%m-%d %H:%M} UTC is before the poll partitions start ({PARTITIONS_START:%Y-%m-%d})"
+    return None
+
+
 def _scan_replay(settings: Settings) -> tuple[dict[datetime, list[Path]], dict[Path, str]]:
     placed: dict[datetime, list[tuple[datetime, Path]]] = defaultdict(list)
     unplaced: dict[Path, str] = {}
@@ -203,6 +240,11 @@ def _scan_replay(settings: Settings) -> tuple[dict[datetime, list[Path]], dict[P
         when = _file_poll_time(path)
         if when is None:
             unplaced[path] = "no response timestamp in it and no date_time at the start of its name"
+            continue
+        # A single file with a broken clock must not plan years of partitions: it is left out, with the reason.
+        problem = implausible_poll_time(when)
+        if problem:
+            unplaced[path] = problem
             continue
         placed[floor_slot(when, settings.poll_interval_minutes)].append((when, path))
     return {slot: [p for _, p in sorted(files)] for slot, files in sorted(placed.items())}, unplaced
@@ -294,6 +336,48 @@ def _fetch_replay(settings: Settings, slot: datetime, log: Log) -> dict:
     return envelope
 
 
+def unplaced_quarantine(unplaced: dict[Path, str]) -> pd.DataFrame:
+    """`raw.quarantine` rows for recordings that belong to no poll slot, so they are visible in the warehouse."""
+    rows = [
+        (SOURCE, UNPLACED_PARTITION, "recording", str(path), reason,
+         json.dumps({"file": str(path), "bytes": path.stat().st_size if path.exists() else None}), str(path))
+        for path, reason in unplaced.items()
+    ]
+    return tables.frame("quarantine", rows)
+
+
+UNPLACED_PARTITION = "unplaced"  # the quarantine partition_key of recordings without a usable poll time
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Several stored attempts at one slot
+# ---------------------------------------------------------------------------------------------------------
+def pick_attempt(attempts: list[tuple[Any, str]]) -> tuple[int, Any]:
+    """(index, envelope to load) of the stored attempts `(envelope, file name)` at one slot, oldest first.
+
+    A failed poll must not block a later good one: the attempt with the most usable cities wins (the latest on a
+    tie), and when earlier attempts did worse, the envelope returned says so under `_superseded`.
+    """
+    if len(attempts) == 1:
+        return 0, attempts[0][0]
+
+    def usable(envelope: Any) -> int:
+        cities = [k for k in envelope if not str(k).startswith("_")] if isinstance(envelope, dict) else []
+        return len(cities) - len(set(cities) & set(poll_failures(envelope)))
+
+    scores = [usable(envelope) for envelope, _ in attempts]
+    best = max(range(len(attempts)), key=lambda i: (scores[i], i))
+    envelope = attempts[best][0]
+    worse = [
+        f"{Path(name).name} ({'; '.join(f'{k}: {v}' for k, v in list(poll_failures(env).items())[:3]) or 'fewer cities'})"
+        for i, (env, name) in enumerate(attempts)
+        if scores[i] < scores[best]
+    ]
+    if worse and isinstance(envelope, dict):
+        envelope = {**envelope, SUPERSEDED_KEY: "earlier attempt(s) failed: " + ", ".join(worse)}
+    return best, envelope
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Flattening
 # ---------------------------------------------------------------------------------------------------------
@@ -308,10 +392,30 @@ class FlatPoll:
     status_connectors: pd.DataFrame
     poll_log: pd.DataFrame
     quarantine: pd.DataFrame
+    # contract rule (see CONTRACTS) -> what broke it: the count and the first reasons
+    problems: dict[str, "Problems"] = field(default_factory=dict)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The frames by their table name in `lib.tables`, ready for the loader."""
-        return {TABLE_OF[f.name]: getattr(self, f.name) for f in fields(self)}
+        return {TABLE_OF[f.name]: getattr(self, f.name) for f in fields(self) if f.name in TABLE_OF}
+
+
+@dataclass
+class Problems:
+    """Records that broke one data contract: how many, and the reasons of the first few."""
+
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+    MAX_EXAMPLES = 10
+
+    def add(self, reason: str, n: int = 1) -> None:
+        self.count += n
+        if len(self.examples) < self.MAX_EXAMPLES:
+            self.examples.append(reason)
+
+    def merge(self, other: "Problems") -> None:
+        self.count += other.count
+        self.examples = (self.examples + other.examples)[: self.MAX_EXAMPLES]
 
 
 TABLE_OF = {
@@ -358,18 +462,20 @@ def flatten_polls(polls: Iterable[tuple[dict, datetime, str]]) -> FlatPoll:
 
 def _flatten_envelope(rows: "_Rows", envelope: Any) -> None:
     if not isinstance(envelope, dict):
-        rows.quarantine("response", None, "poll envelope is not a JSON object", envelope)
+        rows.quarantine("poll", "response", None, "poll envelope is not a JSON object", envelope)
         return
+    superseded = envelope.get(SUPERSEDED_KEY)
+    rows.superseded = f"loaded from a later attempt: {superseded}" if superseded else None
     for key, response in envelope.items():
         if not str(key).startswith("_"):
             _flatten_city(rows, str(key), response)
     failed = envelope.get(FAILED_KEY, {})
     if not isinstance(failed, dict):
-        rows.quarantine("response", FAILED_KEY, "'_failed' is not a JSON object", failed)
+        rows.quarantine("poll", "response", FAILED_KEY, "'_failed' is not a JSON object", failed)
         failed = {}
     for city, reason in failed.items():
         if city not in envelope:  # a city that answered after all has its own log row
-            rows.poll_log.append((rows.slot, str(city), None, False, str(reason), 0, 0, 0, rows.raw_file))
+            rows.failed_poll(str(city), None, str(reason))
 
 
 class _Rows:
@@ -384,6 +490,7 @@ class _Rows:
         self.status_connectors: list[tuple] = []
         self.poll_log: list[tuple] = []
         self.quarantine_rows: list[tuple] = []
+        self.problems: dict[str, Problems] = defaultdict(Problems)
         # master data versions seen so far: {list name: {(key..., attr_hash): row}}
         self._versions: dict[str, dict[tuple, tuple]] = {name: {} for name in MASTER_KEYS}
 
@@ -391,6 +498,16 @@ class _Rows:
         self.slot = slot
         self.raw_file = raw_file
         self.partition_key = slot.isoformat()
+        # ids with a status in this poll -> the city that reported it first
+        self.reported: dict[tuple[str, ...], str] = {}
+        self.superseded: str | None = None
+
+    def earlier_report(self, key: tuple[str, ...], city: str) -> str | None:
+        """The city that already reported a status for `key` in this poll, or None (and `city` now has)."""
+        if key in self.reported:
+            return self.reported[key]
+        self.reported[key] = city
+        return None
 
     def compact(self) -> None:
         """Fold the master rows collected so far into their versions, widening first/last seen."""
@@ -404,9 +521,16 @@ class _Rows:
                 versions[key] = row if old is None else (*old[:-2], min(old[-2], row[-2]), max(old[-1], row[-1]))
             getattr(self, name).clear()
 
-    def quarantine(self, level: str, record_id: str | None, reason: str, record: Any) -> None:
+    def quarantine(self, rule: str, level: str, record_id: str | None, reason: str, record: Any) -> None:
+        """A record that broke the contract `rule` (a key of CONTRACTS), kept with the reason."""
         text = json.dumps(record, ensure_ascii=False, default=str)
         self.quarantine_rows.append((SOURCE, self.partition_key, level, record_id, reason, text, self.raw_file))
+        self.problems[rule].add(f"{self.slot:%Y-%m-%d %H:%M} {record_id or level}: {reason}")
+
+    def failed_poll(self, city: str, poll_time: datetime | None, reason: str) -> None:
+        """A city whose poll could not be used: a poll log row saying why."""
+        self.poll_log.append((self.slot, city, poll_time, False, reason, 0, 0, 0, self.raw_file))
+        self.problems["poll"].add(f"{self.slot:%Y-%m-%d %H:%M} {city}: {reason}")
 
     def frames(self) -> FlatPoll:
         self.compact()
@@ -418,6 +542,7 @@ class _Rows:
             status_connectors=tables.frame("status_connectors", self.status_connectors),
             poll_log=tables.frame("chargecloud_poll_log", self.poll_log),
             quarantine=tables.frame("quarantine", self.quarantine_rows),
+            problems=dict(self.problems),
         )
 
 
@@ -438,17 +563,56 @@ def _response_problem(response: Any) -> str | None:
     return None
 
 
+def _message_problem(response: dict) -> str | None:
+    """A `status_message` reporting an error although `status_code` says success: the data loads, but the poll
+    is not clean."""
+    message = str(response.get("status_message") or "").strip()
+    if message and not message.lower().startswith(("success", "ok")):
+        return f"status_message {message!r} reports an error although status_code is {OK_STATUS_CODE}"
+    return None
+
+
+def poll_failures(envelope: Any, slot: datetime | None = None) -> dict[str, str]:
+    """city (or recording) -> why its part of a stored poll could not be used cleanly; empty for a clean poll.
+
+    The same rules as flattening, so the `all_cities_polled` check and `raw.chargecloud_poll_log` agree.
+    """
+    if not isinstance(envelope, dict):
+        return {"_envelope": "poll envelope is not a JSON object"}
+    failed = {str(k): str(v) for k, v in (envelope.get(FAILED_KEY) or {}).items() if k not in envelope}
+    for city, response in envelope.items():
+        if str(city).startswith("_"):
+            continue
+        problem = _response_problem(response) or _message_problem(response) or (
+            _time_problem(parse_time(response.get("timestamp")), slot) if slot is not None else None
+        )
+        if problem:
+            failed[str(city)] = problem
+    return failed
+
+
+def _time_problem(poll_time: datetime | None, slot: datetime) -> str | None:
+    """Why a city's response time cannot belong to the poll slot `slot`, or None (a missing time is allowed)."""
+    if poll_time is not None and abs(poll_time - slot) > POLL_TIME_TOLERANCE:
+        return f"timestamp {poll_time:%Y-%m-%d %H:%M} UTC is more than {POLL_TIME_TOLERANCE} from the poll slot"
+    return None
+
+
 def _flatten_city(rows: _Rows, city: str, response: Any) -> None:
     poll_time = parse_time(response.get("timestamp")) if isinstance(response, dict) else None
-    problem = _response_problem(response)
-    if problem:
+    problem = _response_problem(response) or _time_problem(poll_time, rows.slot)
+    if problem:  # a poll log row and the response in quarantine: one broken contract
         rows.poll_log.append((rows.slot, city, poll_time, False, problem, 0, 0, 0, rows.raw_file))
-        rows.quarantine("response", city, problem, response)
+        rows.quarantine("poll", "response", city, problem, response)
         return
-    note = None
+    note = _message_problem(response)
+    if note:
+        rows.problems["poll"].add(f"{rows.slot:%Y-%m-%d %H:%M} {city}: {note}")
     if poll_time is None:
         note = f"no valid timestamp ({response.get('timestamp')!r}): poll_time set to the poll slot"
         poll_time = rows.slot
+    if rows.superseded:
+        note = "; ".join(filter(None, [note, rows.superseded]))
     before = (len(rows.stations), len(rows.charging_points), len(rows.connectors))
     for station in response["data"]:
         _flatten_station(rows, city, poll_time, station)
@@ -458,16 +622,16 @@ def _flatten_city(rows: _Rows, city: str, response: Any) -> None:
 
 def _flatten_station(rows: _Rows, city: str, poll_time: datetime, station: Any) -> None:
     if not isinstance(station, dict):
-        rows.quarantine("station", None, f"station is not a JSON object (got {type(station).__name__})", station)
+        rows.quarantine("ids", "station", None, f"station is not a JSON object (got {type(station).__name__})", station)
         return
     station_id = _id(station.get("id"))
     if station_id is None:
-        rows.quarantine("station", None, "station without id: skipped with its charging points", station)
+        rows.quarantine("ids", "station", None, "station without id: skipped with its charging points", station)
         return
     lat, lon, coord_problem = _coordinates(station.get("coordinates"))
     if coord_problem:
         rows.quarantine(
-            "station", station_id, f"station without coordinates ({coord_problem}): loaded with NULL coordinates",
+            "coordinates", "station", station_id, f"station without usable coordinates ({coord_problem}): loaded with NULL coordinates",
             _without(station, "evses"),
         )
     operator = station.get("operator") if isinstance(station.get("operator"), dict) else {}
@@ -488,12 +652,12 @@ def _flatten_station(rows: _Rows, city: str, poll_time: datetime, station: Any) 
 
 def _flatten_evse(rows: _Rows, city: str, poll_time: datetime, station_id: str, evse: Any) -> None:
     if not isinstance(evse, dict):
-        rows.quarantine("charging_point", None, f"charging point is not a JSON object (station {station_id})", evse)
+        rows.quarantine("ids", "charging_point", None, f"charging point is not a JSON object (station {station_id})", evse)
         return
     cp_id = _id(evse.get("id"))
     if cp_id is None:
         reason = f"charging point without id (station {station_id}): skipped with its connectors"
-        rows.quarantine("charging_point", None, reason, evse)
+        rows.quarantine("ids", "charging_point", None, reason, evse)
         return
     uid = _id(evse.get("uid"))
     attrs = (
@@ -504,8 +668,11 @@ def _flatten_evse(rows: _Rows, city: str, poll_time: datetime, station_id: str, 
     )
     rows.charging_points.append((*attrs, _hash(attrs), poll_time, poll_time))
     status, problem = _status(evse.get("status"))
+    earlier = rows.earlier_report((cp_id,), city) if not problem else None
+    if earlier:
+        problem = f"charging point {cp_id} already has a status in this poll (from {earlier}): the first is kept"
     if problem:
-        rows.quarantine("charging_point", cp_id, problem, _without(evse, "connectors"))
+        rows.quarantine("status", "charging_point", cp_id, problem, _without(evse, "connectors"))
     else:
         rows.status_chargingpoints.append(
             (rows.slot, poll_time, city, station_id, cp_id, uid, status, _text(evse.get("parkingsensor_status")))
@@ -516,17 +683,19 @@ def _flatten_evse(rows: _Rows, city: str, poll_time: datetime, station_id: str, 
 
 def _flatten_connector(rows: _Rows, city: str, poll_time: datetime, station_id: str, cp_id: str, conn: Any) -> None:
     if not isinstance(conn, dict):
-        rows.quarantine("connector", None, f"connector is not a JSON object (charging point {cp_id})", conn)
+        rows.quarantine("ids", "connector", None, f"connector is not a JSON object (charging point {cp_id})", conn)
         return
     conn_id = _id(conn.get("id"))
     if conn_id is None:
-        rows.quarantine("connector", None, f"connector without id (charging point {cp_id}): skipped", conn)
+        rows.quarantine("ids", "connector", None, f"connector without id (charging point {cp_id}): skipped", conn)
         return
     numbers = {}
-    for field in ("ampere", "voltage", "max_power"):
-        numbers[field], problem = _number(conn.get(field))
+    for name, (low, high, unit) in CONNECTOR_RANGES.items():
+        numbers[name], problem = _number(conn.get(name))
+        if numbers[name] is not None and not low <= numbers[name] <= high:
+            numbers[name], problem = None, f"{conn.get(name)!r} is outside {low:g}..{high:g} {unit}"
         if problem:
-            rows.quarantine("connector", conn_id, f"{field} {problem}: loaded as NULL", conn)
+            rows.quarantine("ratings", "connector", conn_id, f"{name} {problem}: loaded as NULL", conn)
     attrs = (
         conn_id, cp_id, station_id, _text(conn.get("standard")), _text(conn.get("format")),
         _text(conn.get("power_type")), numbers["ampere"], numbers["voltage"], numbers["max_power"],
@@ -534,8 +703,11 @@ def _flatten_connector(rows: _Rows, city: str, poll_time: datetime, station_id: 
     )
     rows.connectors.append((*attrs, _hash(attrs), poll_time, poll_time))
     status, problem = _status(conn.get("status"))
+    earlier = rows.earlier_report((cp_id, conn_id), city) if not problem else None
+    if earlier:
+        problem = f"connector {conn_id} of {cp_id} already has a status in this poll (from {earlier}): the first is kept"
     if problem:
-        rows.quarantine("connector", conn_id, problem, conn)
+        rows.quarantine("status", "connector", conn_id, problem, conn)
     else:
         rows.status_connectors.append((rows.slot, poll_time, city, station_id, cp_id, conn_id, status))
 
@@ -546,7 +718,7 @@ def _children(rows: _Rows, parent: dict, key: str, level: str, parent_id: str) -
     if value is None:
         return []
     if not isinstance(value, list):
-        rows.quarantine(level, parent_id, f"{key} is not a list (got {type(value).__name__}): none loaded", value)
+        rows.quarantine("ids", level, parent_id, f"{key} is not a list (got {type(value).__name__}): none loaded", value)
         return []
     return value
 
@@ -645,6 +817,8 @@ def _coordinates(coords: Any) -> tuple[float | None, float | None, str | None]:
         return None, None, f"out of range ({lat}, {lon})"
     if lat == 0 and lon == 0:
         return None, None, "placeholder position (0, 0)"
+    if not (GERMANY_LATITUDE[0] <= lat <= GERMANY_LATITUDE[1] and GERMANY_LONGITUDE[0] <= lon <= GERMANY_LONGITUDE[1]):
+        return None, None, f"({lat}, {lon}) is outside Germany"
     return lat, lon, None
 
 

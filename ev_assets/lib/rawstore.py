@@ -36,29 +36,41 @@ def _encode(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, sort_keys=False).encode("utf-8")
 
 
-def find_raw(root: Path, source: str, key: str, suffix: str = ".json") -> RawFile | None:
-    """The stored pull for `key`, or None."""
+def find_attempts(root: Path, source: str, key: str, suffix: str = ".json") -> list[RawFile]:
+    """Every stored pull for `key`, oldest first: more than one when a failed pull was tried again."""
     folder = (root / source / key).parent
     stem = Path(key).name
-    matches = sorted(folder.glob(f"{stem}.*{suffix}.gz")) if folder.is_dir() else []
-    if not matches:
+    matches = list(folder.glob(f"{stem}.*{suffix}.gz")) if folder.is_dir() else []
+    return [
+        RawFile(path, _sha_from_name(path), path.stat().st_size, written=False)
+        for path in sorted(matches, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    ]
+
+
+def find_raw(root: Path, source: str, key: str, suffix: str = ".json") -> RawFile | None:
+    """The first stored pull for `key`, or None."""
+    attempts = find_attempts(root, source, key, suffix)
+    if not attempts:
         return None
-    path = matches[0]
-    data = gzip.decompress(path.read_bytes())
-    return RawFile(path, hashlib.sha256(data).hexdigest(), path.stat().st_size, written=False)
+    path = attempts[0].path
+    return RawFile(path, hashlib.sha256(read_raw_bytes(path)).hexdigest(), path.stat().st_size, written=False)
 
 
-def write_raw(root: Path, source: str, key: str, payload: Any, suffix: str = ".json") -> RawFile:
+def write_raw(root: Path, source: str, key: str, payload: Any, suffix: str = ".json", new_attempt: bool = False) -> RawFile:
     """Store `payload` (JSON-serialisable, or bytes as they came) under `key` unless that key was stored before.
 
-    `suffix` names the format of the bytes (".json", ".csv", ".jsonl"); ".gz" is added.
+    `suffix` names the format of the bytes (".json", ".csv", ".jsonl"); ".gz" is added. With `new_attempt`, a
+    payload that differs from what is stored is kept beside it (earlier attempts stay as evidence); the same
+    payload again is never written twice.
     """
-    existing = find_raw(root, source, key, suffix)
-    if existing is not None:
-        return existing
     data = _encode(payload)
     digest = hashlib.sha256(data).hexdigest()
     path = root / source / f"{key}.{digest[:12]}{suffix}.gz"
+    existing = find_attempts(root, source, key, suffix)
+    if existing and not new_attempt:
+        return existing[0]
+    if path.exists():
+        return RawFile(path, digest, path.stat().st_size, written=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write to a temporary file and rename, so a crash never leaves a half-written pull behind.
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")

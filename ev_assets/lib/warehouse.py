@@ -124,4 +124,17 @@ def count(con: duckdb.DuckDBPyConnection, name: str, where: str = "TRUE", params
 def preview(con: duckdb.DuckDBPyConnection, name: str, where: str = "TRUE", params: Sequence = (), limit: int = 5) -> str:
     """The first rows of a table as Markdown, for asset metadata."""
     frame = con.execute(f"SELECT * FROM {tables.SCHEMA}.{name} WHERE {where} LIMIT {int(limit)}", list(params)).df()
-    return frame.to_markdown(index=False) if not frame.empty else "_no rows_"
+    if frame.empty:
+        return "_no rows_"
+    # ids such as DE*REK*E10006*001 must not turn into emphasis, nor a | into a new column
+    return frame.map(markdown_text).to_markdown(index=False, disable_numparse=True)
+
+
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#~"})
+
+
+def markdown_text(value) -> str:
+    """`value` as Markdown table cell text that reads exactly as the value."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""
+    return str(value).replace("\n", " ").translate(_MARKDOWN_SPECIAL)

@@ -56,7 +56,7 @@ def test_replaying_real_polls_fills_the_tables_once(defs, ev_env, replay_dir, sh
     assert con.execute("SELECT count(DISTINCT poll_slot) FROM raw.status_chargingpoints").fetchone()[0] == 2
     assert con.execute("SELECT count(*) FROM raw.chargingstations").fetchone()[0] == expected["stations"] // 2
     assert con.execute("SELECT count(*) FROM raw.chargecloud_poll_log WHERE ok").fetchone()[0] == 2 * 38
-    assert con.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] == 2  # one rating of 1111 A per poll
 
 
 def test_a_failing_city_fails_the_check_but_keeps_the_others(defs, ev_env, tmp_path, shared_data, data_dir):

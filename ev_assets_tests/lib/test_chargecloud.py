@@ -128,7 +128,11 @@ def test_replay_of_the_real_polls_loads_everything_they_hold(real_replay, shared
         assert len(flat.connectors) == expected["connectors"]
         assert Counter(flat.status_chargingpoints["status"]) == expected["cp_status"]
         assert Counter(flat.status_connectors["status"]) == expected["conn_status"]
-        assert flat.quarantine.empty
+        # the one value of the real feed that breaks a contract: a placeholder rating, kept out with its reason
+        assert flat.quarantine[["record_id", "reason"]].values.tolist() == [
+            ["240650321", "ampere '1111' is outside 0..1000 A: loaded as NULL"]
+        ]
+        assert set(flat.problems) == {"ratings"}
         log = flat.poll_log
         assert len(log) == expected["cities"] == 38 and log["ok"].all()
         assert log["stations"].sum() == expected["stations"]
@@ -374,7 +378,7 @@ def test_station_without_coordinates_loads_with_null_and_is_quarantined(coordina
     assert st.loc["2", "latitude"] == pytest.approx(50.940991)
     q = rows(flat.quarantine)
     assert [(r["level"], r["record_id"]) for r in q] == [("station", "NOPOS")]
-    assert "without coordinates" in q[0]["reason"]
+    assert "without usable coordinates" in q[0]["reason"]
     assert "CP-NOPOS" in set(flat.charging_points["charging_point_id"])
     assert "CP-NOPOS" in set(flat.status_chargingpoints["charging_point_id"])
     assert "C-NOPOS" in set(flat.status_connectors["connector_id"])
@@ -440,11 +444,101 @@ def test_attr_hash_is_stable_and_tracks_attributes():
     assert cp["last_seen_at"] == pd.Timestamp("2022-01-11T21:08:00Z")
 
 
-def test_a_station_listed_by_two_cities_is_one_master_data_row():
+def test_a_station_listed_by_two_cities_is_one_master_data_row_with_one_status_per_poll():
     flat = cc.flatten_poll({"koeln": response(), "leverkusen": response()}, SLOT)
     assert len(flat.stations) == 1 and flat.stations["city_slug"].tolist() == ["koeln"]
-    assert len(flat.status_chargingpoints) == 2  # one observation per city answer
     assert flat.poll_log["stations"].tolist() == [1, 1]
+    # one id, one status per poll: the second report is quarantined with the city that reported first
+    assert flat.status_chargingpoints["city_slug"].tolist() == ["koeln"]
+    assert len(flat.status_connectors) == 1
+    reasons = flat.quarantine.set_index("level")["reason"]
+    assert "DE*REK*E00025*001 already has a status in this poll (from koeln)" in reasons["charging_point"]
+    assert "connector 447" in reasons["connector"]
+    assert flat.problems["status"].count == 2
+
+
+# --- data contracts (issue: implausible values pass) -------------------------------------------------------
+def test_a_rating_in_watts_is_not_stored_as_kilowatts():
+    stations = [station(evses=[evse(connectors=[connector(max_power=22000), connector("448", max_power=22)])])]
+    flat = cc.flatten_poll({"koeln": response(stations)}, SLOT)
+    assert flat.connectors.set_index("connector_id")["max_power_kw"].to_dict() == {"447": None, "448": 22.0} or (
+        pd.isna(flat.connectors.set_index("connector_id").loc["447", "max_power_kw"])
+    )
+    assert flat.connectors.set_index("connector_id").loc["448", "max_power_kw"] == 22.0
+    assert flat.quarantine["reason"].tolist() == ["max_power 22000 is outside 0..1000 kW: loaded as NULL"]
+    assert flat.problems["ratings"].count == 1
+    assert len(flat.status_connectors) == 2  # the connector's status still loads
+
+
+def test_coordinates_outside_germany_are_flagged():
+    flat = cc.flatten_poll({"koeln": response([station(lat="6.99", lon="50.94")])}, SLOT)  # swapped
+    assert flat.stations["latitude"].isna().all()
+    assert "(6.99, 50.94) is outside Germany" in flat.quarantine["reason"][0]
+    assert flat.problems["coordinates"].count == 1
+
+
+def test_every_contract_is_a_check_on_a_chargecloud_table():
+    from ev_assets.defs.raw.chargecloud import FACT_TABLES, MASTER_TABLES
+
+    assert {table for table, _, _ in cc.CONTRACTS.values()} <= {*FACT_TABLES, *MASTER_TABLES}
+    assert len({name for _, name, _ in cc.CONTRACTS.values()}) == len(cc.CONTRACTS)
+
+
+# --- polls that cannot be used are failures, never clean (issue: all_cities_polled passed) ------------------
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        (response(status_code=1001, status_message="Fehler"), "status_code 1001"),
+        (response(stations=[]), "empty data"),
+        (response(ts="2099-01-11T21:58:22+01:00"), "more than 1:00:00 from the poll slot"),
+    ],
+)
+def test_poll_failures_name_each_unusable_city(bad, reason):
+    envelope = {"koeln": response(), "bonn": bad}
+    failures = cc.poll_failures(envelope, SLOT)
+    assert list(failures) == ["bonn"] and reason in failures["bonn"]
+    flat = cc.flatten_poll(envelope, SLOT)
+    log = flat.poll_log.set_index("city_slug")
+    assert not log.loc["bonn", "ok"] and reason in log.loc["bonn", "error"]
+    assert flat.problems["poll"].count == 1
+
+
+def test_an_error_message_with_a_success_code_loads_but_is_not_clean():
+    envelope = {"koeln": response(status_message="Internal error: backend timeout")}
+    assert "reports an error" in cc.poll_failures(envelope, SLOT)["koeln"]
+    flat = cc.flatten_poll(envelope, SLOT)
+    assert len(flat.status_chargingpoints) == 1  # the data that came is kept
+    assert "reports an error" in flat.poll_log["error"][0]
+    assert flat.problems["poll"].count == 1
+
+
+# --- implausible poll times (issue: one 2099 file planned 77 years of partitions) ---------------------------
+def test_a_recording_from_the_future_or_the_distant_past_is_left_out_with_its_reason(tmp_path):
+    write_json(tmp_path / "koeln.json", response())
+    write_json(tmp_path / "future.json", {"bonn": response(ts="2099-01-11T21:58:22+01:00")})
+    write_json(tmp_path / "past.json", {"kiel": response(ts="2001-01-11T21:58:22+01:00")})
+    settings = replay_settings(tmp_path)
+    assert list(cc.replay_index(settings)) == [SLOT]
+    unplaced = {p.name: reason for p, reason in cc.replay_unplaced(settings).items()}
+    assert "is in the future" in unplaced["future.json"]
+    assert "before the poll partitions start" in unplaced["past.json"]
+    rows = cc.unplaced_quarantine(cc.replay_unplaced(settings))
+    assert sorted(rows["record_id"].map(lambda p: Path(p).name)) == ["future.json", "past.json"]
+    assert set(rows["partition_key"]) == {cc.UNPLACED_PARTITION}
+
+
+# --- a failed attempt must not block a later good one -------------------------------------------------------
+def test_the_better_of_two_attempts_at_a_slot_is_loaded_and_says_so():
+    failed = {"_failed": {"20220111_2158__koeln.json": "not valid JSON"}}
+    good = {"koeln": response()}
+    best, envelope = cc.pick_attempt([(failed, "a.json.gz"), (good, "b.json.gz")])
+    assert best == 1
+    flat = cc.flatten_poll(envelope, SLOT)
+    assert len(flat.status_chargingpoints) == 1
+    note = flat.poll_log.set_index("city_slug").loc["koeln", "error"]
+    assert "later attempt" in note and "a.json.gz" in note and "not valid JSON" in note
+    # a worse attempt after a good one does not displace it
+    assert cc.pick_attempt([(good, "b.json.gz"), (failed, "c.json.gz")])[0] == 0
 
 
 def test_missing_timestamp_falls_back_to_the_slot_and_says_so():

@@ -1,18 +1,20 @@
 """chargecloud: raw polls of live charging-point status, and the tables flattened from them."""
 
 
-from collections import Counter
-from datetime import timedelta
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
 
 import dagster as dg
 
-from ev_assets.defs.partitions import daily_partitions, poll_partitions
+from ev_assets.defs.partitions import POLL_KEY_FORMAT, daily_partitions, poll_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
 from ev_assets.lib import chargecloud, rawstore, warehouse
+from ev_assets.lib.settings import Settings
 
 RAW_SOURCE = "chargecloud"
 PROGRESS_EVERY = 144  # log progress once per simulated day of polls
+DAY_FORMAT = "%Y-%m-%d"
 
 # Status facts are replaced per poll window; master data is merged as versions (first/last seen).
 FACT_TABLES = {
@@ -25,6 +27,11 @@ MASTER_TABLES = {
     "chargingpoints": "Charging points / EVSEs (master data), one row per version.",
     "connectors": "Connectors (master data), one row per version.",
 }
+IN_WINDOW = "poll_slot >= ? AND poll_slot < ?"
+# a master-data version belongs to the days between its first and last poll
+SEEN_IN_WINDOW = "first_seen_at < ? AND last_seen_at >= ?"
+
+
 @dg.asset(
     group_name="raw",
     partitions_def=poll_partitions,
@@ -34,7 +41,8 @@ MASTER_TABLES = {
         dg.AssetCheckSpec(
             "all_cities_polled",
             asset="chargecloud_polls",
-            description="Every configured city answered every poll of the window.",
+            description="Every configured city answered every poll of the window with usable data (status_code 1000 "
+            "and no error message, stations in data), and every recording of a replay folder could be placed.",
         )
     ],
 )
@@ -42,60 +50,97 @@ def chargecloud_polls(context: dg.AssetExecutionContext, ev_config: EvConfig):
     """Raw polls of the chargecloud POI API (`GET new-poi.chargecloud.de/<city>`), one file per poll.
 
     Each poll is stored once under `raw/chargecloud/` as gzip JSON `{city_slug: response}` (the format of the
-    recordings that replay mode reads), named by its SHA-256. A poll already stored is never fetched or written
-    again, so re-running a partition rebuilds from exactly the same data. Cities that failed are listed in the
-    file under `_failed` and make the `all_cities_polled` check fail; the other cities are kept.
+    recordings that replay mode reads), named by its SHA-256. A poll already stored is not fetched again unless
+    it failed: then it is tried again and a better attempt is stored beside it (the failed one stays as evidence,
+    the better one is loaded). Cities that failed make the `all_cities_polled` check fail; the others are kept.
     """
     settings = ev_config.settings()
     window = context.partition_time_window
     slots = chargecloud.poll_slots(settings, window.start, window.end)
+    keys = set(context.partition_keys)
     context.log.info(f"{len(slots)} poll(s) of {settings.mode('chargecloud')} chargecloud data in {window.start} .. {window.end}")
 
-    files, written, failed, times = [], 0, {}, []
+    stored, written, failed = 0, 0, {}
     for i, slot in enumerate(slots, start=1):
-        key = rawstore.slot_key(slot)
-        raw = rawstore.find_raw(settings.raw_dir, RAW_SOURCE, key)
+        raw, envelope, new = _poll(context, settings, slot)
         if raw is None:
-            envelope = chargecloud.fetch_poll(settings, slot, log=context.log.warning)
-            if not envelope:
-                context.log.info(f"no poll recorded for {slot:%Y-%m-%d %H:%M}")
-                continue
-            raw = rawstore.write_raw(settings.raw_dir, RAW_SOURCE, key, envelope)
-            written += 1
-        else:
-            envelope = raw.load()
-        failed.update({f"{slot:%Y-%m-%d %H:%M} {city}": reason for city, reason in envelope.get("_failed", {}).items()})
-        files.append(raw)
-        times.append(chargecloud.poll_time(envelope))
+            context.log.info(f"no poll recorded for {slot:%Y-%m-%d %H:%M}")
+            continue
+        stored, written = stored + 1, written + new
+        failed.update({f"{slot:%Y-%m-%d %H:%M} {city}": reason for city, reason in chargecloud.poll_failures(envelope, slot).items()})
+        if f"{slot:{POLL_KEY_FORMAT}}" in keys:
+            context.add_asset_metadata(_poll_metadata(raw, envelope, new), partition_key=f"{slot:{POLL_KEY_FORMAT}}")
         if i % PROGRESS_EVERY == 0:
             context.log.info(f"polled {i}/{len(slots)} slots")
 
     unplaced = chargecloud.replay_unplaced(settings) if settings.mode("chargecloud") == "replay" else {}
-    for path, reason in list(unplaced.items())[:20]:  # without a poll time a recording has no slot, so no table
+    for path, reason in list(unplaced.items())[:20]:
         context.log.warning(f"recording left out: {path}: {reason}")
+    failed.update({f"recording {path}": reason for path, reason in unplaced.items()})
 
-    metadata = {
-        "recordings_without_poll_time": len(unplaced),
-        "polls": len(files),
-        "polls_written": written,
-        "polls_already_stored": len(files) - written,
-        "source_mode": settings.mode("chargecloud"),
-        "failed_cities": len(failed),
-    }
-    if files:  # the latest poll of the window (the only one for a scheduled run)
-        metadata["path"] = dg.MetadataValue.path(str(files[-1].path))
-        metadata["sha256"] = files[-1].sha256
-        metadata["bytes"] = sum(f.size_bytes for f in files)
-        if times[-1] is not None:
-            metadata["poll_time"] = dg.MetadataValue.timestamp(times[-1])
-        if len(files) > 1 and times[0] is not None:
-            metadata["first_poll_time"] = dg.MetadataValue.timestamp(times[0])
-    yield dg.MaterializeResult(metadata=metadata)
+    yield dg.MaterializeResult(
+        metadata={"source_mode": settings.mode("chargecloud"), "polls_in_run": stored, "polls_written_in_run": written}
+    )
     yield dg.AssetCheckResult(
         check_name="all_cities_polled",
         passed=not failed,
-        metadata={"failed": dg.MetadataValue.json(dict(list(failed.items())[:50])), "failed_count": len(failed)},
+        metadata={
+            "failed": dg.MetadataValue.json(dict(list(failed.items())[:50])),
+            "failed_count": len(failed),
+            "recordings_without_usable_poll_time": len(unplaced),
+        },
     )
+
+
+def _poll(context, settings: Settings, slot: datetime) -> tuple[rawstore.RawFile | None, dict, bool]:
+    """(stored file, envelope, newly written) of one slot: the stored poll, or a new attempt when there is none or
+    every stored attempt failed somewhere (the failed attempts stay as evidence; the best one is loaded)."""
+    key = rawstore.slot_key(slot)
+    attempts = [(raw.load(), raw) for raw in rawstore.find_attempts(settings.raw_dir, RAW_SOURCE, key)]
+    if attempts:
+        best, envelope = _pick(attempts)
+        if not chargecloud.poll_failures(envelope, slot):
+            return attempts[best][1], envelope, False
+    try:
+        fresh = chargecloud.fetch_poll(settings, slot, log=context.log.warning)
+    except chargecloud.ChargecloudError:
+        if not attempts:
+            raise
+        fresh = {}  # live mode cannot ask the past again: the stored attempt stays
+    if fresh:
+        raw = rawstore.write_raw(settings.raw_dir, RAW_SOURCE, key, fresh, new_attempt=True)
+        if raw.written:
+            attempts.append((fresh, raw))
+    if not attempts:
+        return None, {}, False
+    best, envelope = _pick(attempts)
+    raw = attempts[best][1]
+    if raw.written and len(attempts) > 1:
+        context.log.warning(f"poll {slot:%Y-%m-%d %H:%M}: a new attempt is loaded instead of the failed one(s) stored before")
+    return raw, envelope, raw.written
+
+
+def _pick(attempts: list[tuple[dict, rawstore.RawFile]]) -> tuple[int, dict]:
+    return chargecloud.pick_attempt([(envelope, str(raw.path)) for envelope, raw in attempts])
+
+
+def _poll_metadata(raw: rawstore.RawFile, envelope: dict, new: bool) -> dict:
+    meta = {
+        "path": dg.MetadataValue.path(str(raw.path)),
+        "bytes": raw.size_bytes,
+        "newly_written": new,
+        "cities": sum(1 for key in envelope if not str(key).startswith("_")),
+    }
+    poll_time = chargecloud.poll_time(envelope)
+    if poll_time is not None:
+        meta["poll_time"] = dg.MetadataValue.timestamp(poll_time)
+    return meta
+
+
+CONTRACT_CHECKS = [
+    dg.AssetCheckSpec(name, asset=["raw", table], description=description)
+    for table, name, description in chargecloud.CONTRACTS.values()
+]
 
 
 @dg.multi_asset(
@@ -103,6 +148,7 @@ def chargecloud_polls(context: dg.AssetExecutionContext, ev_config: EvConfig):
         *(table_spec(name, desc, deps=["chargecloud_polls"], partitions_def=daily_partitions) for name, desc in FACT_TABLES.items()),
         *(table_spec(name, desc, deps=["chargecloud_polls"], partitions_def=daily_partitions) for name, desc in MASTER_TABLES.items()),
     ],
+    check_specs=CONTRACT_CHECKS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
 )
@@ -110,40 +156,81 @@ def chargecloud_tables(context: dg.AssetExecutionContext, ev_config: EvConfig):
     """Flattens the stored polls of each UTC day into status facts and master-data versions (schema `raw`).
 
     Daily, like the warehouse: materializing today's partition again picks up the polls stored since. Facts are
-    deleted and re-inserted per day, so re-running never duplicates rows. Records that cannot be loaded as they
-    are go to `raw.quarantine` with the reason.
+    deleted and re-inserted per day, so re-running never duplicates rows. Records that break a data contract
+    (see the checks) go to `raw.quarantine` with the reason, and the good records beside them load.
     """
     settings = ev_config.settings()
     window = context.partition_time_window
     written: Counter = Counter()
+    problems: dict[str, chargecloud.Problems] = defaultdict(chargecloud.Problems)
     quarantined = 0
     day = window.start
     with ev_config.connect() as con:
         # One day at a time keeps memory flat for long backfills.
         while day < window.end:
             day_end = min(day + timedelta(days=1), window.end)
-            stored = rawstore.stored_slots(settings.raw_dir, RAW_SOURCE, day, day_end)
-            flat = chargecloud.flatten_polls((raw.load(), slot, str(raw.path)) for slot, raw in stored).tables()
-            params = (day, day_end)
+            polls = _stored_polls(settings, day, day_end)
+            flat = chargecloud.flatten_polls(polls)
+            for rule, found in flat.problems.items():
+                problems[rule].merge(found)
+            tables = flat.tables()
+            day_written = {}
             for name in FACT_TABLES:
-                written[name] += warehouse.replace_rows(con, name, flat[name], "poll_slot >= ? AND poll_slot < ?", params)
+                day_written[name] = warehouse.replace_rows(con, name, tables[name], IN_WINDOW, (day, day_end))
             for name in MASTER_TABLES:
-                written[name] += warehouse.upsert_versions(con, name, flat[name], chargecloud.item_key(name))  # new versions
+                day_written[name] = warehouse.upsert_versions(con, name, tables[name], chargecloud.item_key(name))  # new versions
             quarantined += warehouse.replace_rows(
-                con, "quarantine", flat["quarantine"],
+                con, "quarantine", tables["quarantine"],
                 "source = 'chargecloud' AND partition_key >= ? AND partition_key < ?",
                 (day.isoformat(), day_end.isoformat()),
             )
-            context.log.info(f"{day:%Y-%m-%d}: {len(stored)} polls, {len(flat['status_chargingpoints'])} charging-point statuses")
+            written.update(day_written)
+            _describe_day(context, con, day, day_end, day_written)
+            context.log.info(f"{day:%Y-%m-%d}: {len(polls)} polls, {len(tables['status_chargingpoints'])} charging-point statuses")
             day = day_end
 
-        if quarantined:
-            context.log.warning(f"{quarantined} chargecloud record(s) quarantined: see raw.quarantine (source 'chargecloud')")
-        for name in FACT_TABLES:
-            meta = table_metadata(con, name, written[name], "poll_slot >= ? AND poll_slot < ?", (window.start, window.end))
-            if name == "status_chargingpoints":
-                meta["quarantined_records"] = quarantined
-            yield dg.MaterializeResult(asset_key=["raw", name], metadata=meta)
-        for name in MASTER_TABLES:
-            meta = table_metadata(con, name, written[name])
-            yield dg.MaterializeResult(asset_key=["raw", name], metadata=meta)
+        if settings.mode("chargecloud") == "replay":  # recordings that belong to no day are quarantined too
+            unplaced = chargecloud.unplaced_quarantine(chargecloud.replay_unplaced(settings))
+            warehouse.replace_rows(con, "quarantine", unplaced, "source = 'chargecloud' AND partition_key = ?", (chargecloud.UNPLACED_PARTITION,))
+            for reason in unplaced["reason"]:
+                problems["poll"].add(f"recording without a usable poll time: {reason}")
+            quarantined += len(unplaced)
+
+    if quarantined:
+        context.log.warning(f"{quarantined} chargecloud record(s) quarantined: see raw.quarantine (source 'chargecloud')")
+    for name in (*FACT_TABLES, *MASTER_TABLES):
+        yield dg.MaterializeResult(asset_key=["raw", name], metadata={"rows_written_in_run": written[name]})
+    for rule, (table, check_name, _) in chargecloud.CONTRACTS.items():
+        found = problems.get(rule, chargecloud.Problems())
+        yield dg.AssetCheckResult(
+            asset_key=["raw", table],
+            check_name=check_name,
+            passed=found.count == 0,
+            metadata={"records": found.count, "examples": dg.MetadataValue.json(found.examples)},
+        )
+
+
+def _stored_polls(settings: Settings, start: datetime, end: datetime) -> list[tuple[dict, datetime, str]]:
+    """(envelope, slot, raw file) of every stored poll in [start, end): one attempt per slot, see `pick_attempt`."""
+    by_slot: dict[datetime, list] = defaultdict(list)
+    for slot, raw in rawstore.stored_slots(settings.raw_dir, RAW_SOURCE, start, end):
+        by_slot[slot].append(raw)
+    polls = []
+    for slot, stored in sorted(by_slot.items()):
+        attempts = [(raw.load(), raw) for raw in sorted(stored, key=lambda r: r.path.stat().st_mtime_ns)]
+        best, envelope = _pick(attempts)
+        polls.append((envelope, slot, str(attempts[best][1].path)))
+    return polls
+
+
+def _describe_day(context, con, day: datetime, day_end: datetime, day_written: dict) -> None:
+    """Each daily partition's materialization describes that day: its rows and a preview of them."""
+    key = f"{day:{DAY_FORMAT}}"
+    if key not in set(context.partition_keys):
+        return
+    for name in FACT_TABLES:
+        meta = table_metadata(con, name, day_written[name], IN_WINDOW, (day, day_end))
+        context.add_asset_metadata(meta, asset_key=["raw", name], partition_key=key)
+    for name in MASTER_TABLES:
+        meta = table_metadata(con, name, day_written[name], SEEN_IN_WINDOW, (day_end, day))
+        context.add_asset_metadata(meta, asset_key=["raw", name], partition_key=key)
