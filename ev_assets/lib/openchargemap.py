@@ -7,12 +7,17 @@ so a stored pull can be parsed again later without asking the API (whose referen
 Parsing never fails on odd records: a POI without an ID or without coordinates goes to quarantine with the
 reason, IDs missing from the reference data (OCM adds operators faster than old reference dumps know them)
 stay as IDs with NULL names.
+
+Replay never fails on odd files either: a recorded file that cannot be read (invalid JSON, corrupt gzip, JSON that
+is no POI list, reference data or stored pull) is left out with the reason, the good files still make the pull,
+and the pull lists the failures under `failed_files` (only when there are any), which `parse_ocm` quarantines.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import zlib
 from dataclasses import dataclass
 from math import isfinite
 from pathlib import Path
@@ -21,12 +26,15 @@ from typing import Any, Callable, Iterable, Mapping
 import pandas as pd
 
 from ev_assets.lib.http import MalformedResponseError, RetryPolicy, get_json
+from ev_assets.lib.replayfiles import JSON_RECORDINGS, OSM_EXTRACTS, FileReport, is_shared_root
+from ev_assets.lib.sessions.files import matches_any
 from ev_assets.lib.settings import Settings, SettingsError
-from ev_assets.lib import tables
+from ev_assets.lib import chargecloud, tables
 from ev_assets.lib.rawstore import read_json_file
 
 SOURCE = "openchargemap"
 API_KEY_HEADER = "X-API-Key"
+FAILED_FILES = "failed_files"  # pull key: {replay file: reason} of the recorded files that could not be read
 # Reference lists used to decode the compact POI answer: POI field -> reference list.
 REFERENCE_LISTS = ("Operators", "UsageTypes", "StatusTypes", "ConnectionTypes", "CurrentTypes", "Countries")
 
@@ -45,16 +53,20 @@ class OcmTables:
 # --- fetching -------------------------------------------------------------------------------------------
 
 
-def fetch_ocm(settings: Settings, log: Log = None) -> dict:
+def fetch_ocm(settings: Settings, log: Log = None, report: FileReport | None = None) -> dict:
     """The raw pull `{"poi": [...], "reference": {...} | None}` in the source's mode.
 
-    This is what gets stored as the immutable raw file; it never contains the API key.
+    This is what gets stored as the immutable raw file; it never contains the API key. In replay mode the files
+    that could not be used go to `report` (see `_read_replay`).
     """
     mode = settings.mode(SOURCE)
     if mode == "live":
         return _fetch_live(settings, log)
     if mode == "replay":
-        return _read_replay(settings.replay_folder(SOURCE), log)
+        pull, problems = _read_replay(settings.replay_folder(SOURCE), log, shared=is_shared_root(settings, SOURCE))
+        if report is not None:
+            report.merge(problems)
+        return pull
     simulator = importlib.import_module("ev_assets.lib.simulator")  # imported late: only simulated mode needs it
     return {"poi": simulator.ocm_response(settings.simulation), "reference": simulator.ocm_reference(settings.simulation)}
 
@@ -96,41 +108,83 @@ def _is_reference(content: Any) -> bool:
     return isinstance(content, dict) and ("Operators" in content or "ConnectionTypes" in content)
 
 
-def _load_json(path: Path) -> Any:
-    try:
-        return read_json_file(path)
-    except ValueError as exc:
-        raise MalformedResponseError(f"replay file {path} is not valid JSON: {exc}") from None
+def _read_replay(folder: Path, log: Log, shared: bool = False) -> tuple[dict, FileReport]:
+    """A pull assembled from recorded files in `folder`, and the files that could not be used.
 
-
-def _read_replay(folder: Path, log: Log) -> dict:
-    """A pull assembled from recorded files in `folder`.
-
-    Recognised by content, not name: a JSON list is a POI answer (several are merged, a later file's copy of an
-    ID replacing an earlier one), a dict with Operators/ConnectionTypes is reference data, and a dict with "poi"
-    is a pull stored by live mode (`*.json.gz`). Other JSON files are skipped, so the folder may be shared
-    with other sources' recordings.
+    JSON files (`*.json`, `*.json.gz`) are recognised by content, not name: a JSON list is a POI answer (several
+    are merged, a later file's copy of an ID replacing an earlier one), a dict with Operators/ConnectionTypes is
+    reference data (the first one is used), and a dict with "poi" is a pull stored by live mode. A JSON file that
+    cannot be read or is none of these is unreadable: left out, named in the pull's `failed_files` and the report,
+    while the other files still load. Other files are ignored with the reason. In a replay root shared with the
+    other sources (`shared`), their files (chargecloud polls, session files, OSM extracts) are left alone.
     """
-    files = sorted([*folder.glob("*.json"), *folder.glob("*.json.gz")])
+    report = FileReport()
     poi_lists: list[list] = []
-    reference = None
-    for path in files:
-        content = _load_json(path)
-        if isinstance(content, list):
+    reference, reference_file = None, None
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        name = path.name
+        if shared and _other_sources_file(path):
+            continue
+        if not name.lower().endswith(JSON_RECORDINGS):
+            report.ignored[name] = "not a JSON recording (.json, .json.gz)"
+            continue
+        try:
+            content = read_json_file(path)
+        except (OSError, EOFError, ValueError, zlib.error) as exc:
+            report.unreadable[name] = f"not valid JSON ({type(exc).__name__}: {exc})"
+            continue
+        problem = _not_ocm(content)
+        if problem is not None:
+            if not (shared and _is_chargecloud_poll(path)):
+                report.unreadable[name] = problem
+        elif isinstance(content, list):
             poi_lists.append(content)
         elif _is_reference(content):
-            reference = reference or content
-        elif isinstance(content, dict) and isinstance(content.get("poi"), list):
+            if reference is None:
+                reference, reference_file = content, name
+            else:
+                report.ignored[name] = f"more reference data: the first file, {reference_file}, is used"
+        else:  # a pull stored by live mode
             poi_lists.append(content["poi"])
             reference = reference or content.get("reference")
-        elif log:
-            log(f"openchargemap replay: skipping {path.name} (neither POIs nor reference data)")
     if not poi_lists:  # e.g. a folder of chargecloud polls replayed with EV_SOURCE=replay: nothing to ingest
         if log:
             log(f"openchargemap replay: no recorded POIs (a JSON list) in {folder}; the pull is empty")
     if reference is None and log:
         log(f"openchargemap replay: no reference data in {folder}; IDs stay undecoded")
-    return {"poi": _dedupe_by_id(poi_lists), "reference": reference}
+    pull = {"poi": _dedupe_by_id(poi_lists), "reference": reference}
+    if report.unreadable:  # only then: a pull without failures stays byte for byte what it always was
+        pull[FAILED_FILES] = dict(report.unreadable)
+    return pull, report
+
+
+def _not_ocm(content: Any) -> str | None:
+    """Why a recorded JSON document is no POI list, reference data or stored pull; None when it is one."""
+    if isinstance(content, list):
+        if content and not any(isinstance(item, dict) for item in content):
+            return "a JSON list without a single POI object in it"
+        return None
+    if _is_reference(content) or (isinstance(content, dict) and isinstance(content.get("poi"), list)):
+        return None
+    kind = "object" if isinstance(content, dict) else type(content).__name__
+    return (f"a JSON {kind}, not a list of POIs, reference data (Operators, ConnectionTypes, ...) or a stored "
+            f'pull ({{"poi": [...]}})')
+
+
+def _other_sources_file(path: Path) -> bool:
+    """A file another source reads from a shared replay root: a session file (`*acn*.json` is JSON too, but
+    not POIs) or an OSM extract."""
+    return matches_any(path.name) or path.name.lower().endswith(OSM_EXTRACTS)
+
+
+def _is_chargecloud_poll(path: Path) -> bool:
+    """Whether a JSON file that is not Open Charge Map data is a chargecloud poll (asked of chargecloud's reader,
+    which knows its shapes): in a shared replay root that is chargecloud's file, not a bad one of ours."""
+    try:
+        chargecloud.read_recording(path)
+    except chargecloud.RecordingError:
+        return False
+    return True
 
 
 def _dedupe_by_id(poi_lists: Iterable[list]) -> list:
@@ -151,9 +205,12 @@ def _dedupe_by_id(poi_lists: Iterable[list]) -> list:
 
 
 def parse_ocm(pull: dict, raw_file: str = "") -> OcmTables:
-    """Flatten a pull into station, connection and quarantine rows; see the module docstring for the rules."""
+    """Flatten a pull into station, connection and quarantine rows (one `file` row per entry of the pull's
+    `failed_files`); see the module docstring for the rules."""
     lookup = _Lookup(pull.get("reference") or {})
     stations, connections, quarantine = [], [], []
+    for name, reason in (pull.get(FAILED_FILES) or {}).items():  # recorded files the pull could not read
+        quarantine.append(_quarantine_row("file", {"file": name}, reason, raw_file, record_id=name))
     seen: set[int] = set()
     for poi in pull.get("poi") or []:
         problem, ocm_id, lat, lon = _check_poi(poi, seen)

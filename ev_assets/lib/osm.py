@@ -5,7 +5,12 @@ one area in the source's mode; `features_to_raw` / `features_from_raw` turn them
 stored as the immutable raw pull and back; `pois_from_features` flattens them into `osm_pois` rows.
 
 osmnx's HTTP cache is always off (raw pulls are our cache), and osmnx only touches the network in live mode:
-replay reads OSM XML files with `features_from_xml`, simulated mode asks the simulator.
+replay reads OSM XML files (`.osm`, `.osm.gz`, `.osm.bz2`; osmnx's `features_from_xml` opens the compressed ones
+by their suffix) and simulated mode asks the simulator.
+
+A replay file that cannot be used never takes the other areas down with it: `list_areas` reports files that
+are no OSM extract and areas with two files in a `FileReport`, and `fetch_osm` raises `OsmReplayFileError`
+(naming the file) for an extract it cannot read, which the caller records and moves past.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from ev_assets.lib.replayfiles import JSON_RECORDINGS, OSM_EXTRACTS, FileReport, is_shared_root
+from ev_assets.lib.sessions.files import matches_any
 from ev_assets.lib.settings import Settings
 
 SOURCE = "osm"
 CRS = "EPSG:4326"
-OSM_SUFFIXES = (".osm", ".osm.bz2")
+OSM_SUFFIXES = OSM_EXTRACTS  # .osm, .osm.gz, .osm.bz2
 POI_COLUMNS = ["poi_id", "area", "category", "tag_key", "tag_value", "name", "longitude", "latitude", "geometry_wkt"]
 # OSM stores coordinates at 1e-7 degrees: keep that precision in the WKT, no more.
 WKT_PRECISION = 7
@@ -35,6 +42,14 @@ Tags = Mapping[str, Any]
 
 class OsmSourceError(RuntimeError):
     """The features of an area could not be read; the message names the area and the file or query."""
+
+
+class OsmReplayFileError(OsmSourceError):
+    """One replay extract cannot be read (bad XML, bad compression, ...): a problem of that file only."""
+
+    def __init__(self, file: str, reason: str):
+        super().__init__(f"osm replay: cannot read {file}: {reason}")
+        self.file, self.reason = file, reason
 
 
 def _osmnx():
@@ -55,33 +70,61 @@ def _insufficient_response_error() -> type[Exception]:
 # --- areas and fetching -----------------------------------------------------------------------------------
 
 
-def list_areas(settings: Settings) -> list[str]:
-    """The areas to pull: the configured cities (live), the simulated cities, or one per replay file."""
+def list_areas(settings: Settings, report: FileReport | None = None) -> list[str]:
+    """The areas to pull: the configured cities (live), the simulated cities, or one per replay file.
+
+    In replay mode the files that give no area (not an extract, or a second file of one area) go to `report`.
+    """
     mode = settings.mode(SOURCE)
     if mode == "live":
         return list(settings.cities)
     if mode == "simulated":
         return list(settings.simulation.cities)
-    return sorted(replay_files(settings.replay_folder(SOURCE)))
+    files, found = scan_replay(settings.replay_folder(SOURCE), shared=is_shared_root(settings, SOURCE))
+    if report is not None:
+        report.merge(found)
+    return sorted(files)
 
 
 def area_of(path: Path) -> str:
-    """The area name of a replay file: its name without `.osm` / `.osm.bz2`."""
-    for suffix in OSM_SUFFIXES[::-1]:  # longest first
+    """The area name of a replay file: its name without `.osm` / `.osm.gz` / `.osm.bz2`."""
+    for suffix in sorted(OSM_SUFFIXES, key=len, reverse=True):  # longest first
         if path.name.endswith(suffix):
             return path.name[: -len(suffix)]
-    raise ValueError(f"{path} is not an .osm or .osm.bz2 file")
+    raise ValueError(f"{path} is not an .osm, .osm.gz or .osm.bz2 file")
 
 
 def replay_files(folder: Path) -> dict[str, Path]:
-    """area -> OSM XML file in `folder`. Two files for one area would make replay ambiguous: that is an error."""
-    files: dict[str, Path] = {}
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(OSM_SUFFIXES)):
-        area = area_of(path)
-        if area in files:
-            raise OsmSourceError(f"osm replay: area {area!r} has two files, {files[area].name} and {path.name}")
-        files[area] = path
-    return files
+    """area -> OSM XML file in `folder` (areas with two files left out: see `scan_replay`)."""
+    return scan_replay(folder)[0]
+
+
+def scan_replay(folder: Path, shared: bool = False) -> tuple[dict[str, Path], FileReport]:
+    """area -> OSM XML file in `folder`, and the files that give no area.
+
+    Two files for one area (`bonn.osm` and `bonn.osm.bz2`) make it ambiguous which is meant: neither is read and
+    both are unreadable, the other areas still load. Any other file is ignored with the reason, except, in a
+    replay root shared with the other sources (`shared`), files in their formats (JSON recordings, session files).
+    Hidden files (partial downloads) are not looked at.
+    """
+    files: dict[str, list[Path]] = {}
+    report = FileReport()
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        if path.name.endswith(OSM_SUFFIXES):
+            files.setdefault(area_of(path), []).append(path)
+        elif not (shared and _other_sources_file(path.name)):
+            report.ignored[path.name] = "not an OSM XML extract (.osm, .osm.gz or .osm.bz2)"
+    for area, paths in files.items():
+        if len(paths) > 1:
+            names = ", ".join(p.name for p in paths)
+            reason = f"ambiguous: area {area!r} has {len(paths)} files ({names}), so none is read"
+            report.unreadable.update({path.name: reason for path in paths})
+    return {area: paths[0] for area, paths in files.items() if len(paths) == 1}, report
+
+
+def _other_sources_file(name: str) -> bool:
+    """A file another source reads from a shared replay root: a JSON recording or a session file."""
+    return name.lower().endswith(JSON_RECORDINGS) or matches_any(name)
 
 
 def fetch_osm(settings: Settings, area: str, log: Log = None) -> gpd.GeoDataFrame:
@@ -105,14 +148,14 @@ def fetch_osm(settings: Settings, area: str, log: Log = None) -> gpd.GeoDataFram
 def _read_xml(folder: Path, area: str, tags: dict) -> gpd.GeoDataFrame | None:
     path = replay_files(folder).get(area)
     if path is None:
-        raise OsmSourceError(f"osm replay: no {area}.osm or {area}.osm.bz2 in {folder}")
+        raise OsmSourceError(f"osm replay: no single {area}.osm, {area}.osm.gz or {area}.osm.bz2 in {folder}")
     ox = _osmnx()
     try:
-        return ox.features_from_xml(path, tags=tags)
+        return ox.features_from_xml(path, tags=tags)  # opens .gz / .bz2 by the suffix
     except _insufficient_response_error():
         return None  # the file holds none of the tags: an empty area, not a failure
     except Exception as exc:  # unreadable XML, bad compression, ...: say which file
-        raise OsmSourceError(f"osm replay: cannot read {path} for area {area!r}: {type(exc).__name__}: {exc}") from exc
+        raise OsmReplayFileError(path.name, f"{type(exc).__name__}: {exc} (area {area!r}, in {folder})") from exc
 
 
 def _query_overpass(settings: Settings, area: str, tags: dict) -> gpd.GeoDataFrame | None:

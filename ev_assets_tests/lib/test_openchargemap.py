@@ -14,6 +14,7 @@ import pytest
 from ev_assets.lib import openchargemap as ocm
 from ev_assets.lib.http import SourceHTTPError
 from ev_assets.lib.rawstore import write_raw
+from ev_assets.lib.replayfiles import FileReport
 from ev_assets.lib.settings import Settings, SettingsError
 from ev_assets.lib.tables import columns
 
@@ -172,7 +173,7 @@ def test_replay_merges_poi_files_dedupes_and_needs_no_reference(tmp_path: Path):
     older[0]["AddressInfo"]["Title"] = "old title"
     (folder / "a_older.json").write_text(json.dumps(older), "utf-8")
     (folder / "b_newer.json").write_text(json.dumps(RECORDED_POI[:1] + RECORDED_POI[2:]), "utf-8")
-    (folder / "other.json").write_text(json.dumps({"something": "else"}), "utf-8")  # ignored
+    (folder / "other.json").write_text(json.dumps({"something": "else"}), "utf-8")  # not OCM data: reported
 
     pull = ocm.fetch_ocm(Settings(source="replay", replay_dir=tmp_path))
     assert pull["reference"] is None
@@ -184,6 +185,71 @@ def test_replay_merges_poi_files_dedupes_and_needs_no_reference(tmp_path: Path):
     (folder / "ref.json").write_text(json.dumps(RECORDED_REFERENCE), "utf-8")
     pull = ocm.fetch_ocm(Settings(source="replay", replay_dir=tmp_path))
     assert ocm.parse_ocm(pull).stations["operator_name"].tolist() == ["EnBW", None]
+
+
+def test_a_bad_replay_file_is_reported_and_quarantined_while_the_good_ones_load(tmp_path: Path):
+    folder = tmp_path / "openchargemap"
+    folder.mkdir()
+    (folder / "a_pois.json").write_text(json.dumps(RECORDED_POI), "utf-8")
+    (folder / "b_broken.json").write_text('[{"ID": 1, "AddressInfo": ', "utf-8")
+    (folder / "c_corrupt.json.gz").write_bytes(b"\x1f\x8b\x08\x00 cut off")
+    (folder / "d_error.json").write_text(json.dumps({"error": "rate limited"}), "utf-8")
+    (folder / "e_numbers.json").write_text("[1, 2, 3]", "utf-8")
+    (folder / "ref.json").write_text(json.dumps(RECORDED_REFERENCE), "utf-8")
+    (folder / "ref_old.json").write_text(json.dumps(RECORDED_REFERENCE), "utf-8")
+    (folder / "notes.txt").write_text("exported by hand", "utf-8")
+
+    report = FileReport()
+    pull = ocm.fetch_ocm(Settings(source="replay", replay_dir=tmp_path), report=report)
+    assert [p["ID"] for p in pull["poi"]] == [470413, 470410, 470999]
+    assert pull["reference"] == RECORDED_REFERENCE
+    bad = ["b_broken.json", "c_corrupt.json.gz", "d_error.json", "e_numbers.json"]
+    assert sorted(report.unreadable) == bad and not report.ok
+    assert "not valid JSON" in report.unreadable["b_broken.json"]
+    assert "not a list of POIs" in report.unreadable["d_error.json"]
+    assert sorted(report.ignored) == ["notes.txt", "ref_old.json"]
+    assert pull["failed_files"] == report.unreadable
+
+    tables = ocm.parse_ocm(pull, raw_file="pull.json.gz")
+    assert tables.stations["ocm_id"].tolist() == [470413, 470410]
+    files = tables.quarantine[tables.quarantine["level"] == "file"]
+    assert files["record_id"].tolist() == bad
+    assert files["reason"].tolist() == [report.unreadable[name] for name in bad]
+    assert (files["raw_file"] == "pull.json.gz").all()
+
+
+def test_only_bad_replay_files_give_an_empty_pull_not_an_error(tmp_path: Path):
+    (tmp_path / "openchargemap").mkdir()
+    (tmp_path / "openchargemap" / "only.json").write_text("not json at all", "utf-8")
+    report, warnings = FileReport(), []
+    pull = ocm.fetch_ocm(Settings(source="replay", replay_dir=tmp_path), log=warnings.append, report=report)
+    assert pull["poi"] == [] and list(report.unreadable) == ["only.json"]
+    assert any("no recorded POIs" in w for w in warnings)
+    assert ocm.parse_ocm(pull).quarantine["record_id"].tolist() == ["only.json"]
+
+
+def test_shared_replay_root_leaves_other_sources_files_alone(tmp_path: Path):
+    """Without an `openchargemap/` sub-folder the root is read: chargecloud polls, ACN sessions (JSON too) and
+    OSM extracts there are other sources' files, neither POIs nor failures."""
+    (tmp_path / "ocm_de.json").write_text(json.dumps(RECORDED_POI[:1]), "utf-8")
+    poll = {"data": [], "status_code": 1000, "status_message": "Success", "timestamp": "2022-01-11T21:58:22+01:00"}
+    (tmp_path / "20220111_215824_cp_data_cities.json").write_text(json.dumps({"koeln": poll}), "utf-8")
+    (tmp_path / "20220111_2158__bonn.json.gz").write_bytes(gzip.compress(json.dumps(poll).encode()))
+    (tmp_path / "acn_sessions.json").write_text(json.dumps([{"sessionID": "s1", "ID": 99}]), "utf-8")
+    (tmp_path / "bonn.osm").write_text("<osm/>", "utf-8")
+    (tmp_path / "oops.json").write_text("{", "utf-8")
+    report = FileReport()
+    pull = ocm.fetch_ocm(Settings(source="replay", replay_dir=tmp_path), report=report)
+    assert [p["ID"] for p in pull["poi"]] == [470413]
+    assert list(report.unreadable) == ["oops.json"] and report.ignored == {}
+
+
+def test_a_clean_replay_pull_keeps_its_shape(real_files, shared_data: Path):
+    """Without failures the pull is what it always was, so its stored raw file (named by content) stays the same."""
+    report = FileReport()
+    pull = ocm.fetch_ocm(Settings(source="replay", replay_dir=shared_data), report=report)
+    assert set(pull) == {"poi", "reference"} and report.ok and report.ignored == {}
+    assert pull["poi"] == real_files[0] and pull["reference"] == real_files[1]
 
 
 def test_replay_without_poi_file_is_an_empty_pull_with_a_warning(tmp_path: Path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import gzip
 import socket
 import sys
 import types
@@ -16,6 +17,7 @@ import shapely
 
 from ev_assets.lib import osm
 from ev_assets.lib.rawstore import write_raw
+from ev_assets.lib.replayfiles import FileReport
 from ev_assets.lib.settings import DEFAULT_OSM_TAGS, Settings
 from ev_assets.lib.tables import columns
 
@@ -162,10 +164,52 @@ def test_replay_lists_one_area_per_osm_file(tiny_folder: Path):
     assert osm.list_areas(Settings(source="simulated")) == list(Settings().simulation.cities)
 
 
-def test_replay_area_with_two_files_is_ambiguous(tiny_folder: Path):
+def test_gzipped_extract_is_read_like_the_plain_one(tiny_folder: Path, monkeypatch):
+    """gzip is how most OSM extracts are downloaded: `.osm.gz` is an area like `.osm` and `.osm.bz2`."""
+    _no_network(monkeypatch)
+    with gzip.open(tiny_folder / "tiny-gz.osm.gz", "wt", encoding="utf-8") as fh:
+        fh.write(TINY_OSM)
+    settings = Settings(source="replay", replay_dir=tiny_folder)
+    assert "tiny-gz" in osm.list_areas(settings)
+    pois = osm.pois_from_features(osm.fetch_osm(settings, "tiny-gz"), "tiny-gz", settings.osm_tags)
+    plain = osm.pois_from_features(osm.fetch_osm(settings, "tiny"), "tiny", settings.osm_tags)
+    assert sorted(pois["poi_id"]) == ["node/1", "way/10"]
+    assert pois.drop(columns="area").equals(plain.drop(columns="area"))
+
+
+def test_replay_area_with_two_files_is_reported_and_the_others_still_listed(tiny_folder: Path):
     (tiny_folder / "tiny.osm.bz2").write_bytes(bz2.compress(TINY_OSM.encode()))
-    with pytest.raises(osm.OsmSourceError, match="tiny"):
-        osm.list_areas(Settings(source="replay", replay_dir=tiny_folder))
+    report = FileReport()
+    areas = osm.list_areas(Settings(source="replay", replay_dir=tiny_folder), report)
+    assert areas == ["broken", "tiny-packed"]  # neither tiny file is read: which one is meant is ambiguous
+    assert sorted(report.unreadable) == ["tiny.osm", "tiny.osm.bz2"]
+    assert "ambiguous" in report.unreadable["tiny.osm"] and not report.ok
+
+
+def test_files_that_are_no_extract_are_reported_not_skipped(tiny_folder: Path):
+    report = FileReport()
+    osm.list_areas(Settings(source="replay", replay_dir=tiny_folder), report)
+    assert report.ignored == {"notes.txt": "not an OSM XML extract (.osm, .osm.gz or .osm.bz2)"}
+    assert report.ok  # a stray file is reported, but only an unreadable extract fails the check
+
+
+def test_shared_replay_root_leaves_other_sources_files_alone(tmp_path: Path):
+    """Without an `osm/` sub-folder the root is read, beside chargecloud polls and session files."""
+    (tmp_path / "bonn.osm").write_text(TINY_OSM, "utf-8")
+    for name in ("20220111_2158__koeln.json", "ocm.json.gz", "acn_sessions.json", "events.jsonl",
+                 "Dataset 1_EV charging reports.csv"):
+        (tmp_path / name).write_text("{}", "utf-8")
+    (tmp_path / "stations.geojson").write_text("{}", "utf-8")
+    report = FileReport()
+    assert osm.list_areas(Settings(source="replay", replay_dir=tmp_path), report) == ["bonn"]
+    assert list(report.ignored) == ["stations.geojson"] and not report.unreadable
+
+
+def test_unreadable_extract_is_a_file_error_naming_the_file(tiny_folder: Path):
+    (tiny_folder / "corrupt.osm.bz2").write_bytes(b"BZh91AY&SY not really bzip2")
+    with pytest.raises(osm.OsmReplayFileError) as caught:
+        osm.fetch_osm(Settings(source="replay", replay_dir=tiny_folder), "corrupt")
+    assert caught.value.file == "corrupt.osm.bz2" and "corrupt" in caught.value.reason
 
 
 def test_default_tags_first_match_wins(tiny_folder: Path, monkeypatch):

@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 
 from ev_assets.lib import tables
-from ev_assets.lib.sessions import SOURCES, parse, pull_files
+from ev_assets.lib.replayfiles import FileReport
+from ev_assets.lib.sessions import SOURCES, parse, parse_or_quarantine, pull_files
 from ev_assets.lib.sessions.files import matches
 from ev_assets.lib.settings import Settings, SettingsError, SimulationSettings
 
@@ -331,6 +332,51 @@ def test_live_reads_the_inbox_and_names_the_missing_setting(tmp_path: Path) -> N
     settings = Settings(source="live", sessions_inbox=tmp_path)
     assert [n for n, _ in pull_files(settings, "charging_events")] == ["2022/01/station-events.jsonl.gz"]
     assert pull_files(settings, "session_reports") == []
+
+
+def test_an_unreadable_file_is_reported_and_quarantined_the_good_one_loads(tmp_path: Path) -> None:
+    good = simulated("charging_events")[0][1]
+    (tmp_path / "2022").mkdir()
+    (tmp_path / "2022" / "station-a.jsonl").write_bytes(good)
+    (tmp_path / "2022" / "station-b.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00 cut off in transfer")
+    (tmp_path / "2022" / "station-c.jsonl.tmp").write_bytes(good)
+    (tmp_path / ".exporting.jsonl").write_bytes(b"")
+    report = FileReport()
+    files = pull_files(Settings(source="live", sessions_inbox=tmp_path), "charging_events", report)
+
+    assert [n for n, _ in files] == ["2022/station-a.jsonl", "2022/station-b.jsonl.gz"]  # kept as they came
+    assert list(report.unreadable) == ["2022/station-b.jsonl.gz"] and not report.ok
+    assert report.unreadable["2022/station-b.jsonl.gz"].startswith("corrupt gzip event log")
+    assert list(report.ignored) == ["2022/station-c.jsonl.tmp"]  # reported, not a failure; hidden files are not
+
+    good_rows = parse("charging_events", *files[0]).table
+    bad = parse_or_quarantine("charging_events", "station-b.jsonl.gz", files[1][1], raw_file="raw/b.jsonl.gz")
+    assert len(good_rows) > 0 and bad.table.empty and list(bad.table.columns) == tables.columns("charging_events")
+    [row] = bad.quarantine.to_dict("records")
+    assert (row["level"], row["record_id"], row["raw_file"]) == ("file", "station-b.jsonl.gz", "raw/b.jsonl.gz")
+    assert row["reason"].startswith("corrupt gzip event log")
+    assert list(bad.quarantine.columns) == tables.columns("quarantine")
+
+
+def test_shared_replay_root_reports_only_files_no_source_reads(tmp_path: Path) -> None:
+    """Without a `sessions/` sub-folder the whole root is searched: other sources' sub-folders, JSON recordings
+    and OSM extracts are theirs; what nobody reads is reported by the session pulls."""
+    for rel in ("chargecloud/status_cp_sample.csv", "osm/stations.geojson", "osm/bonn.osm",
+                "20220111_2158__koeln.json", "old/koeln.json.gz", "bonn.osm.bz2", "README.md", "misc/loads.xlsx"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    report = FileReport()
+    assert pull_files(Settings(source="replay", replay_dir=tmp_path), "hourly_loads", report) == []
+    assert sorted(report.ignored) == ["README.md", "misc/loads.xlsx"] and report.ok
+
+
+def test_real_shared_data_replays_as_before_and_reports_its_readme(shared_data: Path) -> None:
+    settings = Settings(source="replay", replay_dir=shared_data)
+    for source, expected in (("session_reports", [REPORTS]), ("hourly_loads", [HOURLY]), ("acn_sessions", [ACN]),
+                             ("charging_events", [])):
+        report = FileReport()
+        assert [n for n, _ in pull_files(settings, source, report)] == expected
+        assert report.ok and list(report.ignored) == ["README.md"]
 
 
 def test_modes_follow_the_sessions_override(tmp_path: Path) -> None:

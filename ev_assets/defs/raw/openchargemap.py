@@ -5,22 +5,32 @@ import dagster as dg
 
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import openchargemap, rawstore, warehouse
+from ev_assets.lib import openchargemap, rawstore, replayfiles, warehouse
 
 RAW_SOURCE = "openchargemap"
 
 
-@dg.asset(group_name="raw", kinds={"json"})
-def openchargemap_pull(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg.Output[str]:
+@dg.asset(
+    group_name="raw",
+    kinds={"json"},
+    check_specs=[
+        dg.AssetCheckSpec(replayfiles.CHECK, asset="openchargemap_pull", description=replayfiles.CHECK_DESCRIPTION)
+    ],
+)
+def openchargemap_pull(context: dg.AssetExecutionContext, ev_config: EvConfig):
     """Raw Open Charge Map `/v3/poi` response for the configured country, with the reference data to decode it.
 
     Stored once per distinct content under `raw/openchargemap/`; the API key (OPENCHARGEMAP_API_KEY) is sent as a
-    header and never logged or stored.
+    header and never logged or stored. In replay mode a recorded file that cannot be read is left out (and
+    quarantined by `ocm_tables`), fails the check `all_replay_files_read`, and the good files still load.
     """
     settings = ev_config.settings()
-    pull = openchargemap.fetch_ocm(settings, log=context.log.warning)
+    report = replayfiles.FileReport()
+    pull = openchargemap.fetch_ocm(settings, log=context.log.warning, report=report)
     raw = rawstore.write_pull(settings.raw_dir, RAW_SOURCE, pull, prefix="ocm")
-    return dg.Output(
+    for line in report.warnings(RAW_SOURCE):
+        context.log.warning(line)
+    yield dg.Output(
         str(raw.path),
         metadata={
             "pois": len(pull.get("poi", [])),
@@ -29,8 +39,10 @@ def openchargemap_pull(context: dg.AssetExecutionContext, ev_config: EvConfig) -
             "bytes": raw.size_bytes,
             "newly_written": raw.written,
             "source_mode": settings.mode("openchargemap"),
+            **report.metadata(),
         },
     )
+    yield dg.AssetCheckResult(check_name=replayfiles.CHECK, passed=report.ok, metadata=report.check_metadata())
 
 
 @dg.multi_asset(
@@ -41,8 +53,8 @@ def openchargemap_pull(context: dg.AssetExecutionContext, ev_config: EvConfig) -
     pool=DUCKDB_POOL,
 )
 def ocm_tables(context: dg.AssetExecutionContext, ev_config: EvConfig, openchargemap_pull: str):
-    """Parses the latest Open Charge Map pull. Unknown reference IDs stay as IDs; POIs without ID or coordinates
-    are quarantined with the reason."""
+    """Parses the latest Open Charge Map pull. Unknown reference IDs stay as IDs; POIs without ID or coordinates,
+    and recorded files the pull could not read (level `file`), are quarantined with the reason."""
     raw_path = openchargemap_pull
     parsed = openchargemap.parse_ocm(rawstore.read_raw(raw_path), raw_file=raw_path)
     with ev_config.connect() as con:
@@ -50,6 +62,6 @@ def ocm_tables(context: dg.AssetExecutionContext, ev_config: EvConfig, opencharg
         n_co = warehouse.replace_rows(con, "ocm_connections", parsed.connections, "TRUE")
         n_q = warehouse.replace_rows(con, "quarantine", parsed.quarantine, "source = 'openchargemap'")
         if n_q:
-            context.log.warning(f"{n_q} Open Charge Map POI(s) quarantined: see raw.quarantine (source 'openchargemap')")
+            context.log.warning(f"{n_q} Open Charge Map record(s) quarantined: see raw.quarantine (source 'openchargemap')")
         yield dg.MaterializeResult(asset_key=["raw", "ocm_stations"], metadata={**table_metadata(con, "ocm_stations", n_st), "quarantined_records": n_q})
         yield dg.MaterializeResult(asset_key=["raw", "ocm_connections"], metadata=table_metadata(con, "ocm_connections", n_co))

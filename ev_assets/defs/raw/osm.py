@@ -6,35 +6,52 @@ import pandas as pd
 
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import osm, rawstore, tables, warehouse
+from ev_assets.lib import osm, rawstore, replayfiles, tables, warehouse
 
 RAW_SOURCE = "osm"
 
 
-@dg.asset(group_name="raw", kinds={"geojson"})
-def osm_pulls(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg.Output[dict]:
+@dg.asset(
+    group_name="raw",
+    kinds={"geojson"},
+    check_specs=[dg.AssetCheckSpec(replayfiles.CHECK, asset="osm_pulls", description=replayfiles.CHECK_DESCRIPTION)],
+)
+def osm_pulls(context: dg.AssetExecutionContext, ev_config: EvConfig):
     """Raw OSM features matching the POI tags (EV_OSM_TAGS), one GeoJSON pull per area (city or replay file).
 
-    Live asks Overpass through osmnx; replay reads `.osm` / `.osm.bz2` files; an area without POIs is an empty
-    pull, not a failure. Pulls are stored by content under `raw/osm/`.
+    Live asks Overpass through osmnx; replay reads `.osm`, `.osm.gz` and `.osm.bz2` files; an area without POIs
+    is an empty pull, not a failure. A replay file that cannot be read is left out and fails the check
+    `all_replay_files_read`, the other areas still load. Pulls are stored by content under `raw/osm/`.
     """
     settings = ev_config.settings()
     paths, counts = {}, {}
-    areas = osm.list_areas(settings)
+    report = replayfiles.FileReport()
+    areas = osm.list_areas(settings, report)
     for i, area in enumerate(areas, start=1):
-        features = osm.fetch_osm(settings, area, log=context.log.warning)
+        try:
+            features = osm.fetch_osm(settings, area, log=context.log.debug)  # a normal count, said below
+        except osm.OsmReplayFileError as exc:  # one bad extract: the other areas still load
+            report.unreadable[exc.file] = exc.reason
+            continue
         raw = rawstore.write_pull(settings.raw_dir, RAW_SOURCE, osm.features_to_raw(features), prefix=area)
         paths[area], counts[area] = str(raw.path), len(features)
         context.log.info(f"[{i}/{len(areas)}] {area}: {len(features)} features")
-    return dg.Output(
+    for line in report.warnings(RAW_SOURCE):
+        context.log.warning(line)
+    if not paths and settings.mode(RAW_SOURCE) == "replay":
+        folder = settings.replay_folder(RAW_SOURCE)
+        context.log.warning(f"osm: no area could be read from {folder}: raw.osm_pois will be empty")
+    yield dg.Output(
         paths,
         metadata={
             "areas": len(paths),
             "features": sum(counts.values()),
             "features_per_area": dg.MetadataValue.json(counts),
             "source_mode": settings.mode("osm"),
+            **report.metadata(),
         },
     )
+    yield dg.AssetCheckResult(check_name=replayfiles.CHECK, passed=report.ok, metadata=report.check_metadata())
 
 
 @dg.multi_asset(

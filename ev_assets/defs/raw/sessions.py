@@ -10,7 +10,7 @@ import pandas as pd
 
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import rawstore, sessions, tables, warehouse
+from ev_assets.lib import rawstore, replayfiles, sessions, tables, warehouse
 
 DESCRIPTIONS = {
     "session_reports": "Charging-session reports (plug-in, plug-out, kWh) per user and garage; local times.",
@@ -33,16 +33,25 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
         name=pull_name,
         group_name="raw",
         kinds={"file"},
-        description=f"Raw files of {source}: {DESCRIPTIONS[source]} Kept as they came, gzipped, one per distinct content.",
+        description=f"Raw files of {source}: {DESCRIPTIONS[source]} Kept as they came, gzipped, one per distinct "
+        "content. A file that cannot be read as a whole is kept too (its table quarantines it) and fails the check "
+        "all_replay_files_read; files no session source recognises are listed in the metadata.",
+        check_specs=[dg.AssetCheckSpec(replayfiles.CHECK, asset=pull_name, description=replayfiles.CHECK_DESCRIPTION)],
     )
-    def pull(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg.Output[list]:
+    def pull(context: dg.AssetExecutionContext, ev_config: EvConfig):
         settings = ev_config.settings()
         stored = []
-        for name, data in sessions.pull_files(settings, source):
+        report = replayfiles.FileReport()
+        for name, data in sessions.pull_files(settings, source, report):
             prefix, suffix = _stored_name(name)
             stored.append(rawstore.write_pull(settings.raw_dir, f"sessions/{source}", data, prefix=prefix, suffix=suffix))
-        context.log.info(f"{len(stored)} {source} file(s), {sum(r.written for r in stored)} new")
-        return dg.Output(
+        readable = len(stored) - len(report.unreadable)
+        context.log.info(f"{len(stored)} {source} file(s), {sum(r.written for r in stored)} new, {readable} readable")
+        for line in report.warnings(source):
+            context.log.warning(line)
+        if not readable and (folder := sessions.files_folder(settings)) is not None:
+            context.log.warning(f"{source}: no readable {source} file in {folder}: raw.{source} will be empty")
+        yield dg.Output(
             [str(r.path) for r in stored],
             metadata={
                 "files": len(stored),
@@ -50,8 +59,10 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
                 "bytes": sum(r.size_bytes for r in stored),
                 "paths": dg.MetadataValue.json([str(r.path) for r in stored]),
                 "source_mode": settings.mode("sessions"),
+                **report.metadata(),
             },
         )
+        yield dg.AssetCheckResult(check_name=replayfiles.CHECK, passed=report.ok, metadata=report.check_metadata())
 
     @dg.multi_asset(
         name=f"{source}_table",
@@ -60,8 +71,11 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
         pool=DUCKDB_POOL,
     )
     def table(context: dg.AssetExecutionContext, ev_config: EvConfig, pulled: list):
-        """Parses every pulled file; rows that cannot be loaded go to raw.quarantine with the reason."""
-        parsed = [sessions.parse(source, Path(p).name, rawstore.read_raw_bytes(p), raw_file=p) for p in pulled]
+        """Parses every pulled file; rows that cannot be loaded, and files that cannot be read as a whole (level
+        `file`), go to raw.quarantine with the reason, and the other files still load."""
+        parsed = [
+            sessions.parse_or_quarantine(source, Path(p).name, rawstore.read_raw_bytes(p), raw_file=p) for p in pulled
+        ]
         rows = pd.concat([p.table for p in parsed], ignore_index=True) if parsed else tables.frame(source)
         bad = pd.concat([p.quarantine for p in parsed], ignore_index=True) if parsed else tables.frame("quarantine")
         with ev_config.connect() as con:
@@ -69,7 +83,9 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
             quarantined = warehouse.replace_rows(con, "quarantine", bad, "source = ?", (source,))
             meta = table_metadata(con, source, written)
         if quarantined:
-            context.log.warning(f"{quarantined} {source} row(s) quarantined: see raw.quarantine (source '{source}')")
+            context.log.warning(
+                f"{quarantined} {source} row(s) or file(s) quarantined: see raw.quarantine (source '{source}')"
+            )
         meta["quarantined_records"] = quarantined
         yield dg.MaterializeResult(asset_key=["raw", source], metadata=meta)
 

@@ -45,30 +45,69 @@ quarantined). `meterValue.energyWh` is the energy delivered since the transactio
 A bad row never fails the pull and is never dropped silently: it goes to the quarantine table with the reason and
 the raw line (CSV, JSON Lines) or the JSON item as `record`; `record_id` is `line <n>` (1-based line of the file)
 for line formats and the session id (or `item <n>`) for ACN. A file that cannot be read as a whole (malformed
-JSON document, missing CSV header columns, corrupt gzip) raises a ValueError naming the file.
+JSON document, missing CSV header columns, corrupt gzip) makes `parse` raise a ValueError naming the file;
+`parse_or_quarantine` turns it into one quarantine row (level `file`) instead, so one bad file never keeps the
+good ones beside it out.
+
+`pull_files` can fill a `FileReport` with the files of the folder read (replay folder or inbox) that a pull cannot
+use: its own files that do not parse as a whole (unreadable), and files no session source recognises (ignored).
 """
 
 from __future__ import annotations
 
-from ev_assets.lib.sessions.files import PATTERNS, find_files, inbox_folder
-from ev_assets.lib.sessions.parsers import Parsed, parse
+from pathlib import Path
+
+from ev_assets.lib.replayfiles import FileReport, is_shared_root
+from ev_assets.lib.sessions.files import PATTERNS, find_files, inbox_folder, unrecognised_files
+from ev_assets.lib.sessions.parsers import Parsed, file_error, parse, parse_or_quarantine
 from ev_assets.lib.sessions.simulate import simulated_files
 from ev_assets.lib.settings import Settings
 
 SOURCES = ("session_reports", "hourly_loads", "acn_sessions", "charging_events")
 
-__all__ = ["PATTERNS", "SOURCES", "Parsed", "parse", "pull_files"]
+__all__ = ["PATTERNS", "SOURCES", "Parsed", "files_folder", "parse", "parse_or_quarantine", "pull_files"]
 
 
-def pull_files(settings: Settings, source: str) -> list[tuple[str, bytes]]:
-    """The files (name, raw bytes) that one pull of `source` brings, in the mode of the session sources."""
+def pull_files(settings: Settings, source: str, report: FileReport | None = None) -> list[tuple[str, bytes]]:
+    """The files (name, raw bytes) that one pull of `source` brings, in the mode of the session sources.
+
+    Every file of `source` is returned, readable or not (the raw store keeps what came); with a `report`, the
+    ones that do not parse as a whole, and the folder's files that no session source recognises, are added to it.
+    """
     if source not in SOURCES:
         raise ValueError(f"unknown session source {source!r}; expected one of {', '.join(SOURCES)}")
+    folder = files_folder(settings)
+    if folder is None:
+        return simulated_files(settings.simulation, source)
+    files = find_files(folder, source)
+    if report is not None:
+        shared = settings.mode("sessions") == "replay" and is_shared_root(settings, "sessions")
+        report.ignored.update(unrecognised_files(folder, shared))
+        report.unreadable.update(unreadable_files(source, files))
+    return files
+
+
+def files_folder(settings: Settings) -> Path | None:
+    """The folder the session files are read from: the replay folder (replay), the inbox (live), None (simulated)."""
     mode = settings.mode("sessions")
     if mode == "simulated":
-        return simulated_files(settings.simulation, source)
+        return None
     if mode == "replay":
-        return find_files(settings.replay_folder("sessions"), source)
+        return settings.replay_folder("sessions")
     if mode == "live":
-        return find_files(inbox_folder(settings), source)
+        return inbox_folder(settings)
     raise ValueError(f"unknown mode {mode!r} for the session sources")
+
+
+def unreadable_files(source: str, files: list[tuple[str, bytes]]) -> dict[str, str]:
+    """name -> reason of the files that do not parse as a whole (a bad row is not that: it is quarantined).
+
+    Parsing once more here is cheap (well under a second for the real files) and tells the pull which files
+    its table will not load."""
+    found = {}
+    for name, data in files:
+        try:
+            parse(source, name, data)
+        except ValueError as exc:
+            found[name] = file_error(name, exc)
+    return found

@@ -2,6 +2,9 @@
 
 Files are recognised by name, case-insensitively, anywhere below the folder, so EV_REPLAY_DIR can point at a
 folder with a `sessions` link, at `shared/data` itself, or at a folder with subfolders `norway/`, `acn/` ...
+
+A file no session source recognises is reported by `unrecognised_files`, never skipped silently; in a replay
+root shared with the other sources, their sub-folders and formats are theirs and are not reported.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import fnmatch
 import os
 from pathlib import Path
 
-from ev_assets.lib.settings import Settings, SettingsError
+from ev_assets.lib.replayfiles import JSON_RECORDINGS, OSM_EXTRACTS
+from ev_assets.lib.settings import SOURCES as ALL_SOURCES, Settings, SettingsError
 
 # source -> file-name patterns (matched case-insensitively against the file name only)
 PATTERNS: dict[str, tuple[str, ...]] = {
@@ -27,6 +31,11 @@ def matches(source: str, name: str) -> bool:
     return not name.startswith(".") and any(fnmatch.fnmatchcase(name, p.lower()) for p in PATTERNS[source])
 
 
+def matches_any(name: str) -> bool:
+    """Whether a file name belongs to one of the session sources."""
+    return any(matches(source, name) for source in PATTERNS)
+
+
 def find_files(folder: Path, source: str) -> list[tuple[str, bytes]]:
     """(path relative to `folder`, bytes) of every file of `source` below `folder`, sorted by path.
 
@@ -34,6 +43,40 @@ def find_files(folder: Path, source: str) -> list[tuple[str, bytes]]:
     """
     if source not in PATTERNS:
         raise ValueError(f"unknown session source {source!r}; expected one of {', '.join(PATTERNS)}")
+    found = [(rel, p) for rel, p in _walk(folder) if matches(source, p.name)]
+    return [(rel, p.read_bytes()) for rel, p in found]
+
+
+def unrecognised_files(folder: Path, shared: bool = False) -> dict[str, str]:
+    """Files below `folder` that no session source recognises (path relative to `folder` -> reason).
+
+    Hidden files are an exporter's partial writes, not data. In a replay root shared with the other sources
+    (`shared`), their sub-folders (`chargecloud/`, `osm/`, ...), JSON recordings (chargecloud reads them from the
+    whole root) and OSM extracts are theirs, so they are not reported here.
+    """
+    patterns = ", ".join(p for ps in PATTERNS.values() for p in ps)
+    return {
+        rel: f"matches none of the session file patterns ({patterns})"
+        for rel, path in _walk(folder)
+        if not (path.name.startswith(".") or matches_any(path.name) or (shared and _other_sources_file(rel)))
+    }
+
+
+def _other_sources_file(rel: str) -> bool:
+    """A file of another source in a shared replay root: in its sub-folder, a JSON recording (chargecloud reads
+    them from the whole root) or an OSM extract at the top (where the osm source reads them)."""
+    name = rel.rsplit("/", 1)[-1].lower()
+    top_level = "/" not in rel
+    return (
+        rel.split("/", 1)[0] in set(ALL_SOURCES) - {"sessions"}
+        or name.endswith(JSON_RECORDINGS)
+        or (top_level and name.endswith(OSM_EXTRACTS))
+    )
+
+
+def _walk(folder: Path) -> list[tuple[str, Path]]:
+    """(path relative to `folder`, path) of every file below `folder`, sorted by relative path; hidden
+    folders are skipped, and links to folders followed (each real folder once, so a loop cannot hang)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"session files folder {folder} does not exist")
@@ -46,9 +89,8 @@ def find_files(folder: Path, source: str) -> list[tuple[str, bytes]]:
             continue
         seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root) / n for n in names if matches(source, n))
-    found = sorted((p for p in found if p.is_file()), key=lambda p: p.relative_to(folder).as_posix())
-    return [(p.relative_to(folder).as_posix(), p.read_bytes()) for p in found]
+        found.extend(Path(root) / n for n in names)
+    return sorted(((p.relative_to(folder).as_posix(), p) for p in found if p.is_file()), key=lambda item: item[0])
 
 
 def inbox_folder(settings: Settings) -> Path:

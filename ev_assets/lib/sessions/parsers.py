@@ -40,6 +40,24 @@ def parse(source: str, name: str, data: bytes, raw_file: str = "") -> Parsed:
     return PARSERS[source](source, name, data, raw_file or name)
 
 
+def parse_or_quarantine(source: str, name: str, data: bytes, raw_file: str = "") -> Parsed:
+    """Like `parse`, but a file that cannot be read as a whole becomes one quarantine row (level `file`, the
+    file name as record_id) instead of an error, so the good files of a pull still load beside it."""
+    if source not in PARSERS:
+        raise ValueError(f"unknown session source {source!r}; expected one of {', '.join(PARSERS)}")
+    try:
+        return parse(source, name, data, raw_file)
+    except ValueError as exc:
+        reason = file_error(name, exc)
+    row = {**quarantine_row(source, name, reason, "", raw_file or name), "level": "file"}
+    return Parsed(tables.frame(source), tables.frame("quarantine", [row]))
+
+
+def file_error(name: str, exc: ValueError) -> str:
+    """The reason a whole file failed, without the file name the parsers put in front (it is shown beside)."""
+    return str(exc).removeprefix(f"{name}: ")
+
+
 # --- typed frames ------------------------------------------------------------------------------------------
 
 

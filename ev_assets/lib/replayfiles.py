@@ -1,0 +1,79 @@
+"""The files of a replay folder (or inbox) that a source could not use, with the reason, so none is skipped silently.
+
+Two kinds, because they call for different reactions:
+- `unreadable`: a file in the source's own format that could not be read (corrupt compression, invalid JSON,
+  JSON of the wrong shape, two extracts for one area, ...). The good files beside it still load; the source's
+  `all_replay_files_read` check fails and names it.
+- `ignored`: a file in no format the source knows (notes, a GeoJSON in the OSM folder, ...). It is reported in
+  the log and the pull's metadata, but does not fail the check: a data folder may well hold such files.
+
+When the replay root is shared (a source without its own `EV_REPLAY_DIR/<source>/` reads the root itself),
+files that clearly belong to another source (its sub-folder, a format only another source reads) are neither:
+each source reports only what it could have used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ev_assets.lib.settings import Settings
+
+SHOWN = 20  # files named in logs and metadata; the counts are always complete
+# The asset check of every pull that reads replay files, and what it means.
+CHECK = "all_replay_files_read"
+CHECK_DESCRIPTION = (
+    "Every file of this source in its replay folder (or inbox) could be read. Fails naming each unreadable file and "
+    "why (the good files beside it are loaded); files in no format of the source are listed but do not fail it."
+)
+# Replay formats that several sources need to know, to leave each other's files alone in a shared root.
+JSON_RECORDINGS = (".json", ".json.gz")  # chargecloud polls, Open Charge Map answers
+OSM_EXTRACTS = (".osm", ".osm.gz", ".osm.bz2")
+
+
+def is_shared_root(settings: Settings, source: str) -> bool:
+    """Whether `source` replays from EV_REPLAY_DIR itself (no `<source>/` sub-folder), which others read too."""
+    return settings.replay_folder(source) == settings.replay_dir
+
+
+@dataclass
+class FileReport:
+    """File name (relative to the folder read) -> reason, for the two kinds in the module docstring."""
+
+    unreadable: dict[str, str] = field(default_factory=dict)
+    ignored: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """No file of the source's own format failed to read (ignored files do not count)."""
+        return not self.unreadable
+
+    def merge(self, other: "FileReport") -> None:
+        self.unreadable.update(other.unreadable)
+        self.ignored.update(other.ignored)
+
+    def warnings(self, source: str) -> list[str]:
+        """Log lines naming each file (the first SHOWN) and why, unreadable files first."""
+        lines = [f"{source}: cannot read {name}: {reason}" for name, reason in self.unreadable.items()]
+        lines += [f"{source}: ignoring {name}: {reason}" for name, reason in self.ignored.items()]
+        if len(lines) > SHOWN:
+            lines = lines[:SHOWN] + [f"{source}: ... and {len(lines) - SHOWN} more unusable file(s), see the metadata"]
+        return lines
+
+    def metadata(self) -> dict[str, Any]:
+        """Plain values for the pull asset's metadata: how many files were not used, and the first SHOWN of them."""
+        listed = [{"file": n, "kind": "unreadable", "reason": r} for n, r in self.unreadable.items()]
+        listed += [{"file": n, "kind": "ignored", "reason": r} for n, r in self.ignored.items()]
+        return {
+            "unusable_files": len(self.unreadable) + len(self.ignored),
+            "unreadable_files": len(self.unreadable),
+            "unusable_file_list": listed[:SHOWN],
+        }
+
+    def check_metadata(self) -> dict[str, Any]:
+        """Plain values for the `all_replay_files_read` check: the files that failed it, and the ignored count."""
+        return {
+            "unreadable_files": len(self.unreadable),
+            "unreadable_file_list": [{"file": n, "reason": r} for n, r in list(self.unreadable.items())[:SHOWN]],
+            "ignored_files": len(self.ignored),
+        }
