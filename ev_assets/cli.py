@@ -1,60 +1,229 @@
-"""Command line of ev-assets: run the main jobs in-process, recorded in the Dagster instance the UI shows.
+"""Command line of ev-assets: run the main jobs, recorded in the Dagster instance the UI shows.
 
     python -m ev_assets.cli demo      # the whole graph: polls, ingestion, warehouse (the README's `make demo`)
     python -m ev_assets.cli ingest    # polls and ingestion only (`make ingest`), honouring EV_SOURCE / EV_REPLAY_DIR
 
 The poll window comes from the source mode: the simulated range (EV_SIM_START, EV_SIM_DAYS), the recorded
-polls (replay), or the latest complete 10-minute window (live).
+polls (replay: one window per run of consecutive days that hold recordings), or the latest complete 10-minute
+window (live). Runs are created as the UI launches them (with the code location `ev_assets` of workspace.yaml),
+so they show under their jobs in `make ui`; they execute here, in this process. The console gets one line per
+step; the full event log stays in the Dagster instance (`--verbose` prints it too).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import dagster as dg
+import yaml
 
+from ev_assets.defs.partitions import POLL_KEY_FORMAT
 from ev_assets.lib import chargecloud, warehouse
 from ev_assets.lib.chargecloud import floor_slot
 from ev_assets.lib.settings import Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-POLL_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 GRID = timedelta(minutes=10)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORKSPACE = REPO_ROOT / "workspace.yaml"
+MAX_WARNINGS = 8  # per run on the console; all of them are in the run's event log
+
+Window = tuple[datetime, datetime]
 
 
-def poll_window(settings: Settings, now: datetime | None = None) -> tuple[datetime, datetime]:
-    """[start, end) of the poll partitions a demo or ingest run covers."""
+# --- what a run covers -----------------------------------------------------------------------------------
+def poll_windows(settings: Settings, now: datetime | None = None) -> list[Window]:
+    """The [start, end) windows of poll partitions a demo or ingest run covers.
+
+    Replay gives one window per run of consecutive UTC days holding recordings, so a stray recording far from
+    the others adds one day of partitions, never the years between.
+    """
     mode = settings.mode("chargecloud")
     if mode == "simulated":
         start = datetime.combine(settings.simulation.start, datetime.min.time(), timezone.utc)
-        return start, start + timedelta(days=settings.simulation.days)
+        return [(start, start + timedelta(days=settings.simulation.days))]
     if mode == "replay":
         slots = sorted(chargecloud.replay_index(settings))
         if not slots:
-            raise SystemExit(f"no recorded chargecloud polls found in {settings.replay_folder('chargecloud')}")
-        return floor_slot(slots[0], 10), floor_slot(slots[-1], 10) + GRID
+            unplaced = chargecloud.replay_unplaced(settings)
+            hint = f" ({len(unplaced)} recording(s) without a usable poll time, e.g. {next(iter(unplaced.values()))})" if unplaced else ""
+            raise SystemExit(f"no recorded chargecloud polls found in {settings.replay_folder('chargecloud')}{hint}")
+        windows: list[list[datetime]] = []
+        for slot in slots:
+            if windows and slot.date() - windows[-1][1].date() <= timedelta(days=1):
+                windows[-1][1] = slot
+            else:
+                windows.append([slot, slot])
+        return [(floor_slot(first, 10), floor_slot(last, 10) + GRID) for first, last in windows]
     end = floor_slot(now or datetime.now(timezone.utc), 10)
-    return end - GRID, end
+    return [(end - GRID, end)]
 
 
-def _run(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, tags: dict | None = None) -> bool:
-    print(f"\n== {job} {tags or ''}", flush=True)
-    result = defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags or {}, raise_on_error=False)
-    failed_checks = [
-        f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}"
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
-    ]
-    status = "succeeded" if result.success else "FAILED"
-    print(f"== {job} {status} (run {result.run_id})" + (f"; failed checks: {', '.join(failed_checks)}" if failed_checks else ""))
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                print(f"   step {event.step_key}: {event.step_failure_data.error.message.strip()}")
-    return result.success
+def poll_tags(window: Window) -> dict[str, str]:
+    start, end = window
+    return {RANGE_START_TAG: f"{start:{POLL_KEY_FORMAT}}", RANGE_END_TAG: f"{end - GRID:{POLL_KEY_FORMAT}}"}
+
+
+def day_tags(window: Window) -> dict[str, str]:
+    start, end = window
+    return {RANGE_START_TAG: f"{start.date()}", RANGE_END_TAG: f"{(end - timedelta(seconds=1)).date()}"}
+
+
+# --- launching runs as the UI does ------------------------------------------------------------------------
+@dataclass
+class RunReport:
+    """What one run did, for the console: steps, failed checks, failures with their cause, warnings."""
+
+    job: str
+    run_id: str = ""
+    success: bool = False
+    failures: list[str] = field(default_factory=list)  # "step: cause"
+    failed_checks: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Launcher:
+    """Creates runs with the origin of the workspace's code location and executes them in this process."""
+
+    def __init__(self, instance: dg.DagsterInstance, log_dir: Path, verbose: bool = False):
+        from dagster._core.remote_origin import InProcessCodeLocationOrigin
+        from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+        target = yaml.safe_load(WORKSPACE.read_text())["load_from"][0]["python_module"]
+        origin = InProcessCodeLocationOrigin(
+            LoadableTargetOrigin(
+                executable_path=sys.executable,
+                module_name=target["module_name"],
+                attribute=target["attribute"],
+                working_directory=str((REPO_ROOT / target.get("working_directory", ".")).resolve()),
+            ),
+            location_name=target["location_name"],
+        )
+        self.instance = instance
+        self.log_dir = log_dir
+        self.verbose = verbose
+        self.out = sys.stdout  # progress lines; what steps print (dbt's log) goes to a file per run
+        self.location = origin.create_location(instance)
+        self.repository = next(iter(self.location.get_repositories().values()))
+
+    def run(self, job_name: str, tags: dict[str, str]) -> RunReport:
+        from dagster._core.execution.api import execute_run_iterator
+        from dagster._utils.hosted_user_process import recon_job_from_origin
+
+        remote_job = self.repository.get_full_job(job_name)
+        run_config = {
+            "execution": {"config": {"in_process": {}}},  # small runs: no process per step
+            "loggers": {"console": {"config": {"log_level": "DEBUG" if self.verbose else "CRITICAL"}}},
+        }
+        plan = self.location.get_execution_plan(remote_job, run_config, step_keys_to_execute=None, known_state=None, instance=self.instance)
+        run = self.instance.create_run(
+            job_name=job_name,
+            run_id=None,
+            run_config=run_config,
+            resolved_op_selection=None,
+            step_keys_to_execute=plan.execution_plan_snapshot.step_keys_to_execute,
+            op_selection=None,
+            status=None,
+            root_run_id=None,
+            parent_run_id=None,
+            tags={**remote_job.tags, **tags},
+            job_snapshot=remote_job.job_snapshot,
+            execution_plan_snapshot=plan.execution_plan_snapshot,
+            parent_job_snapshot=remote_job.parent_job_snapshot,
+            remote_job_origin=remote_job.get_remote_origin(),
+            job_code_origin=remote_job.get_python_origin(),
+            asset_selection=None,
+            asset_check_selection=None,
+            asset_graph=self.repository.asset_graph,
+        )
+        report = RunReport(job_name, run.run_id)
+        step = _StepTally(self.out)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / f"{run.run_id}.log", "w") as printed:
+            with contextlib.redirect_stdout(self.out if self.verbose else printed):
+                for event in execute_run_iterator(recon_job_from_origin(remote_job.get_python_origin()), run, self.instance):
+                    step.add(event, report)
+        report.success = self.instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.SUCCESS
+        report.warnings = [
+            f"{entry.step_key}: {entry.user_message}" if entry.step_key else entry.user_message
+            for entry in self.instance.all_logs(run.run_id)
+            if not entry.is_dagster_event and entry.level >= logging.WARNING and entry.user_message
+        ]
+        return report
+
+
+class _StepTally:
+    """Turns a run's events into one console line per step."""
+
+    def __init__(self, out):
+        self.out = out
+        self.started: dict[str, float] = {}
+        self.assets: dict[str, set] = {}
+        self.partitions: Counter = Counter()
+        self.checks: dict[str, Counter] = {}
+
+    def add(self, event: dg.DagsterEvent, report: RunReport) -> None:
+        key = event.step_key
+        kind = event.event_type_value
+        if kind == "STEP_START":
+            self.started[key] = time.monotonic()
+            self.assets[key], self.checks[key] = set(), Counter()
+        elif kind == "ASSET_MATERIALIZATION":
+            self.assets[key].add(event.asset_key.to_user_string())
+            self.partitions[key] += 1
+        elif kind == "ASSET_CHECK_EVALUATION":
+            data = event.asset_check_evaluation_data
+            self.checks[key]["passed" if data.passed else "failed"] += 1
+            if not data.passed:
+                report.failed_checks.append(f"{data.asset_key.to_user_string()}:{data.check_name}")
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+            seconds = time.monotonic() - self.started.get(key, time.monotonic())
+            did = f"{len(self.assets.get(key, ()))} asset(s)"
+            if self.partitions[key] > len(self.assets.get(key, ())):
+                did += f", {self.partitions[key]} materializations"
+            checks = self.checks.get(key, Counter())
+            if checks:
+                did += f"; checks: {checks['passed']} passed" + (f", {checks['failed']} FAILED" if checks["failed"] else "")
+            mark = "ok  " if kind == "STEP_SUCCESS" else "FAIL"
+            line = f"  {mark} {key:<32} {seconds:6.1f} s  {did}"
+            print(line, file=self.out, flush=True)
+            if kind == "STEP_FAILURE":
+                cause = root_cause(event.step_failure_data.error)
+                print(f"       cause: {cause}", file=self.out, flush=True)
+                report.failures.append(f"{key}: {cause}")
+
+
+def root_cause(error) -> str:
+    """The innermost error of a Dagster error chain ("Error occurred while executing op ..." wraps the real one)."""
+    while error.cause is not None:
+        error = error.cause
+    return f"{error.cls_name}: {error.message.strip()}" if error.cls_name else error.message.strip()
+
+
+# --- the commands -------------------------------------------------------------------------------------------
+def _run(launcher: Launcher, job: str, tags: dict[str, str]) -> bool:
+    print(f"{job} {tags[RANGE_START_TAG]} .. {tags[RANGE_END_TAG]}", flush=True)
+    report = launcher.run(job, tags)
+    for warning in report.warnings[:MAX_WARNINGS]:
+        print(f"  warning {warning}")
+    if len(report.warnings) > MAX_WARNINGS:
+        print(f"  ... {len(report.warnings) - MAX_WARNINGS} more warnings in the run's event log")
+    status = "succeeded" if report.success else "FAILED"
+    checks = f"; failed checks: {', '.join(report.failed_checks)}" if report.failed_checks else ""
+    print(f"  {job} {status} (run {report.run_id[:8]}){checks}", flush=True)
+    if report.failures:
+        print(f"  what the steps printed: {launcher.log_dir / (report.run_id + '.log')}")
+    return report.success
 
 
 def _summary(settings: Settings) -> None:
@@ -71,9 +240,11 @@ def _summary(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ev_assets.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["demo", "ingest"])
+    parser.add_argument("-v", "--verbose", action="store_true", help="print Dagster's full event log on the console too")
     args = parser.parse_args(argv)
-
-    from ev_assets.definitions import defs
+    if not args.verbose:
+        warnings.filterwarnings("ignore", category=dg.BetaWarning)
+        warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
     settings = Settings.from_env()
     try:
@@ -82,17 +253,23 @@ def main(argv: list[str] | None = None) -> int:
         print("DAGSTER_HOME is not set: using a temporary Dagster instance (the UI will not show these runs)")
         instance = dg.DagsterInstance.ephemeral()
 
-    start, end = poll_window(settings)
-    print(f"data root {settings.data_dir}; chargecloud mode {settings.mode('chargecloud')}; polls {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC")
-    days = {RANGE_START_TAG: f"{start.date()}", RANGE_END_TAG: f"{(end - timedelta(seconds=1)).date()}"}
-    ok = _run(defs, instance, "chargecloud_poll_job", {RANGE_START_TAG: f"{start:{POLL_KEY_FORMAT}}", RANGE_END_TAG: f"{end - GRID:{POLL_KEY_FORMAT}}"})
-    ok = ok and _run(defs, instance, "ingest_job", days)
-    if args.command == "demo" and ok:
-        ok = _run(defs, instance, "warehouse_job", days)
+    windows = poll_windows(settings)
+    spans = ", ".join(f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}" for start, end in windows)
+    print(f"data root {settings.data_dir}; chargecloud {settings.mode('chargecloud')}; polls {spans} UTC", flush=True)
+    launcher = Launcher(instance, settings.data_dir / "logs", verbose=args.verbose)
+    ok = True
+    for window in windows:
+        ok = ok and _run(launcher, "chargecloud_poll_job", poll_tags(window))
+        ok = ok and _run(launcher, "ingest_job", day_tags(window))
+        if args.command == "demo" and ok:
+            ok = _run(launcher, "warehouse_job", day_tags(window))
     _summary(settings)
     docs = settings.data_dir / "docs" / "index.html"
     if docs.exists():
         print(f"\ndbt docs site (opens offline): {docs}")
+    if instance.is_ephemeral:
+        return 0 if ok else 1
+    print(f"Runs, assets and checks: `make ui`, then http://127.0.0.1:3000 (Dagster instance {instance.root_directory})")
     return 0 if ok else 1
 
 

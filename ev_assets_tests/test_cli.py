@@ -2,8 +2,10 @@
 
 import contextlib
 import io
-from datetime import datetime, timezone
+import json
+from datetime import datetime, timedelta, timezone
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -11,30 +13,56 @@ from ev_assets import cli
 from ev_assets.lib.settings import Settings
 from ev_assets_tests.conftest import run_job
 
-DEMO_ENV = {"EV_SIM_CITIES": "bonn", "EV_SIM_STATIONS_PER_CITY": "6", "EV_SIM_DAYS": "1", "EV_SIM_START": "2022-01-10"}
+DEMO_ENV = {"EV_SIM_CITIES": "bonn", "EV_SIM_STATIONS_PER_CITY": "6", "EV_SIM_DAYS": "2", "EV_SIM_START": "2022-01-10"}
+UTC = timezone.utc
 CLEARED = ("EV_SOURCE", "EV_REPLAY_DIR", "EV_CITIES", "EV_SOURCE_CHARGECLOUD", "EV_SOURCE_OSM", "EV_SOURCE_OPENCHARGEMAP",
            "EV_SOURCE_SESSIONS", "OPENCHARGEMAP_API_KEY", "DAGSTER_HOME")
 
 
 def test_poll_window_follows_the_source_mode(tmp_path):
     sim = Settings.from_env({"EV_SIM_START": "2022-03-01", "EV_SIM_DAYS": "2"})
-    assert cli.poll_window(sim) == (datetime(2022, 3, 1, tzinfo=timezone.utc), datetime(2022, 3, 3, tzinfo=timezone.utc))
+    assert cli.poll_windows(sim) == [(datetime(2022, 3, 1, tzinfo=UTC), datetime(2022, 3, 3, tzinfo=UTC))]
     live = Settings.from_env({"EV_SOURCE": "live"})
-    now = datetime(2022, 3, 1, 12, 37, tzinfo=timezone.utc)
-    assert cli.poll_window(live, now) == (datetime(2022, 3, 1, 12, 20, tzinfo=timezone.utc), datetime(2022, 3, 1, 12, 30, tzinfo=timezone.utc))
+    now = datetime(2022, 3, 1, 12, 37, tzinfo=UTC)
+    assert cli.poll_windows(live, now) == [(datetime(2022, 3, 1, 12, 20, tzinfo=UTC), datetime(2022, 3, 1, 12, 30, tzinfo=UTC))]
     empty = Settings.from_env({"EV_SOURCE": "replay", "EV_REPLAY_DIR": str(tmp_path)})
     with pytest.raises(SystemExit, match="no recorded chargecloud polls"):
-        cli.poll_window(empty)
+        cli.poll_windows(empty)
+
+
+def _recording(folder, name, timestamp):
+    (folder / name).write_text(json.dumps({"koeln": {"data": [], "status_code": 1000, "timestamp": timestamp}}))
+
+
+def test_a_stray_recording_cannot_make_a_run_explode(tmp_path):
+    """Recordings on 2022-01-11 and 2022-03-05, and one from 2099: two windows of at most a day, the 2099 one left out."""
+    _recording(tmp_path, "a.json", "2022-01-11T21:58:22+01:00")
+    _recording(tmp_path, "b.json", "2022-01-11T22:08:22+01:00")
+    _recording(tmp_path, "c.json", "2022-03-05T10:00:00+01:00")
+    _recording(tmp_path, "d.json", "2099-01-01T10:00:00+01:00")
+    windows = cli.poll_windows(Settings.from_env({"EV_SOURCE": "replay", "EV_REPLAY_DIR": str(tmp_path)}))
+    assert windows == [
+        (datetime(2022, 1, 11, 20, 50, tzinfo=UTC), datetime(2022, 1, 11, 21, 10, tzinfo=UTC)),
+        (datetime(2022, 3, 5, 9, 0, tzinfo=UTC), datetime(2022, 3, 5, 9, 10, tzinfo=UTC)),
+    ]
+    assert all(end - start <= timedelta(days=2) for start, end in windows)
+    (tmp_path / "a.json").unlink(), (tmp_path / "b.json").unlink(), (tmp_path / "c.json").unlink()
+    with pytest.raises(SystemExit, match="without a usable poll time.*in the future"):
+        cli.poll_windows(Settings.from_env({"EV_SOURCE": "replay", "EV_REPLAY_DIR": str(tmp_path)}))
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, dbt_manifest):
     """One small demo run shared by the tests below (the environment stays set while they run)."""
     data_dir = tmp_path_factory.mktemp("demo") / "data"
+    dagster_home = data_dir.parent / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text((cli.REPO_ROOT / "dagster.yaml").read_text())
     with pytest.MonkeyPatch.context() as env:
         for name in CLEARED:
             env.delenv(name, raising=False)
         env.setenv("EV_DATA_DIR", str(data_dir))
+        env.setenv("DAGSTER_HOME", str(dagster_home))
         for name, value in DEMO_ENV.items():
             env.setenv(name, value)
         out = io.StringIO()
@@ -47,15 +75,15 @@ def test_demo_builds_every_layer_offline(demo):
     data_dir, code, out = demo
     assert code == 0, out
     for job in ("chargecloud_poll_job", "ingest_job", "warehouse_job"):
-        assert f"== {job} succeeded" in out
-    assert "failed checks" not in out
+        assert f"  {job} succeeded" in out
+    assert "failed checks" not in out and "FAIL" not in out
 
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
     count = lambda table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: E731
     points = count("raw.chargingpoints")
     assert points > 6
-    assert count("raw.status_chargingpoints") == points * 144  # one status per point and poll, one day
-    assert count("marts.fct_charging_point_status") == points * 144
+    assert count("raw.status_chargingpoints") == points * 288  # one status per point and poll, two days
+    assert count("marts.fct_charging_point_status") == points * 288
     for table in ("raw.ocm_stations", "raw.osm_pois", "raw.session_reports", "raw.acn_sessions", "raw.charging_events",
                   "raw.poi_station_map", "marts.fct_charging_sessions", "marts.mart_utilization_station_daily",
                   "marts.mart_reliability_daily", "marts.mart_energy_daily", "marts.mart_revenue_daily"):
@@ -93,3 +121,60 @@ def test_a_broken_input_fails_its_dbt_check_in_dagster(demo):
     assert failed == [("stg_chargecloud__charging_point_statuses", "status_charging_point_is_known")]
     assert sum(checks.values()) > 50  # the other checks still ran and passed
     assert checks[("status_chargingpoints", "no_duplicate_charging_point_poll")] is True  # dbt source tests too
+
+
+def test_the_demo_prints_a_short_account(demo):
+    _, _, out = demo
+    lines = out.splitlines()
+    assert len(lines) < 100, out
+    assert not any(word in out for word in ("DEBUG", "STEP_START", "Materialized value", "of 186 START"))
+    step = next(line for line in lines if "chargecloud_tables" in line)
+    assert step.split()[:2] == ["ok", "chargecloud_tables"] and "checks: 5 passed" in step
+    assert "warning" not in out  # normal counts are INFO, not warnings
+    assert lines[-1].startswith("Runs, assets and checks: `make ui`")
+
+
+def test_the_demo_runs_are_the_jobs_runs_in_the_ui(demo):
+    """The UI's job page lists the runs of its code location: runs must carry that origin (not in-process ones)."""
+    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+
+    instance = dg.DagsterInstance.get()
+    for job in ("chargecloud_poll_job", "ingest_job", "warehouse_job"):
+        runs = instance.get_runs(dg.RunsFilter(job_name=job, tags={REPOSITORY_LABEL_TAG: "__repository__@ev_assets"}))
+        assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS, job
+        assert runs[0].remote_job_origin.location_name == "ev_assets"
+
+
+def test_each_daily_partition_describes_itself(demo):
+    instance = dg.DagsterInstance.get()
+    events = instance.fetch_materializations(dg.AssetKey(["raw", "status_chargingpoints"]), limit=10).records
+    by_day = {e.partition_key: e.asset_materialization.metadata for e in events}
+    assert set(by_day) == {"2022-01-10", "2022-01-11"}
+    con = duckdb.connect(str(demo[0] / "warehouse.duckdb"), read_only=True)
+    per_day = dict(con.execute(
+        "SELECT strftime(poll_slot AT TIME ZONE 'UTC', '%Y-%m-%d'), count(*) FROM raw.status_chargingpoints "
+        "WHERE charging_point_id NOT LIKE '%GHOST%' GROUP BY 1"  # a test above adds a ghost row
+    ).fetchall())
+    assert {day: meta["dagster/row_count"].value for day, meta in by_day.items()} == per_day  # the day's, not the total
+    preview = by_day["2022-01-11"]["preview"].value
+    assert "2022-01-11" in preview and "2022-01-10" not in preview
+    assert "DE\\*" in preview  # ids such as DE*BON*E1*001 stay as they are when the Markdown renders
+
+
+def test_a_failing_step_shows_its_cause(tmp_path, monkeypatch, dbt_manifest):
+    for name in CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("EV_DATA_DIR", str(tmp_path / "data"))
+    for name, value in DEMO_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("EV_SIM_DAYS", "1")
+    monkeypatch.setenv("EV_SOURCE_OPENCHARGEMAP", "live")  # without OPENCHARGEMAP_API_KEY
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(["ingest"])
+    assert code == 1
+    text = out.getvalue()
+    assert "FAIL openchargemap_pull" in text
+    cause = next(line for line in text.splitlines() if "cause:" in line)
+    assert "OPENCHARGEMAP_API_KEY" in cause and "Error occurred while executing" not in cause
+    assert "ingest_job FAILED" in text
