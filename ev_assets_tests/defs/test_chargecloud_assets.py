@@ -76,3 +76,61 @@ def test_a_failing_city_fails_the_check_but_keeps_the_others(defs, ev_env, tmp_p
     assert log["koeln"] is True and any(not ok for city, ok in log.items() if "bonn" in city)
     koeln_points = sum(len(s["evses"]) for s in real["koeln"]["data"])
     assert con.execute("SELECT count(*) FROM raw.status_chargingpoints").fetchone()[0] == koeln_points
+
+
+def test_a_repaired_recording_loads_on_the_next_run(defs, ev_env, tmp_path, shared_data, data_dir):
+    """A truncated poll was stored as failed; once the intact file replaces it, the next run loads it and says so."""
+    folder = tmp_path / "recorded"
+    folder.mkdir()
+    intact = (shared_data / "chargecloud" / RECORDINGS[0]).read_bytes()
+    recording = folder / RECORDINGS[0]
+    recording.write_bytes(intact[: len(intact) // 2])  # cut off: its slot comes from the time in its name
+    ev_env.setenv("EV_SOURCE_CHARGECLOUD", "replay")
+    ev_env.setenv("EV_REPLAY_DIR", str(folder))
+    result = run_job(defs, "chargecloud_poll_job", "2022-01-11-20:50", "2022-01-11-20:50")
+    assert check_results(result) == {"all_cities_polled": False}
+    run_job(defs, "ingest_job", "2022-01-11", "2022-01-11")
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM raw.status_chargingpoints").fetchone()[0] == 0
+    con.close()
+
+    recording.write_bytes(intact)
+    result = run_job(defs, "chargecloud_poll_job", "2022-01-11-20:50", "2022-01-11-20:50")
+    assert check_results(result) == {"all_cities_polled": True}
+    result = run_job(defs, "ingest_job", "2022-01-11", "2022-01-11")
+    assert check_results(result)["every_poll_usable"] is True
+    assert len(list((data_dir / "raw" / "chargecloud").rglob("*.json.gz"))) == 2  # the failed attempt stays as evidence
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    expected = sum(len(s["evses"]) for r in json.loads(intact).values() for s in r["data"])
+    assert con.execute("SELECT count(*) FROM raw.status_chargingpoints").fetchone()[0] == expected == 2428
+    notes = con.execute("SELECT DISTINCT error FROM raw.chargecloud_poll_log WHERE ok").fetchall()
+    assert len(notes) == 1 and "loaded from a later attempt" in notes[0][0] and "not valid JSON" in notes[0][0]
+
+
+def test_unusable_cities_and_recordings_fail_the_checks_and_are_visible(defs, ev_env, tmp_path, shared_data, data_dir):
+    folder = tmp_path / "recorded"
+    folder.mkdir()
+    real = json.loads((shared_data / "chargecloud" / RECORDINGS[0]).read_text())
+    (folder / "20220111_2158__koeln.json").write_text(json.dumps(real["koeln"]))
+    (folder / "20220111_2158__bonn.json").write_text(json.dumps({**real["bonn"], "status_code": 1001}))
+    (folder / "20220111_2158__kiel.json").write_text(json.dumps({**real["kiel"], "data": []}))
+    (folder / "notime.json").write_text(json.dumps({"hof": {**real["hof"], "timestamp": None}}))
+    (folder / "future.json").write_text(json.dumps({"hof": {**real["hof"], "timestamp": "2099-01-01T00:00:00+01:00"}}))
+    ev_env.setenv("EV_SOURCE_CHARGECLOUD", "replay")
+    ev_env.setenv("EV_REPLAY_DIR", str(folder))
+
+    result = run_job(defs, "chargecloud_poll_job", "2022-01-11-20:50", "2022-01-11-20:50")
+    assert check_results(result) == {"all_cities_polled": False}
+    failed = next(
+        e.asset_check_evaluation_data.metadata["failed"].value for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    )
+    assert {key.split()[-1] for key in failed} >= {"bonn", "kiel", str(folder / "notime.json"), str(folder / "future.json")}
+    result = run_job(defs, "ingest_job", "2022-01-11", "2022-01-11")
+    assert check_results(result)["every_poll_usable"] is False
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    log = dict(con.execute("SELECT city_slug, ok FROM raw.chargecloud_poll_log").fetchall())
+    assert log == {"koeln": True, "bonn": False, "kiel": False}
+    unplaced = con.execute("SELECT record_id, reason FROM raw.quarantine WHERE partition_key = 'unplaced' ORDER BY 1").fetchall()
+    assert [(r.rsplit("/", 1)[-1], "future" in why) for r, why in unplaced] == [("future.json", True), ("notime.json", False)]
+    koeln_points = sum(len(s["evses"]) for s in real["koeln"]["data"])
+    assert con.execute("SELECT count(*) FROM raw.status_chargingpoints").fetchone()[0] == koeln_points
