@@ -14,13 +14,14 @@ export DAGSTER_HOME ?= $(abspath $(EV_DATA_DIR))/dagster_home
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help setup demo ingest test ui benchmark clean
+.PHONY: help setup demo ingest test ui docs benchmark clean
 
 help:
 	@echo "make demo       run the whole graph offline on the simulated feed (ingest + warehouse + docs)"
 	@echo "make test       run the test suite"
 	@echo "make ingest     run only the ingestion jobs (honours EV_SOURCE, EV_REPLAY_DIR)"
 	@echo "make ui         open the Dagster UI on http://127.0.0.1:3000 with the instance the demo wrote to"
+	@echo "make docs       serve the dbt docs site the demo wrote on http://127.0.0.1:8080"
 	@echo "make benchmark  print the warehouse benchmark figures"
 
 # uv from PyPI into a private venv when the machine has none
@@ -43,16 +44,21 @@ $(DBT_MANIFEST): $(DBT_SOURCES)
 	cd dbt_project && $(RUN) dbt parse --quiet --profiles-dir .
 
 demo: setup
-	$(RUN) python -m ev_assets.cli demo
+	@$(RUN) python -m ev_assets.cli demo $(ARGS)
 
 ingest: setup
-	$(RUN) python -m ev_assets.cli ingest
+	@$(RUN) python -m ev_assets.cli ingest $(ARGS)
 
 test: setup
 	$(RUN) pytest
 
 ui: setup
 	$(RUN) dagster dev -w workspace.yaml --host 127.0.0.1 --port 3000
+
+# The Dagster UI links here (ev_assets/defs/warehouse/dbt.py DOCS_URL); browsers refuse its file:// links.
+docs: $(UV)
+	@test -f "$(EV_DATA_DIR)/docs/index.html" || { echo "no docs site in $(EV_DATA_DIR)/docs: run make demo first"; exit 1; }
+	$(RUN) python -m http.server 8080 --bind 127.0.0.1 --directory "$(EV_DATA_DIR)/docs"
 
 benchmark: setup
 	$(RUN) python benchmarks/warehouse_benchmark.py

@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     _summary(settings)
     docs = settings.data_dir / "docs" / "index.html"
     if docs.exists():
-        print(f"\ndbt docs site (opens offline): {docs}")
+        print(f"\ndbt docs site: {docs} (opens offline; `make docs` serves it)")
     if instance.is_ephemeral:
         return 0 if ok else 1
     print(f"Runs, assets and checks: `make ui`, then http://127.0.0.1:3000 (Dagster instance {instance.root_directory})")

@@ -98,7 +98,7 @@ def test_demo_builds_every_layer_offline(demo):
     docs = data_dir / "docs" / "index.html"
     assert docs.stat().st_size > 100_000 and "fct_charging_sessions" in docs.read_text()
     assert (data_dir / "geo" / "osm_pois.parquet").exists()
-    assert "dbt docs site (opens offline)" in out
+    assert "dbt docs site: " in out and "`make docs` serves it" in out
 
 
 def test_a_broken_input_fails_its_dbt_check_in_dagster(demo):
