@@ -12,6 +12,7 @@ from typing import Iterator, Sequence
 
 import duckdb
 import pandas as pd
+from tabulate import tabulate
 
 from ev_assets.lib import tables
 
@@ -118,16 +119,27 @@ def upsert_versions(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFra
 
 
 def count(con: duckdb.DuckDBPyConnection, name: str, where: str = "TRUE", params: Sequence = ()) -> int:
-    return int(con.execute(f"SELECT count(*) FROM {tables.SCHEMA}.{name} WHERE {where}", list(params)).fetchone()[0])
+    return count_rows(con, f"{tables.SCHEMA}.{name}", where, params)
+
+
+def count_rows(con: duckdb.DuckDBPyConnection, relation: str, where: str = "TRUE", params: Sequence = ()) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {relation} WHERE {where}", list(params)).fetchone()[0])
 
 
 def preview(con: duckdb.DuckDBPyConnection, name: str, where: str = "TRUE", params: Sequence = (), limit: int = 5) -> str:
-    """The first rows of a table as Markdown, for asset metadata."""
-    frame = con.execute(f"SELECT * FROM {tables.SCHEMA}.{name} WHERE {where} LIMIT {int(limit)}", list(params)).df()
-    if frame.empty:
+    """The first rows of a raw table as Markdown, for asset metadata."""
+    return preview_rows(con, f"{tables.SCHEMA}.{name}", where, params, limit)
+
+
+def preview_rows(con: duckdb.DuckDBPyConnection, relation: str, where: str = "TRUE", params: Sequence = (), limit: int = 5) -> str:
+    """The first rows of any table or view as a Markdown table, for asset metadata."""
+    cursor = con.execute(f"SELECT * FROM {relation} WHERE {where} LIMIT {int(limit)}", list(params))
+    # ids such as DE*REK*E10006*001 must not turn into emphasis, nor a | into a new column; Python values, not
+    # pandas, so a DATE reads 2022-01-10
+    rows = [[markdown_text(value) for value in row] for row in cursor.fetchall()]
+    if not rows:
         return "_no rows_"
-    # ids such as DE*REK*E10006*001 must not turn into emphasis, nor a | into a new column
-    return frame.map(markdown_text).to_markdown(index=False, disable_numparse=True)
+    return tabulate(rows, headers=[column[0] for column in cursor.description], tablefmt="pipe", disable_numparse=True)
 
 
 _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#~"})

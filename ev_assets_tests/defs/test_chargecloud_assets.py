@@ -21,6 +21,15 @@ def replay_dir(tmp_path, shared_data):
     return folder
 
 
+def replay_of(ev_env, tmp_path):
+    """An empty replay folder for chargecloud (the other sources stay simulated)."""
+    folder = tmp_path / "recorded"
+    folder.mkdir()
+    ev_env.setenv("EV_SOURCE_CHARGECLOUD", "replay")
+    ev_env.setenv("EV_REPLAY_DIR", str(folder))
+    return folder
+
+
 def _expected(shared_data):
     counts = Counter()
     for name in RECORDINGS:
@@ -60,13 +69,10 @@ def test_replaying_real_polls_fills_the_tables_once(defs, ev_env, replay_dir, sh
 
 
 def test_a_failing_city_fails_the_check_but_keeps_the_others(defs, ev_env, tmp_path, shared_data, data_dir):
-    folder = tmp_path / "recorded"
-    folder.mkdir()
+    folder = replay_of(ev_env, tmp_path)
     real = json.loads((shared_data / "chargecloud" / RECORDINGS[0]).read_text())
     (folder / "20220111_2158__koeln.json").write_text(json.dumps(real["koeln"]))
     (folder / "20220111_2158__bonn.json").write_text('{"data": [ broken')
-    ev_env.setenv("EV_SOURCE_CHARGECLOUD", "replay")
-    ev_env.setenv("EV_REPLAY_DIR", str(folder))
 
     result = run_job(defs, "chargecloud_poll_job", "2022-01-11-20:50", "2022-01-11-20:50")
     assert check_results(result) == {"all_cities_polled": False}
@@ -80,13 +86,9 @@ def test_a_failing_city_fails_the_check_but_keeps_the_others(defs, ev_env, tmp_p
 
 def test_a_repaired_recording_loads_on_the_next_run(defs, ev_env, tmp_path, shared_data, data_dir):
     """A truncated poll was stored as failed; once the intact file replaces it, the next run loads it and says so."""
-    folder = tmp_path / "recorded"
-    folder.mkdir()
     intact = (shared_data / "chargecloud" / RECORDINGS[0]).read_bytes()
-    recording = folder / RECORDINGS[0]
+    recording = replay_of(ev_env, tmp_path) / RECORDINGS[0]
     recording.write_bytes(intact[: len(intact) // 2])  # cut off: its slot comes from the time in its name
-    ev_env.setenv("EV_SOURCE_CHARGECLOUD", "replay")
-    ev_env.setenv("EV_REPLAY_DIR", str(folder))
     result = run_job(defs, "chargecloud_poll_job", "2022-01-11-20:50", "2022-01-11-20:50")
     assert check_results(result) == {"all_cities_polled": False}
     run_job(defs, "ingest_job", "2022-01-11", "2022-01-11")
@@ -108,16 +110,13 @@ def test_a_repaired_recording_loads_on_the_next_run(defs, ev_env, tmp_path, shar
 
 
 def test_unusable_cities_and_recordings_fail_the_checks_and_are_visible(defs, ev_env, tmp_path, shared_data, data_dir):
-    folder = tmp_path / "recorded"
-    folder.mkdir()
+    folder = replay_of(ev_env, tmp_path)
     real = json.loads((shared_data / "chargecloud" / RECORDINGS[0]).read_text())
     (folder / "20220111_2158__koeln.json").write_text(json.dumps(real["koeln"]))
     (folder / "20220111_2158__bonn.json").write_text(json.dumps({**real["bonn"], "status_code": 1001}))
     (folder / "20220111_2158__kiel.json").write_text(json.dumps({**real["kiel"], "data": []}))
     (folder / "notime.json").write_text(json.dumps({"hof": {**real["hof"], "timestamp": None}}))
     (folder / "future.json").write_text(json.dumps({"hof": {**real["hof"], "timestamp": "2099-01-01T00:00:00+01:00"}}))
-    ev_env.setenv("EV_SOURCE_CHARGECLOUD", "replay")
-    ev_env.setenv("EV_REPLAY_DIR", str(folder))
 
     result = run_job(defs, "chargecloud_poll_job", "2022-01-11-20:50", "2022-01-11-20:50")
     assert check_results(result) == {"all_cities_polled": False}

@@ -14,11 +14,10 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
-from tabulate import tabulate
 
 from ev_assets.defs.partitions import daily_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
-from ev_assets.lib.warehouse import markdown_text
+from ev_assets.lib import warehouse
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 # The manifest comes from `dbt parse`, which `make setup` runs (so also before `make ui`).
@@ -28,7 +27,6 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 DOCS_URL = "http://127.0.0.1:8080/"
 # dagster-dbt's name for the seconds dbt spent on a node; it is shown as `dbt_execution_s` instead.
 DBT_DURATION_KEY = "Execution Duration"
-PREVIEW_ROWS = 5
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
@@ -149,21 +147,11 @@ def table_rows(con, relation: str, day: str | None, window: dg.TimeWindow) -> di
     """The rows the materialization describes (with a UTC day column: the partition window's, else the whole
     table's), a preview of them, and the rows of the whole table where those differ."""
     where, params = (f"{day} >= ? AND {day} < ?", [window.start.date(), window.end.date()]) if day else ("TRUE", [])
-    cursor = con.execute(f"SELECT * FROM {relation} WHERE {where} LIMIT {PREVIEW_ROWS}", params)
-    # Python values, not pandas, so a DATE reads 2022-01-10 rather than 2022-01-10 00:00:00; cells escaped as in
-    # the raw tables' previews (an id like DE*REK*E10006*001 is no emphasis)
-    rows = [[markdown_text(value) for value in row] for row in cursor.fetchall()]
-    header = [column[0] for column in cursor.description]
-    preview = tabulate(rows, headers=header, tablefmt="pipe", disable_numparse=True) if rows else "_no rows_"
     return {
-        "dagster/row_count": count(con, relation, where, params),
-        **({"table_row_count": count(con, relation)} if day else {}),
-        "preview": dg.MetadataValue.md(preview),
+        "dagster/row_count": warehouse.count_rows(con, relation, where, params),
+        **({"table_row_count": warehouse.count_rows(con, relation)} if day else {}),
+        "preview": dg.MetadataValue.md(warehouse.preview_rows(con, relation, where, params)),
     }
-
-
-def count(con, relation: str, where: str = "TRUE", params: list = ()) -> int:
-    return int(con.execute(f"SELECT count(*) FROM {relation} WHERE {where}", list(params)).fetchone()[0])
 
 
 def day_column(columns: list[tuple[str, str]]) -> str | None:
