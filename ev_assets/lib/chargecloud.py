@@ -336,6 +336,9 @@ def _fetch_replay(settings: Settings, slot: datetime, log: Log) -> dict:
     return envelope
 
 
+UNPLACED_PARTITION = "unplaced"  # the quarantine partition_key of recordings without a usable poll time
+
+
 def unplaced_quarantine(unplaced: dict[Path, str]) -> pd.DataFrame:
     """`raw.quarantine` rows for recordings that belong to no poll slot, so they are visible in the warehouse."""
     rows = [
@@ -344,9 +347,6 @@ def unplaced_quarantine(unplaced: dict[Path, str]) -> pd.DataFrame:
         for path, reason in unplaced.items()
     ]
     return tables.frame("quarantine", rows)
-
-
-UNPLACED_PARTITION = "unplaced"  # the quarantine partition_key of recordings without a usable poll time
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -408,8 +408,8 @@ class Problems:
     examples: list[str] = field(default_factory=list)
     MAX_EXAMPLES = 10
 
-    def add(self, reason: str, n: int = 1) -> None:
-        self.count += n
+    def add(self, reason: str) -> None:
+        self.count += 1
         if len(self.examples) < self.MAX_EXAMPLES:
             self.examples.append(reason)
 
