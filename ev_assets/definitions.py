@@ -1,27 +1,25 @@
-"""The ev-assets code location: assembles the Dagster objects of `ev_assets.defs` (no I/O here)."""
+"""The ev-assets code location: the Definitions of every domain of `ev_assets.defs`, merged (no I/O here).
+
+A domain is a module or package of `ev_assets.defs` with a `defs = dg.Definitions(...)`: adding a domain is
+adding a folder (or module) that has one.
+"""
+
+import importlib
+import pkgutil
 
 import dagster as dg
 
-from ev_assets.defs import jobs
-from ev_assets.defs.raw import chargecloud, openchargemap, osm, quarantine, sessions
-from ev_assets.defs.resources import EvConfig
-from ev_assets.defs.warehouse import dbt, geo
+import ev_assets.defs as domains
 
-defs = dg.Definitions(
-    assets=[
-        chargecloud.chargecloud_polls,
-        chargecloud.chargecloud_tables,
-        openchargemap.openchargemap_pull,
-        openchargemap.ocm_tables,
-        osm.osm_pulls,
-        osm.osm_pois,
-        *sessions.session_assets,
-        quarantine.quarantine,
-        geo.poi_station_map,
-        dbt.warehouse_dbt_models,
-        dbt.dbt_docs_site,
-    ],
-    jobs=jobs.jobs,
-    schedules=jobs.schedules,
-    resources={"ev_config": EvConfig(), "dbt": dbt.dbt_resource},
-)
+
+def domain_definitions() -> dict[str, dg.Definitions]:
+    """Domain name -> its Definitions, for every domain of `ev_assets.defs`."""
+    found = {}
+    for module in sorted(pkgutil.iter_modules(domains.__path__), key=lambda m: m.name):
+        loaded = importlib.import_module(f"{domains.__name__}.{module.name}")
+        if isinstance(getattr(loaded, "defs", None), dg.Definitions):
+            found[module.name] = loaded.defs
+    return found
+
+
+defs = dg.Definitions.merge(*domain_definitions().values())

@@ -44,5 +44,7 @@ warehouse_schedule = dg.build_schedule_from_partitioned_job(
     warehouse_job, name="warehouse_daily", hour_of_day=0, minute_of_hour=45, default_status=dg.DefaultScheduleStatus.STOPPED
 )
 
-jobs = [chargecloud_poll_job, ingest_job, warehouse_job]
-schedules = [chargecloud_schedule, ingest_schedule, warehouse_schedule]
+defs = dg.Definitions(
+    jobs=[chargecloud_poll_job, ingest_job, warehouse_job],
+    schedules=[chargecloud_schedule, ingest_schedule, warehouse_schedule],
+)

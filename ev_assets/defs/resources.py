@@ -40,3 +40,6 @@ class EvConfig(dg.ConfigurableResource):
     def connect(self, read_only: bool = False):
         settings = self.settings()
         return warehouse.connect(settings.warehouse_path, read_only=read_only, memory_limit=settings.duckdb_memory_limit)
+
+
+defs = dg.Definitions(resources={"ev_config": EvConfig()})
