@@ -14,7 +14,7 @@ export DAGSTER_HOME ?= $(abspath $(EV_DATA_DIR))/dagster_home
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help setup demo ingest test ui docs benchmark clean
+.PHONY: help setup demo ingest test ui docs mlflow benchmark clean
 
 help:
 	@echo "make demo       run the whole graph offline on the simulated feed (ingest + warehouse + docs)"
@@ -22,6 +22,7 @@ help:
 	@echo "make ingest     run only the ingestion jobs (honours EV_SOURCE, EV_REPLAY_DIR)"
 	@echo "make ui         open the Dagster UI on http://127.0.0.1:3000 with the instance the demo wrote to"
 	@echo "make docs       serve the dbt docs site the demo wrote on http://127.0.0.1:8080"
+	@echo "make mlflow     open the MLflow UI (runs, registered models, champions) on http://127.0.0.1:5000"
 	@echo "make benchmark  print the warehouse benchmark figures"
 
 # uv from PyPI into a private venv when the machine has none
@@ -59,6 +60,14 @@ ui: setup
 docs: $(UV)
 	@test -f "$(EV_DATA_DIR)/docs/index.html" || { echo "no docs site in $(EV_DATA_DIR)/docs: run make demo first"; exit 1; }
 	$(RUN) python -m http.server 8080 --bind 127.0.0.1 --directory "$(EV_DATA_DIR)/docs"
+
+# The MLflow UI on the data root's registry (ev_assets/lib/ml/registry.py, whose DEFAULT_UI_URL links here).
+mlflow: setup
+	@mkdir -p "$(abspath $(EV_DATA_DIR))/mlflow/artifacts"
+	MLFLOW_DISABLE_TELEMETRY=true $(RUN) mlflow server \
+		--backend-store-uri "sqlite:///$(abspath $(EV_DATA_DIR))/mlflow/mlflow.db" \
+		--default-artifact-root "file://$(abspath $(EV_DATA_DIR))/mlflow/artifacts" \
+		--host 127.0.0.1 --port 5000 --workers 1
 
 benchmark: setup
 	$(RUN) python benchmarks/warehouse_benchmark.py

@@ -150,7 +150,11 @@ class Launcher:
         step = _StepTally(self.out)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{run.run_id}.log", "w") as printed:
-            with contextlib.redirect_stdout(self.out if self.verbose else printed):
+            quiet = contextlib.ExitStack()
+            if not self.verbose:
+                quiet.enter_context(contextlib.redirect_stdout(printed))
+                quiet.enter_context(contextlib.redirect_stderr(printed))
+            with quiet:
                 for event in execute_run_iterator(recon_job_from_origin(remote_job.get_python_origin()), run, self.instance):
                     step.add(event, report)
         report.success = self.instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.SUCCESS
@@ -183,9 +187,11 @@ class _StepTally:
             self.partitions[key] += 1
         elif kind == "ASSET_CHECK_EVALUATION":
             data = event.asset_check_evaluation_data
-            self.checks[key]["passed" if data.passed else "failed"] += 1
+            warn = data.severity == dg.AssetCheckSeverity.WARN
+            self.checks[key]["passed" if data.passed else "warned" if warn else "failed"] += 1
             if not data.passed:
-                report.failed_checks.append(f"{data.asset_key.to_user_string()}:{data.check_name}")
+                name = f"{data.asset_key.to_user_string()}:{data.check_name}"
+                report.failed_checks.append(f"{name} (warn)" if warn else name)
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             seconds = time.monotonic() - self.started.get(key, time.monotonic())
             did = f"{len(self.assets.get(key, ()))} asset(s)"
@@ -193,7 +199,8 @@ class _StepTally:
                 did += f", {self.partitions[key]} materializations"
             checks = self.checks.get(key, Counter())
             if checks:
-                did += f"; checks: {checks['passed']} passed" + (f", {checks['failed']} FAILED" if checks["failed"] else "")
+                did += f"; checks: {checks['passed']} passed" + (f", {checks['warned']} warned" if checks["warned"] else "")
+                did += f", {checks['failed']} FAILED" if checks["failed"] else ""
             mark = "ok  " if kind == "STEP_SUCCESS" else "FAIL"
             line = f"  {mark} {key:<32} {seconds:6.1f} s  {did}"
             print(line, file=self.out, flush=True)
@@ -211,8 +218,9 @@ def root_cause(error) -> str:
 
 
 # --- the commands -------------------------------------------------------------------------------------------
-def _run(launcher: Launcher, job: str, tags: dict[str, str]) -> bool:
-    print(f"{job} {tags[RANGE_START_TAG]} .. {tags[RANGE_END_TAG]}", flush=True)
+def _run(launcher: Launcher, job: str, tags: dict[str, str] | None = None) -> bool:
+    tags = tags or {}
+    print(f"{job} {tags[RANGE_START_TAG]} .. {tags[RANGE_END_TAG]}" if tags else job, flush=True)
     report = launcher.run(job, tags)
     for warning in report.warnings[:MAX_WARNINGS]:
         print(f"  warning {warning}")
@@ -237,6 +245,24 @@ def _summary(settings: Settings) -> None:
         print(f"  {schema + '.' + name:<50} {size:>12,} rows")
 
 
+def _models(instance: dg.DagsterInstance) -> None:
+    """Each model against its best baseline on the held-out rows, and whether it is the champion."""
+    from ev_assets.defs.ml.families import FAMILIES
+
+    rows = []
+    for name in (name for family in FAMILIES for name in family.models):
+        event = instance.get_latest_materialization_event(dg.AssetKey(["ml", name]))
+        if event is None:
+            rows.append(f"  {name:<32} not trained (see its promotion_gate check)")
+            continue
+        meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+        champion = "champion" if meta.get("promoted") else "challenger"
+        rows.append(f"  {name:<32} v{meta['registered_version']:<3} {champion:<10} {meta['verdict']}")
+    if rows:
+        print("\nModels (held-out test rows; MLflow UI: `make mlflow`):")
+        print("\n".join(rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ev_assets.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["demo", "ingest"])
@@ -245,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         warnings.filterwarnings("ignore", category=dg.BetaWarning)
         warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+        logging.getLogger("mlflow").setLevel(logging.ERROR)  # its INFO lines (model registered, ...) are in the event log
 
     settings = Settings.from_env()
     try:
@@ -263,7 +290,11 @@ def main(argv: list[str] | None = None) -> int:
         ok = ok and _run(launcher, "ingest_job", day_tags(window))
         if args.command == "demo" and ok:
             ok = _run(launcher, "warehouse_job", day_tags(window))
+    if args.command == "demo" and ok:
+        ok = _run(launcher, "ml_job")
     _summary(settings)
+    if args.command == "demo":
+        _models(instance)
     docs = settings.data_dir / "docs" / "index.html"
     if docs.exists():
         print(f"\ndbt docs site: {docs} (opens offline; `make docs` serves it)")

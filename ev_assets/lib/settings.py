@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Mapping
 
 SOURCE_MODES = ("simulated", "replay", "live")
-SOURCES = ("chargecloud", "openchargemap", "osm", "sessions")
+SOURCES = ("chargecloud", "openchargemap", "osm", "sessions", "vehicle_telemetry")
 
 # The 38 city slugs of the chargecloud POI endpoint that the real recordings in shared/data hold.
 CHARGECLOUD_CITIES = (
@@ -42,7 +42,7 @@ class SimulationSettings:
     cities: tuple[str, ...] = ("koeln", "bonn", "bayreuth")
     stations_per_city: int = 12
     start: date = date(2022, 1, 10)
-    days: int = 2
+    days: int = 7  # a week: enough history for the demo to train every model
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,9 @@ class Settings:
     source_overrides: Mapping[str, str] = field(default_factory=dict)
     replay_dir: Path | None = None
     sessions_inbox: Path | None = None  # live mode of the session sources: a landing folder of exported files
+    telemetry_inbox: Path | None = None  # live mode of vehicle_telemetry: a landing folder of exported CSV / Parquet
+    telemetry_gap_minutes: int = 240  # no reading for longer than this is a gap: deltas and targets do not span it
+    telemetry_horizon_minutes: int = 15  # how far ahead the vehicle telemetry targets look
     cities: tuple[str, ...] = CHARGECLOUD_CITIES
     poll_interval_minutes: int = 10
     chargecloud_url: str = "https://new-poi.chargecloud.de"
@@ -130,6 +133,11 @@ class Settings:
             source_overrides=overrides,
             replay_dir=Path(replay_dir).expanduser().resolve() if replay_dir else None,
             sessions_inbox=Path(inbox).expanduser().resolve() if (inbox := get("EV_SESSIONS_INBOX")) else None,
+            telemetry_inbox=Path(t_inbox).expanduser().resolve() if (t_inbox := get("EV_TELEMETRY_INBOX")) else None,
+            telemetry_gap_minutes=_int(get, "EV_TELEMETRY_GAP_MINUTES", defaults.telemetry_gap_minutes, minimum=1),
+            telemetry_horizon_minutes=_int(
+                get, "EV_TELEMETRY_HORIZON_MINUTES", defaults.telemetry_horizon_minutes, minimum=1
+            ),
             cities=_csv(get("EV_CITIES")) or defaults.cities,
             poll_interval_minutes=_int(get, "EV_POLL_INTERVAL_MINUTES", defaults.poll_interval_minutes, minimum=1),
             chargecloud_url=(get("EV_CHARGECLOUD_URL") or defaults.chargecloud_url).rstrip("/"),

@@ -103,7 +103,9 @@ TABLES: dict[str, list[tuple[str, str]]] = {
     ],
     # Records that could not be loaded as they are, with the reason. Nothing is dropped silently.
     "quarantine": [
-        ("source", "VARCHAR"),  # chargecloud | openchargemap | session_reports | hourly_loads | acn_sessions | charging_events
+        # chargecloud | openchargemap | session_reports | hourly_loads | acn_sessions | charging_events |
+        # vehicle_telemetry
+        ("source", "VARCHAR"),
         ("partition_key", "VARCHAR"),  # poll slot / day / '' for unpartitioned pulls
         ("level", "VARCHAR"),  # response | station | charging_point | connector | row ...
         ("record_id", "VARCHAR"),
@@ -224,6 +226,16 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("power_kw", "DOUBLE"),
         ("cost", "DOUBLE"),  # on complete events, where the log gives it
         ("currency", "VARCHAR"),
+        ("raw_file", "VARCHAR"),
+    ],
+    # --- vehicle telemetry ------------------------------------------------------------------------------
+    # One reading of a vehicle (state of charge, plug), irregularly sampled; one row per (vehicle_id, reading_at).
+    "vehicle_telemetry": [
+        ("vehicle_id", "VARCHAR"),
+        ("reading_at", "TIMESTAMPTZ"),
+        ("soc_pct", "DOUBLE"),  # state of charge, 0..100 %
+        ("plugged_in", "BOOLEAN"),
+        ("extra", "VARCHAR"),  # the file's other columns of this row as JSON text (NULL when it has none)
         ("raw_file", "VARCHAR"),
     ],
 }

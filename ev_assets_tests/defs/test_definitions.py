@@ -5,7 +5,7 @@ import dagster as dg
 
 def test_definitions_load_with_jobs_and_stopped_schedules(defs):
     dg.Definitions.validate_loadable(defs)
-    assert {j.name for j in defs.jobs} == {"chargecloud_poll_job", "ingest_job", "warehouse_job"}
+    assert {j.name for j in defs.jobs} == {"chargecloud_poll_job", "ingest_job", "warehouse_job", "ml_job"}
     schedules = {s.name: s for s in defs.schedules}
     assert set(schedules) == {"chargecloud_every_10_minutes", "ingest_daily", "warehouse_daily"}
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
@@ -24,6 +24,12 @@ def test_lineage_runs_from_each_raw_pull_to_the_kpis(defs):
     )
     assert {"osm_pulls", "raw/osm_pois", "raw/poi_station_map"} <= _ancestors(graph, key("marts/dim_poi_station"))
     assert "marts/fct_charging_sessions" in _ancestors(graph, key("dbt_docs_site"))
+    # every model back to the raw pulls
+    assert {"ml/station_time_features", "marts/fct_charging_point_status", "chargecloud_polls"} <= _ancestors(
+        graph, key("ml/station_available_15min"))
+    assert {"ml/station_day_features", "raw/poi_station_map", "osm_pulls"} <= _ancestors(graph, key("ml/station_sessions_per_day"))
+    assert {"ml/session_features", "raw/session_reports", "session_reports_pull"} <= _ancestors(graph, key("ml/session_energy_kwh"))
+    assert {"ml/vehicle_telemetry_features", "raw/vehicle_telemetry"} <= _ancestors(graph, key("ml/vehicle_plugged_in_15min"))
 
 
 def test_every_asset_is_grouped_described_and_dbt_tests_are_checks(defs):
@@ -33,7 +39,7 @@ def test_every_asset_is_grouped_described_and_dbt_tests_are_checks(defs):
         groups.setdefault(node.group_name, set()).add(node.key.to_user_string())
         if node.is_executable:
             assert node.description, f"{node.key.to_user_string()} has no description for the UI"
-    assert set(groups) == {"raw", "warehouse", "docs"}
+    assert set(groups) == {"raw", "warehouse", "docs", "ml"}
     assert "chargecloud_polls" in groups["raw"] and "marts/fct_charging_sessions" in groups["warehouse"]
     check_names = {k.name for k in graph.asset_check_keys}
     assert {"all_cities_polled", "status_charging_point_is_known", "no_duplicate_charging_point_poll",

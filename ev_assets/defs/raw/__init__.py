@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ev_assets.defs.raw import chargecloud, openchargemap, osm, quarantine, sessions
+from ev_assets.defs.raw import chargecloud, openchargemap, osm, quarantine, sessions, telemetry
 
 defs = dg.Definitions(
     assets=[
@@ -13,6 +13,7 @@ defs = dg.Definitions(
         osm.osm_pulls,
         osm.osm_pois,
         *sessions.session_assets,
+        *telemetry.telemetry_assets,
         quarantine.quarantine,
     ],
 )

@@ -1,0 +1,15 @@
+"""ML: feature sets from the warehouse and the raw tables, LightGBM models tracked and registered in MLflow with
+a champion gate, and the job that trains them all."""
+
+import dagster as dg
+
+from ev_assets.defs.ml.features import feature_set_assets
+from ev_assets.defs.ml.models import model_assets
+
+ml_job = dg.define_asset_job(
+    "ml_job",
+    selection=dg.AssetSelection.groups("ml"),
+    description="Build the feature sets and train, register and gate every model (MLflow under the data root).",
+)
+
+defs = dg.Definitions(assets=[*feature_set_assets, *model_assets], jobs=[ml_job])

@@ -1,0 +1,119 @@
+"""Model assets: each trains on its family's feature set, is tracked and registered in MLflow, and takes the
+`champion` alias only through the gate (better than its baselines and than the current champion on the same
+held-out rows). A model that is not promoted stays a registered version."""
+
+
+import dagster as dg
+
+from ev_assets.defs.ml.families import FAMILIES, Family
+from ev_assets.defs.ml.features import feature_dir, input_versions, read_feature_set
+from ev_assets.defs.resources import EvConfig
+from ev_assets.lib.ml.core import InsufficientData, TrainedModel
+from ev_assets.lib.settings import Settings
+
+GATE = "promotion_gate"
+GATE_DESCRIPTION = (
+    "Passes when this training's version took the `champion` alias: it beats its baselines and the current champion "
+    "on the same held-out rows. Fails (WARN) when the version stays a challenger, and (ERROR, blocking) when there "
+    "was too little data to train."
+)
+
+
+def registry(settings: Settings):
+    from ev_assets.lib.ml.registry import Registry
+
+    store = Registry(settings.data_dir / "mlflow")
+    store.ensure()
+    return store
+
+
+# (feature set, data root, file stamps) -> trained models: the models of a family train once per feature-set version
+_TRAINED: dict[tuple, dict[str, TrainedModel]] = {}
+
+
+def trained_model(settings: Settings, family: Family, name: str) -> TrainedModel:
+    folder = feature_dir(settings, family)
+    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.parquet")))
+    if not stamp:
+        raise InsufficientData(f"feature set {family.feature_set} is empty: materialize ml/{family.feature_set} first")
+    key = (family.feature_set, str(settings.data_dir), stamp)
+    if key not in _TRAINED:
+        _TRAINED.clear()  # one family's models at a time in memory
+        _TRAINED[key] = {model.name: model for model in family.train(read_feature_set(settings, family), settings)}
+    return _TRAINED[key][name]
+
+
+def build_model_asset(family: Family, name: str) -> dg.AssetsDefinition:
+    key = dg.AssetKey(["ml", name])
+
+    @dg.multi_asset(
+        name=name,
+        specs=[
+            dg.AssetSpec(
+                key,
+                deps=[dg.AssetKey(["ml", family.feature_set])],
+                group_name="ml",
+                kinds={"lightgbm", "mlflow"},
+                skippable=True,  # too little data: no model, a failed check says why
+                description=f"LightGBM model `{name}` trained on ml/{family.feature_set}, registered in MLflow.",
+            )
+        ],
+        check_specs=[dg.AssetCheckSpec(GATE, asset=key, blocking=True, description=GATE_DESCRIPTION)],
+    )
+    def model(context: dg.AssetExecutionContext, ev_config: EvConfig):
+        settings = ev_config.settings()
+        try:
+            trained = trained_model(settings, family, name)
+        except InsufficientData as exc:
+            context.log.warning(f"{name} not trained: {exc}")
+            yield dg.AssetCheckResult(asset_key=key, check_name=GATE, passed=False, metadata={"reason": str(exc)})
+            return
+        store = registry(settings)
+        tags = {"dagster_run_id": context.run_id, "feature_set": family.feature_set,
+                **{f"input.{k}": v for k, v in input_versions(context, (f"ml/{family.feature_set}", *family.inputs)).items()}}
+        version = store.register(trained, tags=tags)
+        decision = store.decide(trained, version)
+        table = trained.evaluation.table()
+        context.log.info(f"{name} v{version.version}: {trained.evaluation.verdict()}; "
+                         f"{'promoted to champion' if decision.promoted else 'not promoted: ' + decision.reason}")
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                "registered_version": version.version,
+                "mlflow_run": dg.MetadataValue.url(version.run_url),
+                "mlflow_version": dg.MetadataValue.url(version.version_url),
+                "evaluation": dg.MetadataValue.md(table.to_markdown()),
+                "verdict": trained.evaluation.verdict(),
+                "primary_metric": trained.evaluation.primary,
+                "test_score": float(trained.evaluation.model[trained.evaluation.primary]),
+                "beats_baselines": trained.evaluation.beats_baselines,
+                "promoted": decision.promoted,
+                "decision": decision.reason,
+                "train_rows": trained.train_rows,
+                "test_rows": len(trained.test_y),
+                "splits": dg.MetadataValue.json(trained.splits),
+                "features": dg.MetadataValue.json(trained.features),
+            },
+        )
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=GATE,
+            passed=decision.promoted,
+            severity=dg.AssetCheckSeverity.ERROR if decision.promoted else dg.AssetCheckSeverity.WARN,
+            metadata={
+                "decision": decision.reason,
+                "metric": decision.metric,
+                "challenger_score": _number(decision.challenger_score),
+                "champion_version": decision.champion_version or "none",
+                "champion_score": _number(decision.champion_score),
+            },
+        )
+
+    return model
+
+
+def _number(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
+model_assets = [build_model_asset(family, name) for family in FAMILIES for name in family.models]

@@ -1,0 +1,96 @@
+"""Vehicle telemetry (state of charge and plug flag over time): the raw pull and the `raw.vehicle_telemetry` table."""
+
+import re
+from pathlib import Path
+
+import dagster as dg
+
+from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
+from ev_assets.defs.tables import table_metadata, table_spec
+from ev_assets.lib import rawstore, replayfiles, telemetry, warehouse
+
+SOURCE = telemetry.SOURCE
+DESCRIPTION = (
+    "Vehicle telemetry: one row per vehicle and reading time with state of charge (%), plug flag and the file's "
+    "other columns as JSON (`extra`); irregularly sampled, sorted, one row per (vehicle, time)."
+)
+
+
+def _stored_name(name: str) -> tuple[str, str]:
+    """A file name as a raw key prefix and suffix: `fleet/week 1.csv.gz` -> (`fleet_week_1`, `.csv`)."""
+    path = Path(name[:-3] if name.lower().endswith(".gz") else name)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", path.with_suffix("").as_posix()), path.suffix.lower() or ".dat"
+
+
+@dg.asset(
+    name=f"{SOURCE}_pull",
+    group_name="raw",
+    kinds={"file"},
+    description="Raw vehicle telemetry files (CSV or Parquet; simulated, replayed or from EV_TELEMETRY_INBOX), kept "
+    "as they came, gzipped, one per distinct content. A file that cannot be read as a whole is kept too (its table "
+    "quarantines it) and fails the check all_replay_files_read.",
+    check_specs=[dg.AssetCheckSpec(replayfiles.CHECK, asset=f"{SOURCE}_pull", description=replayfiles.CHECK_DESCRIPTION)],
+)
+def vehicle_telemetry_pull(context: dg.AssetExecutionContext, ev_config: EvConfig):
+    settings = ev_config.settings()
+    report = replayfiles.FileReport()
+    stored = []
+    for name, data in telemetry.pull_files(settings, report):
+        prefix, suffix = _stored_name(name)
+        stored.append(rawstore.write_pull(settings.raw_dir, SOURCE, data, prefix=prefix, suffix=suffix))
+    readable = len(stored) - len(report.unreadable)
+    context.log.info(f"{len(stored)} {SOURCE} file(s), {sum(r.written for r in stored)} new, {readable} readable")
+    for line in report.warnings(SOURCE):
+        context.log.warning(line)
+    if not readable and (folder := telemetry.files_folder(settings)) is not None:
+        context.log.warning(f"{SOURCE}: no readable telemetry file in {folder}: raw.{SOURCE} will be empty")
+    yield dg.Output(
+        [str(r.path) for r in stored],
+        metadata={
+            "files": len(stored),
+            "new_files": sum(r.written for r in stored),
+            "bytes": sum(r.size_bytes for r in stored),
+            "paths": dg.MetadataValue.json([str(r.path) for r in stored]),
+            "source_mode": settings.mode(SOURCE),
+            **report.metadata(),
+        },
+    )
+    yield dg.AssetCheckResult(check_name=replayfiles.CHECK, passed=report.ok, metadata=report.check_metadata())
+
+
+@dg.multi_asset(
+    name=f"{SOURCE}_table",
+    specs=[table_spec(SOURCE, DESCRIPTION, deps=[f"{SOURCE}_pull"])],
+    ins={"pulled": dg.AssetIn(f"{SOURCE}_pull")},
+    pool=DUCKDB_POOL,
+)
+def vehicle_telemetry_table(context: dg.AssetExecutionContext, ev_config: EvConfig, pulled: list):
+    """Parses every pulled file and replaces the table: repeated readings count once, files out of time order are
+    sorted; rows that cannot be loaded, conflicting repeats and files that cannot be read (level `file`) go to
+    raw.quarantine with the reason, and the other files still load."""
+    parsed = [telemetry.parse_or_quarantine(Path(p).name, rawstore.read_raw_bytes(p), raw_file=p) for p in pulled]
+    combined = telemetry.combine(parsed)
+    with ev_config.connect() as con:
+        written = warehouse.replace_rows(con, SOURCE, combined.table, "TRUE")
+        quarantined = warehouse.replace_rows(con, "quarantine", combined.quarantine, "source = ?", (SOURCE,))
+        meta = table_metadata(con, SOURCE, written)
+    stats = combined.stats
+    if quarantined:
+        context.log.warning(f"{quarantined} {SOURCE} row(s) or file(s) quarantined: see raw.quarantine (source '{SOURCE}')")
+    if stats["duplicate_readings"] or stats["conflicting_duplicates"] or stats["unsorted_files"]:
+        context.log.info(
+            f"{SOURCE}: {stats['duplicate_readings']} repeated reading(s) counted once, "
+            f"{stats['conflicting_duplicates']} conflicting repeat(s) quarantined, {stats['unsorted_files']} file(s) "
+            "out of time order sorted"
+        )
+    meta.update({
+        "quarantined_records": quarantined,
+        "vehicles": stats["vehicles"],
+        "duplicate_readings": stats["duplicate_readings"],
+        "conflicting_duplicates": stats["conflicting_duplicates"],
+        "unsorted_files": stats["unsorted_files"],
+    })
+    yield dg.MaterializeResult(asset_key=["raw", SOURCE], metadata=meta)
+
+
+telemetry_assets = [vehicle_telemetry_pull, vehicle_telemetry_table]

@@ -1,0 +1,154 @@
+"""Vehicle telemetry: state of charge and plug flag of each vehicle over time, irregularly sampled.
+
+Like every source it has the three modes of `settings.mode("vehicle_telemetry")`, and every mode hands over the
+same thing, recorded files as `(name, raw bytes)`, which one parser (`parse.py`) turns into `raw.vehicle_telemetry`:
+
+- `simulated` (default): a seeded fleet of six cars with different habits (`simulate.py`), as one CSV.
+- `replay`: CSV (`*.csv`, `*.csv.gz`) and Parquet (`*.parquet`, `*.pq`) files below
+  `settings.replay_folder("vehicle_telemetry")` (`EV_REPLAY_DIR/vehicle_telemetry/`, else `EV_REPLAY_DIR`).
+- `live`: there is no public vehicle telemetry API, so live mode reads the same files from a landing folder an
+  exporter (a fleet back end, an OEM data export) drops them into: `EV_TELEMETRY_INBOX`. Without it, a
+  SettingsError says what to set. The folder is only read; the raw store keeps pulls idempotent.
+
+## Recorded format
+
+One row per reading with (header names matched case-insensitively, aliases in `parse.ALIASES`):
+`vehicle_id` (or vin, vehicle, ...), `timestamp` (ISO 8601 *with* a UTC offset or Z; Parquet: a timestamp with a
+time zone), `soc_pct` (state of charge 0..100 %, or soc, state_of_charge, ...), `plugged_in` (true/false, 1/0,
+yes/no). Every other column is kept, per row, as JSON text in the table's `extra` column. CSV may be separated by
+commas, semicolons or tabs.
+
+## Bad input
+
+A file that cannot be read as a whole (corrupt gzip or Parquet, not UTF-8, no header, a required column missing)
+is kept in the raw store, becomes one quarantine row (level `file`) and fails the pull's `all_replay_files_read`
+check; the files beside it still load. A row with a value that cannot be parsed (no vehicle id, a time without
+offset, a state of charge outside 0..100 %, a plug flag that is no yes/no) goes to raw.quarantine with the reason.
+A reading repeated for the same vehicle and time counts once; a repeat with different values is quarantined.
+Files out of time order are sorted (and counted in the metadata).
+
+In a replay root shared with the other sources, their sub-folders and files (session files, JSON recordings,
+OSM extracts) are left to them, and a CSV or Parquet file without the telemetry columns is listed as ignored
+rather than unreadable (it may well be someone else's).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from pathlib import Path
+
+from ev_assets.lib.replayfiles import FileReport, is_shared_root
+from ev_assets.lib.settings import SOURCES as ALL_SOURCES, Settings, SettingsError
+from ev_assets.lib.telemetry.parse import (
+    Combined,
+    MissingColumns,
+    Parsed,
+    TelemetryFileError,
+    combine,
+    columns_of,
+    parse,
+    parse_or_quarantine,
+    read_frame,
+)
+from ev_assets.lib.telemetry.simulate import simulated_files
+
+SOURCE = "vehicle_telemetry"
+PATTERNS = ("*.csv", "*.csv.gz", "*.parquet", "*.parquet.gz", "*.pq")
+
+__all__ = ["SOURCE", "PATTERNS", "Combined", "Parsed", "TelemetryFileError", "combine", "files_folder", "parse",
+           "parse_or_quarantine", "pull_files", "simulated_files"]
+
+
+def files_folder(settings: Settings) -> Path | None:
+    """Where the files are read: the replay folder (replay), the inbox (live), None (simulated)."""
+    mode = settings.mode(SOURCE)
+    if mode == "simulated":
+        return None
+    if mode == "replay":
+        return settings.replay_folder(SOURCE)
+    if mode == "live":
+        return inbox_folder(settings)
+    raise ValueError(f"unknown mode {mode!r} for {SOURCE}")
+
+
+def inbox_folder(settings: Settings) -> Path:
+    inbox = settings.telemetry_inbox
+    if inbox is None:
+        raise SettingsError(
+            "vehicle_telemetry is in live mode, but there is no public vehicle telemetry API to call: set "
+            "EV_TELEMETRY_INBOX to the folder an exporter drops telemetry CSV / Parquet files into, or run the "
+            "source in replay (EV_SOURCE_VEHICLE_TELEMETRY=replay with EV_REPLAY_DIR) or simulated mode"
+        )
+    if not Path(inbox).is_dir():
+        raise SettingsError(f"EV_TELEMETRY_INBOX={inbox} is not a folder")
+    return Path(inbox)
+
+
+def matches(name: str) -> bool:
+    name = name.lower()
+    return not name.startswith(".") and any(fnmatch.fnmatchcase(name, p) for p in PATTERNS)
+
+
+def pull_files(settings: Settings, report: FileReport | None = None) -> list[tuple[str, bytes]]:
+    """The files (name relative to the folder read, raw bytes) one pull brings, in the source's mode.
+
+    Every telemetry file found is returned, readable or not (the raw store keeps what came); with a `report`,
+    the ones that cannot be read as a whole are added to it as unreadable, other files as ignored.
+    """
+    folder = files_folder(settings)
+    if folder is None:
+        return simulated_files(settings.simulation)
+    shared = settings.mode(SOURCE) == "replay" and is_shared_root(settings, SOURCE)
+    files = []
+    for rel, path in _walk(folder):
+        if shared and _other_sources_file(rel):
+            continue
+        if not matches(path.name):
+            if report is not None and not shared:  # in a shared root, other formats are other sources' business
+                report.ignored[rel] = f"not a telemetry file ({', '.join(PATTERNS)})"
+            continue
+        data = path.read_bytes()
+        try:
+            file_check(rel, data)
+        except MissingColumns as exc:
+            if shared:  # a CSV of some other kind beside the recordings of the other sources
+                if report is not None:
+                    report.ignored[rel] = f"not vehicle telemetry: {exc}"
+                continue
+            if report is not None:
+                report.unreadable[rel] = str(exc)
+        except TelemetryFileError as exc:
+            if report is not None:
+                report.unreadable[rel] = str(exc)
+        files.append((rel, data))
+    return files
+
+
+def file_check(name: str, data: bytes) -> None:
+    """Raises TelemetryFileError when a file cannot be read as a whole (it would load no row)."""
+    frame, _ = read_frame(name, data)
+    columns_of(frame)
+
+
+def _other_sources_file(rel: str) -> bool:
+    """A file of another source in a shared replay root: in its sub-folder, or a session file by name."""
+    from ev_assets.lib.sessions.files import matches_any
+
+    return rel.split("/", 1)[0] in set(ALL_SOURCES) - {SOURCE} or matches_any(rel.rsplit("/", 1)[-1])
+
+
+def _walk(folder: Path) -> list[tuple[str, Path]]:
+    """(path relative to `folder`, path) of every file below it, sorted; hidden files and folders skipped, links
+    to folders followed once each."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root) / n for n in names if not n.startswith("."))
+    return sorted(((p.relative_to(folder).as_posix(), p) for p in found if p.is_file()), key=lambda item: item[0])
