@@ -202,6 +202,9 @@ def test_the_demo_trains_registers_and_gates_every_model(demo):
         assert "baseline" in meta["evaluation"].value and meta["registered_version"].value == "1"
         champion = registry.champion(name)
         assert (champion is not None) == meta["promoted"].value, name  # the alias moved only through the gate
+    # the availability champion is on the edge too, checked against LightGBM
+    onnx = data_dir / "ml" / "onnx" / "station_available_15min.onnx"
+    assert onnx.exists() == (registry.champion("station_available_15min") is not None)
     # a champion serves predictions through MLflow
     features = pd.read_parquet(data_dir / "ml" / "features" / "station_time_features" / "features.parquet")
     model = registry.load_champion("station_available_15min")

@@ -207,6 +207,7 @@ def other_source_rows() -> dict[str, list[tuple]]:
         ],
         "poi_station_map": [("S1", "node/1", "supermarket", 85.5, 1500.0), ("S2", "node/2", "fast_food", 120.0, 1500.0)],
         "quarantine": [("chargecloud", "2022-01-10T00:00", "connector", "C99", "missing id", "{}", "bonn.json.gz")],
+        "vehicle_telemetry": [("CAR-1", "2022-01-10T08:00:00Z", 55.0, True, '{"odometer_km": 1200}', "x.csv.gz")],
     }
 
 

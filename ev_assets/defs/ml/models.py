@@ -12,6 +12,9 @@ from ev_assets.lib.ml.core import InsufficientData, TrainedModel
 from ev_assets.lib.settings import Settings
 
 GATE = "promotion_gate"
+# Champions exported to ONNX for edge devices (a charger, a vehicle), each with a blocking parity check.
+ONNX_MODELS = ("station_available_15min", "station_available_60min", "vehicle_plugged_in_15min")
+PARITY = "onnx_parity"
 GATE_DESCRIPTION = (
     "Passes when this training's version took the `champion` alias: it beats its baselines and the current champion "
     "on the same held-out rows. Fails (WARN) when the version stays a challenger, and (ERROR, blocking) when there "
@@ -58,7 +61,12 @@ def build_model_asset(family: Family, name: str) -> dg.AssetsDefinition:
                 description=f"LightGBM model `{name}` trained on ml/{family.feature_set}, registered in MLflow.",
             )
         ],
-        check_specs=[dg.AssetCheckSpec(GATE, asset=key, blocking=True, description=GATE_DESCRIPTION)],
+        check_specs=[
+            dg.AssetCheckSpec(GATE, asset=key, blocking=True, description=GATE_DESCRIPTION),
+            *([dg.AssetCheckSpec(PARITY, asset=key, blocking=True, description=(
+                "The champion exported to ONNX (`<data root>/ml/onnx/<model>.onnx`) predicts the held-out rows as "
+                "LightGBM does, within atol=rtol=1e-4 (float32)."))] if name in ONNX_MODELS else []),
+        ],
     )
     def model(context: dg.AssetExecutionContext, ev_config: EvConfig):
         settings = ev_config.settings()
@@ -67,6 +75,8 @@ def build_model_asset(family: Family, name: str) -> dg.AssetsDefinition:
         except InsufficientData as exc:
             context.log.warning(f"{name} not trained: {exc}")
             yield dg.AssetCheckResult(asset_key=key, check_name=GATE, passed=False, metadata={"reason": str(exc)})
+            if name in ONNX_MODELS:
+                yield dg.AssetCheckResult(asset_key=key, check_name=PARITY, passed=False, metadata={"reason": "no model"})
             return
         store = registry(settings)
         tags = {"dagster_run_id": context.run_id, "feature_set": family.feature_set,
@@ -108,8 +118,24 @@ def build_model_asset(family: Family, name: str) -> dg.AssetsDefinition:
                 "champion_score": _number(decision.champion_score),
             },
         )
+        if name in ONNX_MODELS:
+            yield onnx_parity(settings, key, trained, decision.promoted)
 
     return model
+
+
+def onnx_parity(settings: Settings, key: dg.AssetKey, trained: TrainedModel, promoted: bool) -> dg.AssetCheckResult:
+    """Export a new champion to ONNX and check it against LightGBM on the held-out rows."""
+    from ev_assets.lib.ml import export
+
+    path = settings.data_dir / "ml" / "onnx" / f"{trained.name}.onnx"
+    if not promoted:
+        return dg.AssetCheckResult(asset_key=key, check_name=PARITY, passed=True, metadata={
+            "exported": False, "reason": "not the champion: the champion's export stays", "path": dg.MetadataValue.path(str(path))})
+    result = export.to_onnx(trained, path)
+    return dg.AssetCheckResult(asset_key=key, check_name=PARITY, passed=result.parity_ok, metadata={
+        "exported": True, "path": dg.MetadataValue.path(str(path)), "bytes": result.bytes,
+        "max_abs_diff": float(result.max_abs_diff), "rows": result.n_rows, "tolerance": dg.MetadataValue.json(result.tolerance)})
 
 
 def _number(value) -> float:

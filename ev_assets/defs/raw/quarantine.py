@@ -12,6 +12,7 @@ WRITERS = [
     ["raw", "hourly_loads"],
     ["raw", "acn_sessions"],
     ["raw", "charging_events"],
+    ["raw", "vehicle_telemetry"],
 ]
 
 quarantine = dg.AssetSpec(

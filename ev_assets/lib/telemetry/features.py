@@ -28,9 +28,9 @@ import pandas as pd
 GAP_MINUTES = 240
 HORIZON_MINUTES = 15
 WINDOW_MINUTES = 30  # `soc_change_30min` looks this far back
-# The ONNX export runs in float32, so features lie on a grid without float64 noise (49.7 - 49.6 =
-# 0.10000000000000142): state of charge in 0.001 points, rates in 0.001 %/h within +-1000, minutes in 0.01 and at
-# most a week (longer silences are gaps anyway). The model matrix is then cast to float32 (`lib/ml/plugin.py`).
+# Features lie on a grid without float64 noise (49.7 - 49.6 = 0.10000000000000142), in bounded ranges: state of
+# charge in 0.001 points, rates in 0.001 %/h within +-1000, minutes in 0.01 and at most a week (longer silences are
+# gaps anyway). `lib/ml/plugin.model_matrix` relies on the ranges for its float32-exact grids (ONNX export).
 SOC_DECIMALS, MINUTE_DECIMALS = 3, 2
 RATE_CAP, MINUTES_CAP = 1000.0, 7 * 24 * 60
 REQUIRED = ("vehicle_id", "reading_at", "soc_pct", "plugged_in")

@@ -188,6 +188,15 @@ def test_frames_read_back_from_duckdb_and_parquet_give_the_same_features(raw, fe
 
 
 # --- synthetic data ------------------------------------------------------------------------------------------------
+def test_onnx_export_matches_lightgbm_on_the_real_held_out_sessions(models, tmp_path: Path) -> None:
+    from ev_assets.lib.ml import export
+
+    for name, model in models.items():
+        result = export.to_onnx(model, tmp_path / f"{name}.onnx")
+        assert result.parity_ok and result.n_rows == len(model.test_y) > 1000, (name, result.max_abs_diff)
+        assert result.max_abs_diff < 1e-3
+
+
 def synthetic_reports(n: int, seed: int = 0, users: int = 8) -> pd.DataFrame:
     """`n` plausible Norwegian sessions, one every ~17 hours, for a few users in two garages."""
     rng = np.random.default_rng(seed)
@@ -259,7 +268,7 @@ def test_a_dataset_with_too_few_sessions_is_left_out_and_said_so() -> None:
 
 
 def test_too_few_sessions_raise_insufficient_data_with_the_reason() -> None:
-    with pytest.raises(InsufficientData, match=r"at least 100 usable sessions.*Norway \(session reports\): "
+    with pytest.raises(InsufficientData, match=rf"at least {S.MIN_SESSIONS} usable sessions.*Norway \(session reports\): "
                                                 r"40 sessions received, 40 usable"):
         S.train_session_models(synthetic_reports(40), tables.frame("acn_sessions"))
     with pytest.raises(InsufficientData, match="0 sessions received"):
