@@ -16,6 +16,10 @@ import pandas as pd
 from sklearn import metrics as skm
 
 
+# Every model starts from these: reproducible LightGBM on the 2-core machines (same seed, same result).
+LGB_BASE = {"num_threads": 2, "seed": 42, "deterministic": True, "force_row_wise": True, "verbosity": -1}
+
+
 class InsufficientData(ValueError):
     """Too little (or unusable) data to train or judge a model; the message says what is missing."""
 

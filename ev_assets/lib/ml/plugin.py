@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ev_assets.lib.ml.core import (
+    LGB_BASE,
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
     Evaluation,
@@ -61,11 +62,7 @@ COMMON = {
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 1.0,
-    "num_threads": 2,
-    "seed": 42,
-    "deterministic": True,
-    "force_row_wise": True,
-    "verbosity": -1,
+    **LGB_BASE,
 }
 PARAMS = {
     PLUGGED_MODEL: {**COMMON, "objective": "binary"},

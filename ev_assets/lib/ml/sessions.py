@@ -37,7 +37,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from ev_assets.lib.ml.core import REGRESSION_METRICS, Evaluation, InsufficientData, TrainedModel, score, time_split
+from ev_assets.lib.ml.core import LGB_BASE, REGRESSION_METRICS, Evaluation, InsufficientData, TrainedModel, score, time_split
 
 DATASETS = ("norway", "acn")
 DATASET_CODE = {"norway": 0, "acn": 1}
@@ -68,11 +68,7 @@ PARAMS = {
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 1.0,
-    "num_threads": 2,
-    "seed": 42,
-    "deterministic": True,
-    "force_row_wise": True,
-    "verbosity": -1,
+    **LGB_BASE,
 }
 MAX_ROUNDS, EARLY_STOPPING = 2000, 50
 

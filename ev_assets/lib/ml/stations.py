@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from ev_assets.lib.ml.core import (
+    LGB_BASE,
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
     Evaluation,
@@ -105,11 +106,7 @@ CLASSIFICATION_PARAMS = {
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 1.0,
-    "num_threads": 2,
-    "seed": 42,
-    "deterministic": True,
-    "force_row_wise": True,
-    "verbosity": -1,
+    **LGB_BASE,
 }
 MAX_ROUNDS, EARLY_STOPPING = 1000, 50
 
@@ -130,11 +127,7 @@ REGRESSION_PARAMS = {
     "min_data_in_leaf": 5,
     "feature_fraction": 0.9,
     "lambda_l2": 1.0,
-    "num_threads": 2,
-    "seed": 42,
-    "deterministic": True,
-    "force_row_wise": True,
-    "verbosity": -1,
+    **LGB_BASE,
 }
 OBJECTIVE = {"sessions": "poisson", "share_occupied": "regression"}
 
