@@ -157,6 +157,17 @@ class TrainedModel:
         ])
 
 
+def float32_exact(frame: pd.DataFrame, columns: list[str], bits: int = 10) -> pd.DataFrame:
+    """`frame` with `columns` rounded to multiples of 2**-bits: then every value, and every midpoint of two values
+    where LightGBM puts a split, is exact in float32 (for |x| < 2**(23 - bits)), so a float32 ONNX model takes the
+    same branch as the booster. Serving must round the same way."""
+    out = frame.copy()
+    scale = 2.0**bits
+    for column in columns:
+        out[column] = np.round(out[column].astype(float) * scale) / scale
+    return out
+
+
 def time_split(frame: pd.DataFrame, time_column: str, valid_share: float = 0.15, test_share: float = 0.2):
     """(train, valid, test, boundaries): consecutive blocks in time, never shuffled (no look into the future)."""
     if frame.empty:

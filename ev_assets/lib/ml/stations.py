@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from ev_assets.lib.ml.core import (
+    float32_exact,
     LGB_BASE,
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
@@ -440,7 +441,7 @@ def train_availability_models(features: pd.DataFrame) -> list[TrainedModel]:
     feature_names = [*AVAILABILITY_FEATURES, *poi_columns]
     _missing(features, ["station_id", "polled_at", *feature_names], "station-time")
 
-    frame = features.copy()
+    frame = float32_exact(features, feature_names)  # the ONNX export reads float32
     frame["polled_at"] = pd.to_datetime(frame["polled_at"], utc=True)
     days = frame["polled_at"].dt.floor("D")
     n_days = days.nunique()
