@@ -187,6 +187,7 @@ def test_a_failing_step_shows_its_cause(tmp_path, monkeypatch, dbt_manifest):
 
 def test_the_demo_trains_registers_and_gates_every_model(demo):
     from ev_assets.defs.ml.families import FAMILIES
+    from ev_assets.lib.ml.core import float32_exact
     from ev_assets.lib.ml.registry import Registry
 
     data_dir, _, out = demo
@@ -209,5 +210,6 @@ def test_the_demo_trains_registers_and_gates_every_model(demo):
     features = pd.read_parquet(data_dir / "ml" / "features" / "station_time_features" / "features.parquet")
     model = registry.load_champion("station_available_15min")
     rows = features.dropna(subset=["available_in_15min"]).tail(5)
-    predicted = model.predict(rows[model.metadata.get_input_schema().input_names()])
+    names = model.metadata.get_input_schema().input_names()
+    predicted = model.predict(float32_exact(rows, names)[names])  # served as trained: on the float32-exact grid
     assert len(predicted) == 5 and ((0 <= predicted) & (predicted <= 1)).all()
