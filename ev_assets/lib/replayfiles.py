@@ -14,7 +14,9 @@ each source reports only what it could have used.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ev_assets.lib.settings import Settings
@@ -29,6 +31,23 @@ CHECK_DESCRIPTION = (
 # Replay formats that several sources need to know, to leave each other's files alone in a shared root.
 JSON_RECORDINGS = (".json", ".json.gz")  # chargecloud polls, Open Charge Map answers
 OSM_EXTRACTS = (".osm", ".osm.gz", ".osm.bz2")
+
+
+def walk_files(folder: Path, hidden_files: bool = False) -> list[tuple[str, Path]]:
+    """(path relative to `folder`, path) of every file below it, sorted by relative path; hidden folders are
+    skipped (and hidden files unless `hidden_files`), links to folders followed, each real folder once so a loop
+    cannot hang."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root) / n for n in names if hidden_files or not n.startswith("."))
+    return sorted(((p.relative_to(folder).as_posix(), p) for p in found if p.is_file()), key=lambda item: item[0])
 
 
 def is_shared_root(settings: Settings, source: str) -> bool:

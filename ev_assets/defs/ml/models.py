@@ -22,12 +22,17 @@ GATE_DESCRIPTION = (
 )
 
 
+_REGISTRIES: dict = {}  # data root -> its Registry, whose store is ensured once per process (~3 s each time)
+
+
 def registry(settings: Settings):
     from ev_assets.lib.ml.registry import Registry
 
-    store = Registry(settings.data_dir / "mlflow")
-    store.ensure()
-    return store
+    root = settings.data_dir / "mlflow"
+    if root not in _REGISTRIES or not (root / "mlflow.db").exists():
+        _REGISTRIES[root] = Registry(root)
+        _REGISTRIES[root].ensure()
+    return _REGISTRIES[root]
 
 
 # (feature set, data root, file stamps) -> trained models: the models of a family train once per feature-set version

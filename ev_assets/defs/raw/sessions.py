@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from ev_assets.defs.raw.pulls import store_pulled_files
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
 from ev_assets.lib import rawstore, replayfiles, sessions, tables, warehouse
@@ -40,29 +41,10 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
     )
     def pull(context: dg.AssetExecutionContext, ev_config: EvConfig):
         settings = ev_config.settings()
-        stored = []
         report = replayfiles.FileReport()
-        for name, data in sessions.pull_files(settings, source, report):
-            prefix, suffix = _stored_name(name)
-            stored.append(rawstore.write_pull(settings.raw_dir, f"sessions/{source}", data, prefix=prefix, suffix=suffix))
-        readable = len(stored) - len(report.unreadable)
-        context.log.info(f"{len(stored)} {source} file(s), {sum(r.written for r in stored)} new, {readable} readable")
-        for line in report.warnings(source):
-            context.log.warning(line)
-        if not readable and (folder := sessions.files_folder(settings)) is not None:
-            context.log.warning(f"{source}: no readable {source} file in {folder}: raw.{source} will be empty")
-        yield dg.Output(
-            [str(r.path) for r in stored],
-            metadata={
-                "files": len(stored),
-                "new_files": sum(r.written for r in stored),
-                "bytes": sum(r.size_bytes for r in stored),
-                "paths": dg.MetadataValue.json([str(r.path) for r in stored]),
-                "source_mode": settings.mode("sessions"),
-                **report.metadata(),
-            },
-        )
-        yield dg.AssetCheckResult(check_name=replayfiles.CHECK, passed=report.ok, metadata=report.check_metadata())
+        files = sessions.pull_files(settings, source, report)
+        yield from store_pulled_files(context, settings, source, f"sessions/{source}", files, _stored_name, report,
+                                      sessions.files_folder(settings), settings.mode("sessions"))
 
     @dg.multi_asset(
         name=f"{source}_table",

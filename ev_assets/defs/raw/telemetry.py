@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from ev_assets.defs.raw.pulls import store_pulled_files
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
 from ev_assets.lib import rawstore, replayfiles, telemetry, warehouse
@@ -34,28 +35,9 @@ def _stored_name(name: str) -> tuple[str, str]:
 def vehicle_telemetry_pull(context: dg.AssetExecutionContext, ev_config: EvConfig):
     settings = ev_config.settings()
     report = replayfiles.FileReport()
-    stored = []
-    for name, data in telemetry.pull_files(settings, report):
-        prefix, suffix = _stored_name(name)
-        stored.append(rawstore.write_pull(settings.raw_dir, SOURCE, data, prefix=prefix, suffix=suffix))
-    readable = len(stored) - len(report.unreadable)
-    context.log.info(f"{len(stored)} {SOURCE} file(s), {sum(r.written for r in stored)} new, {readable} readable")
-    for line in report.warnings(SOURCE):
-        context.log.warning(line)
-    if not readable and (folder := telemetry.files_folder(settings)) is not None:
-        context.log.warning(f"{SOURCE}: no readable telemetry file in {folder}: raw.{SOURCE} will be empty")
-    yield dg.Output(
-        [str(r.path) for r in stored],
-        metadata={
-            "files": len(stored),
-            "new_files": sum(r.written for r in stored),
-            "bytes": sum(r.size_bytes for r in stored),
-            "paths": dg.MetadataValue.json([str(r.path) for r in stored]),
-            "source_mode": settings.mode(SOURCE),
-            **report.metadata(),
-        },
-    )
-    yield dg.AssetCheckResult(check_name=replayfiles.CHECK, passed=report.ok, metadata=report.check_metadata())
+    files = telemetry.pull_files(settings, report)
+    yield from store_pulled_files(context, settings, SOURCE, SOURCE, files, _stored_name, report,
+                                  telemetry.files_folder(settings), settings.mode(SOURCE))
 
 
 @dg.multi_asset(

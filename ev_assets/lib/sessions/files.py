@@ -10,10 +10,9 @@ root shared with the other sources, their sub-folders and formats are theirs and
 from __future__ import annotations
 
 import fnmatch
-import os
 from pathlib import Path
 
-from ev_assets.lib.replayfiles import JSON_RECORDINGS, OSM_EXTRACTS
+from ev_assets.lib.replayfiles import JSON_RECORDINGS, OSM_EXTRACTS, walk_files
 from ev_assets.lib.settings import SOURCES as ALL_SOURCES, Settings, SettingsError
 
 # source -> file-name patterns (matched case-insensitively against the file name only)
@@ -75,22 +74,11 @@ def _other_sources_file(rel: str) -> bool:
 
 
 def _walk(folder: Path) -> list[tuple[str, Path]]:
-    """(path relative to `folder`, path) of every file below `folder`, sorted by relative path; hidden
-    folders are skipped, and links to folders followed (each real folder once, so a loop cannot hang)."""
+    """Every file below `folder` (see `replayfiles.walk_files`); a missing folder is an error."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"session files folder {folder} does not exist")
-    found: list[Path] = []
-    seen: set[str] = set()
-    for root, dirs, names in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root) / n for n in names)
-    return sorted(((p.relative_to(folder).as_posix(), p) for p in found if p.is_file()), key=lambda item: item[0])
+    return walk_files(folder, hidden_files=True)
 
 
 def inbox_folder(settings: Settings) -> Path:

@@ -35,10 +35,9 @@ rather than unreadable (it may well be someone else's).
 from __future__ import annotations
 
 import fnmatch
-import os
 from pathlib import Path
 
-from ev_assets.lib.replayfiles import FileReport, is_shared_root
+from ev_assets.lib.replayfiles import FileReport, is_shared_root, walk_files
 from ev_assets.lib.settings import SOURCES as ALL_SOURCES, Settings, SettingsError
 from ev_assets.lib.telemetry.parse import (
     Combined,
@@ -101,7 +100,7 @@ def pull_files(settings: Settings, report: FileReport | None = None) -> list[tup
         return simulated_files(settings.simulation)
     shared = settings.mode(SOURCE) == "replay" and is_shared_root(settings, SOURCE)
     files = []
-    for rel, path in _walk(folder):
+    for rel, path in walk_files(folder):
         if shared and _other_sources_file(rel):
             continue
         if not matches(path.name):
@@ -138,17 +137,3 @@ def _other_sources_file(rel: str) -> bool:
     return rel.split("/", 1)[0] in set(ALL_SOURCES) - {SOURCE} or matches_any(rel.rsplit("/", 1)[-1])
 
 
-def _walk(folder: Path) -> list[tuple[str, Path]]:
-    """(path relative to `folder`, path) of every file below it, sorted; hidden files and folders skipped, links
-    to folders followed once each."""
-    found: list[Path] = []
-    seen: set[str] = set()
-    for root, dirs, names in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root) / n for n in names if not n.startswith("."))
-    return sorted(((p.relative_to(folder).as_posix(), p) for p in found if p.is_file()), key=lambda item: item[0])
