@@ -43,6 +43,7 @@ class SimulationSettings:
     stations_per_city: int = 12
     start: date = date(2022, 1, 10)
     days: int = 7  # a week: enough history for the demo to train every model
+    demand_factor: float = 1.0  # scales every station's arrival rate (a demand shift, to show drift)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,17 @@ class Settings:
     http_backoff_s: float = 1.0
     duckdb_memory_limit: str = "4GB"
     simulation: SimulationSettings = field(default_factory=SimulationSettings)
+    # --- the service (`make serve`) and monitoring -----------------------------------------------
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8000
+    cors_origins: tuple[str, ...] = ("http://127.0.0.1:8501", "http://localhost:8501")  # the dashboard
+    model_reload_s: float = 10.0  # how often the service looks for a new champion
+    predlog_fsync: bool = False  # fsync each logged prediction (survives power loss, not only a crash; slower)
+    drift_window_hours: int = 24  # the current window of a drift report: the latest hours of features / requests
+    drift_sample_rows: int = 5000  # windows and references are sampled to at most this many rows
+    drift_share_limit: float = 0.5  # the drift check fails when more than this share of the features drifted
+    live_brier_limit: float = 0.25  # the live-error check fails when the availability Brier score passes this
+    retrain_cooldown_minutes: int = 360  # after a retraining request, further breaches wait this long
 
     # --- derived paths under the one data root -------------------------------------------------
     @property
@@ -78,6 +90,24 @@ class Settings:
     @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def serving_dir(self) -> Path:
+        """What the service reads and writes: `snapshots/` of the marts, the `predictions/` log."""
+        return self.data_dir / "serving"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.serving_dir / "snapshots"
+
+    @property
+    def prediction_log_dir(self) -> Path:
+        return self.serving_dir / "predictions"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        """Drift reports (HTML) and live-error summaries."""
+        return self.data_dir / "monitoring"
 
     def mode(self, source: str) -> str:
         """The mode of one source: its own override (EV_SOURCE_<NAME>) or the global EV_SOURCE."""
@@ -125,6 +155,7 @@ class Settings:
             stations_per_city=_int(get, "EV_SIM_STATIONS_PER_CITY", sim_defaults.stations_per_city, minimum=1),
             start=_date(get, "EV_SIM_START", sim_defaults.start),
             days=_int(get, "EV_SIM_DAYS", sim_defaults.days, minimum=1),
+            demand_factor=_float(get, "EV_SIM_DEMAND_FACTOR", sim_defaults.demand_factor),
         )
         replay_dir = get("EV_REPLAY_DIR")
         return cls(
@@ -152,6 +183,19 @@ class Settings:
             http_backoff_s=_float(get, "EV_HTTP_BACKOFF_S", defaults.http_backoff_s),
             duckdb_memory_limit=get("EV_DUCKDB_MEMORY_LIMIT") or defaults.duckdb_memory_limit,
             simulation=simulation,
+            serve_host=get("EV_SERVE_HOST") or defaults.serve_host,
+            serve_port=_int(get, "EV_SERVE_PORT", defaults.serve_port, minimum=1),
+            cors_origins=tuple(o.strip() for o in (get("EV_CORS_ORIGINS") or "").split(",") if o.strip())
+            or defaults.cors_origins,
+            model_reload_s=_float(get, "EV_MODEL_RELOAD_S", defaults.model_reload_s),
+            predlog_fsync=(get("EV_PREDLOG_FSYNC") or "").lower() in ("1", "true", "yes"),
+            drift_window_hours=_int(get, "EV_DRIFT_WINDOW_HOURS", defaults.drift_window_hours, minimum=1),
+            drift_sample_rows=_int(get, "EV_DRIFT_SAMPLE_ROWS", defaults.drift_sample_rows, minimum=100),
+            drift_share_limit=_float(get, "EV_DRIFT_SHARE_LIMIT", defaults.drift_share_limit),
+            live_brier_limit=_float(get, "EV_LIVE_BRIER_LIMIT", defaults.live_brier_limit),
+            retrain_cooldown_minutes=_int(
+                get, "EV_RETRAIN_COOLDOWN_MINUTES", defaults.retrain_cooldown_minutes, minimum=0
+            ),
         )
 
 

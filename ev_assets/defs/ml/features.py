@@ -4,6 +4,7 @@ inputs."""
 
 
 import hashlib
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -56,10 +57,14 @@ def build_feature_set_asset(family: Family) -> dg.AssetsDefinition:
             frames = family.build(con, settings)
         folder = feature_dir(settings, family)
         folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.glob("*.parquet"):
-            stale.unlink()
+        # Each file is replaced atomically: the service reads these files while the ML job rewrites them.
         for name, frame in frames.items():
-            frame.to_parquet(folder / f"{name}.parquet", index=False)
+            partial = folder / f".{name}.parquet.partial"
+            frame.to_parquet(partial, index=False)
+            os.replace(partial, folder / f"{name}.parquet")
+        for stale in folder.glob("*.parquet"):
+            if stale.stem not in frames:
+                stale.unlink()
         first = next(iter(frames.values()))
         metadata = {
             "dagster/row_count": int(sum(len(f) for f in frames.values())),
