@@ -14,7 +14,7 @@ export DAGSTER_HOME ?= $(abspath $(EV_DATA_DIR))/dagster_home
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help setup demo ingest test ui docs mlflow benchmark clean
+.PHONY: help setup browser demo ingest test ui docs mlflow serve benchmark clean
 
 help:
 	@echo "make demo       run the whole graph offline on the simulated feed (ingest + warehouse + docs)"
@@ -23,6 +23,7 @@ help:
 	@echo "make ui         open the Dagster UI on http://127.0.0.1:3000 with the instance the demo wrote to"
 	@echo "make docs       serve the dbt docs site the demo wrote on http://127.0.0.1:8080"
 	@echo "make mlflow     open the MLflow UI (runs, registered models, champions) on http://127.0.0.1:5000"
+	@echo "make serve      start the prediction and KPI service on http://127.0.0.1:8000 (docs at /docs)"
 	@echo "make benchmark  print the warehouse benchmark figures"
 
 # uv from PyPI into a private venv when the machine has none
@@ -50,7 +51,13 @@ demo: setup
 ingest: setup
 	@$(RUN) python -m ev_assets.cli ingest $(ARGS)
 
-test: setup
+# The UI tests look at pages in headless Chromium: Debian's package, installed when missing.
+browser:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the UI tests"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
 	$(RUN) pytest
 
 ui: setup
@@ -68,6 +75,9 @@ mlflow: setup
 		--backend-store-uri "sqlite:///$(abspath $(EV_DATA_DIR))/mlflow/mlflow.db" \
 		--default-artifact-root "file://$(abspath $(EV_DATA_DIR))/mlflow/artifacts" \
 		--host 127.0.0.1 --port 5000 --workers 1
+
+serve: setup
+	@$(RUN) python -m ev_assets.api
 
 benchmark: setup
 	$(RUN) python benchmarks/warehouse_benchmark.py
