@@ -29,9 +29,10 @@ ingest_job = dg.define_asset_job(
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
     # plus dbt's tests on the raw tables (source tests), which run with the dbt models
-    selection=dg.AssetSelection.groups("warehouse", "docs") | DBT_CHECKS,
+    selection=dg.AssetSelection.groups("warehouse", "docs", "serving") | DBT_CHECKS,
     partitions_def=daily_partitions,
-    description="Build the warehouse (dbt on DuckDB): star schema, inferred sessions, KPI marts, and the docs site, per UTC day.",
+    description="Build the warehouse (dbt on DuckDB): star schema, inferred sessions, KPI marts, the docs site, and "
+    "the read-only snapshot of the marts the service reads, per UTC day.",
 )
 
 chargecloud_schedule = dg.build_schedule_from_partitioned_job(
