@@ -3,7 +3,10 @@
 import contextlib
 import io
 import json
+import re
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -213,3 +216,31 @@ def test_the_demo_trains_registers_and_gates_every_model(demo):
     names = model.metadata.get_input_schema().input_names()
     predicted = model.predict(float32_exact(rows, names)[names])  # served as trained: on the float32-exact grid
     assert len(predicted) == 5 and ((0 <= predicted) & (predicted <= 1)).all()
+
+
+def test_the_mlflow_ui_shows_every_model_its_champion_and_its_card(demo):
+    """`make mlflow`'s server on the demo's registry, looked at in headless Chromium."""
+    from ev_assets.defs.ml.families import FAMILIES
+    from ev_assets.lib.ml.registry import Registry
+    from ev_assets_tests import browser
+
+    data_dir = demo[0]
+    registry = Registry(data_dir / "mlflow")
+    champions = {name: registry.champion(name) for family in FAMILIES for name in family.models}
+    carded = next(name for name, champion in champions.items() if champion is not None)
+    port = browser.free_port()
+    mlflow = str(Path(sys.executable).parent / "mlflow")
+    command = [mlflow, "server", "--backend-store-uri", f"sqlite:///{data_dir / 'mlflow' / 'mlflow.db'}",
+               "--default-artifact-root", (data_dir / "mlflow" / "artifacts").as_uri(),
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    ui = f"http://127.0.0.1:{port}"
+    with browser.server(command, f"{ui}/health", env={"MLFLOW_DISABLE_TELEMETRY": "true"}):
+        models = browser.visible_text(f"{ui}/#/models", until="Version 1")
+        browser.screenshot(f"{ui}/#/models", data_dir / "screenshots" / "mlflow_models.png")
+        card = browser.visible_text(f"{ui}/#/models/{carded}/versions/1", until="Held-out metrics")
+    for name, champion in champions.items():
+        shown = f"{name} Version 1 @ champion" if champion else f"{name} Version 1"
+        assert shown in models, (shown, models)
+    # the version page shows the model card: data, splits and metrics against the baselines
+    for text in (carded, "@ champion", "Time-based splits", "Held-out metrics vs baselines", "baseline"):
+        assert text in card, (text, card)
