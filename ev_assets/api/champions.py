@@ -1,0 +1,259 @@
+"""The model store of the service: each registered model's `champion`, loaded from the data root's MLflow registry
+and swapped for a new champion without a restart.
+
+Each model is held as one immutable `Champion` (version, run id, LightGBM booster, feature names, metrics, ...);
+a request takes the reference once and uses it to the end, so a swap in the middle of a request cannot mix two
+versions. A background thread looks up the `champion` alias of every model every `settings.model_reload_s`
+seconds and loads a version it does not hold yet; when loading fails it keeps the model it has and logs why
+(`/health` shows the error). `POST /admin/reload` runs the same check at once.
+
+Prediction uses the booster directly on a numpy row with one thread (tens of microseconds), not MLflow's pyfunc
+(whose signature check costs ~0.5 ms per call): the serving code builds the features exactly as training did
+(`ev_assets.lib.ml.serving`), so the signature has nothing left to enforce.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ev_assets.lib.ml import plugin, sessions, stations
+from ev_assets.lib.settings import Settings
+
+log = logging.getLogger("ev_assets.api")
+
+AVAILABILITY = {h: f"station_available_{h}min" for h in stations.HORIZONS}
+SESSIONS_PER_DAY, OCCUPIED_SHARE = tuple(stations.UTILIZATION_TARGETS)
+PLUGGED_IN, ENERGY_TO_FULL = plugin.PLUGGED_MODEL, plugin.ENERGY_MODEL
+SESSION_ENERGY, SESSION_DURATION = tuple(sessions.TARGETS)
+MODEL_NAMES: tuple[str, ...] = (*AVAILABILITY.values(), SESSIONS_PER_DAY, OCCUPIED_SHARE, PLUGGED_IN, ENERGY_TO_FULL,
+                                SESSION_ENERGY, SESSION_DURATION)
+CHAMPION = "champion"
+
+
+class NoChampion(LookupError):
+    """A model has no champion loaded (none registered yet, or its loading failed)."""
+
+    def __init__(self, name: str, detail: str | None = None):
+        message = f"no champion for {name} yet: run `make demo` (or ml_job) to train and register one"
+        super().__init__(f"{message} ({detail})" if detail else message)
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Champion:
+    """One loaded version of a registered model; never changed after loading (a reload makes a new one)."""
+
+    name: str
+    version: str
+    run_id: str
+    booster: Any  # lightgbm.Booster
+    features: tuple[str, ...]
+    metrics: Mapping[str, float]
+    params: Mapping[str, str]
+    tags: Mapping[str, str]
+    experiment_id: str
+    trained_at: str | None  # the run's start, ISO UTC
+    run_url: str
+    version_url: str
+    loaded_at: str
+
+    def predict(self, x: np.ndarray) -> float:
+        """The model's output for one feature row (in `features` order)."""
+        return float(self.booster.predict(np.asarray(x, dtype=float).reshape(1, -1), num_threads=1)[0])
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version, metrics vs baselines, training time, MLflow links and lineage (for /metadata)."""
+        model_metrics = {k[len("test_"):]: v for k, v in self.metrics.items() if k.startswith("test_")}
+        baselines: dict[str, dict[str, float]] = {}
+        for key, value in self.metrics.items():
+            if key.startswith("baseline_") and "_test_" in key:
+                baseline, _, metric = key[len("baseline_"):].rpartition("_test_")
+                baselines.setdefault(baseline, {})[metric] = value
+        primary = self.tags.get("primary_metric")
+        return {
+            "name": self.name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "trained_at": self.trained_at,
+            "primary_metric": primary,
+            "metrics": model_metrics,
+            "baselines": baselines,
+            "beats_baselines": _bool(self.tags.get("beats_baselines")),
+            "verdict": self.tags.get("verdict"),
+            "champion_gate": {k.split(".", 1)[1]: v for k, v in self.tags.items() if k.startswith("champion_gate.")},
+            "mlflow_run_url": self.run_url,
+            "mlflow_version_url": self.version_url,
+            "feature_set": self.tags.get("feature_set"),
+            "lineage": {k[len("input."):]: v for k, v in sorted(self.tags.items()) if k.startswith("input.")},
+            "features": list(self.features),
+            "dagster_run_id": self.tags.get("dagster_run_id"),
+        }
+
+
+@dataclass
+class ModelStatus:
+    """What the store knows of one model: the champion it serves and the outcome of the last check."""
+
+    champion: Champion | None = None
+    registry_version: str | None = None  # the version the alias pointed at, at the last check
+    error: str | None = None
+    checked_at: str | None = None
+    history: list[str] = field(default_factory=list)  # versions loaded, oldest first
+
+
+class ChampionStore:
+    """The champions of `names` from `Registry(settings.data_dir / "mlflow")`, reloaded in the background."""
+
+    def __init__(self, settings: Settings, names: tuple[str, ...] = MODEL_NAMES, registry=None):
+        self.settings = settings
+        self.names = tuple(names)
+        self.root = Path(settings.data_dir) / "mlflow"
+        self._registry = registry
+        self._status: dict[str, ModelStatus] = {name: ModelStatus() for name in self.names}
+        self._refresh_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- reading --------------------------------------------------------------------------------------------------
+    def get(self, name: str) -> Champion | None:
+        status = self._status.get(name)
+        return status.champion if status else None
+
+    def require(self, name: str) -> Champion:
+        """The champion of `name`, or NoChampion (the service answers 503)."""
+        status = self._status.get(name)
+        if status is None or status.champion is None:
+            raise NoChampion(name, status.error if status else None)
+        return status.champion
+
+    def status(self) -> dict[str, ModelStatus]:
+        return dict(self._status)
+
+    def versions(self) -> dict[str, str | None]:
+        return {name: (s.champion.version if s.champion else None) for name, s in self._status.items()}
+
+    # --- loading --------------------------------------------------------------------------------------------------
+    def registry(self):
+        """The registry of the data root, or None while it has no `mlflow.db` (nothing is created here)."""
+        if self._registry is None:
+            if not (self.root / "mlflow.db").exists():
+                return None
+            from ev_assets.lib.ml.registry import Registry
+
+            self._registry = Registry(self.root)
+        return self._registry
+
+    def refresh(self) -> dict[str, dict[str, Any]]:
+        """Look up every model's champion alias now and load the versions not held yet. Returns, per model, the
+        version served, whether it changed, and the error of this check (None when fine)."""
+        with self._refresh_lock:
+            return {name: self._refresh_one(name) for name in self.names}
+
+    def _refresh_one(self, name: str) -> dict[str, Any]:
+        status = self._status[name]
+        before = status.champion.version if status.champion else None
+        now = _now()
+        error = None
+        try:
+            registry = self.registry()
+            if registry is None:
+                error = f"no model registry at {self.root / 'mlflow.db'} yet"
+                target = None
+            else:
+                target = self._alias(registry, name)
+                if target is None:
+                    error = "no version holds the alias champion"
+            status.registry_version = target[0] if target else None
+            if target is None:
+                if status.champion is not None:
+                    log.warning("%s: the champion alias is gone; version %s is no longer served", name, before)
+                status.champion = None
+            elif status.champion is None or status.champion.version != target[0]:
+                champion = self._load(registry, name, *target)
+                status.champion = champion
+                status.history.append(champion.version)
+                log.info("%s: serving version %s (run %s)%s", name, champion.version, champion.run_id,
+                         f", replacing version {before}" if before else "")
+        except Exception as exc:  # noqa: BLE001 - keep the model we have; the error is shown in /health
+            error = f"{type(exc).__name__}: {str(exc)[:500]}"
+            log.error("%s: could not load the champion (%s); keeping version %s", name, error, before)
+        status.error, status.checked_at = error, now
+        after = status.champion.version if status.champion else None
+        return {"version": after, "previous_version": before, "changed": after != before,
+                "registry_version": status.registry_version, "error": error}
+
+    @staticmethod
+    def _alias(registry, name: str) -> tuple[str, str] | None:
+        """(version, run id) of the champion alias, or None when there is none (or no such model)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = registry.client.get_model_version_by_alias(name, CHAMPION)
+        except MlflowException:
+            return None
+        return str(found.version), str(found.run_id)
+
+    def _load(self, registry, name: str, version: str, run_id: str) -> Champion:
+        booster = registry.load_version(name, version, flavor="lightgbm")
+        run = registry.client.get_run(run_id)
+        experiment_id = run.info.experiment_id
+        started = run.info.start_time
+        return Champion(
+            name=name, version=version, run_id=run_id, booster=booster, features=tuple(booster.feature_name()),
+            metrics=dict(run.data.metrics), params=dict(run.data.params), tags=dict(run.data.tags),
+            experiment_id=experiment_id,
+            trained_at=datetime.fromtimestamp(started / 1000, timezone.utc).isoformat(timespec="seconds")
+            if started else None,
+            run_url=registry.run_url(experiment_id, run_id), version_url=registry.version_url(name, version),
+            loaded_at=_now(),
+        )
+
+    # --- the background poller ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Check now, then every `settings.model_reload_s` seconds in a daemon thread (<= 0: no polling)."""
+        self.refresh()
+        if self.settings.model_reload_s <= 0 or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._poll, name="champion-reload", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.settings.model_reload_s):
+            try:
+                self.refresh()
+            except Exception:  # noqa: BLE001 - never let the poller die
+                log.exception("champion reload check failed")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _bool(value: str | None) -> bool | None:
+    return None if value is None else value.lower() == "true"
+
+
+def wait_for(store: ChampionStore, name: str, version: str, timeout: float = 30.0) -> bool:
+    """Block until `store` serves `version` of `name` (tests, scripts)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        champion = store.get(name)
+        if champion is not None and champion.version == str(version):
+            return True
+        time.sleep(0.05)
+    return False

@@ -1,0 +1,362 @@
+"""`POST /predict/...`: the forecasts of the champions, each answer logged to the prediction log before it is sent.
+
+Every response carries `request_id` (also in the `X-Request-ID` header) and the registered model name and version
+that answered; the prediction log holds one record per model answer with the same request id (two for the
+endpoints that ask two models: utilization and session).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from datetime import date, datetime, timezone
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Request, Response
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from ev_assets.api import champions as C
+from ev_assets.api.deps import get_champions, get_settings
+from ev_assets.lib import predlog
+from ev_assets.lib.ml import serving
+from ev_assets.lib.settings import Settings
+
+Date = date  # (a field below is called `date`)
+REQUEST_ID_HEADER = "X-Request-ID"
+router = APIRouter(prefix="/predict", tags=["predict"])
+
+# Times are ISO-8601 text in the years 2000..2099, exactly as these patterns say (the OpenAPI schema carries them,
+# so a schema-valid time is always accepted): a date that exists, a time, and a time zone (Z or +hh:mm).
+_YEAR, _LEAP = "20[0-9]{2}", "20(?:0[48]|[2468][048]|[13579][26])"
+_MONTH_DAY = ("(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+              "|02-(?:0[1-9]|1[0-9]|2[0-8]))")
+_DATE = f"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP}-02-29)"
+_TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\\.[0-9]{1,6})?)?"
+_ZONE = "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+INSTANT_PATTERN = f"^{_DATE}T{_TIME}{_ZONE}$"
+DAY_PATTERN = f"^{_DATE}$"
+INSTANT_TEXT = "ISO-8601 date-time with a time zone, years 2000..2099, e.g. 2024-05-01T12:00:00Z"
+DAY_TEXT = "ISO-8601 date, years 2000..2099, e.g. 2024-05-01"
+
+
+def _matching(pattern: str, text: str):
+    compiled = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, (datetime, date)):  # Python callers
+            return value
+        if not isinstance(value, str) or not compiled.fullmatch(value):
+            raise ValueError(f"must be an {text}")
+        return value
+
+    return check
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_matching(INSTANT_PATTERN, INSTANT_TEXT)), AfterValidator(_utc),
+                    Field(strict=False), WithJsonSchema({"type": "string", "pattern": INSTANT_PATTERN,
+                                                         "description": INSTANT_TEXT})]
+Day = Annotated[date, BeforeValidator(_matching(DAY_PATTERN, DAY_TEXT)), Field(strict=False),
+                WithJsonSchema({"type": "string", "pattern": DAY_PATTERN, "description": DAY_TEXT})]
+Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class AvailabilityRequest(Strict):
+    station_id: Identifier = Field(description="A station id of the station-time feature set (chargecloud).",
+                                   examples=["10006"])
+    horizon_minutes: Literal[15, 60] = Field(description="How far ahead: 15 or 60 minutes.")
+    at: Instant | None = Field(
+        default=None, description="Forecast from the station's latest poll slot at or before this instant (ISO-8601 "
+        "with a time zone, 2000..2099); default: its latest poll slot.")
+
+
+class UtilizationRequest(Strict):
+    station_id: Identifier = Field(description="A station id of the station-day feature set.", examples=["10006"])
+    date: Day | None = Field(default=None, description="The day to forecast (ISO date, 2000..2099); default: today "
+                             "(UTC).")
+
+
+class Reading(Strict):
+    reading_at: Instant = Field(description="When the vehicle reported (ISO-8601 with a time zone).")
+    soc_pct: float = Field(ge=0, le=100, allow_inf_nan=False, description="State of charge, 0..100 %.")
+    plugged_in: bool = Field(description="Whether the vehicle was plugged in.")
+
+
+class VehicleRequest(Strict):
+    vehicle_id: Identifier | None = Field(default=None, description="Only a label, echoed and logged.")
+    readings: list[Reading] = Field(
+        min_length=1, max_length=2000,
+        description="The vehicle's recent readings (1..2000), any order. As in training they are sorted by time, a "
+        "repeated timestamp keeps its first reading, and nothing is derived across a silence longer than the gap "
+        "setting (EV_TELEMETRY_GAP_MINUTES). The forecast is for the latest reading.")
+
+
+class SessionRequest(Strict):
+    dataset: Literal["norway", "acn"] = Field(description="Which session source the user belongs to: `norway` "
+                                              "(residential session reports) or `acn` (Caltech ACN).")
+    user_id: Identifier = Field(description="The user's id in that dataset; their earlier sessions are looked up in "
+                                "the session feature set.", examples=["SimA1-2"])
+    plug_in_at: Instant = Field(description="The plug-in instant (ISO-8601 with a time zone, 2000..2099).")
+    site_id: Identifier | None = Field(default=None, description="Garage (norway) or site (acn); default: that of "
+                                       "the user's latest session.")
+    station_id: Identifier | None = Field(default=None, description="ACN station; default: that of the user's "
+                                          "latest session. Ignored for norway.")
+    user_type: Literal["private", "shared"] | None = Field(default=None, description="Norway: private or shared "
+                                                           "charger; default: that of the user's latest session.")
+    new_user: bool = Field(default=False, description="Allow a user without any session in the feature set (cold "
+                           "start: no history, the model falls back on the calendar and the site). Without it an "
+                           "unknown user is a 404, which catches typos.")
+
+
+# --- response types ----------------------------------------------------------------------------------------------
+class Answered(BaseModel):
+    request_id: str = Field(description="Also in the X-Request-ID header and in the prediction log.")
+
+
+class Forecast(BaseModel):
+    value: float
+    model: str = Field(description="The registered model that answered.")
+    version: str = Field(description="Its registry version (the champion at the time).")
+
+
+class AvailabilityResponse(Answered):
+    station_id: str
+    horizon_minutes: int
+    probability_available: float = Field(ge=0, le=1, description="Probability that at least one charging point of "
+                                         "the station is AVAILABLE at target_at.")
+    features_at: datetime = Field(description="The poll slot whose features were used (UTC).")
+    target_at: datetime = Field(description="The time the forecast is for: features_at + horizon (UTC).")
+    model: str
+    version: str
+
+
+class UtilizationResponse(Answered):
+    station_id: str
+    date: Date
+    sessions_per_day: Forecast = Field(description="Inferred charging sessions starting that day.")
+    occupied_share: Forecast = Field(description="Share of the day's charging-point time occupied, 0..1.")
+    attributes_from: Date = Field(description="The station's latest observed day, whose attributes were used.")
+
+
+class VehicleResponse(Answered):
+    vehicle_id: str | None
+    reading_at: datetime = Field(description="The latest usable reading, whose features were used (UTC).")
+    target_at: datetime = Field(description="reading_at + the model's horizon (UTC).")
+    readings_used: int
+    readings_dropped: dict[str, int] = Field(description="Readings left out, by reason (as in training).")
+    model: str
+    version: str
+
+
+class PluginResponse(VehicleResponse):
+    probability_plugged_in: float = Field(ge=0, le=1)
+
+
+class EnergyResponse(VehicleResponse):
+    energy_to_full_pct: float = Field(ge=0, le=100, description="100 - state of charge at target_at, in percentage "
+                                      "points of the battery (clipped to 0..100).")
+
+
+class SessionResponse(Answered):
+    dataset: str
+    user_id: str
+    plug_in_at: datetime
+    known_user: bool
+    user_sessions_before: int = Field(description="The user's sessions that had ended by plug_in_at.")
+    site_id: str | None
+    station_id: str | None
+    user_type: str | None
+    energy_kwh: Forecast
+    duration_h: Forecast
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+def _error(description: str) -> dict:
+    return {"model": ErrorBody, "description": description}
+
+
+E404 = _error("Unknown station or user (the message says which).")
+E503 = _error("No champion for the model yet, no feature set yet, a feature set that does not fit the champion, "
+              "the model failing on the row, or a prediction log that cannot be written: the message says which "
+              "(`make demo` builds everything).")
+E422 = {"description": "Invalid request: a field out of range or of the wrong type, an unknown field, or a body "
+        "that is not valid JSON (or not UTF-8). `detail` lists each problem (loc, msg, type); `message` sums them up."}
+ERRORS = {404: E404, 422: E422, 503: E503}
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+class _Call:
+    """One request: its id, its clock, and the records to log."""
+
+    def __init__(self, request: Request, endpoint: str, body: BaseModel):
+        self.started = time.perf_counter()
+        self.request_id = uuid.uuid4().hex
+        self.endpoint = endpoint
+        self.settings: Settings = get_settings(request)
+        self.store: C.ChampionStore = get_champions(request)
+        self.features: serving.FeatureSets = request.app.state.features
+        self.body = body
+        self.records: list[dict] = []
+
+    def champion(self, name: str) -> C.Champion:
+        try:
+            return self.store.require(name)
+        except C.NoChampion as exc:
+            raise serving.NotReady(str(exc)) from None
+
+    def predict(self, champion: C.Champion, x) -> float:
+        try:
+            return champion.predict(x)
+        except Exception as exc:  # noqa: BLE001 - a model failing on a row is a 503 with the reason, not a 500
+            raise serving.NotReady(f"{champion.name} version {champion.version} failed on the request's features "
+                                   f"({type(exc).__name__}: {str(exc)[:300]})") from exc
+
+    def record(self, champion: C.Champion, inputs: dict, output: dict, **top) -> None:
+        self.records.append({"request_id": self.request_id, "endpoint": self.endpoint, "model": champion.name,
+                             "version": champion.version, "inputs": inputs, "output": output, **top})
+
+    def log(self, response: Response) -> None:
+        """Append the records (one write) before the answer goes out; 503 if the log cannot be written."""
+        latency_ms = round((time.perf_counter() - self.started) * 1000, 3)
+        at = predlog.now_iso()
+        request = self.body.model_dump(mode="json")
+        records = [{**r, "at": at, "request": request, "latency_ms": latency_ms} for r in self.records]
+        try:
+            predlog.append_all(self.settings, records)
+        except (OSError, ValueError) as exc:
+            raise serving.NotReady(f"the prediction could not be written to the prediction log "
+                                   f"({type(exc).__name__}: {exc}); it was not answered") from exc
+        response.headers[REQUEST_ID_HEADER] = self.request_id
+        C.log.debug("%s %s answered by %s (%.2f ms)", self.endpoint, self.request_id,
+                   ", ".join(f"{r['model']} v{r['version']}" for r in self.records), latency_ms)
+
+
+def _iso(stamp: pd.Timestamp) -> str:
+    return predlog.iso_utc(stamp)
+
+
+# --- endpoints ---------------------------------------------------------------------------------------------------
+@router.post("/availability", response_model=AvailabilityResponse, responses=ERRORS,
+             summary="Will the station have a free charging point in 15 / 60 minutes?")
+async def predict_availability(body: AvailabilityRequest, request: Request, response: Response):
+    """The probability that at least one charging point of the station is AVAILABLE `horizon_minutes` after its
+    latest poll slot at or before `at` (`station_available_15min` / `_60min`). Features: the station's row of the
+    station-time feature set (rounded as in training)."""
+    call = _Call(request, "/predict/availability", body)
+    champion = call.champion(C.AVAILABILITY[body.horizon_minutes])
+    index, _ = call.features.station_time.get()
+    features_at, inputs, x = serving.availability_features(index, body.station_id, body.at, champion.features)
+    p = min(max(call.predict(champion, x), 0.0), 1.0)
+    target_at = features_at + pd.Timedelta(minutes=body.horizon_minutes)
+    call.record(champion, inputs, {"probability_available": p}, station_id=body.station_id,
+                target_at=_iso(target_at), features_at=_iso(features_at), horizon_minutes=body.horizon_minutes)
+    call.log(response)
+    return {"request_id": call.request_id, "station_id": body.station_id, "horizon_minutes": body.horizon_minutes,
+            "probability_available": p, "features_at": features_at, "target_at": target_at,
+            "model": champion.name, "version": champion.version}
+
+
+@router.post("/utilization", response_model=UtilizationResponse, responses=ERRORS,
+             summary="How used will the station be on a day?")
+async def predict_utilization(body: UtilizationRequest, request: Request, response: Response):
+    """Sessions per day (`station_sessions_per_day`) and the occupied share (`station_occupied_share`) of the
+    station on `date`, from its latest attributes in the station-day feature set and the day's calendar."""
+    call = _Call(request, "/predict/utilization", body)
+    sessions_model = call.champion(C.SESSIONS_PER_DAY)
+    share_model = call.champion(C.OCCUPIED_SHARE)
+    day = body.date or datetime.now(timezone.utc).date()
+    index, _ = call.features.station_day.get()
+    answers = {}
+    for key, champion, low, high in (("sessions_per_day", sessions_model, 0.0, None),
+                                     ("occupied_share", share_model, 0.0, 1.0)):
+        latest, inputs, x = serving.utilization_features(index, body.station_id, day, champion.features)
+        value = max(call.predict(champion, x), low)
+        value = min(value, high) if high is not None else value
+        answers[key] = {"value": value, "model": champion.name, "version": champion.version}
+        call.record(champion, inputs, {key: value}, station_id=body.station_id, day=day.isoformat())
+    call.log(response)
+    return {"request_id": call.request_id, "station_id": body.station_id, "date": day,
+            "attributes_from": latest.date(), **answers}
+
+
+def _vehicle(call: _Call, name: str, body: VehicleRequest) -> tuple[C.Champion, serving.VehicleRow, float]:
+    champion = call.champion(name)
+    readings = pd.DataFrame({
+        "vehicle_id": body.vehicle_id or "request",
+        "reading_at": [r.reading_at for r in body.readings],
+        "soc_pct": [r.soc_pct for r in body.readings],
+        "plugged_in": [r.plugged_in for r in body.readings],
+    })
+    row = serving.vehicle_features(readings, champion.features, call.settings.telemetry_gap_minutes)
+    return champion, row, call.predict(champion, row.x)
+
+
+def _vehicle_answer(call: _Call, champion: C.Champion, row: serving.VehicleRow, key: str, value: float,
+                    body: VehicleRequest, response: Response) -> dict:
+    target_at = row.reading_at + pd.Timedelta(minutes=call.settings.telemetry_horizon_minutes)
+    call.record(champion, row.inputs, {key: value}, vehicle_id=body.vehicle_id, reading_at=_iso(row.reading_at),
+                target_at=_iso(target_at))
+    call.log(response)
+    return {"request_id": call.request_id, "vehicle_id": body.vehicle_id, "reading_at": row.reading_at,
+            "target_at": target_at, "readings_used": row.readings_used, "readings_dropped": row.dropped, key: value,
+            "model": champion.name, "version": champion.version}
+
+
+@router.post("/plugin", response_model=PluginResponse, responses=ERRORS,
+             summary="Will the vehicle be plugged in 15 minutes after its latest reading?")
+def predict_plugin(body: VehicleRequest, request: Request, response: Response):
+    """The probability that the vehicle is plugged in at its latest reading + the horizon
+    (`vehicle_plugged_in_15min`), from its readings, cleaned and featurised as in training."""
+    call = _Call(request, "/predict/plugin", body)
+    champion, row, p = _vehicle(call, C.PLUGGED_IN, body)
+    return _vehicle_answer(call, champion, row, "probability_plugged_in", min(max(p, 0.0), 1.0), body, response)
+
+
+@router.post("/energy-to-full", response_model=EnergyResponse, responses=ERRORS,
+             summary="How much energy will the vehicle still need to be full, 15 minutes after its latest reading?")
+def predict_energy_to_full(body: VehicleRequest, request: Request, response: Response):
+    """100 - state of charge at the latest reading + the horizon, in percentage points of the battery
+    (`vehicle_energy_to_full_15min`), from the vehicle's readings, cleaned and featurised as in training."""
+    call = _Call(request, "/predict/energy-to-full", body)
+    champion, row, value = _vehicle(call, C.ENERGY_TO_FULL, body)
+    return _vehicle_answer(call, champion, row, "energy_to_full_pct", min(max(value, 0.0), 100.0), body, response)
+
+
+@router.post("/session", response_model=SessionResponse, responses=ERRORS,
+             summary="Energy (kWh) and duration (h) of a charging session, at plug-in time")
+def predict_session(body: SessionRequest, request: Request, response: Response):
+    """`session_energy_kwh` and `session_duration_h` for a user plugging in at `plug_in_at`: the user's history
+    (count and mean energy / duration of their sessions that had ended by then, days since their previous
+    plug-in) comes from the session feature set; calendar in the site's local time; garage / site / station /
+    user type coded as in training. A user without sessions needs `new_user: true` (cold start)."""
+    call = _Call(request, "/predict/session", body)
+    answers, row = {}, None
+    for key, name in (("energy_kwh", C.SESSION_ENERGY), ("duration_h", C.SESSION_DURATION)):
+        champion = call.champion(name)
+        history, vocabularies = call.features.vocabularies(champion.name, champion.version, champion.params)
+        row = serving.session_features(
+            history, vocabularies, champion.features, dataset=body.dataset, user_id=body.user_id,
+            plug_in_at=body.plug_in_at, site_id=body.site_id,
+            station_id=body.station_id if body.dataset == "acn" else None,
+            user_type=body.user_type if body.dataset == "norway" else None, allow_new_user=body.new_user)
+        value = max(call.predict(champion, row.x), 0.0)
+        answers[key] = {"value": value, "model": champion.name, "version": champion.version}
+        call.record(champion, row.inputs, {key: value}, dataset=body.dataset, user_id=body.user_id,
+                    plug_in_at=_iso(pd.Timestamp(body.plug_in_at)))
+    call.log(response)
+    return {"request_id": call.request_id, "dataset": body.dataset, "user_id": body.user_id,
+            "plug_in_at": body.plug_in_at, "known_user": row.known_user,
+            "user_sessions_before": row.user_sessions_before, "site_id": row.site, "station_id": row.station,
+            "user_type": row.user_type, **answers}
