@@ -22,6 +22,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -119,7 +120,7 @@ def _describe(champion: C.Champion | None) -> dict | None:
     return _DESCRIPTIONS[key]
 
 
-@service.post("/admin/reload", response_model=ReloadAnswer, tags=["admin"],
+@service.post("/admin/reload", response_model=ReloadAnswer,
               summary="Look for new champions now (instead of waiting for the next poll)")
 def reload_champions(request: Request) -> dict:
     return {"models": get_champions(request).refresh()}
@@ -194,7 +195,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(Exception):
                     app.state.snapshot.close()
 
-    app = FastAPI(title="ev-assets service", version="1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc serve Swagger UI and ReDoc from the package, not from a CDN: they work offline
+    app = FastAPIOffline(title="ev-assets service", version="1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.champions = store
     app.state.features = serving.FeatureSets(settings)

@@ -81,6 +81,8 @@ class Settings:
     drift_share_limit: float = 0.5  # the drift check fails when more than this share of the features drifted
     live_brier_limit: float = 0.25  # the live-error check fails when the availability Brier score passes this
     retrain_cooldown_minutes: int = 360  # after a retraining request, further breaches wait this long
+    dashboard_port: int = 8501  # `make dashboard`, on serve_host
+    map_tiles: bool = False  # base-map tiles on the dashboard's map: they are fetched online, so off by default
 
     # --- derived paths under the one data root -------------------------------------------------
     @property
@@ -196,6 +198,8 @@ class Settings:
             retrain_cooldown_minutes=_int(
                 get, "EV_RETRAIN_COOLDOWN_MINUTES", defaults.retrain_cooldown_minutes, minimum=0
             ),
+            dashboard_port=_int(get, "EV_DASHBOARD_PORT", defaults.dashboard_port, minimum=1),
+            map_tiles=(get("EV_MAP_TILES") or "").lower() in ("1", "true", "yes"),
         )
 
 
