@@ -14,7 +14,7 @@ export DAGSTER_HOME ?= $(abspath $(EV_DATA_DIR))/dagster_home
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help setup browser demo ingest test ui docs mlflow serve benchmark clean
+.PHONY: help setup browser demo ingest test ui docs mlflow serve dashboard benchmark clean
 
 help:
 	@echo "make demo       run the whole graph offline on the simulated feed (ingest + warehouse + docs)"
@@ -24,6 +24,7 @@ help:
 	@echo "make docs       serve the dbt docs site the demo wrote on http://127.0.0.1:8080"
 	@echo "make mlflow     open the MLflow UI (runs, registered models, champions) on http://127.0.0.1:5000"
 	@echo "make serve      start the prediction and KPI service on http://127.0.0.1:8000 (docs at /docs)"
+	@echo "make dashboard  open the operator dashboard on http://127.0.0.1:8501"
 	@echo "make benchmark  print the warehouse benchmark figures"
 
 # uv from PyPI into a private venv when the machine has none
@@ -79,8 +80,11 @@ mlflow: setup
 serve: setup
 	@$(RUN) python -m ev_assets.api
 
+dashboard: setup
+	@$(RUN) python -m ev_assets.dashboard
+
 benchmark: setup
-	$(RUN) python benchmarks/warehouse_benchmark.py
+	$(RUN) python benchmarks/warehouse_benchmark.py $(ARGS)
 
 clean:
 	rm -rf "$(EV_DATA_DIR)" dbt_project/target dbt_project/logs

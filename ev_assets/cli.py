@@ -292,12 +292,19 @@ def main(argv: list[str] | None = None) -> int:
             ok = _run(launcher, "warehouse_job", day_tags(window))
     if args.command == "demo" and ok:
         ok = _run(launcher, "ml_job")
+    if args.command == "demo" and ok:
+        ok = _run(launcher, "monitoring_job")  # the prediction log, drift reports, live error
     _summary(settings)
     if args.command == "demo":
         _models(instance)
     docs = settings.data_dir / "docs" / "index.html"
     if docs.exists():
         print(f"\ndbt docs site: {docs} (opens offline; `make docs` serves it)")
+    for report in sorted((settings.monitoring_dir / "drift").glob("*/latest.html")):
+        print(f"drift report ({report.parent.name}): {report}")
+    if args.command == "demo":
+        print("Service: `make serve`, docs at http://127.0.0.1:8000/docs; dashboard: `make dashboard`, "
+              f"http://127.0.0.1:{settings.dashboard_port}")
     if instance.is_ephemeral:
         return 0 if ok else 1
     print(f"Runs, assets and checks: `make ui`, then http://127.0.0.1:3000 (Dagster instance {instance.root_directory})")

@@ -16,9 +16,12 @@ Polls (10-minute polls, 144 per charging point and day):
     S1 koeln "RheinEnergie AG", 1 point: 10th 36 charging / 48 occupied / 90 available / 6 out of order;
         11th 72 / 72 / 60 / 0 and 12 unknown; sessions 2 (120 min, 10..20 kWh), 3 (300 min, 15..30 kWh)
     S2 koeln "Stadtwerke A/B GmbH", 2 points: 10th all 288 available, no session
-    S3 bonn "Stadtwerke A/B GmbH", 1 point: 11th all 144 out of order, no session
+    S3 bonn "STADTWERKE A/B" (another spelling of the same operator), 1 point: 11th all 144 out of order, no session
     S4 bonn "Quiet GmbH": in dim_station only (known, never polled)
     failures (charging-point episodes starting): S1 on the 10th, S3 on the 11th
+
+Operators (dim_operator): rheinenergie "RheinEnergie AG"; stadtwerkeab "Stadtwerke A/B GmbH" (spellings
+"STADTWERKE A/B", "Stadtwerke A/B GmbH"), one operator with S2 and S3; quiet "Quiet GmbH".
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MARTS_YML = REPO_ROOT / "dbt_project" / "models" / "marts"
 UTC = timezone.utc
 A_B = "Stadtwerke A/B GmbH"
+A_B_VARIANT = "STADTWERKE A/B"  # S3's spelling of the same operator
+OPERATOR_KEYS = {"RheinEnergie AG": "rheinenergie", A_B: "stadtwerkeab", A_B_VARIANT: "stadtwerkeab",
+                 "Quiet GmbH": "quiet"}
 
 
 def approx(value):
@@ -116,6 +122,7 @@ def station_day(day, station, city, operator, points, charging, occupied, availa
     n = occupied + available + ooo + unknown
     return {
         "day": jan(day), "station_id": station, "city_slug": city, "operator_name": operator,
+        "operator_key": OPERATOR_KEYS[operator],
         "n_charging_points": points, "n_polls": n, "n_polls_charging": charging, "n_polls_occupied": occupied,
         "n_polls_available": available, "n_polls_out_of_order": ooo, "n_polls_unknown": unknown,
         "observed_hours": n / 6, "share_charging": charging / n, "share_occupied": occupied / n,
@@ -130,14 +137,15 @@ STATION_DAYS = [
     station_day(10, "S1", "koeln", "RheinEnergie AG", 1, 36, 48, 90, 6, 0, 2, 120.0, 10.0, 20.0),
     station_day(11, "S1", "koeln", "RheinEnergie AG", 1, 72, 72, 60, 0, 12, 3, 300.0, 15.0, 30.0),
     station_day(10, "S2", "koeln", A_B, 2, 0, 0, 288, 0, 0),
-    station_day(11, "S3", "bonn", A_B, 1, 0, 0, 0, 144, 0),
+    station_day(11, "S3", "bonn", A_B_VARIANT, 1, 0, 0, 0, 144, 0),
 ]
 
 
 def reliability_day(day, city, operator, stations, points, observed, known, ooo, failures) -> dict:
     in_service = known - ooo
     return {
-        "day": jan(day), "city_slug": city, "operator_name": operator, "n_stations": stations,
+        "day": jan(day), "city_slug": city, "operator_key": OPERATOR_KEYS[operator], "operator_name": operator,
+        "n_stations": stations,
         "n_charging_points": points, "observed_hours": observed, "known_status_hours": known,
         "out_of_order_hours": ooo, "in_service_hours": in_service,
         "availability_pct": 100 * in_service / known if known else None, "failures": failures,
@@ -145,7 +153,7 @@ def reliability_day(day, city, operator, stations, points, observed, known, ooo,
     }
 
 
-RELIABILITY_DAYS = [  # the same polls, as dbt adds them up per day, city and operator
+RELIABILITY_DAYS = [  # the same polls, as dbt adds them up per day, city and operator (its display name)
     reliability_day(10, "koeln", "RheinEnergie AG", 1, 1, 24.0, 24.0, 1.0, 1),
     reliability_day(10, "koeln", A_B, 1, 2, 48.0, 48.0, 0.0, 0),
     reliability_day(11, "koeln", "RheinEnergie AG", 1, 1, 24.0, 22.0, 0.0, 0),
@@ -156,23 +164,35 @@ RELIABILITY_DAYS = [  # the same polls, as dbt adds them up per day, city and op
 def out_of_order_rows() -> list[dict]:
     def row(interval_id, level, station, city, operator, day, failure):
         return {"interval_id": interval_id, "level": level, "item_id": interval_id, "station_id": station,
-                "city_slug": city, "operator_name": operator, "status": "OUTOFORDER",
+                "city_slug": city, "operator_name": operator, "operator_key": OPERATOR_KEYS[operator],
+                "status": "OUTOFORDER",
                 "interval_start": at(day, 3), "interval_end": at(day, 4), "interval_date": jan(day),
                 "is_failure_start": failure, "is_open": False}
 
     return [
         row("i1", "charging_point", "S1", "koeln", "RheinEnergie AG", 10, True),
         row("i2", "connector", "S1", "koeln", "RheinEnergie AG", 10, True),  # connectors do not count
-        row("i3", "charging_point", "S3", "bonn", A_B, 11, True),
-        row("i4", "charging_point", "S3", "bonn", A_B, 11, False),  # the same failure going on
+        row("i3", "charging_point", "S3", "bonn", A_B_VARIANT, 11, True),
+        row("i4", "charging_point", "S3", "bonn", A_B_VARIANT, 11, False),  # the same failure going on
     ]
 
 
 def station_rows() -> list[dict]:
-    stations = {"S1": ("koeln", "RheinEnergie AG"), "S2": ("koeln", A_B), "S3": ("bonn", A_B),
+    stations = {"S1": ("koeln", "RheinEnergie AG"), "S2": ("koeln", A_B), "S3": ("bonn", A_B_VARIANT),
                 "S4": ("bonn", "Quiet GmbH")}
-    return [{"station_key": k, "station_id": k, "city_slug": c, "operator_name": o, "is_current": True,
-             "valid_from": at(1, 0)} for k, (c, o) in stations.items()]
+    return [{"station_key": k, "station_id": k, "city_slug": c, "operator_name": o, "operator_key": OPERATOR_KEYS[o],
+             "is_current": True, "valid_from": at(1, 0)} for k, (c, o) in stations.items()]
+
+
+def operator_rows() -> list[dict]:
+    return [
+        {"operator_key": "rheinenergie", "operator_name": "RheinEnergie AG", "spellings": ["RheinEnergie AG"],
+         "n_spellings": 1, "normalized_names": ["rheinenergie"], "n_stations": 1},
+        {"operator_key": "stadtwerkeab", "operator_name": A_B, "spellings": [A_B_VARIANT, A_B], "n_spellings": 2,
+         "normalized_names": ["stadtwerkeab"], "n_stations": 2},
+        {"operator_key": "quiet", "operator_name": "Quiet GmbH", "spellings": ["Quiet GmbH"], "n_spellings": 1,
+         "normalized_names": ["quiet"], "n_stations": 1},
+    ]
 
 
 HOURLY_LOADS = [  # (user, session, local hour start, synthetic 3.6, synthetic 7.2, flex 3.6, flex 7.2)
@@ -186,8 +206,10 @@ HOURLY_LOADS = [  # (user, session, local hour start, synthetic 3.6, synthetic 7
 ]
 
 
-def build_warehouse(path: Path, with_hourly_loads: bool = True) -> Path:
-    """A warehouse holding the marts above (and the staging view of hourly loads, as dbt builds it)."""
+def build_warehouse(path: Path, with_hourly_loads: bool = True, with_operators: bool = True) -> Path:
+    """A warehouse holding the marts above (and the staging view of hourly loads, as dbt builds it); without
+    `with_operators` the marts of a warehouse from before the operator dimension (no dim_operator, no
+    operator_key)."""
     con = duckdb.connect(str(path))
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -197,6 +219,12 @@ def build_warehouse(path: Path, with_hourly_loads: bool = True) -> Path:
         create_mart(con, "mart_reliability_daily", RELIABILITY_DAYS)
         create_mart(con, "fct_out_of_order_intervals", out_of_order_rows())
         create_mart(con, "dim_station", station_rows())
+        if with_operators:
+            create_mart(con, "dim_operator", operator_rows())
+        else:
+            for model in ("mart_utilization_station_daily", "mart_reliability_daily", "fct_out_of_order_intervals",
+                          "dim_station"):
+                con.execute(f"ALTER TABLE marts.{model} DROP COLUMN operator_key")
         # something outside marts that must not reach the snapshot
         con.execute("CREATE SCHEMA raw; CREATE TABLE raw.status_chargingpoints AS SELECT 1 AS x")
         if with_hourly_loads:
@@ -465,6 +493,44 @@ def test_reliability_per_city_and_operator(client):
     days = ok(client, "/kpi/reliability/operators/Stadtwerke%20A%2FB%20GmbH?start_date=2022-01-11")
     assert [(d["day"], d["availability_pct"], d["failures"]) for d in days] == [("2022-01-11", 0.0, 1)]
     assert client.get("/kpi/reliability/operators/Nobody%20AG").status_code == 404
+
+
+# the figure that S3's out-of-order day (spelled "STADTWERKE A/B") moves: over the range, and on the 11th
+OUT_OF_ORDER = {"utilization": ("share_out_of_order", 1 / 3, 1.0), "reliability": ("out_of_order_hours", 24.0, 24.0)}
+
+
+@pytest.mark.parametrize("measure", sorted(OUT_OF_ORDER))
+def test_an_operator_counts_once_under_all_its_spellings(client, measure):
+    figure, over_range, on_the_11th = OUT_OF_ORDER[measure]
+    listed = ok(client, f"/kpi/{measure}/operators")
+    # S2 and S3 spell their operator two ways: one row, under the display name, with both stations' polls
+    assert [(o["operator_key"], o["operator_name"]) for o in listed] == [
+        ("rheinenergie", "RheinEnergie AG"), ("stadtwerkeab", A_B)]
+    assert (listed[1]["observed_hours"], listed[1][figure]) == (72.0, approx(over_range))
+    # the key, each spelling, and a spelling in other case or with spaces around all answer for the one operator
+    by_key = ok(client, f"/kpi/{measure}/operators/stadtwerkeab")
+    assert [(d["day"], d["operator_key"], d["operator_name"], d[figure]) for d in by_key] == [
+        ("2022-01-10", "stadtwerkeab", A_B, 0.0), ("2022-01-11", "stadtwerkeab", A_B, on_the_11th)]
+    for name in ("STADTWERKE%20A%2FB", "Stadtwerke%20A%2FB%20GmbH", "STADTWERKE A/B",
+                 "%20stadtwerke%20a%2Fb%20gmbh%20"):
+        assert ok(client, f"/kpi/{measure}/operators/{name}") == by_key, name
+    assert ok(client, f"/kpi/{measure}/operators/quiet") == []
+    # a name the operator was never spelled as is not guessed at
+    response = client.get(f"/kpi/{measure}/operators/Stadtwerke%20A-B")
+    assert response.status_code == 404 and "unknown operator" in response.json()["detail"]
+
+
+def test_operator_kpis_need_a_snapshot_with_the_operator_dimension(tmp_path):
+    snapshot.publish(build_warehouse(tmp_path / "warehouse.duckdb", with_operators=False), tmp_path / "snaps")
+    old = TestClient(make_app(tmp_path / "snaps", tmp_path))
+    for url in ("/kpi/utilization/operators", "/kpi/utilization/operators/rheinenergie",
+                "/kpi/reliability/operators", "/kpi/reliability/operators/RheinEnergie%20AG"):
+        response = old.get(url)
+        assert response.status_code == 503, (url, response.text)
+        assert "warehouse job" in response.json()["detail"]
+    # the other KPIs of that snapshot still answer
+    assert old.get("/kpi/utilization/cities/koeln").status_code == 200
+    assert old.get("/kpi/reliability/stations/S1").status_code == 200
 
 
 # --- bad input, and no snapshot ----------------------------------------------------------------------------------

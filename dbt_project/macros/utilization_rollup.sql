@@ -1,7 +1,7 @@
 {#-
     Utilisation of a group of stations per UTC day: the station days of mart_utilization_station_daily added up
     (poll counts and sessions) before dividing, so the shares weigh every charging-point hour equally.
-    Used by the city and operator marts, which differ only in `group_column`.
+    Used by the city mart (`city_slug`) and the operator mart (`operator_key`, which adds the display name).
 -#}
 {% macro utilization_rollup(group_column) %}
 

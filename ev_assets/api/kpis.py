@@ -8,6 +8,8 @@ maps errors to status codes and documents the answers:
   a start after the end is a 400 (not FastAPI's 422: the parameters are read as text and checked here).
 - 404 for a user, garage, station, city or operator that is nowhere in the marts; a known one with no data in
   the range gets an empty list (or, for a single figure, `n_days` 0 and nulls).
+- Operators are counted once: an operator is its `operator_key` (every spelling of its name in the feed), asked
+  for by the key or any spelling, and shown under one display name.
 - 503 while there is no snapshot yet (run `make demo` or the warehouse job), or when it lacks a table a KPI reads.
 """
 
@@ -329,7 +331,11 @@ class CityKey(BaseModel):
 
 
 class OperatorKey(BaseModel):
-    operator_name: str = Field(description="Operator ('(unknown)' when the master data has none).")
+    operator_key: str = Field(
+        description="The operator: its normalized name, the same for every spelling in the feed ('(unknown)' for "
+                    "stations without an operator name). Ask for an operator by it or by any of its spellings."
+    )
+    operator_name: str = Field(description="Its display name: the spelling most of its stations use.")
 
 
 class OnDay(BaseModel):
@@ -432,12 +438,17 @@ class OperatorReliabilityDay(ReliabilityFigures, GroupPoints, OnDay, OperatorKey
 # --- utilization and reliability endpoints ---------------------------------------------------------------------
 STATION_ID = Path(min_length=1, description="Chargecloud station id (see /kpi/utilization/stations).")
 CITY = Path(min_length=1, description="Chargecloud city feed slug, e.g. koeln (see /kpi/utilization/cities).")
-OPERATOR = Path(min_length=1, description="Operator name as in the marts, URL-encoded (may contain '/'; see "
-                                          "/kpi/utilization/operators).")
+OPERATOR = Path(min_length=1, description=(
+    "The operator: its operator_key (e.g. rheinenergie) or any spelling of its name in the feed (e.g. "
+    "'Rheinenergie AG', case and leading / trailing spaces aside), URL-encoded (a name may contain '/'); see "
+    "/kpi/utilization/operators. Every spelling answers for the same one operator."))
 UTIL_NOTE = "Shares weigh every charging-point hour equally (poll counts added up before dividing)."
 REL_NOTE = ("Availability leaves UNKNOWN time out; failures are out-of-order episodes starting in the range; "
             "MTBF is in-service hours per failure.")
-
+OPERATOR_NOTE = ("An operator counts once however the feed spells it: it is its operator_key (dbt docs: "
+                 "dim_operator), shown under its display name.")
+UTIL_OPERATOR_NOTE = f"{UTIL_NOTE} {OPERATOR_NOTE}"
+REL_OPERATOR_NOTE = f"{REL_NOTE} {OPERATOR_NOTE}"
 
 
 def _list_doc(measure: str, kind: str, note: str) -> dict:
@@ -478,14 +489,14 @@ def get_utilization_city(city: str = CITY, rng=Depends(date_range), con=Depends(
 
 
 @router.get("/utilization/operators", tags=[UTILIZATION], response_model=list[OperatorUtilization],
-            **_list_doc("Utilization", "operator", UTIL_NOTE))
+            **_list_doc("Utilization", "operator", UTIL_OPERATOR_NOTE))
 def get_utilization_operators(rng=Depends(date_range), con=Depends(marts)):
     return _answer(kpis.utilization_list, con, "operator", *rng)
 
 
 # `:path`: operator names may hold a '/' (e.g. "... Bonn/Rhein-Sieg GmbH")
 @router.get("/utilization/operators/{operator:path}", tags=[UTILIZATION],
-            response_model=list[OperatorUtilizationDay], **_day_doc("Utilization", "operator", UTIL_NOTE))
+            response_model=list[OperatorUtilizationDay], **_day_doc("Utilization", "operator", UTIL_OPERATOR_NOTE))
 def get_utilization_operator(operator: str = OPERATOR, rng=Depends(date_range), con=Depends(marts)):
     return _answer(kpis.utilization_daily, con, "operator", operator, *rng)
 
@@ -515,12 +526,12 @@ def get_reliability_city(city: str = CITY, rng=Depends(date_range), con=Depends(
 
 
 @router.get("/reliability/operators", tags=[RELIABILITY], response_model=list[OperatorReliability],
-            **_list_doc("Reliability", "operator", REL_NOTE))
+            **_list_doc("Reliability", "operator", REL_OPERATOR_NOTE))
 def get_reliability_operators(rng=Depends(date_range), con=Depends(marts)):
     return _answer(kpis.reliability_list, con, "operator", *rng)
 
 
 @router.get("/reliability/operators/{operator:path}", tags=[RELIABILITY],
-            response_model=list[OperatorReliabilityDay], **_day_doc("Reliability", "operator", REL_NOTE))
+            response_model=list[OperatorReliabilityDay], **_day_doc("Reliability", "operator", REL_OPERATOR_NOTE))
 def get_reliability_operator(operator: str = OPERATOR, rng=Depends(date_range), con=Depends(marts)):
     return _answer(kpis.reliability_daily, con, "operator", operator, *rng)

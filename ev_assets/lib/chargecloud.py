@@ -14,6 +14,11 @@ Three modes give the same envelope (`settings.mode("chargecloud")`):
 `flatten_poll` turns an envelope into DataFrames matching `lib.tables.TABLES` exactly. Bad input is never
 dropped silently and good records always survive: what cannot be loaded as it is goes to `quarantine` with
 the reason, and every city gets one `chargecloud_poll_log` row.
+
+Stored polls are flattened from their bytes (`flatten_polls`): a city's answer is, most of the time, its answer
+of ten minutes before with other status values, so once one answer of a city went the full way (`_flatten_*`),
+the next ones only have their status values read out of the raw JSON (`_CityShape`). The tables are those of the
+full way, always; whatever the shortcut cannot vouch for takes the full way.
 """
 
 from __future__ import annotations
@@ -23,14 +28,23 @@ import json
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import requests
+
+try:  # splits a stored poll into its cities' raw JSON fast; without it, stored polls are parsed whole
+    import msgspec
+except ImportError:  # pragma: no cover
+    msgspec = None
 
 from ev_assets.lib.http import MalformedResponseError, RetryPolicy, SourceHTTPError, get_json
 from ev_assets.lib.settings import SOURCES, Settings
@@ -383,21 +397,35 @@ def pick_attempt(attempts: list[tuple[Any, str]]) -> tuple[int, Any]:
 # ---------------------------------------------------------------------------------------------------------
 @dataclass
 class FlatPoll:
-    """One or more polls as DataFrames with exactly the columns of their `lib.tables` table."""
+    """One or more polls as DataFrames with exactly the columns of their `lib.tables` table.
+
+    The status facts (`status_chargingpoints`, `status_connectors`) are built when first asked for, from `facts`.
+    """
 
     stations: pd.DataFrame
     charging_points: pd.DataFrame
     connectors: pd.DataFrame
-    status_chargingpoints: pd.DataFrame
-    status_connectors: pd.DataFrame
     poll_log: pd.DataFrame
     quarantine: pd.DataFrame
+    facts: dict[str, "_Facts"] = field(repr=False, compare=False)
     # contract rule (see CONTRACTS) -> what broke it: the count and the first reasons
     problems: dict[str, "Problems"] = field(default_factory=dict)
 
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """The frames by their table name in `lib.tables`, ready for the loader."""
-        return {TABLE_OF[f.name]: getattr(self, f.name) for f in fields(self) if f.name in TABLE_OF}
+    @cached_property
+    def status_chargingpoints(self) -> pd.DataFrame:
+        return self.facts["status_chargingpoints"].frame()
+
+    @cached_property
+    def status_connectors(self) -> pd.DataFrame:
+        return self.facts["status_connectors"].frame()
+
+    def tables(self, arrow: bool = False) -> dict[str, pd.DataFrame]:
+        """The frames by their table name in `lib.tables`, ready for the loader. With `arrow`, the status facts are
+        backed by Arrow dictionary arrays rather than Python strings: the same values, which DuckDB loads faster."""
+        frames = {TABLE_OF[name]: getattr(self, name) for name in TABLE_OF if not (arrow and name in self.facts)}
+        if arrow:
+            frames.update({name: facts.arrow_frame() for name, facts in self.facts.items()})
+        return {table: frames[table] for table in TABLE_OF.values()}
 
 
 @dataclass
@@ -441,21 +469,30 @@ def item_key(table: str) -> list[str]:
     return [k for k in MASTER_KEYS[field] if k != "attr_hash"]
 
 
-def flatten_poll(envelope: dict, slot_start: datetime, raw_file: str = "") -> FlatPoll:
+def flatten_poll(envelope: dict | bytes, slot_start: datetime, raw_file: str = "") -> FlatPoll:
     """The tables of one poll envelope (see the module docstring for what goes where)."""
     return flatten_polls([(envelope, slot_start, raw_file)])
 
 
-def flatten_polls(polls: Iterable[tuple[dict, datetime, str]]) -> FlatPoll:
+def flatten_polls(polls: Iterable[tuple[dict | bytes, datetime, str]], shapes: "CityShapes | None" = None) -> FlatPoll:
     """The tables of many `(envelope, slot_start, raw_file)` polls at once.
 
-    Far faster than flattening one by one and concatenating: rows are collected as tuples and become
-    DataFrames once, and master data collapses to its versions as it goes, so a day of polls stays small.
+    An envelope is the parsed poll, or the JSON text of a stored poll as bytes (`rawstore.read_raw_bytes`): the
+    tables are the same either way, but bytes are far faster. Each city's answer differs from its answer of the
+    previous poll mostly in the statuses, so a city whose answer equals one seen before apart from its status
+    values reuses what flattening that answer gave (see `_CityShape`); anything else takes the full path.
+
+    Rows are collected as tuples or columns and become DataFrames once, and master data collapses to its versions
+    as it goes, so a day of polls stays small. `polls` may be a generator: one poll at a time is held. Pass the
+    same `shapes` to the calls for consecutive days, and a city is flattened in full only when it changes.
     """
-    rows = _Rows(_EPOCH, "")
+    rows = _Rows(_EPOCH, "", shapes or CityShapes())
     for envelope, slot_start, raw_file in polls:
         rows.start_poll(to_utc(slot_start), str(raw_file))
-        _flatten_envelope(rows, envelope)
+        if isinstance(envelope, (bytes, bytearray, memoryview)):
+            _flatten_envelope_bytes(rows, bytes(envelope))
+        else:
+            _flatten_envelope(rows, envelope)
         rows.compact()
     return rows.frames()
 
@@ -469,7 +506,10 @@ def _flatten_envelope(rows: "_Rows", envelope: Any) -> None:
     for key, response in envelope.items():
         if not str(key).startswith("_"):
             _flatten_city(rows, str(key), response)
-    failed = envelope.get(FAILED_KEY, {})
+    _flatten_failed(rows, envelope, envelope.get(FAILED_KEY, {}))
+
+
+def _flatten_failed(rows: "_Rows", envelope: dict, failed: Any) -> None:
     if not isinstance(failed, dict):
         rows.quarantine("poll", "response", FAILED_KEY, "'_failed' is not a JSON object", failed)
         failed = {}
@@ -478,35 +518,108 @@ def _flatten_envelope(rows: "_Rows", envelope: Any) -> None:
             rows.failed_poll(str(city), None, str(reason))
 
 
-class _Rows:
-    """Row tuples of every table of one poll, in `lib.tables` column order, plus the poll's context."""
+def _flatten_envelope_bytes(rows: "_Rows", blob: bytes) -> None:
+    """`_flatten_envelope(rows, json.loads(blob))`, without parsing what an earlier poll already showed.
 
-    def __init__(self, slot: datetime, raw_file: str):
+    msgspec splits the poll into the cities' answers as raw JSON, checking its syntax; what only Python's json
+    reads (NaN, a byte order mark, ...) or is not shaped like a poll is parsed with `json` and takes the full
+    path, and every value that is used is parsed with `json`, so the result is always that of `json.loads`.
+    """
+    if msgspec is None:
+        _flatten_envelope(rows, json.loads(blob))
+        return
+    try:
+        try:
+            envelope = _RAW_ENVELOPE.decode(blob)  # {key: {field: raw JSON}}: every stored poll
+        except msgspec.ValidationError:  # a value that is not an object
+            envelope = _RAW_OBJECT.decode(blob)
+    except msgspec.DecodeError:  # not an object, or not JSON to msgspec
+        _flatten_envelope(rows, json.loads(blob))
+        return
+    reserved = {key: _loads(value) for key, value in envelope.items() if key.startswith("_")}
+    superseded = reserved.get(SUPERSEDED_KEY)
+    rows.superseded = f"loaded from a later attempt: {superseded}" if superseded else None
+    for key, value in envelope.items():
+        if not key.startswith("_"):
+            _flatten_city_bytes(rows, key, value)
+    _flatten_failed(rows, envelope, reserved.get(FAILED_KEY, {}))
+
+
+def _json_value(raw: Any) -> Any:
+    """json.loads of raw JSON: msgspec reads strings, integers, booleans and null exactly as json does, faster
+    (it refuses what only json reads, such as a lone surrogate: that goes to json)."""
+    try:
+        value = _ANY.decode(raw)
+    except ValueError:
+        return json.loads(bytes(raw))
+    return value if value is None or type(value) in (str, int, bool) else json.loads(bytes(raw))
+
+
+def _loads(value: Any) -> Any:
+    """json.loads of raw JSON, or of an object given as its fields' raw JSON."""
+    if isinstance(value, dict):
+        return {key: json.loads(bytes(item)) for key, item in value.items()}
+    return json.loads(bytes(value))
+
+
+class CityShapes:
+    """What flattening learnt of each city's answers (see `_CityShape`), kept from one `flatten_polls` call to the
+    next, e.g. a day's polls after the day before's: then a city is flattened in full only when its stations
+    change, not once a call. For one caller at a time."""
+
+    def __init__(self):
+        self.strings = _Strings()
+        self.by_city: dict[str, list[_CityShape]] = {}  # latest first
+        self.last: dict[str, tuple] = {}  # city -> (raw data, shape, status values) of its last reused answer
+
+    def add(self, city: str, shape: "_CityShape") -> None:
+        self.by_city[city] = [shape, *self.by_city.get(city, ())][:_SHAPES_PER_CITY]
+
+
+class _Rows:
+    """Row tuples of every table of one poll, in `lib.tables` column order, plus the poll's context.
+
+    The status facts end up in `facts` (blocks of columns, text as codes): the full path appends tuples to
+    `status_chargingpoints` / `status_connectors`, which `flush_status_rows` moves there, and a city shape adds
+    a block per city and poll.
+    """
+
+    def __init__(self, slot: datetime, raw_file: str, shapes: "CityShapes"):
         self.start_poll(slot, raw_file)
         self.stations: list[tuple] = []
         self.charging_points: list[tuple] = []
         self.connectors: list[tuple] = []
         self.status_chargingpoints: list[tuple] = []
         self.status_connectors: list[tuple] = []
+        self.shapes = shapes
+        self.strings = shapes.strings
+        self.facts = {name: _Facts(name, self.strings) for name in _FACTS}
         self.poll_log: list[tuple] = []
         self.quarantine_rows: list[tuple] = []
         self.problems: dict[str, Problems] = defaultdict(Problems)
         # master data versions seen so far: {list name: {(key..., attr_hash): row}}
         self._versions: dict[str, dict[tuple, tuple]] = {name: {} for name in MASTER_KEYS}
+        # the shapes used here -> [first, last] poll time of the polls that reused them (fold into _versions)
+        self.seen: dict[_CityShape, list] = {}
+        self.capture: list[tuple] | None = None  # quarantined records while a shape is being learnt
 
     def start_poll(self, slot: datetime, raw_file: str) -> None:
         self.slot = slot
+        self.slot_ns = _ns(slot)
         self.raw_file = raw_file
         self.partition_key = slot.isoformat()
-        # ids with a status in this poll -> the city that reported it first
-        self.reported: dict[tuple[str, ...], str] = {}
+        # ids with a status in this poll -> the city that reported it first: charging point ids, and connectors
+        # as the repr of (charging point id, connector id) (str keys hash once)
+        self.reported: dict[str, str] = {}
+        self.reported_connectors: dict[str, str] = {}
         self.superseded: str | None = None
 
     def earlier_report(self, key: tuple[str, ...], city: str) -> str | None:
         """The city that already reported a status for `key` in this poll, or None (and `city` now has)."""
-        if key in self.reported:
-            return self.reported[key]
-        self.reported[key] = city
+        reported, key = (self.reported, key[0]) if len(key) == 1 else (self.reported_connectors, repr(key))
+        if key in reported:
+            return reported[key]
+        reported[key] = city
         return None
 
     def compact(self) -> None:
@@ -521,9 +634,21 @@ class _Rows:
                 versions[key] = row if old is None else (*old[:-2], min(old[-2], row[-2]), max(old[-1], row[-1]))
             getattr(self, name).clear()
 
+    def flush_status_rows(self) -> None:
+        """Move the status rows of the full path into the facts (before a shape adds a block, to keep the order)."""
+        for name in _FACTS:
+            pending = getattr(self, name)
+            if pending:
+                self.facts[name].add_rows(pending)
+                pending.clear()
+
     def quarantine(self, rule: str, level: str, record_id: str | None, reason: str, record: Any) -> None:
         """A record that broke the contract `rule` (a key of CONTRACTS), kept with the reason."""
-        text = json.dumps(record, ensure_ascii=False, default=str)
+        if self.capture is not None:
+            self.capture.append((rule, level, record_id, reason, record))
+        self.quarantine_text(rule, level, record_id, reason, _RECORD_JSON.encode(record))
+
+    def quarantine_text(self, rule: str, level: str, record_id: str | None, reason: str, text: str) -> None:
         self.quarantine_rows.append((SOURCE, self.partition_key, level, record_id, reason, text, self.raw_file))
         self.problems[rule].add(f"{self.slot:%Y-%m-%d %H:%M} {record_id or level}: {reason}")
 
@@ -532,18 +657,172 @@ class _Rows:
         self.poll_log.append((self.slot, city, poll_time, False, reason, 0, 0, 0, self.raw_file))
         self.problems["poll"].add(f"{self.slot:%Y-%m-%d %H:%M} {city}: {reason}")
 
+    def flatten_and_learn(self, city: str, poll_time: datetime, data: list, data_raw: bytes) -> None:
+        """Flatten a city's stations on the full path, and keep its shape when the polls after can reuse it."""
+        mark = (len(self.stations), len(self.charging_points), len(self.connectors),
+                len(self.status_chargingpoints), len(self.status_connectors))
+        self.capture = []
+        try:
+            for station in data:
+                _flatten_station(self, city, poll_time, station)
+            captured = self.capture
+        finally:
+            self.capture = None
+        shape = _CityShape.learn(self, city, data, data_raw, mark, captured)
+        if shape is not None:
+            self.shapes.add(city, shape)
+            self.seen[shape] = [None, None]  # its master rows are in this poll's already
+
     def frames(self) -> FlatPoll:
         self.compact()
+        self.flush_status_rows()
+        for shape, (first, last) in self.seen.items():  # the polls that reused a shape widen its versions' seen
+            if first is not None:
+                shape.fold_seen(self._versions, first, last)
         return FlatPoll(
-            stations=tables.frame("chargingstations", list(self._versions["stations"].values())),
-            charging_points=tables.frame("chargingpoints", list(self._versions["charging_points"].values())),
-            connectors=tables.frame("connectors", list(self._versions["connectors"].values())),
-            status_chargingpoints=tables.frame("status_chargingpoints", self.status_chargingpoints),
-            status_connectors=tables.frame("status_connectors", self.status_connectors),
-            poll_log=tables.frame("chargecloud_poll_log", self.poll_log),
+            stations=_frame("chargingstations", list(self._versions["stations"].values())),
+            charging_points=_frame("chargingpoints", list(self._versions["charging_points"].values())),
+            connectors=_frame("connectors", list(self._versions["connectors"].values())),
+            poll_log=_frame("chargecloud_poll_log", self.poll_log),
             quarantine=tables.frame("quarantine", self.quarantine_rows),
+            facts=self.facts,
             problems=dict(self.problems),
         )
+
+
+_FACTS = ("status_chargingpoints", "status_connectors")
+_NAT = np.iinfo(np.int64).min  # NaT as datetime64[ns]
+_SHAPES_PER_CITY = 4  # a city flipping between a few master-data states keeps each
+
+
+def _frame(name: str, rows: list[tuple]) -> pd.DataFrame:
+    """`tables.frame(name, rows)` for rows whose times are UTC datetimes or None, with the times converted here:
+    `pd.to_datetime` turns datetimes into Timestamps one by one to decide whether to cache them."""
+    times = {i: col for i, (col, typ) in enumerate(tables.TABLES[name]) if typ == "TIMESTAMPTZ"}
+    if not rows or not times:
+        return tables.frame(name, rows)
+    frame = tables.frame(name, [tuple(None if i in times else value for i, value in enumerate(row)) for row in rows])
+    for i, col in times.items():
+        ns = np.fromiter((_NAT if row[i] is None else _ns(row[i]) for row in rows), np.int64, len(rows))
+        frame[col] = pd.DatetimeIndex(ns.view("M8[ns]")).tz_localize("UTC")
+    return frame
+
+
+def _ns(t: datetime) -> int:
+    """A UTC datetime as nanoseconds since the epoch (exact: datetimes hold microseconds)."""
+    return (t - _EPOCH) // _MICROSECOND * 1000
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class _Strings(dict):
+    """Text -> its code (None is 0), for the status facts: each id or status is one object, however many rows."""
+
+    def __init__(self):
+        super().__init__({None: 0})
+        self.texts: list[str | None] = [None]
+        self.of_bytes = _BytesCodes(self)  # a raw status value -> the code of its text
+
+    def __missing__(self, text: str) -> int:
+        self[text] = code = len(self.texts)
+        self.texts.append(text)
+        return code
+
+
+class _BytesCodes(dict):
+    """A raw status value (ASCII letters, see `_STATUS_VALUE`) -> the `_Strings` code of its text."""
+
+    def __init__(self, strings: _Strings):
+        super().__init__()
+        self.strings = strings
+
+    def __missing__(self, raw: bytes) -> int:
+        self[raw] = code = self.strings[raw.decode("ascii")]
+        return code
+
+
+class _Facts:
+    """One status table as blocks of rows, in order, kept by column: a city shape's block gives poll_slot, poll_time
+    and city_slug as one value each (`_SCALARS`) and the other columns as arrays; the full path's blocks give arrays
+    only. Times are ns since the epoch, text `_Strings` codes."""
+
+    def __init__(self, name: str, strings: _Strings):
+        self.name = name
+        self.strings = strings
+        self.counts: list[int] = []
+        self.columns: list[list] = [[] for _ in tables.TABLES[name]]
+        self.array_blocks: list[int] = []  # blocks that give every column as an array
+        self._built: list[np.ndarray] | None = None
+
+    def add(self, n: int, columns: list, arrays: bool = False) -> None:
+        if not n:
+            return
+        self._built = None
+        if arrays:
+            self.array_blocks.append(len(self.counts))
+        self.counts.append(n)
+        for column, part in zip(self.columns, columns):
+            column.append(part)
+
+    def add_rows(self, rows: list[tuple]) -> None:
+        """Rows as tuples in `lib.tables` column order (datetimes, text or None)."""
+        code = self.strings.__getitem__
+        columns = [
+            np.fromiter(map(_ns if typ == "TIMESTAMPTZ" else code, values), np.int64 if typ == "TIMESTAMPTZ" else np.int32, len(rows))
+            for (_, typ), values in zip(tables.TABLES[self.name], zip(*rows))
+        ]
+        self.add(len(rows), columns, arrays=True)
+
+    def _columns(self) -> list[np.ndarray]:
+        """Each column as one array: ns since the epoch, or text codes."""
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    def _build(self) -> list[np.ndarray]:
+        counts = np.array(self.counts, dtype=np.int64)
+        starts = np.cumsum(counts) - counts
+        columns = []
+        for i, ((_, typ), parts) in enumerate(zip(tables.TABLES[self.name], self.columns)):
+            dtype = np.int64 if typ == "TIMESTAMPTZ" else np.int32
+            if not parts:
+                values = np.empty(0, dtype)
+            elif i < _SCALARS and len(self.array_blocks) < len(parts):  # one value per shape block, repeated
+                scalars = list(parts)
+                for k in self.array_blocks:
+                    scalars[k] = 0
+                values = np.repeat(np.array(scalars, dtype), counts)
+                for k in self.array_blocks:
+                    values[starts[k]:starts[k] + counts[k]] = parts[k]
+            else:
+                values = np.concatenate(parts)
+            columns.append(values)
+        return columns
+
+    def frame(self) -> pd.DataFrame:
+        """The table, typed exactly as `tables.frame` types its rows (object columns of str and None)."""
+        texts = np.array(self.strings.texts, dtype=object)
+        data = {
+            col: pd.DatetimeIndex(values.view("M8[ns]")).tz_localize("UTC") if typ == "TIMESTAMPTZ" else texts[values]
+            for (col, typ), values in zip(tables.TABLES[self.name], self._columns())
+        }
+        return pd.DataFrame(data, columns=tables.columns(self.name), copy=False)
+
+    def arrow_frame(self) -> pd.DataFrame:
+        """The table with the same values as `frame`, its text as Arrow dictionary arrays (no object per row)."""
+        dictionary = pa.array(["" if text is None else text for text in self.strings.texts], pa.string())
+        data = {}
+        for (col, typ), values in zip(tables.TABLES[self.name], self._columns()):
+            if typ == "TIMESTAMPTZ":
+                array = pa.array(values, pa.timestamp("ns", tz="UTC"))
+            else:  # code 0 is NULL
+                array = pa.DictionaryArray.from_arrays(pa.array(values, mask=values == 0), dictionary)
+            data[col] = pd.arrays.ArrowExtensionArray(array)
+        return pd.DataFrame(data, columns=tables.columns(self.name), copy=False)
+
+
+_SCALARS = 3  # poll_slot, poll_time, city_slug: the first columns of both status tables
 
 
 def _response_problem(response: Any) -> str | None:
@@ -598,13 +877,29 @@ def _time_problem(poll_time: datetime | None, slot: datetime) -> str | None:
     return None
 
 
-def _flatten_city(rows: _Rows, city: str, response: Any) -> None:
+def _flatten_city(rows: _Rows, city: str, response: Any, data_raw: Any = None) -> None:
+    """One city's answer. With `data_raw` (the raw JSON of its `data`), what it gives is kept as the city's
+    shape for the polls that follow."""
     poll_time = parse_time(response.get("timestamp")) if isinstance(response, dict) else None
     problem = _response_problem(response) or _time_problem(poll_time, rows.slot)
     if problem:  # a poll log row and the response in quarantine: one broken contract
         rows.poll_log.append((rows.slot, city, poll_time, False, problem, 0, 0, 0, rows.raw_file))
         rows.quarantine("poll", "response", city, problem, response)
         return
+    note, poll_time = _city_note(rows, city, response, poll_time)
+    before = (len(rows.stations), len(rows.charging_points), len(rows.connectors))
+    if data_raw is None:
+        for station in response["data"]:
+            _flatten_station(rows, city, poll_time, station)
+    else:
+        rows.flatten_and_learn(city, poll_time, response["data"], data_raw)
+    counts = (len(rows.stations) - before[0], len(rows.charging_points) - before[1], len(rows.connectors) - before[2])
+    rows.poll_log.append((rows.slot, city, poll_time, True, note, *counts, rows.raw_file))
+
+
+def _city_note(rows: _Rows, city: str, response: dict, poll_time: datetime | None) -> tuple[str | None, datetime]:
+    """(the poll log's note on a usable answer, its poll time): an error message beside a success code (which
+    also breaks the poll contract), a missing timestamp, an attempt loaded instead of earlier failed ones."""
     note = _message_problem(response)
     if note:
         rows.problems["poll"].add(f"{rows.slot:%Y-%m-%d %H:%M} {city}: {note}")
@@ -613,11 +908,50 @@ def _flatten_city(rows: _Rows, city: str, response: Any) -> None:
         poll_time = rows.slot
     if rows.superseded:
         note = "; ".join(filter(None, [note, rows.superseded]))
-    before = (len(rows.stations), len(rows.charging_points), len(rows.connectors))
-    for station in response["data"]:
-        _flatten_station(rows, city, poll_time, station)
-    counts = (len(rows.stations) - before[0], len(rows.charging_points) - before[1], len(rows.connectors) - before[2])
-    rows.poll_log.append((rows.slot, city, poll_time, True, note, *counts, rows.raw_file))
+    return note, poll_time
+
+
+def _flatten_city_bytes(rows: _Rows, city: str, answer: Any) -> None:
+    """`_flatten_city(rows, city, json.loads(answer))` for an answer as raw JSON (or its fields' raw JSON). A
+    clean answer whose `data` has a shape the city had before (see `_CityShape`) only fills in its statuses."""
+    if not isinstance(answer, dict):
+        try:
+            answer = _RAW_OBJECT.decode(answer)
+        except msgspec.DecodeError:  # not an object: the full path says why
+            _flatten_city(rows, city, json.loads(bytes(answer)))
+            return
+    data_raw = answer.get("data")
+    head = {key: _json_value(value) for key, value in answer.items() if key != "data"}
+    poll_time = parse_time(head.get("timestamp"))
+    usable = (
+        data_raw is not None and poll_time is not None and str(head.get("status_code")) == str(OK_STATUS_CODE)
+        and _time_problem(poll_time, rows.slot) is None
+    )
+    if usable:
+        shape = _reusable_shape(rows, city, data_raw)
+        if shape is not None:
+            values = rows.shapes.last[city][2]
+            note, poll_time = _city_note(rows, city, head, poll_time)
+            shape.apply(rows, city, poll_time, values)
+            rows.poll_log.append((rows.slot, city, poll_time, True, note, *shape.counts, rows.raw_file))
+            return
+    response = {key: json.loads(bytes(value)) if key == "data" else head[key] for key, value in answer.items()}
+    _flatten_city(rows, city, response, bytes(data_raw) if usable else None)
+
+
+def _reusable_shape(rows: _Rows, city: str, data_raw: Any) -> "_CityShape | None":
+    """The shape of the city that this `data` has (the status values aside) and can reuse in this poll; its status
+    values are then `rows.shapes.last[city][2]`."""
+    last = rows.shapes.last.get(city)
+    if last is not None and last[0] == data_raw:  # the very answer of its last poll: nothing to split
+        return last[1] if last[1].ready(rows, last[2]) else None
+    parts = _STATUS_VALUE.split(data_raw)
+    segments, values = parts[0::2], parts[1::2]
+    for shape in rows.shapes.by_city.get(city, ()):
+        if shape.matches(segments) and shape.ready(rows, values):
+            rows.shapes.last[city] = (data_raw, shape, values)
+            return shape
+    return None
 
 
 def _flatten_station(rows: _Rows, city: str, poll_time: datetime, station: Any) -> None:
@@ -723,7 +1057,230 @@ def _children(rows: _Rows, parent: dict, key: str, level: str, parent_id: str) -
     return value
 
 
+# ---------------------------------------------------------------------------------------------------------
+# City shapes: a city's answer is its previous answer with other status values, most of the time
+# ---------------------------------------------------------------------------------------------------------
+# A status value as a stored poll spells it (json.dumps writes `": "`). A quote inside a JSON string is escaped,
+# so in valid JSON every match is a key ending in "status" with a plain string value, and nothing else.
+_STATUS_VALUE = re.compile(rb'status": ?"([A-Za-z_]*)"')
+_STATUS_WORD = re.compile(r"[A-Za-z_]*")
+_STATUS_OF = {status.encode(): status for status in STATUSES}  # a raw value that `_status` keeps as it is
+_STATUS_SET = frozenset(_STATUS_OF)
+_TEXT_OF: dict[bytes, str] = {}  # decoded status values, shared
+# A stored poll as {key: raw JSON} or {key: {field: raw JSON}} (msgspec checks the syntax, parses nothing).
+_RAW_OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw]) if msgspec else None
+_RAW_ENVELOPE = msgspec.json.Decoder(dict[str, dict[str, msgspec.Raw]]) if msgspec else None
+_ANY = msgspec.json.Decoder() if msgspec else None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """json's object hook that refuses duplicate keys (json keeps the last, which reorders what a scan sees)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateKey
+    return obj
+
+
+def _status_fields(value: Any, path: tuple, found: list) -> None:
+    """(path, value) of every key ending in "status" whose value is a plain word, in document order: what
+    `_STATUS_VALUE` finds in the raw JSON of `value` when nothing in it is spelled with escapes."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str):
+                if key.endswith("status") and _STATUS_WORD.fullmatch(item):
+                    found.append(((*path, key), item))
+            elif isinstance(item, (dict, list)):
+                _status_fields(item, (*path, key), found)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _status_fields(item, (*path, i), found)
+
+
+def _picker(indices: list[int]) -> Callable[[list], tuple]:
+    """A function giving the items at `indices` as a tuple (itemgetter, also for none or one index)."""
+    if not indices:
+        return lambda values: ()
+    if len(indices) == 1:
+        index = indices[0]
+        return lambda values: (values[index],)
+    return itemgetter(*indices)
+
+
+def _text_of(value: bytes) -> str:
+    text = _TEXT_OF.get(value)
+    if text is None:
+        text = _TEXT_OF[value] = value.decode("ascii")
+    return text
+
+
+class _CityShape:
+    """What one city's clean answer flattened to, as a function of its status values.
+
+    `segments` are the bytes of the answer's `data` between its status values (`_STATUS_VALUE.split`). An answer
+    with the same segments differs only in those values; `learn` made sure each of them is the status of a
+    charging point or connector (or a parking sensor's) and flows nowhere else but into a status row or the text
+    of a quarantined connector. So its tables are the learnt ones with the new values filled in: no station,
+    charging point or connector changed, and the master-data versions are the same.
+    """
+
+    @classmethod
+    def learn(cls, rows: _Rows, city: str, data: list, data_raw: bytes, mark: tuple, captured: list) -> "_CityShape | None":
+        """The shape of the city's stations just flattened (rows since `mark`), or None when the polls after cannot
+        reuse it safely: records without ids or with a bad or repeated status (they depend on the statuses),
+        duplicate keys, or a status value anywhere but in a status field."""
+        if any(rule not in ("coordinates", "ratings") for rule, *_ in captured):
+            return None
+        parts = _STATUS_VALUE.split(data_raw)
+        values = parts[1::2]
+        try:
+            json.loads(data_raw, object_pairs_hook=_unique_keys)
+            found: list = []
+            _status_fields(data, (), found)
+        except (_DuplicateKey, RecursionError):
+            return None
+        if [value.encode() for _, value in found] != values:
+            return None  # something spelled with escapes or odd spacing: the scan would not see the same values
+
+        # every charging point and connector has its status row (nothing was quarantined for ids or statuses)
+        cp_rows = rows.status_chargingpoints[mark[3]:]
+        conn_rows = rows.status_connectors[mark[4]:]
+        evse_row, conn_row, conn_of = {}, {}, {}
+        for i, station in enumerate(data):
+            for j, evse in enumerate(station.get("evses") or ()):
+                r = len(evse_row)
+                if r >= len(cp_rows) or cp_rows[r][4] != _id(evse.get("id")):
+                    return None
+                evse_row[i, j] = r
+                for k, conn in enumerate(evse.get("connectors") or ()):
+                    c = len(conn_row)
+                    if c >= len(conn_rows) or conn_rows[c][4:6] != (cp_rows[r][4], _id(conn.get("id"))):
+                        return None
+                    conn_row[i, j, k] = c
+                    conn_of[id(conn)] = (i, j, k)
+        if len(evse_row) != len(cp_rows) or len(conn_row) != len(conn_rows):
+            return None
+
+        shape = cls()
+        shape.segments = parts[0::2]
+        shape.counts = (len(rows.stations) - mark[0], len(rows.charging_points) - mark[1], len(rows.connectors) - mark[2])
+        codes = rows.strings
+        shape.city = codes[city]
+        shape.cp_station, shape.cp_ids, shape.cp_uids, shape.cp_status, shape.cp_park = (
+            np.fromiter((codes[row[i]] for row in cp_rows), np.int32, len(cp_rows)) for i in (3, 4, 5, 6, 7)
+        )
+        shape.conn_station, shape.conn_cp, shape.conn_ids, shape.conn_status = (
+            np.fromiter((codes[row[i]] for row in conn_rows), np.int32, len(conn_rows)) for i in (3, 4, 5, 6)
+        )
+        cp_status, park, conn_status, conn_value = {}, {}, {}, {}
+        for m, (path, _) in enumerate(found):
+            if len(path) == 4 and path[1] == "evses" and path[3] in ("status", "parkingsensor_status"):
+                (cp_status if path[3] == "status" else park)[evse_row[path[0], path[2]]] = m
+            elif len(path) == 6 and path[1] == "evses" and path[3] == "connectors" and path[5] == "status":
+                conn_status[conn_row[path[0], path[2], path[4]]] = conn_value[path[0], path[2], path[4]] = m
+            else:
+                return None  # e.g. a station's or operator's status: it may flow into master data
+        shape.cp_status_rows, shape.park_rows, shape.conn_status_rows = (
+            np.array(list(rows_of), dtype=np.intp) for rows_of in (cp_status, park, conn_status)
+        )
+        shape.pick_cp, shape.pick_park, shape.pick_conn = (
+            _picker(list(p.values())) for p in (cp_status, park, conn_status)
+        )
+        shape.pick_statuses = _picker([*cp_status.values(), *conn_status.values()])
+
+        shape.quarantined = []
+        for rule, level, record_id, reason, record in captured:
+            index = None
+            if rule == "ratings":  # the connector as it came: its text holds its status
+                if id(record) not in conn_of:
+                    return None
+                index = conn_value.get(conn_of[id(record)])
+            text = _RECORD_JSON.encode(record)
+            shape.quarantined.append((rule, level, record_id, reason, text, record, index, values[index] if index is not None else None))
+
+        shape.reported = dict.fromkeys((row[4] for row in cp_rows), city)
+        shape.reported_connectors = dict.fromkeys((repr(row[4:6]) for row in conn_rows), city)
+        shape.master, shape.versions = {}, {}
+        for n, (name, keys) in enumerate(MASTER_KEYS.items()):
+            cols = tables.columns(TABLE_OF[name])
+            positions = [cols.index(k) for k in keys]
+            shape.master[name] = [row[:-2] for row in getattr(rows, name)[mark[n]:]]  # without first/last seen
+            shape.versions[name] = [tuple(row[p] for p in positions) for row in shape.master[name]]
+        return shape
+
+    def matches(self, segments: list[bytes]) -> bool:
+        return segments == self.segments
+
+    def ready(self, rows: _Rows, values: list[bytes]) -> bool:
+        """Whether an answer with these status values gives the learnt tables: every status is one of the
+        vocabulary as `_status` returns it, and no charging point or connector of the city was reported by
+        another city in this poll (else the full path quarantines it)."""
+        return (
+            (_STATUS_SET.issuperset(values) or _STATUS_SET.issuperset(self.pick_statuses(values)))
+            and rows.reported.keys().isdisjoint(self.reported.keys())  # (iterates the smaller)
+            and rows.reported_connectors.keys().isdisjoint(self.reported_connectors.keys())
+        )
+
+    def apply(self, rows: _Rows, city: str, poll_time: datetime, values: list[bytes]) -> None:
+        """The city's rows of this poll: the learnt ones with these status values."""
+        rows.flush_status_rows()
+        time_ns = _ns(poll_time)
+        code = rows.strings.of_bytes.__getitem__
+        rows.facts["status_chargingpoints"].add(len(self.cp_ids), [
+            rows.slot_ns, time_ns, self.city, self.cp_station, self.cp_ids, self.cp_uids,
+            self._filled(self.cp_status, self.cp_status_rows, map(code, self.pick_cp(values))),
+            self._filled(self.cp_park, self.park_rows, map(code, self.pick_park(values))),
+        ])
+        rows.facts["status_connectors"].add(len(self.conn_ids), [
+            rows.slot_ns, time_ns, self.city, self.conn_station, self.conn_cp, self.conn_ids,
+            self._filled(self.conn_status, self.conn_status_rows, map(code, self.pick_conn(values))),
+        ])
+        rows.reported.update(self.reported)
+        rows.reported_connectors.update(self.reported_connectors)
+        for rule, level, record_id, reason, text, record, index, learnt in self.quarantined:
+            if index is not None and values[index] != learnt:
+                text = _RECORD_JSON.encode({**record, "status": _text_of(values[index])})
+            rows.quarantine_text(rule, level, record_id, reason, text)
+        seen = rows.seen.get(self)
+        if seen is None:  # learnt by an earlier call: its versions join as the full path would add them
+            for name, master in self.master.items():
+                getattr(rows, name).extend((*row, poll_time, poll_time) for row in master)
+            rows.seen[self] = [None, None]
+        elif seen[0] is None:
+            seen[0] = seen[1] = poll_time
+        else:
+            seen[0], seen[1] = min(seen[0], poll_time), max(seen[1], poll_time)
+
+    @staticmethod
+    def _filled(learnt: np.ndarray, rows: np.ndarray, codes: Iterable[int]) -> np.ndarray:
+        """The column `learnt` with these codes put in at `rows` (all of it, most of the time)."""
+        if not len(rows):
+            return learnt
+        codes = np.fromiter(codes, np.int32, len(rows))
+        if len(rows) == len(learnt):
+            return codes
+        column = learnt.copy()
+        column[rows] = codes
+        return column
+
+    def fold_seen(self, versions: dict[str, dict[tuple, tuple]], first: datetime, last: datetime) -> None:
+        """Widen first/last seen of this shape's master-data versions by the polls that reused it."""
+        for name, keys in self.versions.items():
+            table = versions[name]
+            for key in keys:
+                old = table[key]
+                table[key] = (*old[:-2], min(old[-2], first), max(old[-1], last))
+
+
 # --- value helpers: the API sends strings for numbers, and newer versions may change types --------------
+# json.dumps(value, **these) builds an encoder per call: built once, they write the same text.
+_RECORD_JSON = json.JSONEncoder(ensure_ascii=False, default=str)  # quarantined records, attribute hashes
+_STABLE_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))  # sorted keys
+
+
 def poll_time(envelope: Any) -> datetime | None:
     """When a stored poll was taken: the earliest response `timestamp` in it (UTC), None if it has none."""
     if not isinstance(envelope, dict):
@@ -766,7 +1323,7 @@ def _json_text(value: Any) -> str | None:
     """Stable JSON text (sorted keys), so the attribute hash does not depend on key order."""
     if value is None:
         return None
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _STABLE_JSON.encode(value)
 
 
 def _joined(value: Any) -> str | None:
@@ -833,7 +1390,7 @@ def _status(value: Any) -> tuple[str | None, str | None]:
 
 
 def _hash(attrs: tuple) -> str:
-    return hashlib.sha1(json.dumps(attrs, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
+    return hashlib.sha1(_RECORD_JSON.encode(attrs).encode("utf-8")).hexdigest()
 
 
 def _without(record: dict, key: str) -> dict:

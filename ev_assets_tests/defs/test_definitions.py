@@ -5,7 +5,8 @@ import dagster as dg
 
 def test_definitions_load_with_jobs_and_stopped_schedules(defs):
     dg.Definitions.validate_loadable(defs)
-    assert {j.name for j in defs.jobs} == {"chargecloud_poll_job", "ingest_job", "warehouse_job", "ml_job"}
+    assert {j.name for j in defs.jobs} == {"chargecloud_poll_job", "ingest_job", "warehouse_job", "ml_job",
+                                              "monitoring_job", "retrain_job"}
     schedules = {s.name: s for s in defs.schedules}
     assert set(schedules) == {"chargecloud_every_10_minutes", "ingest_daily", "warehouse_daily"}
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
@@ -39,7 +40,7 @@ def test_every_asset_is_grouped_described_and_dbt_tests_are_checks(defs):
         groups.setdefault(node.group_name, set()).add(node.key.to_user_string())
         if node.is_executable:
             assert node.description, f"{node.key.to_user_string()} has no description for the UI"
-    assert set(groups) == {"raw", "warehouse", "docs", "serving", "ml"}
+    assert set(groups) == {"raw", "warehouse", "docs", "serving", "ml", "monitoring"}
     assert "chargecloud_polls" in groups["raw"] and "marts/fct_charging_sessions" in groups["warehouse"]
     check_names = {k.name for k in graph.asset_check_keys}
     assert {"all_cities_polled", "status_charging_point_is_known", "no_duplicate_charging_point_poll",

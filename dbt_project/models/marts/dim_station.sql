@@ -27,6 +27,8 @@ select
     latitude,
     longitude,
     operator_name,
+    -- the same operator under any spelling (macro operator_key, docs block operator_key)
+    {{ operator_key('operator_name') }} as operator_key,
     operator_hotline,
     owner,
     is_roaming,

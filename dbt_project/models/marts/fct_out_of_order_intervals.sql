@@ -7,7 +7,7 @@ out_of_order_intervals as (
 ),
 
 stations as (
-    select station_id, city_slug, operator_name
+    select station_id, city_slug, operator_name, operator_key
     from {{ ref('dim_station') }}
     where is_current
 )
@@ -20,6 +20,7 @@ select
     out_of_order_intervals.station_id,
     stations.city_slug,
     stations.operator_name,
+    stations.operator_key,
     out_of_order_intervals.status,
     out_of_order_intervals.interval_start,
     out_of_order_intervals.interval_end,

@@ -39,7 +39,7 @@ daily_sessions as (
 ),
 
 stations as (
-    select station_id, operator_name
+    select station_id, operator_name, operator_key
     from {{ ref('dim_station') }}
     where is_current
 )
@@ -49,6 +49,7 @@ select
     daily_polls.station_id,
     daily_polls.city_slug,
     coalesce(stations.operator_name, '(unknown)') as operator_name,
+    coalesce(stations.operator_key, '(unknown)') as operator_key,
     cast(daily_polls.n_charging_points as integer) as n_charging_points,
     cast(daily_polls.n_polls as bigint) as n_polls,
     cast(daily_polls.n_polls_charging as bigint) as n_polls_charging,

@@ -3,6 +3,7 @@
 
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
+from typing import Iterator
 
 import dagster as dg
 
@@ -165,36 +166,24 @@ def chargecloud_tables(context: dg.AssetExecutionContext, ev_config: EvConfig):
     problems: dict[str, chargecloud.Problems] = defaultdict(chargecloud.Problems)
     quarantined = 0
     day = window.start
-    with ev_config.connect() as con:
-        # One day at a time keeps memory flat for long backfills.
-        while day < window.end:
-            day_end = min(day + timedelta(days=1), window.end)
-            polls = _stored_polls(settings, day, day_end)
-            flat = chargecloud.flatten_polls(polls)
-            for rule, found in flat.problems.items():
-                problems[rule].merge(found)
-            tables = flat.tables()
-            day_written = {}
-            for name in FACT_TABLES:
-                day_written[name] = warehouse.replace_rows(con, name, tables[name], IN_WINDOW, (day, day_end))
-            for name in MASTER_TABLES:
-                day_written[name] = warehouse.upsert_versions(con, name, tables[name], chargecloud.item_key(name))  # new versions
-            quarantined += warehouse.replace_rows(
-                con, "quarantine", tables["quarantine"],
-                "source = 'chargecloud' AND partition_key >= ? AND partition_key < ?",
-                (day.isoformat(), day_end.isoformat()),
-            )
-            written.update(day_written)
-            _describe_day(context, con, day, day_end, day_written)
-            context.log.info(f"{day:%Y-%m-%d}: {len(polls)} polls, {len(tables['status_chargingpoints'])} charging-point statuses")
-            day = day_end
+    shapes = chargecloud.CityShapes()  # what each city's answers look like, learnt once for all days
+    # One day at a time keeps memory flat for long backfills: a day's tables are gone before the next day's, and a
+    # connection per day drops what DuckDB cached of the tables it wrote (a year of them would not fit).
+    while day < window.end:
+        day_end = min(day + timedelta(days=1), window.end)
+        with ev_config.connect() as con:
+            day_written, day_quarantined = _ingest_day(context, con, settings, shapes, day, day_end, problems)
+        written.update(day_written)
+        quarantined += day_quarantined
+        day = day_end
 
-        if settings.mode("chargecloud") == "replay":  # recordings that belong to no day are quarantined too
-            unplaced = chargecloud.unplaced_quarantine(chargecloud.replay_unplaced(settings))
+    if settings.mode("chargecloud") == "replay":  # recordings that belong to no day are quarantined too
+        unplaced = chargecloud.unplaced_quarantine(chargecloud.replay_unplaced(settings))
+        with ev_config.connect() as con:
             warehouse.replace_rows(con, "quarantine", unplaced, "source = 'chargecloud' AND partition_key = ?", (chargecloud.UNPLACED_PARTITION,))
-            for reason in unplaced["reason"]:
-                problems["poll"].add(f"recording without a usable poll time: {reason}")
-            quarantined += len(unplaced)
+        for reason in unplaced["reason"]:
+            problems["poll"].add(f"recording without a usable poll time: {reason}")
+        quarantined += len(unplaced)
 
     if quarantined:
         context.log.warning(f"{quarantined} chargecloud record(s) quarantined: see raw.quarantine (source 'chargecloud')")
@@ -210,17 +199,53 @@ def chargecloud_tables(context: dg.AssetExecutionContext, ev_config: EvConfig):
         )
 
 
-def _stored_polls(settings: Settings, start: datetime, end: datetime) -> list[tuple[dict, datetime, str]]:
-    """(envelope, slot, raw file) of every stored poll in [start, end): one attempt per slot, see `pick_attempt`."""
-    by_slot: dict[datetime, list] = defaultdict(list)
-    for slot, raw in rawstore.stored_slots(settings.raw_dir, RAW_SOURCE, start, end):
-        by_slot[slot].append(raw)
-    polls = []
-    for slot, stored in sorted(by_slot.items()):
-        attempts = [(raw.load(), raw) for raw in sorted(stored, key=lambda r: r.path.stat().st_mtime_ns)]
-        best, envelope = _pick(attempts)
-        polls.append((envelope, slot, str(attempts[best][1].path)))
-    return polls
+def _ingest_day(context, con, settings: Settings, shapes: chargecloud.CityShapes, day: datetime, day_end: datetime,
+                problems: dict[str, chargecloud.Problems]) -> tuple[dict[str, int], int]:
+    """Flatten and load the stored polls of [day, day_end): (rows written per table, records quarantined)."""
+    polls = _StoredPolls(settings, day, day_end)
+    flat = chargecloud.flatten_polls(polls, shapes)  # reads the day's polls one at a time
+    for rule, found in flat.problems.items():
+        problems[rule].merge(found)
+    tables = flat.tables(arrow=True)  # the status facts as Arrow: the same values, loaded faster
+    day_written = {}
+    for name in FACT_TABLES:
+        day_written[name] = warehouse.replace_rows(con, name, tables[name], IN_WINDOW, (day, day_end))
+    for name in MASTER_TABLES:
+        day_written[name] = warehouse.upsert_versions(con, name, tables[name], chargecloud.item_key(name))  # new versions
+    quarantined = warehouse.replace_rows(
+        con, "quarantine", tables["quarantine"],
+        "source = 'chargecloud' AND partition_key >= ? AND partition_key < ?",
+        (day.isoformat(), day_end.isoformat()),
+    )
+    _describe_day(context, con, day, day_end, day_written)
+    context.log.info(f"{day:%Y-%m-%d}: {len(polls)} polls, {len(tables['status_chargingpoints'])} charging-point statuses")
+    return day_written, quarantined
+
+
+class _StoredPolls:
+    """(poll, slot, raw file) of every stored poll in [start, end), oldest first, read as it is iterated (one file
+    held at a time): the stored JSON as bytes (`flatten_polls` reads those fast), or, where a slot holds several
+    attempts, the envelope `pick_attempt` chose."""
+
+    def __init__(self, settings: Settings, start: datetime, end: datetime):
+        by_slot: dict[datetime, list] = defaultdict(list)
+        for slot, raw in rawstore.stored_slots(settings.raw_dir, RAW_SOURCE, start, end):
+            by_slot[slot].append(raw)
+        self._slots = sorted(by_slot.items())
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __iter__(self) -> Iterator[tuple[dict | bytes, datetime, str]]:
+        # (Reading ahead in a thread was slower: zlib gives the GIL back between output blocks, and waiting for it
+        # again costs more than the unzipping.)
+        for slot, stored in self._slots:
+            if len(stored) == 1:
+                yield rawstore.read_raw_bytes(stored[0].path), slot, str(stored[0].path)
+                continue
+            attempts = [(raw.load(), raw) for raw in sorted(stored, key=lambda r: r.path.stat().st_mtime_ns)]
+            best, envelope = _pick(attempts)
+            yield envelope, slot, str(attempts[best][1].path)
 
 
 def _describe_day(context, con, day: datetime, day_end: datetime, day_written: dict) -> None:

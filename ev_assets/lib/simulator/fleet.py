@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -84,13 +84,26 @@ class Fleet:
 
 
 def build_fleet(sim: SimulationSettings) -> Fleet:
-    """The fleet of `sim.cities` (cached: the same settings give the very same object)."""
+    """The fleet of `sim.cities` (cached: the same settings give the very same object).
+
+    `sim.demand_factor` does not change the fleet; it rides along in `Fleet.settings` for the status simulation,
+    which scales every arrival rate by it."""
     cities = tuple(sim.cities)
     for slug in cities:
         _places.city(slug)  # unknown slug -> ValueError listing the known ones
     if sim.stations_per_city < 1:
         raise ValueError(f"stations_per_city must be at least 1, got {sim.stations_per_city}")
-    return _build_fleet(int(sim.seed), cities, int(sim.stations_per_city))
+    factor = float(sim.demand_factor)
+    if not (math.isfinite(factor) and factor > 0):
+        raise ValueError(f"demand_factor must be a positive number, got {sim.demand_factor}")
+    fleet = _build_fleet(int(sim.seed), cities, int(sim.stations_per_city))
+    return fleet if factor == 1.0 else _with_demand(fleet, factor)
+
+
+@functools.lru_cache(maxsize=16)
+def _with_demand(fleet: Fleet, factor: float) -> Fleet:
+    """The same fleet (shared frames) with another demand factor in its settings."""
+    return replace(fleet, settings=replace(fleet.settings, demand_factor=factor))
 
 
 @functools.lru_cache(maxsize=16)

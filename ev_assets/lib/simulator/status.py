@@ -1,7 +1,8 @@
 """Status dynamics: sessions, faults and outages of every charging point, as a pure function of (seed, item, t).
 
 Per charging point and UTC day, drivers *want* to charge at the times of a Poisson process whose rate follows a
-local-time daily/weekly profile scaled by the point's demand. A candidate arrival becomes a session only when the
+local-time daily/weekly profile scaled by the point's demand (and by `SimulationSettings.demand_factor`, 1.0 by
+default: a demand shift for showing drift). A candidate arrival becomes a session only when the
 point is free and working; otherwise the driver goes elsewhere. All draws are addressed by (item, day, stream,
 candidate number) through `_rng`, so the candidates of a day never depend on what else is simulated.
 
@@ -149,13 +150,14 @@ def split_utc(when: datetime) -> tuple[date, float]:
 
 def day_intervals(fleet: Fleet, day: date) -> Intervals:
     s = fleet.settings
-    return _day_intervals(s.seed, s.cities, s.stations_per_city, day.toordinal())
+    return _day_intervals(s.seed, s.cities, s.stations_per_city, day.toordinal(), float(s.demand_factor))
 
 
 @functools.lru_cache(maxsize=32)
-def _day_intervals(seed: int, cities: tuple[str, ...], stations_per_city: int, day_ord: int) -> Intervals:
+def _day_intervals(seed: int, cities: tuple[str, ...], stations_per_city: int, day_ord: int,
+                   demand_factor: float = 1.0) -> Intervals:
     fleet = build_fleet(SimulationSettings(seed=seed, cities=cities, stations_per_city=stations_per_city))
-    pts = _PointArrays.of(fleet)
+    pts = _PointArrays.of(fleet, demand_factor)
     spill = np.zeros(pts.n)
     for d in range(day_ord - _WARMUP_DAYS, day_ord):
         prev = _simulate_day(pts, d, spill, _faults(pts, d))
@@ -194,14 +196,15 @@ class _PointArrays:
     station_row: np.ndarray
 
     @classmethod
-    def of(cls, fleet: Fleet) -> "_PointArrays":
+    def of(cls, fleet: Fleet, demand_factor: float = 1.0) -> "_PointArrays":
         p = fleet.charging_points
         kw = p["max_power_kw"].to_numpy(dtype=float)
+        rate = p["arrival_rate"].to_numpy(dtype=float)
         return cls(
             n=len(p),
             keys=p["key"].to_numpy(dtype=np.uint64),
             is_dc=(p["kind"] == "DC").to_numpy(),
-            rate=p["arrival_rate"].to_numpy(dtype=float),
+            rate=rate if demand_factor == 1.0 else rate * demand_factor,  # 1.0: the very same numbers as before
             ac_median_h=p["ac_median_h"].to_numpy(dtype=float),
             overnight_factor=p["overnight_factor"].to_numpy(dtype=float),
             commuter_factor=p["commuter_factor"].to_numpy(dtype=float),

@@ -1,0 +1,29 @@
+"""The dashboard's entry script: page config, navigation, the shared sidebar filters; then the chosen page runs.
+
+`python -m ev_assets.dashboard` serves it (headless, on `settings.serve_host:settings.dashboard_port`).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ev_assets.dashboard import data, filters
+
+st.set_page_config(page_title="EV charging · operator dashboard", page_icon=":material/ev_station:", layout="wide")
+
+PAGES = [
+    # Material icons ship with Streamlit (no emoji font needed, nothing fetched)
+    st.Page("views/network.py", title="Network now", icon=":material/map:", url_path="network", default=True),
+    st.Page("views/station.py", title="Station", icon=":material/ev_station:", url_path="station"),
+    st.Page("views/reliability.py", title="Reliability", icon=":material/build:", url_path="reliability"),
+    st.Page("views/energy.py", title="Energy", icon=":material/bolt:", url_path="energy"),
+    st.Page("views/models.py", title="Models", icon=":material/model_training:", url_path="models"),
+]
+
+settings = data.settings()
+page = st.navigation(PAGES)
+filters.sidebar(settings)
+page.run()
+# MLflow takes seconds to load: start it in the background once the first page is drawn (not before: the
+# loading thread would slow that page down), so the Station and Models pages rarely wait for it.
+data.warm_up(settings)

@@ -1,0 +1,233 @@
+"""The dashboard's readers, cached.
+
+- Marts: every page reads the read-only snapshot through one `snapshot.Reader` per snapshot folder (never
+  `warehouse.duckdb`, which a pipeline run may hold). `query(name, *args)` runs `READERS[name](con, *args)` under
+  `st.cache_data` keyed by the CURRENT snapshot's path: a newly published snapshot is a new key, so the next run
+  of a page reads it, and old entries age out.
+- Models: the champions of the availability models (for the station forecast) and the registry overview (for the
+  Models page) come from MLflow, whose import and first query take seconds. `Models` loads both in a background
+  thread as soon as the app starts (`warm_up`) and keeps them; the champions are looked up again every
+  `settings.model_reload_s` seconds (as the service does), the overview whenever `mlflow.db` changes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import streamlit as st
+
+from ev_assets.lib import dashboard as D
+from ev_assets.lib import kpis, snapshot
+from ev_assets.lib.settings import Settings
+
+AVAILABILITY_MODELS = {15: "station_available_15min", 60: "station_available_60min"}
+
+
+def settings() -> Settings:
+    """The settings of this run (read from the environment each run: cheap, and tests can point it elsewhere)."""
+    return Settings.from_env()
+
+
+# --- the marts snapshot ------------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def _reader(snapshot_dir: str) -> snapshot.Reader:
+    return snapshot.Reader(Path(snapshot_dir))
+
+
+def current_snapshot(s: Settings) -> Path | None:
+    """The current snapshot file, None when none has been published."""
+    return snapshot.current(s.snapshot_dir)
+
+
+def _session_kpi(fn: Callable) -> Callable:
+    """A session KPI of `kpis` called with (con, entity type, entity id, start, end)."""
+    def run(con, entity_type: str, entity_id: str | None, start: date | None, end: date | None):
+        return fn(con, kpis.SessionScope(entity_type, entity_id), start, end)
+    return run
+
+
+READERS: dict[str, Callable] = {
+    "coverage": D.coverage,
+    "latest_status": D.latest_status,
+    "network_trend": D.network_trend,
+    "stations": D.stations,
+    "station_master": D.station_master,
+    "station_equipment": D.station_equipment,
+    "status_timeline": D.status_timeline,
+    "station_sessions": D.station_sessions,
+    "hour_of_week": D.hour_of_week,
+    "nearby_pois": D.nearby_pois,
+    "reliability_list": kpis.reliability_list,
+    "reliability_daily": kpis.reliability_daily,
+    "users": kpis.users,
+    "garages": kpis.garages,
+    "energy_daily": _session_kpi(kpis.energy_daily),
+    "energy_total": _session_kpi(kpis.energy_total),
+    "energy_daily_average": _session_kpi(kpis.energy_daily_average),
+    "energy_last_7_days": _session_kpi(kpis.energy_last_7_days),
+    "energy_peak_day": _session_kpi(kpis.energy_peak_day),
+    "energy_peak_hour": _session_kpi(kpis.energy_peak_hour),
+    "active_hours_average": _session_kpi(kpis.active_hours_average),
+    "energy_entities": D.energy_entities,
+    "energy_span": D.energy_span,
+    "energy_series": D.energy_series,
+}
+
+
+@st.cache_data(show_spinner=False, max_entries=512, ttl=24 * 3600)
+def _query(snapshot_file: str, name: str, args: tuple) -> Any:
+    reader = _reader(str(Path(snapshot_file).parent))
+    with reader.connect() as con:
+        return READERS[name](con, *args)
+
+
+def query(s: Settings, name: str, *args) -> Any:
+    """`READERS[name](con, *args)` on the current snapshot, cached per snapshot file. Raises snapshot.NoSnapshot
+    without one, and the reader's own errors (kpis.KpiUnavailable, ...) as they are (not cached)."""
+    current = current_snapshot(s)
+    if current is None:
+        raise snapshot.NoSnapshot(s.snapshot_dir)
+    return _query(str(current), name, tuple(args))
+
+
+# --- models: champions and the registry, loaded in the background ------------------------------------------------
+class Models:
+    """The champions of the availability models and the registry overview of one data root."""
+
+    def __init__(self, s: Settings):
+        self.settings = s
+        self.root = Path(s.data_dir) / "mlflow"
+        self._lock = threading.Lock()
+        self._store = None
+        self._checked = float("-inf")
+        self._overview: tuple[tuple, list[dict]] | None = None
+        self._registry = None
+        self._features = None
+        self._warm: threading.Thread | None = None
+
+    def has_registry(self) -> bool:
+        return (self.root / "mlflow.db").exists()
+
+    def warm_up(self) -> None:
+        """Load champions, overview and the station-time features in a daemon thread (once)."""
+        with self._lock:
+            if self._warm is not None or not self.has_registry():
+                return
+            self._warm = threading.Thread(target=self._warm_up, name="dashboard-models", daemon=True)
+            self._warm.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the background loading (if started) has finished (benchmarks, tests)."""
+        thread = self._warm
+        if thread is not None:
+            thread.join(timeout)
+
+    def _warm_up(self) -> None:
+        try:
+            self.champions()
+            self.overview()
+            self.features()
+        except Exception:  # noqa: BLE001 - the page that needs it shows the error
+            pass
+
+    def _registry_object(self):
+        if self._registry is None:
+            from ev_assets.lib.ml.registry import Registry
+
+            self._registry = Registry(self.root)
+        return self._registry
+
+    def champions(self):
+        """A `ChampionStore` (the service's) of the two availability models, refreshed at most every
+        `model_reload_s` seconds; None without a registry."""
+        if not self.has_registry():
+            return None
+        with self._lock:
+            if self._store is None:
+                from ev_assets.api.champions import ChampionStore
+
+                self._store = ChampionStore(self.settings, names=tuple(AVAILABILITY_MODELS.values()),
+                                            registry=self._registry_object())
+            if time.monotonic() - self._checked >= max(self.settings.model_reload_s, 1.0):
+                self._store.refresh()
+                self._checked = time.monotonic()
+            return self._store
+
+    def features(self):
+        """The service's station-time feature index (re-read when its file changes)."""
+        with self._lock:
+            if self._features is None:
+                from ev_assets.lib.ml import serving
+
+                self._features = serving.FeatureSets(self.settings)
+        index, _ = self._features.station_time.get()
+        return index
+
+    def overview(self, names: tuple[str, ...] | None = None) -> list[dict] | None:
+        """`dashboard.registry_overview` of every model the service serves, re-read when mlflow.db changes."""
+        if not self.has_registry():
+            return None
+        from ev_assets.api.champions import MODEL_NAMES
+
+        names = names or MODEL_NAMES
+        stat = (self.root / "mlflow.db").stat()
+        stamp = (stat.st_mtime_ns, stat.st_size, names)
+        with self._lock:
+            if self._overview is None or self._overview[0] != stamp:
+                self._overview = (stamp, D.registry_overview(self._registry_object(), names))
+            return self._overview[1]
+
+
+@st.cache_resource(show_spinner=False)
+def _models(data_dir: str, _settings: Settings) -> Models:  # (arguments with a leading _ are not hashed)
+    return Models(_settings)
+
+
+def models(s: Settings) -> Models:
+    """The one `Models` of the data root in this process."""
+    return _models(str(Path(s.data_dir).resolve()), s)
+
+
+def forecast(s: Settings, station_id: str) -> dict[int, dict[str, Any]]:
+    """Per horizon (15, 60): the probability that a charging point of the station is free at `target_at`, from the
+    champion and the station's latest row of the station-time feature set, built as the service builds it
+    (`serving.availability_features`); or `error` saying why there is none."""
+    holder = models(s)
+    if not holder.has_registry():  # (before importing the ML code, which takes seconds)
+        return {h: {"error": "no model registry yet: run `make demo` to train the models"} for h in AVAILABILITY_MODELS}
+    from ev_assets.lib.ml import serving
+
+    out: dict[int, dict[str, Any]] = {}
+    store = holder.champions()
+    try:
+        index = holder.features()
+    except serving.ServingError as exc:
+        return {h: {"error": exc.message} for h in AVAILABILITY_MODELS}
+    for horizon, name in AVAILABILITY_MODELS.items():
+        champion = store.get(name)
+        if champion is None:
+            status = store.status().get(name)
+            why = status.error if status and status.error else "none registered"
+            out[horizon] = {"error": f"no champion for {name} yet ({why}): run `make demo`"}
+            continue
+        try:
+            features_at, _, x = serving.availability_features(index, str(station_id), None, champion.features)
+            p = min(max(champion.predict(x), 0.0), 1.0)
+        except serving.ServingError as exc:
+            out[horizon] = {"error": exc.message}
+            continue
+        out[horizon] = {"probability": p, "features_at": features_at,
+                        "target_at": features_at + pd.Timedelta(minutes=horizon), "model": name,
+                        "version": champion.version}
+    return out
+
+
+def warm_up(s: Settings) -> None:
+    """Start loading the models in the background (the first visit of the Station or Models page then waits
+    less or not at all)."""
+    models(s).warm_up()

@@ -1,0 +1,229 @@
+"""Station: master data, whether it will likely be free soon (the champion models' forecast), when it is usually busy
+(hour-of-week heatmap), its status timeline, inferred sessions, equipment and points of interest nearby.
+
+Reads marts only: the station dimensions, the hourly utilization mart, the sessions fact, and the status facts of
+at most the last `TIMELINE_MAX_DAYS` days of the period (pruned by day), so it stays fast on a long history.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from ev_assets.dashboard import common, data, filters
+from ev_assets.lib import dashboard as D
+from ev_assets.lib import snapshot
+
+KEY = "station"
+
+
+def _choose(f: filters.Filters) -> str | None:
+    stations = data.query(f.settings, "stations", f.city, f.operator)
+    requested = st.query_params.get(KEY)  # a link to a station: /station?station=<id>
+    if requested and KEY not in st.session_state:
+        st.session_state[KEY] = requested
+    chosen = st.session_state.get(KEY)
+    if chosen is not None and chosen not in set(stations["station_id"]):
+        every = data.query(f.settings, "stations", None, None)  # a station picked elsewhere (the map, a link)
+        stations = pd.concat([stations, every[every["station_id"] == chosen]], ignore_index=True)
+    if stations.empty:
+        return None
+    names = {r.station_id: f"{r.station_name or r.address or r.station_id} · {r.city_slug} · {r.station_id}"
+             for r in stations.itertuples(index=False)}
+    if chosen is not None and chosen not in names:
+        st.session_state.pop(KEY)  # an unknown id from a link: start from the first station
+    picked = st.selectbox("Station", list(names), format_func=lambda s: names.get(s, s), key=KEY,
+                          persist_state="session",
+                          help="Stations of the city and operator chosen in the sidebar; a link can name one: "
+                               "/station?station=<id>.")
+    if picked is not None and st.query_params.get(KEY) != picked:
+        st.query_params[KEY] = picked  # the address bar names the station: a link to share
+    return picked
+
+
+def _yes_no(value) -> str:
+    return "–" if value is None or value != value else ("yes" if value else "no")
+
+
+def master_data(master: dict) -> None:
+    cols = st.columns(4)
+    cols[0].markdown(f"**Address**  \n{master.get('address') or '–'}  \n{master.get('postal_code') or ''} "
+                     f"{master.get('city') or master.get('city_slug') or ''}")
+    cols[1].markdown(f"**Operator**  \n{master.get('operator_name') or '–'}  \n"
+                     f"{'☎ ' + master['operator_hotline'] if master.get('operator_hotline') else ''}")
+    opening = master.get("opening_times_json")
+    try:
+        opening = json.loads(opening) if opening else None
+    except ValueError:
+        pass
+    cols[2].markdown(f"**Open 24/7**: {_yes_no(master.get('is_open_24_7'))}  \n"
+                     f"**Roaming**: {_yes_no(master.get('is_roaming'))}  \n"
+                     + ("" if not opening or master.get("is_open_24_7") else f"Opening times: `{json.dumps(opening)}`"))
+    lat, lon = master.get("latitude"), master.get("longitude")
+    where = f"{lat:.5f}, {lon:.5f}" if lat is not None and lat == lat else "–"  # (NaN != NaN)
+    cols[3].markdown(f"**Coordinates**  \n{where}  \nStation id `{master['station_id']}`")
+
+
+def forecast_panel(f: filters.Filters, station_id: str, now: pd.DataFrame) -> None:
+    with st.spinner("Loading the champion models (the first time takes a few seconds)…"):
+        try:
+            answers = data.forecast(f.settings, station_id)
+        except Exception as exc:  # noqa: BLE001 - a broken registry must not break the page
+            answers = {h: {"error": f"the models could not be loaded ({type(exc).__name__}: {exc})"}
+                       for h in data.AVAILABILITY_MODELS}
+    cols = st.columns(3)
+    free_now = int((now["category"] == D.AVAILABLE).sum()) if len(now) else 0
+    cols[0].metric("free now", f"{free_now} of {len(now)}" if len(now) else "–",
+                   help="Charging points AVAILABLE at the latest poll of the station's city.")
+    for col, horizon in zip(cols[1:], sorted(answers)):
+        answer = answers[horizon]
+        if "error" in answer:
+            col.metric(f"free in {horizon} min", "–")
+            col.caption(answer["error"])
+            continue
+        col.metric(f"free in {horizon} min", f"{100 * answer['probability']:.0f} %",
+                   help=f"Probability that at least one charging point is AVAILABLE at "
+                        f"{D.fmt_time(answer['target_at'])} ({answer['model']} version {answer['version']}, the "
+                        "champion).")
+        col.caption(f"likely free at {answer['target_at']:%H:%M} UTC" if answer["probability"] >= 0.5 else
+                    f"likely NOT free at {answer['target_at']:%H:%M} UTC")
+    features_at = next((a["features_at"] for a in answers.values() if "features_at" in a), None)
+    if features_at is not None:
+        st.caption(f"Forecast from the station's latest poll in the feature set ({D.fmt_time(features_at)}) by the "
+                   "champion models of the registry, with the features the service builds.")
+
+
+def heatmap(frame: pd.DataFrame):
+    grid = D.heatmap_grid(frame)
+    fig = px.imshow(grid, color_continuous_scale="Reds", zmin=0, zmax=1, aspect="auto",
+                    labels={"x": "hour of day (local time)", "y": "", "color": "occupied"})
+    fig.update_xaxes(tickmode="linear", dtick=2)
+    fig.update_coloraxes(colorbar_tickformat=".0%")
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return fig
+
+
+def timeline(runs: pd.DataFrame):
+    fig = px.timeline(runs, x_start="start", x_end="finish", y="charging_point_id", color="category",
+                      color_discrete_map=D.COLORS, category_orders={"category": list(D.CATEGORIES)},
+                      hover_data={"status": True, "polls": True},
+                      labels={"charging_point_id": "", "category": "status"})
+    fig.update_traces(offsetgroup="runs")  # one lane per charging point (px offsets each colour otherwise)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(height=120 + 40 * runs["charging_point_id"].nunique(),
+                      margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return fig
+
+
+def render() -> None:
+    st.title("Station")
+    f = filters.current()
+    if common.no_snapshot(f):
+        return
+    s = f.settings
+    if not f.coverage["present"]["stations"]:
+        common.not_ingested("Stations", "station master data (chargecloud)")
+        return
+    try:
+        station_id = _choose(f)
+    except (snapshot.NoSnapshot, RuntimeError) as exc:
+        common.unavailable(exc)
+        return
+    if station_id is None:
+        st.info(f"**No station of {f.scope()}.** Pick another city or operator in the sidebar.")
+        return
+    master = data.query(s, "station_master", station_id)
+    if master is None:
+        st.info(f"**Unknown station `{station_id}`**: it is not in the station dimension of this snapshot.")
+        return
+    st.subheader(master.get("station_name") or master.get("address") or station_id)
+    master_data(master)
+
+    st.markdown("#### Will it be free soon?")
+    now = pd.DataFrame()
+    if f.coverage["present"]["status"]:
+        now = data.query(s, "latest_status", None, None, s.poll_interval_minutes)
+    now = now[now["station_id"] == station_id] if len(now) else now
+    forecast_panel(f, station_id, now)
+
+    st.markdown("#### When is it usually busy?")
+    scope = st.segmented_control("Heatmap over", ["all history", "the selected period"], default="all history",
+                                 key="heatmap_scope", persist_state="session")
+    start, end = (f.period.start, f.period.end) if scope == "the selected period" and f.period else (None, None)
+    hours = data.query(s, "hour_of_week", station_id, start, end) if f.coverage["present"]["station_hours"] \
+        else pd.DataFrame()
+    if hours.empty:
+        if f.coverage["present"]["station_hours"]:
+            common.nothing_in_period("hourly utilization of this station", f)
+        else:
+            common.not_ingested("Utilization", "hourly utilization (mart_utilization_station_hourly)")
+    else:
+        busiest = D.busiest_hours(hours, 3)
+        weeks = hours["hours"].max()
+        st.markdown("Usually busiest: " + ", ".join(f"**{b['label']}** ({100 * b['share_occupied']:.0f} % occupied)"
+                                                     for b in busiest)
+                    + f" — over {int(weeks)} week{'s' if weeks != 1 else ''} of data, local time ({D.LOCAL_TZ}).")
+        st.plotly_chart(heatmap(hours), key="heatmap", config={"displaylogo": False})
+        st.caption("Share of the station's charging-point time occupied (charging, blocked or reserved) per hour of "
+                   "the week. White: never observed.")
+
+    st.markdown("#### Status timeline")
+    if f.period is None or not f.coverage["present"]["status"]:
+        common.not_ingested("Status timeline", "charging-point status polls")
+    else:
+        first = max(f.period.start, f.period.end - timedelta(days=D.TIMELINE_MAX_DAYS - 1))
+        runs = data.query(s, "status_timeline", station_id, first, f.period.end, s.poll_interval_minutes)
+        if runs.empty:
+            common.nothing_in_period("status polls of this station", f)
+        else:
+            st.plotly_chart(timeline(runs), key="timeline", config={"displaylogo": False})
+            shown = D.Period(first, f.period.end)
+            st.caption(f"Status runs per charging point, {shown.label()} (UTC)"
+                       + (f"; the timeline shows at most the last {D.TIMELINE_MAX_DAYS} days of the period."
+                          if shown != f.period else "."))
+
+    st.markdown("#### Inferred charging sessions")
+    if f.period is None or not f.coverage["present"]["sessions"]:
+        common.not_ingested("Sessions", "inferred charging sessions (fct_charging_sessions)")
+    else:
+        sessions = data.query(s, "station_sessions", station_id, f.period.start, f.period.end)
+        if sessions.empty:
+            common.nothing_in_period("inferred sessions at this station", f)
+        else:
+            cols = st.columns(4)
+            cols[0].metric("sessions", f"{len(sessions):,}")
+            cols[1].metric("mean duration", f"{sessions['duration_minutes'].mean() / 60:.1f} h")
+            cols[2].metric("energy (lower bound)", f"{sessions['energy_kwh_lower'].sum():,.0f} kWh")
+            cols[3].metric("energy (upper bound)", f"{sessions['energy_kwh_upper'].sum():,.0f} kWh")
+            st.dataframe(sessions, hide_index=True, height=240 if len(sessions) > 6 else "auto")
+            st.caption(f"Sessions started {f.period.label()}: CHARGING runs of a charging point; energy between the "
+                       "vehicle's cap (11 kW AC, 150 kW DC) and the point's rated power.")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown("#### Charging points and connectors")
+        equipment = data.query(s, "station_equipment", station_id)
+        if equipment.empty:
+            st.info("No current charging point of this station in the dimension.")
+        else:
+            if len(now):
+                status = now.set_index("charging_point_id")["status"]
+                equipment.insert(1, "status now", equipment["charging_point_id"].map(status))
+            st.dataframe(equipment.drop(columns=["connector_id"]), hide_index=True)
+    with right:
+        st.markdown("#### Points of interest nearby")
+        pois = data.query(s, "nearby_pois", station_id)
+        if pois.empty:
+            st.info(f"No point of interest within {s.poi_radius_m} m is mapped to this station (or OSM was not "
+                    "ingested).")
+        else:
+            st.dataframe(pois.drop(columns=["poi_id"]), hide_index=True,
+                         column_config={"distance_m": st.column_config.NumberColumn("distance", format="%.0f m")})
+
+
+if __name__ == "__main__":
+    common.run(render)

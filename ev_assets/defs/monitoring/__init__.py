@@ -1,0 +1,30 @@
+"""Monitoring: the prediction log, drift reports and live error of the served availability models, the jobs that
+run them and retrain, and the sensor that closes the loop."""
+
+import dagster as dg
+
+from ev_assets.defs.monitoring.assets import MONITORED, MONITORED_FAMILIES, monitoring_assets
+from ev_assets.defs.monitoring.sensors import build_retrain_sensor
+
+FEATURE_SETS = dg.AssetSelection.assets(*(dg.AssetKey(["ml", f.feature_set]) for f in MONITORED_FAMILIES))
+
+monitoring_job = dg.define_asset_job(
+    "monitoring_job",
+    selection=dg.AssetSelection.groups("monitoring") | FEATURE_SETS,
+    description="Refresh the station-time features from the latest polls, then the prediction log, the drift report "
+    "of each availability model against its training reference, and their live error (checks: no_drift, "
+    "live_error_within_limit).",
+)
+
+retrain_job = dg.define_asset_job(
+    "retrain_job",
+    selection=FEATURE_SETS | dg.AssetSelection.assets(
+        *(dg.AssetKey(["ml", name]) for family in MONITORED_FAMILIES for name in family.models)),
+    description="Retrain the monitored models on fresh features: rebuild their feature set, train and register a "
+    "new version of each; its promotion_gate check (and the version's MLflow tags) records whether it became the "
+    f"champion and why. Requested by the sensor retrain_on_drift. Models: {', '.join(MONITORED)} (with their family).",
+)
+
+retrain_on_drift = build_retrain_sensor(retrain_job)
+
+defs = dg.Definitions(assets=monitoring_assets, jobs=[monitoring_job, retrain_job], sensors=[retrain_on_drift])
