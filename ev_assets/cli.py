@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import logging
 import sys
+import textwrap
 import time
 import warnings
 from collections import Counter
@@ -240,9 +241,10 @@ def _summary(settings: Settings) -> None:
             """SELECT schema_name, table_name, estimated_size FROM duckdb_tables()
                ORDER BY schema_name, table_name"""
         ).fetchall()
-    print(f"\nWarehouse {settings.warehouse_path}:")
-    for schema, name, size in rows:
-        print(f"  {schema + '.' + name:<50} {size:>12,} rows")
+    print(f"\nWarehouse {settings.warehouse_path} (rows per table):")
+    for schema in dict.fromkeys(schema for schema, _, _ in rows):
+        tables = ", ".join(f"{name}\0{size:,}" for s, name, size in rows if s == schema)  # \0 keeps name and count together
+        print(textwrap.fill(tables, width=110, initial_indent=f"  {schema:<13}", subsequent_indent=" " * 15).replace("\0", " "))
 
 
 def _models(instance: dg.DagsterInstance) -> None:
