@@ -65,11 +65,12 @@ PANDAS_READER_MEMORY = "256MB"  # DuckDB memory_limit of the pandas path's read-
 # run_results.json node -> group of the report
 GROUPS = {
     "facts": ("fct_charging_point_status", "fct_connector_status"),
-    "intervals": ("int_status_intervals", "int_out_of_order_intervals", "fct_out_of_order_intervals"),
-    "sessions": ("int_charging_sessions_inferred", "fct_charging_sessions"),
+    "intervals": ("int_connector_status_runs", "int_status_intervals", "int_out_of_order_intervals",
+                  "fct_out_of_order_intervals"),
+    "sessions": ("int_charging_point_status_runs", "int_charging_sessions_inferred", "fct_charging_sessions"),
 }
 # what the pandas path re-implements (charging-point runs -> sessions)
-SESSION_LOGIC = ("int_status_intervals", "int_charging_sessions_inferred")
+SESSION_LOGIC = ("int_charging_point_status_runs", "int_charging_sessions_inferred")
 
 
 def group_of(kind: str, name: str) -> str:
@@ -681,6 +682,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--pandas-levels", choices=("charging_point", "both"), default="charging_point",
                    help="charging_point: the runs sessions need; both: also the connector runs, the same work "
                         "as dbt's int_status_intervals")
+    p.add_argument("--then-daily", type=int, default=0, metavar="N",
+                   help="with --mode full: then load N more days and build each as a daily run on top of the range "
+                        "(a daily run after a year of history, against day 7 of a --mode daily run)")
+    p.add_argument("--ingest-days", type=int, default=1, metavar="N",
+                   help="also run benchmarks/ingest_benchmark.py over N days of stored polls (the real ingestion "
+                        "asset) and report its figures beside the warehouse's; 0 skips it (default 1)")
     p.add_argument("--results-json", type=Path, default=None, help="also write the figures as JSON here")
     p.add_argument("--_pandas-worker", dest="pandas_worker", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -721,16 +728,19 @@ def main(argv=None) -> int:
 
     data_dir, temporary = prepare_data_dir(args.data_dir)
     warehouse = data_dir / "warehouse.duckdb"
+    if args.then_daily and args.mode != "full":
+        sys.exit("--then-daily goes with --mode full")
     days = [args.start + timedelta(days=i) for i in range(args.days)]
+    tail_days = [days[-1] + timedelta(days=i + 1) for i in range(args.then_daily)]
     steps = ["build"] if args.dbt_steps == "build" else ["run", "test"]
     sim = SimulationSettings(seed=args.seed, cities=CHARGECLOUD_CITIES, stations_per_city=args.stations_per_city,
-                             start=args.start, days=args.days)
+                             start=args.start, days=args.days + args.then_daily)
     profiles_dir = write_patched_profile(data_dir) if args.patched_profile else DBT_PROJECT
 
     started = time.perf_counter()
     print(machine_line())
     t = time.perf_counter()
-    loader = Loader(sim, days)
+    loader = Loader(sim, days + tail_days)
     fleet_s = time.perf_counter() - t
     print(f"fleet: {len(loader.cities)} cities, {loader.n_stations:,} stations, {len(loader.points):,} charging "
           f"points, {len(loader.connectors):,} connectors ({fleet_s:.1f} s to build)")
@@ -745,6 +755,7 @@ def main(argv=None) -> int:
     day_rows: list[int] = []
     runs: list[DbtRun] = []
     built: list[date] = []  # days dbt built without errors
+    tail_runs: list[DbtRun] = []  # --then-daily
     con = loader.connect(warehouse, args.memory_limit)
     t = time.perf_counter()
     loader.write_master(con)
@@ -837,12 +848,48 @@ def main(argv=None) -> int:
             pandas_result.update(process_seconds=m.seconds, peak_rss=m.peak_rss, days=len(p_days),
                                  checked=bool(built))
 
-    report(args, days, day_rows, load_s, master_s, runs, built, counts, warehouse_bytes, pandas_result, loader_peak)
+    # --- then daily (after the range's figures and the pandas check, which cover the range only) ------------
+    for day in tail_days if built == days else []:
+        with loader.connect(warehouse, args.memory_limit) as con:
+            n_cp, n_cn = loader.write_day(con, day)
+        run = run_dbt(data_dir, f"{day}", f"{day + timedelta(days=1)}", steps, args.memory_limit, f"{day}",
+                      profiles_dir)
+        run.rows = n_cp + n_cn
+        tail_runs.append(run)
+        print(f"  then daily {day} (day {(day - days[0]).days + 1}): dbt {run.seconds:6.1f} s  "
+              f"peak RSS {gib(run.peak_rss)}" + ("" if run.ok else "  FAILED: " + run.failures[0][:160]),
+              flush=True)
+        if not run.ok:
+            break
+
+    figures = report(args, days, day_rows, load_s, master_s, runs, built, counts, warehouse_bytes, pandas_result,
+                     loader_peak)
+    if tail_runs:
+        report_tail(tail_runs, days)
+    ingest = run_ingest_benchmark(data_dir / "ingest", args) if args.ingest_days > 0 else None
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}; benchmark wall {time.perf_counter() - started:.0f} s")
 
     if args.results_json:
         args.results_json.parent.mkdir(parents=True, exist_ok=True)
+        ok = [r for r in runs if r.ok]
         args.results_json.write_text(json.dumps({
+            "days": args.days,
+            "mode": args.mode,
+            "status_rows": sum(day_rows[:len(days)]),
+            "dbt_wall_s": round(sum(r.seconds for r in ok), 2),
+            "dbt_peak_rss_bytes": max((r.peak_rss for r in runs), default=0),
+            "dbt_built_all_days": len(built) == len(days),
+            "session_models_s": round(sum(r.by_node.get(k, 0.0) for r in ok for k in SESSION_LOGIC), 2),
+            "session_models": list(SESSION_LOGIC),
+            "pandas_sessions_s": round(pandas_result["seconds"], 2) if pandas_result else None,
+            "sessions_equal": figures.get("sessions_equal"),
+            "polls": ingest and ingest["polls"],
+            "ingest_wall_s": ingest and ingest["ingest_wall_s"],
+            "ingest_ms_per_poll": ingest and ingest["ingest_ms_per_poll"],
+            "ingest": ingest,
+            "daily_after_range": [{"day": r.label, "day_number": (date.fromisoformat(r.label) - days[0]).days + 1,
+                                   "dbt_wall_s": round(r.seconds, 2), "peak_rss_bytes": r.peak_rss, "ok": r.ok,
+                                   "by_group": r.by_group} for r in tail_runs],
             "args": {k: str(v) for k, v in vars(args).items() if k != "pandas_worker"},
             "machine": machine_line(), "load_seconds": load_s, "rows": day_rows, "built_days": len(built),
             "dbt": [r.__dict__ for r in runs], "counts": counts, "pandas": pandas_result,
@@ -852,11 +899,47 @@ def main(argv=None) -> int:
         shutil.rmtree(data_dir, ignore_errors=True)
     else:
         print(f"\ndata kept in {data_dir}")
-    return 0 if runs and all(r.ok for r in runs) else 1
+    return 0 if runs and all(r.ok for r in runs + tail_runs) else 1
+
+
+def run_ingest_benchmark(data_dir: Path, args) -> dict | None:
+    """The ingestion figures: benchmarks/ingest_benchmark.py (stored gzip polls through the real asset) over
+    --ingest-days days, one run, in its own folder of the data dir."""
+    out = data_dir / "ingest.json"
+    command = [sys.executable, str(Path(__file__).with_name("ingest_benchmark.py")), "--days", str(args.ingest_days),
+               "--repeat", "1", "--no-flat-check", "--data-dir", str(data_dir), "--results-json", str(out),
+               "--start", f"{args.start}", "--stations-per-city", str(args.stations_per_city), "--seed", str(args.seed)]
+    print(f"\n=== ingestion ({args.ingest_days} day(s) of stored 38-city polls through the chargecloud_tables asset)",
+          flush=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(command, capture_output=True, text=True)
+    print("\n".join(line for line in done.stdout.splitlines() if line.strip().startswith(("ingest", "1 day", "target",
+                                                                                              "  target", "rows"))
+                    or "ms/poll" in line or "ms per poll" in line))
+    if done.returncode != 0 or not out.exists():
+        print(f"ingestion benchmark failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        return None
+    return json.loads(out.read_text())
+
+
+def report_tail(tail_runs: list[DbtRun], days: list[date]) -> None:
+    """The daily runs after the range (--then-daily): what a day costs with the range's history behind it."""
+    groups = ["facts", "intervals", "sessions", "marts", "other", "tests"]
+    print(f"\n=== daily runs after the {len(days)}-day range (history of {len(days)} days behind each)")
+    rows = [[f"{r.label} (day {(date.fromisoformat(r.label) - days[0]).days + 1})" + ("" if r.ok else " FAILED"),
+             f"{r.rows:,}", f"{r.seconds:.1f}", *(f"{r.by_group.get(g, 0):.1f}" for g in groups),
+             f"{r.overhead:.1f}", gib(r.peak_rss)] for r in tail_runs]
+    print(table(["run", "rows", "wall", *groups, "overhead", "peak RSS"], rows))
+    ok = [r.seconds for r in tail_runs if r.ok]
+    if ok:
+        print(f"median daily wall after the range: {statistics.median(ok):.1f} s (compare with day 7 of "
+              f"`--mode daily --days 7`; target: within 25%)")
 
 
 def report(args, days, day_rows, load_s, master_s, runs: list[DbtRun], built: list[date], counts, warehouse_bytes,
-           pandas_result, loader_peak) -> None:
+           pandas_result, loader_peak) -> dict:
+    """Prints the report; returns the figures the results JSON carries beyond the runs."""
+    figures: dict = {}
     groups = ["facts", "intervals", "sessions", "marts", "other", "tests"]
     loaded_rows = sum(day_rows)
 
@@ -867,7 +950,7 @@ def report(args, days, day_rows, load_s, master_s, runs: list[DbtRun], built: li
           f"benchmark process peak RSS {gib(loader_peak)}")
 
     print(f"\n=== dbt {args.dbt_steps} ({args.mode}), seconds per run; groups from run_results.json (facts: fct_*_status; "
-          f"intervals: int_status_intervals, *out_of_order*; sessions: int_charging_sessions_inferred, "
+          f"intervals: connector runs, *out_of_order*; sessions: charging-point runs, int_charging_sessions_inferred, "
           f"fct_charging_sessions; marts: mart_*; other: staging views, dims; tests: all data tests); "
           f"overhead = wall - node times (dbt start-up, full re-parse as --vars change, compilation)")
     header = ["run", "rows", "wall", *groups, "overhead", "rows/s", "peak RSS"]
@@ -904,7 +987,7 @@ def report(args, days, day_rows, load_s, master_s, runs: list[DbtRun], built: li
                   "`config_options` in profiles.yml (try --patched-profile).")
     if not ok:
         print("\nno dbt run succeeded: no warehouse figures")
-        return
+        return figures
 
     by_node: dict[str, float] = {}
     for r in ok:
@@ -951,14 +1034,16 @@ def report(args, days, day_rows, load_s, master_s, runs: list[DbtRun], built: li
             p["sessions"], p["session_polls"], p["open_sessions"], p["runs_charging_point"]
         ) == (dbt_sessions[0], dbt_sessions[2], dbt_sessions[3], iv[1]) and fct[0] == dbt_sessions[0] and (
             p["runs_connector"] is None or p["runs_connector"] == iv[2])
+        figures["sessions_equal"] = bool(agree)
         if agree:
             print(f"check: pandas and dbt AGREE (sessions, polls, open sessions, runs; session minutes differ by "
                   f"{abs(p['session_minutes'] - dbt_sessions[1]):.3f} from float summation)")
         else:
             print("check: pandas and dbt DIFFER - see the table (a run split or merged at a window edge by an "
                   "incremental run, or rows lost or duplicated in fct_charging_sessions' joins)")
-        like = "charging points and connectors" if p["levels"] == "both" else "charging points only; dbt does both levels"
-        print(f"dbt vs pandas: session logic (int_status_intervals + int_charging_sessions_inferred {session_logic_s:.1f} s "
+        like = ("charging points and connectors; dbt's session models: charging points only" if p["levels"] == "both"
+                else "charging points, like dbt's session models")
+        print(f"dbt vs pandas: session logic ({' + '.join(SESSION_LOGIC)} {session_logic_s:.1f} s "
               f"vs pandas {p['seconds']:.1f} s, pandas over {like}): {ratio(p['seconds'] / max(session_logic_s, 1e-9))}; "
               f"whole dbt {args.dbt_steps} ({total_s:.1f} s: facts, dims, marts, tests, dbt start-up): "
               f"{ratio(p['seconds'] / total_s)}   (> 1: dbt faster)")
@@ -1005,7 +1090,8 @@ def report(args, days, day_rows, load_s, master_s, runs: list[DbtRun], built: li
               "a linear extrapolation of a short full run is optimistic)")
     elif n < YEAR_DAYS:
         print(f"(extrapolated from lines fitted on {len(ok)} days of a shared, noisy machine: 30 days give a steadier "
-              "slope; the day-by-day growth comes from int_status_intervals re-reading history, see README)")
+              "slope; see README)")
+    return figures
 
 
 if __name__ == "__main__":

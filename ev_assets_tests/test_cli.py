@@ -133,7 +133,7 @@ def test_a_broken_input_fails_its_dbt_check_in_dagster(demo):
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
     failed = sorted(key for key, passed in checks.items() if not passed)
-    assert failed == [("stg_chargecloud__charging_point_statuses", "status_charging_point_is_known")]
+    assert failed == [("fct_charging_point_status", "status_charging_point_is_known")]
     assert sum(checks.values()) > 50  # the other checks still ran and passed
     assert checks[("status_chargingpoints", "no_duplicate_charging_point_poll")] is True  # dbt source tests too
 

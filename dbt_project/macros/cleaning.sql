@@ -8,3 +8,16 @@
     {#- A stable text key over the given columns (md5 of their '|'-joined text; NULL parts as ''). -#}
     md5(concat_ws('|', {% for column in columns %}coalesce(cast({{ column }} as varchar), ''){{ ", " if not loop.last }}{% endfor %}))
 {%- endmacro %}
+
+
+{% macro first_load_of_each_answer(relation) -%}
+    {#-
+        A city's answer that repeats its timestamp in a later poll slot was loaded twice. Per (city, answer
+        time) the first slot is the one to keep: one row per city and poll, so the status tables are deduplicated
+        by a semi join on it instead of sorting every status row. (Ingestion already keeps one status per id
+        within a poll.)
+    -#}
+    select city_slug, poll_time, min(poll_slot) as poll_slot
+    from {{ relation }}
+    group by city_slug, poll_time
+{%- endmacro %}

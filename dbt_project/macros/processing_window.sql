@@ -50,9 +50,21 @@
 {%- endmacro %}
 
 
-{% macro gap_limit() -%}
+{% macro gap_limit_minutes() -%}
     {#- A longer gap between two polls of an item ends its run: we do not know what happened in between. -#}
-    to_minutes({{ (var('gap_multiple') | int) * (var('poll_interval_minutes') | int) }})
+    {{ return((var('gap_multiple') | int) * (var('poll_interval_minutes') | int)) }}
+{%- endmacro %}
+
+
+{% macro gap_limit() -%}
+    {#- The gap limit as an interval. -#}
+    to_minutes({{ gap_limit_minutes() }})
+{%- endmacro %}
+
+
+{% macro gap_limit_us() -%}
+    {#- The gap limit in microseconds, to compare with epoch_us() differences (much faster per row). -#}
+    {{ gap_limit_minutes() * 60 * 1000000 }}
 {%- endmacro %}
 
 

@@ -20,9 +20,8 @@ with
 
 charging_runs as (
     select *
-    from {{ ref('int_status_intervals') }}
-    where level = 'charging_point'
-        and status = 'CHARGING'
+    from {{ ref('int_charging_point_status_runs') }}
+    where status = 'CHARGING'
 ),
 
 {% if carry_over %}

@@ -6,16 +6,9 @@
 
 with
 
-intervals_with_previous as (
-    select
-        *,
-        lag(status) over (partition by level, item_id order by interval_start) as previous_status
-    from {{ ref('int_status_intervals') }}
-),
-
 out_of_order_runs as (
     select *
-    from intervals_with_previous
+    from {{ ref('int_status_intervals') }}
     where status in ('OUTOFORDER', 'INOPERATIVE')
 )
 

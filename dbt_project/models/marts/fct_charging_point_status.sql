@@ -2,8 +2,8 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key='status_id',
-        incremental_predicates=[in_window('polled_at')],
+        unique_key=['charging_point_id', 'polled_at'],
+        incremental_predicates=[in_window('DBT_INCREMENTAL_TARGET.polled_at')],
         on_schema_change='fail',
     )
 }}
@@ -20,47 +20,45 @@ polls as (
 ),
 
 charging_point_versions as (
-    select charging_point_key, charging_point_id, valid_from
+    -- a version is valid in [valid_from, valid_to); the first version also for polls before any master data
+    select
+        charging_point_key,
+        charging_point_id,
+        valid_from,
+        valid_to,
+        row_number() over (partition by charging_point_id order by valid_from) = 1 as is_first_version
     from {{ ref('dim_charging_point') }}
 ),
 
 station_versions as (
-    select station_key, station_id, valid_from
+    select
+        station_key,
+        station_id,
+        valid_from,
+        valid_to,
+        row_number() over (partition by station_id order by valid_from) = 1 as is_first_version
     from {{ ref('dim_station') }}
 ),
 
-first_charging_point_versions as (
-    select * from charging_point_versions
-    qualify row_number() over (partition by charging_point_id order by valid_from) = 1
-),
-
-first_station_versions as (
-    select * from station_versions
-    qualify row_number() over (partition by station_id order by valid_from) = 1
-),
-
 polls_with_versions as (
-    -- The master-data version valid at the poll; the first version for a poll seen before any master data.
+    -- The master-data version valid at the poll: a hash join on the id with a range condition on the small
+    -- dimensions (no sort of the polls, unlike an ASOF join).
     select
         polls.*,
-        coalesce(charging_point_versions.charging_point_key, first_charging_point_versions.charging_point_key)
-            as charging_point_key,
-        coalesce(station_versions.station_key, first_station_versions.station_key) as station_key
+        charging_point_versions.charging_point_key,
+        station_versions.station_key
     from polls
-    asof left join charging_point_versions
+    left join charging_point_versions
         on polls.charging_point_id = charging_point_versions.charging_point_id
-        and polls.polled_at >= charging_point_versions.valid_from
-    left join first_charging_point_versions
-        on polls.charging_point_id = first_charging_point_versions.charging_point_id
-    asof left join station_versions
+        and (polls.polled_at >= charging_point_versions.valid_from or charging_point_versions.is_first_version)
+        and (polls.polled_at < charging_point_versions.valid_to or charging_point_versions.valid_to is null)
+    left join station_versions
         on polls.station_id = station_versions.station_id
-        and polls.polled_at >= station_versions.valid_from
-    left join first_station_versions
-        on polls.station_id = first_station_versions.station_id
+        and (polls.polled_at >= station_versions.valid_from or station_versions.is_first_version)
+        and (polls.polled_at < station_versions.valid_to or station_versions.valid_to is null)
 )
 
 select
-    {{ surrogate_key(['charging_point_id', 'polled_at']) }} as status_id,
     charging_point_id,
     charging_point_key,
     station_id,

@@ -2,8 +2,8 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key='status_id',
-        incremental_predicates=[in_window('polled_at')],
+        unique_key=['connector_id', 'polled_at'],
+        incremental_predicates=[in_window('DBT_INCREMENTAL_TARGET.polled_at')],
         on_schema_change='fail',
     )
 }}
@@ -20,30 +20,29 @@ polls as (
 ),
 
 connector_versions as (
-    select connector_key, connector_id, valid_from
+    -- a version is valid in [valid_from, valid_to); the first version also for polls before any master data
+    select
+        connector_key,
+        connector_id,
+        valid_from,
+        valid_to,
+        row_number() over (partition by connector_id order by valid_from) = 1 as is_first_version
     from {{ ref('dim_connector') }}
 ),
 
-first_connector_versions as (
-    select * from connector_versions
-    qualify row_number() over (partition by connector_id order by valid_from) = 1
-),
-
 polls_with_versions as (
-    -- the master-data version valid at the poll; the first version for a poll seen before any master data
+    -- the master-data version valid at the poll (a hash join with a range condition, as for charging points)
     select
         polls.*,
-        coalesce(connector_versions.connector_key, first_connector_versions.connector_key) as connector_key
+        connector_versions.connector_key
     from polls
-    asof left join connector_versions
+    left join connector_versions
         on polls.connector_id = connector_versions.connector_id
-        and polls.polled_at >= connector_versions.valid_from
-    left join first_connector_versions
-        on polls.connector_id = first_connector_versions.connector_id
+        and (polls.polled_at >= connector_versions.valid_from or connector_versions.is_first_version)
+        and (polls.polled_at < connector_versions.valid_to or connector_versions.valid_to is null)
 )
 
 select
-    {{ surrogate_key(['connector_id', 'polled_at']) }} as status_id,
     connector_id,
     connector_key,
     charging_point_id,

@@ -18,15 +18,19 @@ renamed as (
     from source
 ),
 
+first_loads as (
+    {{ first_load_of_each_answer(source('raw', 'status_chargingpoints')) }}
+),
+
 deduplicated as (
-    -- A poll lands twice when an answer repeats its timestamp in the next poll slot: keep one row per
-    -- (charging point, poll time), the one of the earliest slot.
-    select *
+    -- one row per (item, poll time): a poll landed twice when an answer repeated its timestamp in the next
+    -- poll slot; keep the earliest slot's rows
+    select renamed.*
     from renamed
-    qualify row_number() over (
-        partition by charging_point_id, polled_at
-        order by poll_slot, status
-    ) = 1
+    semi join first_loads
+        on renamed.city_slug = first_loads.city_slug
+        and renamed.polled_at = first_loads.poll_time
+        and renamed.poll_slot = first_loads.poll_slot
 )
 
 select * from deduplicated

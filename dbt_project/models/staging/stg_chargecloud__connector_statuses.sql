@@ -16,14 +16,19 @@ renamed as (
     from source
 ),
 
+first_loads as (
+    {{ first_load_of_each_answer(source('raw', 'status_connectors')) }}
+),
+
 deduplicated as (
-    -- one row per (connector, poll time), as for charging points
-    select *
+    -- one row per (item, poll time): a poll landed twice when an answer repeated its timestamp in the next
+    -- poll slot; keep the earliest slot's rows
+    select renamed.*
     from renamed
-    qualify row_number() over (
-        partition by connector_id, polled_at
-        order by poll_slot, status
-    ) = 1
+    semi join first_loads
+        on renamed.city_slug = first_loads.city_slug
+        and renamed.polled_at = first_loads.poll_time
+        and renamed.poll_slot = first_loads.poll_slot
 )
 
 select * from deduplicated
