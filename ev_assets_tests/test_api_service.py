@@ -153,6 +153,19 @@ def test_metadata_gives_metrics_baselines_links_and_lineage(root, client):
         assert detail["features"] == list(trained.booster.feature_name())
 
 
+def test_the_champion_gate_reads_as_numbers_and_flags_not_mlflow_text():
+    from ev_assets.api.champions import _gate
+    from ev_assets.lib.ml.registry import Decision
+
+    first = Decision("m", "1", True, "no champion yet", "brier", 0.031, None, None, True).tags()
+    assert _gate({**first, "other": "x"}) == {
+        "decision": "promoted", "reason": "no champion yet", "metric": "brier", "challenger_score": 0.031,
+        "champion_version": None, "champion_score": None, "beats_baselines": True}
+    worse = Decision("m", "2", False, "worse", "brier", 0.04, "1", 0.031, False).tags()
+    gate = _gate({**worse, "champion_gate.margin": "0.0"})
+    assert (gate["champion_version"], gate["champion_score"], gate["beats_baselines"], gate["margin"]) == ("1", 0.031, False, 0.0)
+
+
 # --- availability -------------------------------------------------------------------------------------------------
 def test_availability_answers_with_the_training_features_and_logs_them(root, client):
     trained = root.trained["station_available_15min"]

@@ -329,6 +329,17 @@ def test_station_page_answers_when_it_is_usually_busy(monkeypatch, root):
     assert "no model registry yet" in said
 
 
+def test_opening_times_read_as_days_and_hours():
+    from ev_assets.lib.dashboard import opening_hours
+
+    week = [{"weekday": d, "period_begin": "07:00:00", "period_end": "21:00:00"} for d in range(1, 7)]
+    sunday = [{"weekday": 7, "period_begin": "08:00:00", "period_end": "12:00:00"}]
+    assert opening_hours(json.dumps({"regular_hours": week + sunday, "twentyfourseven": False})) == \
+        "Mon–Sat 07:00–21:00; Sun 08:00–12:00"
+    assert opening_hours('{"twentyfourseven": true}') == "24/7"
+    assert opening_hours(None) is None and opening_hours('{"regular_hours": []}') is None
+
+
 def test_reliability_names_the_worst_operator(monkeypatch, root):
     at_ = open_page(monkeypatch, root, "reliability")
     errors = [e.value for e in at_.error]

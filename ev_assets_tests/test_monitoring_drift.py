@@ -177,6 +177,9 @@ def test_the_report_is_a_self_contained_html_file_with_a_summary(tmp_path):
     # everything inline: no script, style sheet or image fetched from elsewhere
     assert "<script src=" not in text.replace("'", '"') and 'rel="stylesheet" href="http' not in text
     assert '"x"' in text and "wasserstein" in text.lower()
+    # opened on its own, the page says which model and windows it is about
+    assert "<title>Drift report: m</title>" in text
+    assert "2 of 2 columns drifted" in text and f"({summary.current_rows:,} rows)" in text
     saved = json.loads((folder / "latest.json").read_text())
     assert saved["share_drifted"] == summary.share_drifted == 2 / 2
     assert saved["drifted_columns"] == ["x", "flag"] and saved["columns"]["x"]["method"] == "wasserstein"

@@ -25,6 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ev_assets.lib.ml import plugin, sessions, stations
+from ev_assets.lib.ml.registry import GATE_TAG_PREFIX
 from ev_assets.lib.settings import Settings
 
 log = logging.getLogger("ev_assets.api")
@@ -88,7 +89,7 @@ class Champion:
             "baselines": baselines,
             "beats_baselines": _bool(self.tags.get("beats_baselines")),
             "verdict": self.tags.get("verdict"),
-            "champion_gate": {k.split(".", 1)[1]: v for k, v in self.tags.items() if k.startswith("champion_gate.")},
+            "champion_gate": _gate(self.tags),
             "mlflow_run_url": self.run_url,
             "mlflow_version_url": self.version_url,
             "feature_set": self.tags.get("feature_set"),
@@ -246,6 +247,25 @@ def _now() -> str:
 
 def _bool(value: str | None) -> bool | None:
     return None if value is None else value.lower() == "true"
+
+
+def _gate(tags: dict[str, str]) -> dict:
+    """The champion gate's decision from the version's tags (MLflow keeps text): scores as numbers, flags as
+    booleans, empty values as null."""
+    gate = {}
+    for key, value in tags.items():
+        if not key.startswith(GATE_TAG_PREFIX):
+            continue
+        name = key[len(GATE_TAG_PREFIX):]
+        if value in ("", None):
+            gate[name] = None
+        elif name in ("challenger_score", "champion_score", "margin"):
+            gate[name] = float(value)
+        elif name == "beats_baselines":
+            gate[name] = _bool(value)
+        else:
+            gate[name] = value
+    return gate
 
 
 def wait_for(store: ChampionStore, name: str, version: str, timeout: float = 30.0) -> bool:

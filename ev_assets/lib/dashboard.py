@@ -278,6 +278,40 @@ def station_master(con: duckdb.DuckDBPyConnection, station_id: str) -> dict[str,
     return None if frame.empty else frame.iloc[0].to_dict()
 
 
+def opening_hours(opening_times_json: str | None) -> str | None:
+    """The feed's opening times (OCPI style: `twentyfourseven`, `regular_hours` with weekday 1 = Monday) as
+    text, e.g. "Mon–Sat 07:00–21:00"; days with the same hours are joined into ranges. None when unknown."""
+    try:
+        opening = json.loads(opening_times_json) if opening_times_json else None
+    except ValueError:
+        return opening_times_json
+    if not isinstance(opening, dict):
+        return None
+    if opening.get("twentyfourseven"):
+        return "24/7"
+    hours: dict[int, list[str]] = {}
+    for period in opening.get("regular_hours") or []:
+        try:
+            day = int(period["weekday"]) - 1
+            span = f"{str(period['period_begin'])[:5]}–{str(period['period_end'])[:5]}"
+        except (KeyError, TypeError, ValueError):
+            return json.dumps(opening)
+        if 0 <= day < 7:
+            hours.setdefault(day, []).append(span)
+    if not hours:
+        return None
+    parts, days = [], sorted(hours)
+    i = 0
+    while i < len(days):
+        j = i
+        while j + 1 < len(days) and days[j + 1] == days[j] + 1 and hours[days[j + 1]] == hours[days[i]]:
+            j += 1
+        label = WEEKDAYS[days[i]][:3] if i == j else f"{WEEKDAYS[days[i]][:3]}–{WEEKDAYS[days[j]][:3]}"
+        parts.append(f"{label} {', '.join(hours[days[i]])}")
+        i = j + 1
+    return "; ".join(parts)
+
+
 def station_equipment(con: duckdb.DuckDBPyConnection, station_id: str) -> pd.DataFrame:
     """Its current charging points with their current connectors (one row per connector; a point without one keeps
     a row): charging point, EVSE id, position, connector standard, format, power type, max / rated power."""

@@ -7,7 +7,6 @@ at most the last `TIMELINE_MAX_DAYS` days of the period (pruned by day), so it s
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pandas as pd
@@ -55,14 +54,10 @@ def master_data(master: dict) -> None:
                      f"{master.get('city') or master.get('city_slug') or ''}")
     cols[1].markdown(f"**Operator**  \n{master.get('operator_name') or '–'}  \n"
                      f"{'☎ ' + master['operator_hotline'] if master.get('operator_hotline') else ''}")
-    opening = master.get("opening_times_json")
-    try:
-        opening = json.loads(opening) if opening else None
-    except ValueError:
-        pass
+    opening = D.opening_hours(master.get("opening_times_json"))
     cols[2].markdown(f"**Open 24/7**: {_yes_no(master.get('is_open_24_7'))}  \n"
                      f"**Roaming**: {_yes_no(master.get('is_roaming'))}  \n"
-                     + ("" if not opening or master.get("is_open_24_7") else f"Opening times: `{json.dumps(opening)}`"))
+                     + ("" if not opening or master.get("is_open_24_7") else f"Opening times: {opening}"))
     lat, lon = master.get("latitude"), master.get("longitude")
     where = f"{lat:.5f}, {lon:.5f}" if lat is not None and lat == lat else "–"  # (NaN != NaN)
     cols[3].markdown(f"**Coordinates**  \n{where}  \nStation id `{master['station_id']}`")
@@ -199,7 +194,12 @@ def render() -> None:
             cols[1].metric("mean duration", f"{sessions['duration_minutes'].mean() / 60:.1f} h")
             cols[2].metric("energy (lower bound)", f"{sessions['energy_kwh_lower'].sum():,.0f} kWh")
             cols[3].metric("energy (upper bound)", f"{sessions['energy_kwh_upper'].sum():,.0f} kWh")
-            st.dataframe(sessions, hide_index=True, height=240 if len(sessions) > 6 else "auto")
+            st.dataframe(sessions, hide_index=True, height=240 if len(sessions) > 6 else "auto", column_config={
+                "duration_minutes": st.column_config.NumberColumn("duration (min)", format="%.0f"),
+                "energy_kwh_lower": st.column_config.NumberColumn("kWh (lower)", format="%.1f"),
+                "energy_kwh_upper": st.column_config.NumberColumn("kWh (upper)", format="%.1f"),
+                "rated_power_kw": st.column_config.NumberColumn("rated kW", format="%.1f"),
+            })
             st.caption(f"Sessions started {f.period.label()}: CHARGING runs of a charging point; energy between the "
                        "vehicle's cap (11 kW AC, 150 kW DC) and the point's rated power.")
 

@@ -36,9 +36,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from html import escape as html_escape
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -351,6 +353,7 @@ def save(drift: Drift, folder: Path) -> DriftSummary:
     html = folder / f"{stamp}.html"
     if drift.snapshot is not None:
         drift.snapshot.save_html(str(html))
+        html.write_text(_with_header(html.read_text(encoding="utf-8"), summary), encoding="utf-8")
     else:
         html.write_text(f"<!doctype html><html><body><h1>{summary.name}</h1><p>No column could be compared: "
                         f"{json.dumps(summary.skipped_columns)}</p></body></html>")
@@ -362,6 +365,25 @@ def save(drift: Drift, folder: Path) -> DriftSummary:
         shutil.copyfile(source, partial)
         os.replace(partial, folder / latest)
     return summary
+
+
+def _with_header(page: str, summary: DriftSummary) -> str:
+    """Evidently's page names neither the model nor the windows: a title and a header line that do."""
+    title = f"Drift report: {summary.name}"
+    header = (
+        f'<div style="font-family:sans-serif;padding:12px 16px;border-bottom:1px solid #ccc">'
+        f"<h2 style=\"margin:0 0 4px 0\">{html_escape(title)}</h2>"
+        f"<div>current window {html_escape(str(summary.window_from))} .. {html_escape(str(summary.window_to))} "
+        f"({summary.current_rows:,} rows) against the training reference {html_escape(str(summary.reference_from))} .. "
+        f"{html_escape(str(summary.reference_to))} ({summary.reference_rows:,} rows, matched on "
+        f"{html_escape(', '.join(summary.matching.get('on', [])) or 'nothing')}); "
+        f"{summary.n_drifted} of {summary.n_columns} columns drifted (share {summary.share_drifted:.2f}); "
+        f"written {html_escape(summary.created_at)}</div></div>"
+    )
+    page = re.sub(r"<title>.*?</title>", f"<title>{html_escape(title)}</title>", page, count=1, flags=re.S)
+    if "<title>" not in page:
+        page = page.replace("<head>", f"<head><title>{html_escape(title)}</title>", 1)
+    return re.sub(r"<body([^>]*)>", lambda m: m.group(0) + header, page, count=1)
 
 
 def report(reference: pd.DataFrame, current: pd.DataFrame, columns: Iterable[str], *, name: str, folder: Path,
