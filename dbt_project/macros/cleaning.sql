@@ -19,5 +19,8 @@
     -#}
     select city_slug, poll_time, min(poll_slot) as poll_slot
     from {{ relation }}
+    -- explicit: DuckDB does not push the consumers' filter on the poll time through the join into this group-by,
+    -- so without it every daily run would scan the whole status history
+    where {{ in_window('poll_time') }}
     group by city_slug, poll_time
 {%- endmacro %}

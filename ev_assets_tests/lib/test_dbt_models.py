@@ -424,6 +424,7 @@ COMPARED_TABLES = {
     "intermediate.int_status_intervals": "level, item_id, interval_start",
     "intermediate.int_charging_sessions_inferred": "charging_point_id, session_start",
     "marts.fct_charging_sessions": "charging_point_id, session_start",
+    "marts.fct_out_of_order_intervals": "level, item_id, interval_start",  # is_failure_start: the carried status
     "marts.mart_utilization_station_hourly": "station_id, hour_start",
     "marts.mart_utilization_station_daily": "station_id, day",
     "marts.mart_utilization_city_daily": "city_slug, day",

@@ -28,12 +28,13 @@ charging_runs as (
 carried_over_sessions as (
     -- The session the intervals model re-opened, if any: the latest stored session of the point starting
     -- before the window that was open or ended within the gap limit of the window start (the same rule).
+    -- (the condition first, then the latest per point: the same sessions, as only the latest can be open or end
+    -- after an earlier one, but no window over the whole history)
     select charging_point_id, session_start
     from {{ this }}
     where session_start < {{ window_start }}
-    qualify
-        row_number() over (partition by charging_point_id order by session_start desc) = 1
         and (is_open or last_polled_at >= {{ window_start }} - {{ gap_limit() }})
+    qualify row_number() over (partition by charging_point_id order by session_start desc) = 1
 ),
 {% endif %}
 

@@ -1,9 +1,30 @@
-{#- Charging sessions inferred from charging-point status runs (see the docs block inferred_session). -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='session_id',
+        on_schema_change='fail',
+        pre_hook="{{ delete_from_window_start('session_start') }}",
+    )
+}}
+
+{#-
+    Charging sessions inferred from charging-point status runs (see the docs block inferred_session).
+    Incremental like int_charging_sessions_inferred: the sessions it wrote in this window, i.e. those starting from
+    the window start on and the session carried over from before it (still open, or last polled within the gap
+    limit of the window start), so a day costs the same whatever the history.
+-#}
 
 with
 
 sessions as (
-    select * from {{ ref('int_charging_sessions_inferred') }}
+    select *
+    from {{ ref('int_charging_sessions_inferred') }}
+    {% if is_incremental() and window_start() is not none %}
+    where session_start >= {{ window_start() }}
+        or is_open
+        or last_polled_at >= {{ window_start() }} - {{ gap_limit() }}
+    {% endif %}
 ),
 
 charging_point_versions as (
