@@ -1077,8 +1077,11 @@ def report(args, days, day_rows, load_s, master_s, runs: list[DbtRun], built: li
     else:
         year_s, how = total_s * YEAR_DAYS / n, f"{secs(total_s)} x {YEAR_DAYS}/{n} (linear in rows)"
     complete = len(built) == len(days)
-    lines = [[f"dbt {args.mode} wall", secs(year_s), how, f"<= {secs(TARGET_SECONDS_YEAR)}",
-              mark(complete and year_s <= TARGET_SECONDS_YEAR)],
+    # the year target is one build over the year (--mode full); 365 daily runs are shown, not judged
+    judged = args.mode == "full"
+    lines = [[f"dbt {args.mode} wall" + ("" if judged else " (365 runs)"), secs(year_s), how,
+              f"<= {secs(TARGET_SECONDS_YEAR)}" if judged else "(--mode full)",
+              mark(complete and year_s <= TARGET_SECONDS_YEAR) if judged else ""],
              ["peak memory (dbt tree)", gib(peak), f"measured max (DuckDB memory_limit {args.memory_limit})",
               f"< {gib(TARGET_PEAK_BYTES)}", mark(complete and peak < TARGET_PEAK_BYTES)]]
     if p:

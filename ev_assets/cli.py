@@ -203,7 +203,7 @@ class _StepTally:
                 did += f"; checks: {checks['passed']} passed" + (f", {checks['warned']} warned" if checks["warned"] else "")
                 did += f", {checks['failed']} FAILED" if checks["failed"] else ""
             mark = "ok  " if kind == "STEP_SUCCESS" else "FAIL"
-            line = f"  {mark} {key:<32} {seconds:6.1f} s  {did}"
+            line = f"  {mark} {key:<42} {seconds:6.1f} s  {did}"
             print(line, file=self.out, flush=True)
             if kind == "STEP_FAILURE":
                 cause = root_cause(event.step_failure_data.error)
