@@ -785,13 +785,9 @@ def main(argv=None) -> int:
             if args.mode == "daily":
                 con.close()
                 con = None
-                run = run_dbt(data_dir, f"{day}", f"{day + timedelta(days=1)}", steps, args.memory_limit, f"{day}",
-                              profiles_dir)
-                run.rows = n_cp + n_cn
-                runs.append(run)
-                print(f"  {day}: load {load_s[-1]:4.1f} s ({n_cp + n_cn:,} rows)  dbt {run.seconds:6.1f} s  "
-                      f"peak RSS {gib(run.peak_rss)}" + ("" if run.ok else "  FAILED: " + run.failures[0][:160]),
-                      flush=True)
+                runs.append(run_day(data_dir, day, n_cp + n_cn, steps, args.memory_limit, profiles_dir,
+                                    f"  {day}: load {load_s[-1]:4.1f} s ({n_cp + n_cn:,} rows)"))
+                run = runs[-1]
                 if not run.ok:
                     print("  stopping: the next days would build on a failed one")
                     break
@@ -866,14 +862,9 @@ def main(argv=None) -> int:
     for day in tail_days if built == days else []:
         with loader.connect(warehouse, args.memory_limit) as con:
             n_cp, n_cn = loader.write_day(con, day)
-        run = run_dbt(data_dir, f"{day}", f"{day + timedelta(days=1)}", steps, args.memory_limit, f"{day}",
-                      profiles_dir)
-        run.rows = n_cp + n_cn
-        tail_runs.append(run)
-        print(f"  then daily {day} (day {(day - days[0]).days + 1}): dbt {run.seconds:6.1f} s  "
-              f"peak RSS {gib(run.peak_rss)}" + ("" if run.ok else "  FAILED: " + run.failures[0][:160]),
-              flush=True)
-        if not run.ok:
+        tail_runs.append(run_day(data_dir, day, n_cp + n_cn, steps, args.memory_limit, profiles_dir,
+                                 f"  then daily {day} (day {(day - days[0]).days + 1}):"))
+        if not tail_runs[-1].ok:
             break
 
     figures = report(args, days, day_rows, load_s, master_s, runs, built, counts, warehouse_bytes, pandas_result,
@@ -914,6 +905,16 @@ def main(argv=None) -> int:
     else:
         print(f"\ndata kept in {data_dir}")
     return 0 if runs and all(r.ok for r in runs + tail_runs) else 1
+
+
+def run_day(data_dir: Path, day: date, rows: int, steps: list[str], memory_limit: str, profiles_dir: Path,
+            label: str) -> DbtRun:
+    """One daily dbt run over [day, day + 1), printed on one line after `label`."""
+    run = run_dbt(data_dir, f"{day}", f"{day + timedelta(days=1)}", steps, memory_limit, f"{day}", profiles_dir)
+    run.rows = rows
+    print(f"{label}  dbt {run.seconds:6.1f} s  peak RSS {gib(run.peak_rss)}"
+          + ("" if run.ok else "  FAILED: " + run.failures[0][:160]), flush=True)
+    return run
 
 
 def run_ingest_benchmark(data_dir: Path, args) -> dict | None:
