@@ -19,7 +19,7 @@ def test_lineage_runs_from_each_raw_pull_to_the_kpis(defs):
 
     ancestors = _ancestors(graph, key("marts/mart_utilization_city_daily"))
     assert {"chargecloud_polls", "raw/status_chargingpoints", "staging/stg_chargecloud__charging_point_statuses",
-            "intermediate/int_status_intervals", "marts/fct_charging_point_status"} <= ancestors
+            "intermediate/int_charging_point_status_runs", "marts/fct_charging_point_status"} <= ancestors
     assert {"session_reports_pull", "raw/session_reports", "acn_sessions_pull", "charging_events_pull"} <= _ancestors(
         graph, key("marts/mart_energy_daily")
     )

@@ -73,6 +73,17 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     # While dbt writes the DuckDB file no other process may open it: hold its events until it has exited, then
     # read what it built once, read-only.
     events, failure = run_to_end(invocation.stream())
+    if failure is not None and invocation.process.poll() is None:
+        # the events broke off while dbt still runs (and holds the file): let it finish (reading what it still
+        # writes, or it blocks on a full pipe) before reading the warehouse
+        for _ in invocation.process.stdout:
+            pass
+        invocation.process.wait()
+    if isinstance(failure, KeyError):
+        raise dg.Failure(
+            f"dbt reported node {failure} that Dagster's dbt manifest does not know: the manifest is older than "
+            "dbt_project/. `make setup` parses it again (dbt parse), then reload the code location."
+        ) from failure
     yield from with_table_metadata(events, ev_config, invocation.manifest, window)
     if failure is not None:
         raise failure

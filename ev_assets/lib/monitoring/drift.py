@@ -369,17 +369,17 @@ def save(drift: Drift, folder: Path) -> DriftSummary:
 
 def _with_header(page: str, summary: DriftSummary) -> str:
     """Evidently's page names neither the model nor the windows: a title and a header line that do."""
+    def when(value: str | None) -> str:
+        return "?" if value is None else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
+
     title = f"Drift report: {summary.name}"
-    header = (
-        f'<div style="font-family:sans-serif;padding:12px 16px;border-bottom:1px solid #ccc">'
-        f"<h2 style=\"margin:0 0 4px 0\">{html_escape(title)}</h2>"
-        f"<div>current window {html_escape(str(summary.window_from))} .. {html_escape(str(summary.window_to))} "
-        f"({summary.current_rows:,} rows) against the training reference {html_escape(str(summary.reference_from))} .. "
-        f"{html_escape(str(summary.reference_to))} ({summary.reference_rows:,} rows, matched on "
-        f"{html_escape(', '.join(summary.matching.get('on', [])) or 'nothing')}); "
-        f"{summary.n_drifted} of {summary.n_columns} columns drifted (share {summary.share_drifted:.2f}); "
-        f"written {html_escape(summary.created_at)}</div></div>"
-    )
+    text = (f"current window {when(summary.window_from)} .. {when(summary.window_to)} ({summary.current_rows:,} rows) "
+            f"against the training reference {when(summary.reference_from)} .. {when(summary.reference_to)} "
+            f"({summary.reference_rows:,} rows, sampled by {summary.matching.get('method')}); "
+            f"{summary.n_drifted} of {summary.n_columns} columns drifted (share {summary.share_drifted:.2f}); "
+            f"written {when(summary.created_at)}")
+    header = ('<div style="font-family:sans-serif;padding:12px 16px;border-bottom:1px solid #ccc">'
+              f'<h2 style="margin:0 0 4px 0">{html_escape(title)}</h2><div>{html_escape(text)}</div></div>')
     page = re.sub(r"<title>.*?</title>", f"<title>{html_escape(title)}</title>", page, count=1, flags=re.S)
     if "<title>" not in page:
         page = page.replace("<head>", f"<head><title>{html_escape(title)}</title>", 1)
