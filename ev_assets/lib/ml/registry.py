@@ -291,7 +291,7 @@ class Registry:
         if current == version:
             promoted, reason = True, f"version {version} already holds the alias {CHAMPION}"
         else:
-            beats_champion, versus, champion_score = (True, "no champion yet", None) if current is None else \
+            beats_champion, versus, champion_score = (True, "the first version: no champion to beat", None) if current is None else \
                 self._against_champion(trained, name, current, metric, challenger_score, margin)
             promoted = beats_baselines and beats_champion
             reason = f"{trained.evaluation.verdict()}; {versus}"
