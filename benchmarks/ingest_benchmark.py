@@ -42,8 +42,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+import datadir  # noqa: E402 (benchmarks/, beside this script)
+
 TARGET_MS_PER_POLL = 20.0
-MARKER = ".ingest_benchmark"  # a data dir holding this file was made by us and may be emptied
 SLOTS_PER_DAY = 144
 TABLES = ("status_chargingpoints", "status_connectors", "chargingstations", "chargingpoints", "connectors",
           "chargecloud_poll_log", "quarantine")
@@ -225,21 +226,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def prepare_data_dir(arg: Path | None) -> tuple[Path, bool]:
-    if arg is None:
-        path = Path(tempfile.mkdtemp(prefix="ev_ingest_benchmark_"))
-        (path / MARKER).touch()
-        return path, True
-    path = arg.resolve()
-    if path == (REPO_ROOT / "data").resolve() or (REPO_ROOT / "data").resolve() in path.parents:
-        sys.exit(f"refusing to use {path}: the benchmark never writes into the repository's data/")
-    if path.exists() and any(path.iterdir()) and not (path / MARKER).exists():
-        sys.exit(f"{path} is not empty and was not made by this benchmark: give an empty or new folder")
-    path.mkdir(parents=True, exist_ok=True)
-    (path / MARKER).touch()
-    return path, False
-
-
 def print_profile(path: Path, limit: int = 25) -> None:
     import pstats
 
@@ -256,7 +242,7 @@ def main(argv=None) -> int:
     if args.days < 1 or args.repeat < 1 or args.flat_days < 2:
         sys.exit("--days and --repeat must be at least 1, --flat-days at least 2")
 
-    data_dir, temporary = prepare_data_dir(args.data_dir)
+    data_dir, temporary = datadir.prepare(args.data_dir, "ingest_benchmark")
     try:
         print(machine_line())
         stored_days = max(args.days, args.flat_days if args.flat_check else 1)

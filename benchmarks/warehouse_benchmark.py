@@ -46,13 +46,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+import datadir  # noqa: E402 (benchmarks/, beside this script)
+
 import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 DBT = Path(sys.executable).with_name("dbt")
-MARKER = ".warehouse_benchmark"  # a data dir holding this file was made by us and may be emptied
 
 POLL_MINUTES = 10
 GAP_MULTIPLE = 3  # dbt_project.yml var gap_multiple
@@ -707,28 +708,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def prepare_data_dir(arg: Path | None) -> tuple[Path, bool]:
-    if arg is None:
-        path = Path(tempfile.mkdtemp(prefix="ev_warehouse_benchmark_"))
-        (path / MARKER).touch()
-        return path, True
-    path = arg.resolve()
-    if path == (REPO_ROOT / "data").resolve() or (REPO_ROOT / "data").resolve() in path.parents:
-        sys.exit(f"refusing to use {path}: the benchmark never writes into the repository's data/")
-    if path.exists() and any(path.iterdir()) and not (path / MARKER).exists():
-        sys.exit(f"{path} is not empty and was not made by this benchmark: give an empty or new folder")
-    if path.exists() and (path / MARKER).exists():  # a previous benchmark run: start afresh
-        for name in ("warehouse.duckdb", "warehouse.duckdb.wal", "duckdb_tmp", "dbt_target", "dbt_logs"):
-            target = path / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-    path.mkdir(parents=True, exist_ok=True)
-    (path / MARKER).touch()
-    return path, False
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.pandas_worker:  # child process of the pandas path
@@ -740,7 +719,8 @@ def main(argv=None) -> int:
 
     from ev_assets.lib.settings import CHARGECLOUD_CITIES, SimulationSettings
 
-    data_dir, temporary = prepare_data_dir(args.data_dir)
+    data_dir, temporary = datadir.prepare(args.data_dir, "warehouse_benchmark", reset=(
+        "warehouse.duckdb", "warehouse.duckdb.wal", "duckdb_tmp", "dbt_target", "dbt_logs"))
     warehouse = data_dir / "warehouse.duckdb"
     if args.then_daily and args.mode != "full":
         sys.exit("--then-daily goes with --mode full")

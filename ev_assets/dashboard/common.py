@@ -7,6 +7,7 @@ from typing import Callable
 import duckdb
 import streamlit as st
 
+from ev_assets.dashboard import filters
 from ev_assets.dashboard.filters import Filters
 from ev_assets.lib import snapshot
 
@@ -24,6 +25,14 @@ def no_snapshot(f: Filters) -> bool:
                    f"{MAKE_DEMO}.")
         return True
     return False
+
+
+def open_page(title: str) -> Filters | None:
+    """The page's title and the sidebar's filters; None, with the reason shown, when there is no readable snapshot
+    (the page stops)."""
+    st.title(title)
+    f = filters.current()
+    return None if no_snapshot(f) else f
 
 
 def not_ingested(what: str, source: str, how: str | None = None) -> None:

@@ -147,9 +147,8 @@ def other(f: filters.Filters, source: str, entity_type: str, noun: str) -> None:
 
 
 def render() -> None:
-    st.title("Energy")
-    f = filters.current()
-    if common.no_snapshot(f):
+    f = common.open_page("Energy")
+    if f is None:
         return
     if not f.coverage["present"]["energy"]:
         common.not_ingested("Session energy", "session data (mart_energy_daily is empty or missing)",

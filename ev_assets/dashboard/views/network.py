@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from ev_assets.dashboard import common, data, filters
+from ev_assets.dashboard import common, data
 from ev_assets.lib import dashboard as D
 from ev_assets.lib import snapshot
 
@@ -70,9 +70,8 @@ def share_bars(frame: pd.DataFrame, by: str, label: str, key: str) -> None:
 
 
 def render() -> None:
-    st.title("Network now")
-    f = filters.current()
-    if common.no_snapshot(f):
+    f = common.open_page("Network now")
+    if f is None:
         return
     s = f.settings
     if not f.coverage["present"]["status"]:

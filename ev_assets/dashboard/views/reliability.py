@@ -51,9 +51,8 @@ def bars(frame: pd.DataFrame, label: str, highlight: str | None):
 
 
 def render() -> None:
-    st.title("Reliability")
-    f = filters.current()
-    if common.no_snapshot(f):
+    f = common.open_page("Reliability")
+    if f is None:
         return
     s = f.settings
     if not (f.coverage["present"]["reliability"] or f.coverage["present"]["station_days"]):
@@ -96,24 +95,17 @@ def render() -> None:
                    f"{worst_city['out_of_order_hours']:,.1f} out-of-order hours, {worst_city['failures']} "
                    f"failure{'s' if worst_city['failures'] != 1 else ''}.")
 
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Operators, worst first")
-        frame = ranked(operators, "operator_name", "operator")
-        if "operator" in problems:
-            common.unavailable(problems["operator"])
-        if len(frame):
-            st.plotly_chart(bars(frame, "operator", f.operator_label), key="operator_bars",
-                            config={"displaylogo": False})
-            table(frame)
-    with right:
-        st.subheader("Cities, worst first")
-        frame = ranked(cities, "city_slug", "city")
-        if "city" in problems:
-            common.unavailable(problems["city"])
-        if len(frame):
-            st.plotly_chart(bars(frame, "city", f.city), key="city_bars", config={"displaylogo": False})
-            table(frame)
+    sides = (("Operators", operators, "operator_name", "operator", f.operator_label),
+             ("Cities", cities, "city_slug", "city", f.city))
+    for column, (title, rows, name_column, label, selected) in zip(st.columns(2), sides):
+        with column:
+            st.subheader(f"{title}, worst first")
+            frame = ranked(rows, name_column, label)
+            if label in problems:
+                common.unavailable(problems[label])
+            if len(frame):
+                st.plotly_chart(bars(frame, label, selected), key=f"{label}_bars", config={"displaylogo": False})
+                table(frame)
 
     if operators:
         operator_days(s, f, operators)

@@ -115,9 +115,8 @@ def timeline(runs: pd.DataFrame):
 
 
 def render() -> None:
-    st.title("Station")
-    f = filters.current()
-    if common.no_snapshot(f):
+    f = common.open_page("Station")
+    if f is None:
         return
     s = f.settings
     if not f.coverage["present"]["stations"]:
