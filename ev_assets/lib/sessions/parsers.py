@@ -383,7 +383,7 @@ def _object(item: dict, key: str) -> dict:
     return value
 
 
-def _event_row(item: Any) -> dict[str, Any]:
+def event_row(item: Any) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise RowError(f"event is not a JSON object but {type(item).__name__}")
     ids = {key: _required_text(item, key) for key in ("eventId", "transactionId", "stationId")}
@@ -418,7 +418,7 @@ def parse_charging_events(source: str, name: str, data: bytes, raw_file: str) ->
                 item = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise RowError(f"malformed JSON on line {n}: {getattr(exc, 'msg', exc)}") from None
-            rows.append({**_event_row(item), "raw_file": raw_file})
+            rows.append({**event_row(item), "raw_file": raw_file})
         except RowError as exc:
             quarantine.append(quarantine_row(source, f"line {n}", str(exc), line, raw_file))
     return Parsed(tables.frame("charging_events", rows), tables.frame("quarantine", quarantine))

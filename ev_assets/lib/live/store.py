@@ -1,0 +1,306 @@
+"""The landing store of the live path: one SQLite file (`<data root>/live/landed.sqlite`, WAL journal).
+
+`land(messages)` writes a batch in one transaction, and only then may the consumer acknowledge it:
+
+- `messages`: every consumed message as it came (stream, sequence, id, subject, payload): the raw store of the
+  live path. Its keys make landing idempotent: a stream sequence or a message id landed before is skipped, so a
+  redelivery after a crash, a broker restart, a republished poll or a second consumer adds nothing.
+- parsed rows: `status_changes`, `poll_marks`, `charging_events` (the batch parser's row); a message that cannot
+  be parsed goes to `quarantine` with its stream sequence and reason, and the batch goes on.
+- the live state, updated in the same transaction from the newly landed rows only:
+  `status_now` (latest status per charging point and connector), `city_polls` (newest poll per city) and
+  `transactions` (one row per charging transaction: started, energy so far, stopped, cost), from which
+  `open_sessions` and `station_energy_today` are read.
+
+Readers (`connect_reader`) open the file read-only. In WAL mode a reader sees the state of the last committed
+batch, never half of one, and neither blocks the writer nor is blocked by it: the same promise as the marts
+snapshot, without a copy per update. Times are stored as UTC ISO text (`messages.iso`), which sorts as time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from ev_assets.lib.live import messages as M
+from ev_assets.lib.live.bus import EVENTS_STREAM, STATUS_STREAM, Message
+
+FILE_NAME = "landed.sqlite"
+BUSY_TIMEOUT_S = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    stream TEXT NOT NULL, seq INTEGER NOT NULL, msg_id TEXT, subject TEXT, landed_at TEXT NOT NULL, payload BLOB,
+    PRIMARY KEY (stream, seq));
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (stream, msg_id) WHERE msg_id IS NOT NULL AND msg_id != '';
+CREATE TABLE IF NOT EXISTS quarantine (
+    stream TEXT NOT NULL, seq INTEGER NOT NULL, msg_id TEXT, reason TEXT NOT NULL, payload BLOB, landed_at TEXT,
+    PRIMARY KEY (stream, seq));
+CREATE TABLE IF NOT EXISTS status_changes (
+    msg_id TEXT PRIMARY KEY, seq INTEGER, table_name TEXT, poll_slot TEXT, poll_time TEXT, city_slug TEXT,
+    station_id TEXT, charging_point_id TEXT, connector_id TEXT, status TEXT, previous_status TEXT);
+CREATE TABLE IF NOT EXISTS poll_marks (
+    msg_id TEXT PRIMARY KEY, seq INTEGER, city_slug TEXT, poll_slot TEXT, poll_time TEXT, ok INTEGER,
+    items INTEGER, changes INTEGER);
+CREATE TABLE IF NOT EXISTS charging_events (
+    event_id TEXT PRIMARY KEY, seq INTEGER, transaction_id TEXT, station_id TEXT, connector_id TEXT,
+    event_type TEXT, event_time TEXT, meter_kwh REAL, power_kw REAL, cost REAL, currency TEXT);
+CREATE TABLE IF NOT EXISTS status_now (
+    table_name TEXT NOT NULL, charging_point_id TEXT NOT NULL, connector_id TEXT NOT NULL, city_slug TEXT,
+    station_id TEXT, status TEXT, since_slot TEXT, since_time TEXT,
+    PRIMARY KEY (table_name, charging_point_id, connector_id));
+CREATE TABLE IF NOT EXISTS city_polls (
+    city_slug TEXT PRIMARY KEY, poll_slot TEXT, poll_time TEXT, ok INTEGER, items INTEGER, changes INTEGER,
+    landed_at TEXT);
+CREATE TABLE IF NOT EXISTS transactions (
+    transaction_id TEXT PRIMARY KEY, station_id TEXT, connector_id TEXT, started_at TEXT, last_event_at TEXT,
+    meter_kwh REAL, power_kw REAL, stopped_at TEXT, cost REAL, currency TEXT, events INTEGER);
+CREATE INDEX IF NOT EXISTS transactions_open ON transactions (stopped_at);
+CREATE INDEX IF NOT EXISTS transactions_day ON transactions (last_event_at);
+"""
+
+_STATUS_NOW = """
+INSERT INTO status_now VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (table_name, charging_point_id, connector_id) DO UPDATE SET
+    city_slug = excluded.city_slug, station_id = excluded.station_id, status = excluded.status,
+    since_slot = excluded.since_slot, since_time = excluded.since_time
+WHERE excluded.since_slot >= status_now.since_slot
+"""
+_CITY_POLL = """
+INSERT INTO city_polls VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (city_slug) DO UPDATE SET poll_slot = excluded.poll_slot, poll_time = excluded.poll_time,
+    ok = excluded.ok, items = excluded.items, changes = excluded.changes, landed_at = excluded.landed_at
+WHERE excluded.poll_slot >= city_polls.poll_slot
+"""
+# Events of one transaction may land in any order: each keeps what is newest (meter, power by event time) or
+# what only its kind knows (start, stop, cost).
+_TRANSACTION = """
+INSERT INTO transactions VALUES (:transaction_id, :station_id, :connector_id, :started_at, :event_time, :meter_kwh,
+    :power_kw, :stopped_at, :cost, :currency, 1)
+ON CONFLICT (transaction_id) DO UPDATE SET
+    started_at = coalesce(excluded.started_at, transactions.started_at),
+    stopped_at = coalesce(excluded.stopped_at, transactions.stopped_at),
+    cost = coalesce(excluded.cost, transactions.cost),
+    currency = coalesce(excluded.currency, transactions.currency),
+    meter_kwh = CASE WHEN excluded.last_event_at >= transactions.last_event_at OR transactions.meter_kwh IS NULL
+                     THEN coalesce(excluded.meter_kwh, transactions.meter_kwh) ELSE transactions.meter_kwh END,
+    power_kw = CASE WHEN excluded.last_event_at >= transactions.last_event_at
+                    THEN coalesce(excluded.power_kw, transactions.power_kw) ELSE transactions.power_kw END,
+    last_event_at = max(excluded.last_event_at, transactions.last_event_at),
+    events = transactions.events + 1
+"""
+
+
+def store_path(live_dir: Path) -> Path:
+    return Path(live_dir) / FILE_NAME
+
+
+def connect_writer(live_dir: Path) -> sqlite3.Connection:
+    path = store_path(live_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a committed batch survives a process crash
+    con.executescript(SCHEMA)
+    return con
+
+
+class NoLiveData(RuntimeError):
+    """Nothing has been landed by the live path (yet)."""
+
+    def __init__(self, live_dir: Path):
+        super().__init__(f"no live data in {live_dir}: start the live path with `make live`")
+
+
+def connect_reader(live_dir: Path) -> sqlite3.Connection:
+    path = store_path(live_dir)
+    if not path.exists():
+        raise NoLiveData(Path(live_dir))
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+
+
+@dataclass
+class Landed:
+    messages: int = 0  # newly landed
+    duplicates: int = 0  # landed before (by stream sequence or message id): skipped
+    quarantined: int = 0
+    status_changes: int = 0
+    poll_marks: int = 0
+    events: int = 0
+    last_seq: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: "Landed") -> None:
+        for name in ("messages", "duplicates", "quarantined", "status_changes", "poll_marks", "events"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for stream, seq in other.last_seq.items():
+            self.last_seq[stream] = max(seq, self.last_seq.get(stream, 0))
+
+
+def _now() -> str:
+    return M.iso(datetime.now(timezone.utc))
+
+
+def land(con: sqlite3.Connection, batch: Iterable[Message]) -> Landed:
+    """Land a batch in one transaction (see the module docstring). Safe to call again with the same messages."""
+    result = Landed()
+    now = _now()
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        for message in batch:
+            result.last_seq[message.stream] = max(message.seq, result.last_seq.get(message.stream, 0))
+            inserted = con.execute(
+                "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+                (message.stream, message.seq, message.msg_id, message.subject, now, message.data),
+            ).rowcount
+            if not inserted:
+                result.duplicates += 1
+                continue
+            result.messages += 1
+            try:
+                _land_one(con, message, result)
+            except M.MessageError as exc:
+                con.execute("INSERT OR IGNORE INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
+                            (message.stream, message.seq, message.msg_id, str(exc), message.data, now))
+                result.quarantined += 1
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _land_one(con: sqlite3.Connection, message: Message, result: Landed) -> None:
+    if message.stream == STATUS_STREAM:
+        kind, row = M.parse_status(message.data)
+        if kind == "status_change":
+            fresh = con.execute(
+                "INSERT OR IGNORE INTO status_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (message.msg_id, message.seq, row["table_name"], row["poll_slot"], row["poll_time"], row["city_slug"],
+                 row["station_id"], row["charging_point_id"], row["connector_id"], row["status"], row["previous_status"]),
+            ).rowcount
+            if fresh:
+                result.status_changes += 1
+                con.execute(_STATUS_NOW, (row["table_name"], row["charging_point_id"], row["connector_id"],
+                                          row["city_slug"], row["station_id"], row["status"], row["poll_slot"],
+                                          row["poll_time"]))
+        else:
+            fresh = con.execute(
+                "INSERT OR IGNORE INTO poll_marks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (message.msg_id, message.seq, row["city_slug"], row["poll_slot"], row["poll_time"], int(row["ok"]),
+                 row["items"], row["changes"]),
+            ).rowcount
+            if fresh:
+                result.poll_marks += 1
+                con.execute(_CITY_POLL, (row["city_slug"], row["poll_slot"], row["poll_time"], int(row["ok"]),
+                                         row["items"], row["changes"], _now()))
+    elif message.stream == EVENTS_STREAM:
+        row = M.parse_event(message.data)
+        fresh = con.execute(
+            "INSERT OR IGNORE INTO charging_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row["event_id"], message.seq, row["transaction_id"], row["station_id"], row["connector_id"],
+             row["event_type"], row["event_time"], row["meter_kwh"], row["power_kw"], row["cost"], row["currency"]),
+        ).rowcount
+        if fresh:
+            result.events += 1
+            kind = row["event_type"]
+            con.execute(_TRANSACTION, {
+                **row,
+                "started_at": row["event_time"] if kind == "start" else None,
+                "stopped_at": row["event_time"] if kind == "complete" else None,
+                "cost": row["cost"] if kind == "complete" else None,
+                "currency": row["currency"] if kind == "complete" else None,
+            })
+    else:
+        raise M.MessageError(f"message of unknown stream {message.stream!r}")
+
+
+# --- reading ---------------------------------------------------------------------------------------------------------
+def _frame(con: sqlite3.Connection, sql: str, params: tuple = ()) -> pd.DataFrame:
+    cursor = con.execute(sql, params)
+    return pd.DataFrame(cursor.fetchall(), columns=[d[0] for d in cursor.description])
+
+
+def status_now(con: sqlite3.Connection, table: str = "status_chargingpoints") -> pd.DataFrame:
+    """The latest status of every charging point (or connector), with the slot and poll time it changed at."""
+    return _frame(con, "SELECT city_slug, station_id, charging_point_id, connector_id, status, since_slot, since_time "
+                       "FROM status_now WHERE table_name = ? ORDER BY city_slug, station_id, charging_point_id, "
+                       "connector_id", (table,))
+
+
+def city_polls(con: sqlite3.Connection) -> pd.DataFrame:
+    return _frame(con, "SELECT * FROM city_polls ORDER BY city_slug")
+
+
+def open_sessions(con: sqlite3.Connection) -> pd.DataFrame:
+    """Transactions started and not stopped, with the energy so far (the latest meter value)."""
+    return _frame(con, "SELECT transaction_id, station_id, connector_id, started_at, last_event_at, meter_kwh, "
+                       "power_kw, events FROM transactions WHERE stopped_at IS NULL AND started_at IS NOT NULL "
+                       "ORDER BY started_at")
+
+
+def station_energy_today(con: sqlite3.Connection, day: str | None = None) -> pd.DataFrame:
+    """Energy and revenue per station on a UTC day (default: the day of the newest event): each transaction counts
+    on the day of its latest event, with its energy so far; revenue is the cost of the stopped ones."""
+    if day is None:
+        newest = con.execute("SELECT max(last_event_at) FROM transactions").fetchone()[0]
+        if newest is None:
+            return pd.DataFrame(columns=["day", "station_id", "sessions", "open_sessions", "energy_kwh", "revenue"])
+        day = newest[:10]
+    return _frame(con, """
+        SELECT substr(last_event_at, 1, 10) AS day, station_id, count(*) AS sessions,
+               sum(stopped_at IS NULL) AS open_sessions, round(sum(coalesce(meter_kwh, 0)), 6) AS energy_kwh,
+               round(sum(coalesce(cost, 0)), 6) AS revenue
+        FROM transactions WHERE last_event_at >= ? AND last_event_at < ? || 'T99'
+        GROUP BY 1, 2 ORDER BY 2""", (day, day))
+
+
+@dataclass
+class Freshness:
+    """How old the live data is: the newest poll time of any city and the newest event time, both as UTC text, and
+    the highest landed stream sequence per stream."""
+
+    newest_poll_time: str | None
+    newest_poll_slot: str | None
+    newest_event_time: str | None
+    last_seq: dict[str, int]
+    landed_at: str | None
+
+    def data_as_of(self) -> str | None:
+        times = [t for t in (self.newest_poll_time, self.newest_event_time) if t]
+        return max(times) if times else None
+
+    def age_s(self, now: datetime | None = None) -> float | None:
+        as_of = self.data_as_of()
+        if as_of is None:
+            return None
+        now = now or datetime.now(timezone.utc)
+        return (now - datetime.fromisoformat(as_of.replace("Z", "+00:00"))).total_seconds()
+
+
+def freshness(con: sqlite3.Connection) -> Freshness:
+    poll_time, poll_slot = con.execute("SELECT max(poll_time), max(poll_slot) FROM city_polls").fetchone()
+    event_time = con.execute("SELECT max(last_event_at) FROM transactions").fetchone()[0]
+    seqs = dict(con.execute("SELECT stream, max(seq) FROM messages GROUP BY stream").fetchall())
+    landed = con.execute("SELECT max(landed_at) FROM messages").fetchone()[0]
+    return Freshness(poll_time, poll_slot, event_time, seqs, landed)
+
+
+def counts(con: sqlite3.Connection) -> dict[str, int]:
+    names = ("messages", "quarantine", "status_changes", "poll_marks", "charging_events", "status_now", "transactions")
+    return {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in names}
+
+
+def wait_until(predicate, timeout_s: float, every_s: float = 0.05) -> bool:
+    """Poll `predicate()` until it is true or the time is up (for tests and benchmarks)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every_s)
+    return bool(predicate())
