@@ -83,6 +83,10 @@ class Settings:
     retrain_cooldown_minutes: int = 360  # after a retraining request, further breaches wait this long
     dashboard_port: int = 8501  # `make dashboard`, on serve_host
     map_tiles: bool = False  # base-map tiles on the dashboard's map: they are fetched online, so off by default
+    # --- the live path (`make live`) --------------------------------------------------------------
+    nats_url: str | None = None  # a NATS JetStream server to use; unset: `make live` starts its own under live_dir
+    live_speed: float = 60.0  # simulated live feed: simulated seconds per wall-clock second (1 = real time)
+    live_stale_polls: int = 2  # live data older than this many poll intervals is stale (checks, /health, API)
 
     # --- derived paths under the one data root -------------------------------------------------
     @property
@@ -110,6 +114,15 @@ class Settings:
     def monitoring_dir(self) -> Path:
         """Drift reports (HTML) and live-error summaries."""
         return self.data_dir / "monitoring"
+
+    @property
+    def live_dir(self) -> Path:
+        """The live path's landing store (`landed.sqlite`) and the broker's store (`nats/`)."""
+        return self.data_dir / "live"
+
+    @property
+    def live_stale_after_s(self) -> float:
+        return self.live_stale_polls * self.poll_interval_minutes * 60.0
 
     def mode(self, source: str) -> str:
         """The mode of one source: its own override (EV_SOURCE_<NAME>) or the global EV_SOURCE."""
@@ -200,6 +213,9 @@ class Settings:
             ),
             dashboard_port=_int(get, "EV_DASHBOARD_PORT", defaults.dashboard_port, minimum=1),
             map_tiles=(get("EV_MAP_TILES") or "").lower() in ("1", "true", "yes"),
+            nats_url=get("EV_NATS_URL"),
+            live_speed=_float(get, "EV_LIVE_SPEED", defaults.live_speed),
+            live_stale_polls=_int(get, "EV_LIVE_STALE_POLLS", defaults.live_stale_polls, minimum=1),
         )
 
 

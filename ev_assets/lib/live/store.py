@@ -30,6 +30,7 @@ import pandas as pd
 
 from ev_assets.lib.live import messages as M
 from ev_assets.lib.live.bus import EVENTS_STREAM, STATUS_STREAM, Message
+from ev_assets.lib.live.clock import LiveClock
 
 FILE_NAME = "landed.sqlite"
 BUSY_TIMEOUT_S = 30.0
@@ -45,6 +46,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
 CREATE TABLE IF NOT EXISTS status_changes (
     msg_id TEXT PRIMARY KEY, seq INTEGER, table_name TEXT, poll_slot TEXT, poll_time TEXT, city_slug TEXT,
     station_id TEXT, charging_point_id TEXT, connector_id TEXT, status TEXT, previous_status TEXT);
+CREATE INDEX IF NOT EXISTS status_changes_by_item ON status_changes (table_name, charging_point_id, connector_id, poll_slot);
+CREATE INDEX IF NOT EXISTS status_changes_by_station ON status_changes (station_id);
 CREATE TABLE IF NOT EXISTS poll_marks (
     msg_id TEXT PRIMARY KEY, seq INTEGER, city_slug TEXT, poll_slot TEXT, poll_time TEXT, ok INTEGER,
     items INTEGER, changes INTEGER);
@@ -63,6 +66,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     meter_kwh REAL, power_kw REAL, stopped_at TEXT, cost REAL, currency TEXT, events INTEGER);
 CREATE INDEX IF NOT EXISTS transactions_open ON transactions (stopped_at);
 CREATE INDEX IF NOT EXISTS transactions_day ON transactions (last_event_at);
+CREATE TABLE IF NOT EXISTS clock (id INTEGER PRIMARY KEY CHECK (id = 1), origin_wall REAL, origin_sim TEXT, speed REAL);
 """
 
 _STATUS_NOW = """
@@ -233,6 +237,26 @@ def status_now(con: sqlite3.Connection, table: str = "status_chargingpoints") ->
                        "connector_id", (table,))
 
 
+def status_history(con: sqlite3.Connection, since_slot: str, station_id: str | None = None) -> pd.DataFrame:
+    """The status of every charging point at each landed poll of its city from `since_slot` on, rebuilt from the
+    changes (each item keeps its last change): the rows of `raw.status_chargingpoints` for those polls, limited to
+    one station when given. Items first reported after a poll are not in it."""
+    station_filter = "AND station_id = :station" if station_id else ""
+    return _frame(con, f"""
+        WITH items AS (
+            SELECT DISTINCT city_slug, station_id, charging_point_id FROM status_changes
+            WHERE table_name = 'status_chargingpoints' {station_filter}),
+        polls AS (SELECT city_slug, poll_slot, poll_time FROM poll_marks WHERE poll_slot >= :since AND ok)
+        SELECT p.poll_slot, p.poll_time, i.city_slug, i.station_id, i.charging_point_id,
+            (SELECT c.status FROM status_changes c
+             WHERE c.table_name = 'status_chargingpoints' AND c.charging_point_id = i.charging_point_id
+               AND c.connector_id = '' AND c.poll_slot <= p.poll_slot
+             ORDER BY c.poll_slot DESC LIMIT 1) AS status
+        FROM polls p JOIN items i ON i.city_slug = p.city_slug
+        ORDER BY p.poll_slot, i.station_id, i.charging_point_id""", {"since": since_slot, "station": station_id}
+    ).dropna(subset=["status"]).reset_index(drop=True)
+
+
 def city_polls(con: sqlite3.Connection) -> pd.DataFrame:
     return _frame(con, "SELECT * FROM city_polls ORDER BY city_slug")
 
@@ -275,12 +299,26 @@ class Freshness:
         times = [t for t in (self.newest_poll_time, self.newest_event_time) if t]
         return max(times) if times else None
 
+    clock: LiveClock = field(default_factory=LiveClock.real)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
     def age_s(self, now: datetime | None = None) -> float | None:
+        """Seconds between the newest data and now, on the live path's clock."""
         as_of = self.data_as_of()
         if as_of is None:
             return None
-        now = now or datetime.now(timezone.utc)
-        return (now - datetime.fromisoformat(as_of.replace("Z", "+00:00"))).total_seconds()
+        return ((now or self.now()) - parse_iso(as_of)).total_seconds()
+
+    def poll_age_s(self, now: datetime | None = None) -> float | None:
+        if self.newest_poll_time is None:
+            return None
+        return ((now or self.now()) - parse_iso(self.newest_poll_time)).total_seconds()
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def freshness(con: sqlite3.Connection) -> Freshness:
@@ -288,7 +326,21 @@ def freshness(con: sqlite3.Connection) -> Freshness:
     event_time = con.execute("SELECT max(last_event_at) FROM transactions").fetchone()[0]
     seqs = dict(con.execute("SELECT stream, max(seq) FROM messages GROUP BY stream").fetchall())
     landed = con.execute("SELECT max(landed_at) FROM messages").fetchone()[0]
-    return Freshness(poll_time, poll_slot, event_time, seqs, landed)
+    return Freshness(poll_time, poll_slot, event_time, seqs, landed, load_clock(con))
+
+
+def save_clock(con: sqlite3.Connection, clock: LiveClock) -> None:
+    con.execute("INSERT OR REPLACE INTO clock VALUES (1, ?, ?, ?)",
+                (clock.origin_wall, M.iso(clock.origin_sim), clock.speed))
+
+
+def load_clock(con: sqlite3.Connection) -> LiveClock:
+    """The clock the live feed runs on (stored by the runner), or real time."""
+    try:
+        row = con.execute("SELECT origin_wall, origin_sim, speed FROM clock WHERE id = 1").fetchone()
+    except sqlite3.OperationalError:
+        row = None
+    return LiveClock(row[0], parse_iso(row[1]), row[2]) if row else LiveClock.real()
 
 
 def counts(con: sqlite3.Connection) -> dict[str, int]:
