@@ -14,7 +14,7 @@ export DAGSTER_HOME ?= $(abspath $(EV_DATA_DIR))/dagster_home
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help setup browser demo ingest test ui docs mlflow serve dashboard benchmark clean
+.PHONY: help setup browser demo ingest test ui docs mlflow serve dashboard live benchmark clean
 
 help:
 	@echo "make demo       run the whole graph offline on the simulated feed (ingest + warehouse + docs)"
@@ -25,6 +25,7 @@ help:
 	@echo "make mlflow     open the MLflow UI (runs, registered models, champions) on http://127.0.0.1:5000"
 	@echo "make serve      start the prediction and KPI service on http://127.0.0.1:8000 (docs at /docs)"
 	@echo "make dashboard  open the operator dashboard on http://127.0.0.1:8501"
+	@echo "make live       the live path: broker, feed, consumer, Dagster daemon, service and dashboard (Ctrl-C stops all)"
 	@echo "make benchmark  print the warehouse benchmark figures"
 
 # uv from PyPI into a private venv when the machine has none
@@ -82,6 +83,11 @@ serve: setup
 
 dashboard: setup
 	@$(RUN) python -m ev_assets.dashboard
+
+# The live path: a NATS JetStream broker started here (store under $(EV_DATA_DIR)/live/nats), the simulated feed on
+# an accelerated clock (EV_LIVE_SPEED), the consumer, the Dagster daemon with the live sensors, service, dashboard.
+live: setup
+	@$(RUN) python -m ev_assets.live run $(ARGS)
 
 benchmark: setup
 	$(RUN) python benchmarks/warehouse_benchmark.py $(ARGS)

@@ -62,12 +62,15 @@ def chargecloud_polls(context: dg.AssetExecutionContext, ev_config: EvConfig):
     context.log.info(f"{len(slots)} poll(s) of {settings.mode('chargecloud')} chargecloud data in {window.start} .. {window.end}")
 
     stored, written, failed = 0, 0, {}
+    live = _live_publisher(context, settings)
     for i, slot in enumerate(slots, start=1):
         raw, envelope, new = _poll(context, settings, slot)
         if raw is None:
             context.log.info(f"no poll recorded for {slot:%Y-%m-%d %H:%M}")
             continue
         stored, written = stored + 1, written + new
+        if live is not None:
+            live.publish_stored(slot, raw)
         failed.update({f"{slot:%Y-%m-%d %H:%M} {city}": reason for city, reason in chargecloud.poll_failures(envelope, slot).items()})
         if f"{slot:{POLL_KEY_FORMAT}}" in keys:
             context.add_asset_metadata(_poll_metadata(raw, envelope, new), partition_key=f"{slot:{POLL_KEY_FORMAT}}")
@@ -79,8 +82,11 @@ def chargecloud_polls(context: dg.AssetExecutionContext, ev_config: EvConfig):
         context.log.warning(f"recording left out: {path}: {reason}")
     failed.update({f"recording {path}": reason for path, reason in unplaced.items()})
 
+    if live is not None:
+        live.bus.close()
     yield dg.MaterializeResult(
-        metadata={"source_mode": settings.mode("chargecloud"), "polls_in_run": stored, "polls_written_in_run": written}
+        metadata={"source_mode": settings.mode("chargecloud"), "polls_in_run": stored, "polls_written_in_run": written,
+                  "published_to_broker": live is not None}
     )
     yield dg.AssetCheckResult(
         check_name="all_cities_polled",
@@ -91,6 +97,17 @@ def chargecloud_polls(context: dg.AssetExecutionContext, ev_config: EvConfig):
             "recordings_without_usable_poll_time": len(unplaced),
         },
     )
+
+
+def _live_publisher(context, settings: Settings):
+    """With a broker configured (EV_NATS_URL), each stored poll's status changes are published to the live path."""
+    if not settings.nats_url:
+        return None
+    from ev_assets.lib.live.bus import NatsBus
+    from ev_assets.lib.live.sources import PollPublisher
+
+    context.log.info(f"publishing each stored poll's status changes to {settings.nats_url}")
+    return PollPublisher(settings, NatsBus(settings.nats_url, name="chargecloud_polls"), log=context.log.warning)
 
 
 def _poll(context, settings: Settings, slot: datetime) -> tuple[rawstore.RawFile | None, dict, bool]:

@@ -350,7 +350,7 @@ def parse_acn_sessions(source: str, name: str, data: bytes, raw_file: str) -> Pa
 # --- charging-event logs (JSON Lines) ------------------------------------------------------------------------------
 
 
-def _event_lines(name: str, data: bytes) -> list[bytes]:
+def event_lines(name: str, data: bytes) -> list[bytes]:
     """The lines of an event log, gunzipped first when it is gzip (by its magic bytes, not its name)."""
     if data[:2] == b"\x1f\x8b":
         try:
@@ -409,7 +409,7 @@ def event_row(item: Any) -> dict[str, Any]:
 
 def parse_charging_events(source: str, name: str, data: bytes, raw_file: str) -> Parsed:
     rows, quarantine = [], []
-    for n, raw in enumerate(_event_lines(name, data), start=1):
+    for n, raw in enumerate(event_lines(name, data), start=1):
         line = raw.decode("utf-8", errors="replace").rstrip("\r")
         if not line.strip():
             continue
