@@ -44,9 +44,9 @@ def iso(t: datetime | pd.Timestamp | None) -> str | None:
         return None
     if isinstance(t, pd.Timestamp):
         t = t.to_pydatetime()
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc).replace(tzinfo=None)
+    return t.isoformat(timespec="microseconds") + "Z"  # isoformat: several times faster than strftime
 
 
 def status_change(table: str, row: dict[str, Any], previous: str | None) -> Outgoing:

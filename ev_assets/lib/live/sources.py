@@ -32,6 +32,7 @@ class PollPublisher:
         self.settings, self.bus = settings, bus
         self.log = log or (lambda message: None)
         self.tracker: StatusTracker | None = None
+        self.shapes = chargecloud.CityShapes()  # what each city's answers look like: later polls take the fast path
 
     def _tracker(self, slot: datetime) -> StatusTracker:
         """Seeded from the newest poll stored in the day before `slot`, so a restart publishes only changes."""
@@ -40,13 +41,15 @@ class PollPublisher:
             earlier = rawstore.stored_slots(self.settings.raw_dir, RAW_SOURCE, slot - timedelta(days=1), slot)
             if earlier:
                 previous_slot, raw = earlier[-1]
-                self.tracker.seed(chargecloud.flatten_poll(rawstore.read_raw_bytes(raw.path), previous_slot))
+                self.tracker.seed(self._flatten(previous_slot, raw))
         return self.tracker
 
     def publish_stored(self, slot: datetime, raw: rawstore.RawFile) -> Published:
         tracker = self._tracker(slot)
-        outgoing = tracker.changes(chargecloud.flatten_poll(rawstore.read_raw_bytes(raw.path), slot, str(raw.path)))
-        return self.bus.publish(outgoing)
+        return self.bus.publish(tracker.changes(self._flatten(slot, raw)))
+
+    def _flatten(self, slot: datetime, raw: rawstore.RawFile) -> chargecloud.FlatPoll:
+        return chargecloud.flatten_polls([(rawstore.read_raw_bytes(raw.path), slot, str(raw.path))], self.shapes)
 
     def poll(self, slot: datetime) -> tuple[rawstore.RawFile | None, Published]:
         """Fetch the slot's poll in the source's mode, store it, publish its changes."""

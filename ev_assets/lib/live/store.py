@@ -39,7 +39,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     stream TEXT NOT NULL, seq INTEGER NOT NULL, msg_id TEXT, subject TEXT, landed_at TEXT NOT NULL, payload BLOB,
     PRIMARY KEY (stream, seq));
-CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (stream, msg_id) WHERE msg_id IS NOT NULL AND msg_id != '';
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (stream, msg_id);  -- NULL ids never collide
 CREATE TABLE IF NOT EXISTS quarantine (
     stream TEXT NOT NULL, seq INTEGER NOT NULL, msg_id TEXT, reason TEXT NOT NULL, payload BLOB, landed_at TEXT,
     PRIMARY KEY (stream, seq));
@@ -151,77 +151,116 @@ def _now() -> str:
 
 
 def land(con: sqlite3.Connection, batch: Iterable[Message]) -> Landed:
-    """Land a batch in one transaction (see the module docstring). Safe to call again with the same messages."""
+    """Land a batch in one transaction (see the module docstring). Safe to call again with the same messages.
+
+    What the store holds already (by stream sequence, by message id, and for events by event id) is looked up for
+    the whole batch at once and skipped; the rest is written with one statement per table."""
+    batch = list(batch)
     result = Landed()
     now = _now()
     con.execute("BEGIN IMMEDIATE")
     try:
-        for message in batch:
-            result.last_seq[message.stream] = max(message.seq, result.last_seq.get(message.stream, 0))
-            inserted = con.execute(
-                "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?, ?)",
-                (message.stream, message.seq, message.msg_id, message.subject, now, message.data),
-            ).rowcount
-            if not inserted:
-                result.duplicates += 1
-                continue
-            result.messages += 1
+        fresh = _unseen(con, batch, result)
+        con.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+                        [(m.stream, m.seq, m.msg_id or None, m.subject, now, m.data) for m in fresh])
+        changes, marks, events, quarantined = [], [], [], []
+        for message in fresh:
             try:
-                _land_one(con, message, result)
+                if message.stream == STATUS_STREAM:
+                    kind, row = M.parse_status(message.data)
+                    (changes if kind == "status_change" else marks).append((message, row))
+                elif message.stream == EVENTS_STREAM:
+                    events.append((message, M.parse_event(message.data)))
+                else:
+                    raise M.MessageError(f"message of unknown stream {message.stream!r}")
             except M.MessageError as exc:
-                con.execute("INSERT OR IGNORE INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
-                            (message.stream, message.seq, message.msg_id, str(exc), message.data, now))
-                result.quarantined += 1
+                quarantined.append((message.stream, message.seq, message.msg_id, str(exc), message.data, now))
+        events = _new_events(con, events)
+        _write_changes(con, changes)
+        _write_marks(con, marks, now)
+        _write_events(con, events)
+        con.executemany("INSERT OR IGNORE INTO quarantine VALUES (?, ?, ?, ?, ?, ?)", quarantined)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    result.messages = len(fresh)
+    result.status_changes, result.poll_marks, result.events = len(changes), len(marks), len(events)
+    result.quarantined = len(quarantined)
     return result
 
 
-def _land_one(con: sqlite3.Connection, message: Message, result: Landed) -> None:
-    if message.stream == STATUS_STREAM:
-        kind, row = M.parse_status(message.data)
-        if kind == "status_change":
-            fresh = con.execute(
-                "INSERT OR IGNORE INTO status_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (message.msg_id, message.seq, row["table_name"], row["poll_slot"], row["poll_time"], row["city_slug"],
-                 row["station_id"], row["charging_point_id"], row["connector_id"], row["status"], row["previous_status"]),
-            ).rowcount
-            if fresh:
-                result.status_changes += 1
-                con.execute(_STATUS_NOW, (row["table_name"], row["charging_point_id"], row["connector_id"],
-                                          row["city_slug"], row["station_id"], row["status"], row["poll_slot"],
-                                          row["poll_time"]))
-        else:
-            fresh = con.execute(
-                "INSERT OR IGNORE INTO poll_marks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (message.msg_id, message.seq, row["city_slug"], row["poll_slot"], row["poll_time"], int(row["ok"]),
-                 row["items"], row["changes"]),
-            ).rowcount
-            if fresh:
-                result.poll_marks += 1
-                con.execute(_CITY_POLL, (row["city_slug"], row["poll_slot"], row["poll_time"], int(row["ok"]),
-                                         row["items"], row["changes"], _now()))
-    elif message.stream == EVENTS_STREAM:
-        row = M.parse_event(message.data)
-        fresh = con.execute(
-            "INSERT OR IGNORE INTO charging_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (row["event_id"], message.seq, row["transaction_id"], row["station_id"], row["connector_id"],
-             row["event_type"], row["event_time"], row["meter_kwh"], row["power_kw"], row["cost"], row["currency"]),
-        ).rowcount
-        if fresh:
-            result.events += 1
-            kind = row["event_type"]
-            con.execute(_TRANSACTION, {
-                **row,
-                "started_at": row["event_time"] if kind == "start" else None,
-                "stopped_at": row["event_time"] if kind == "complete" else None,
-                "cost": row["cost"] if kind == "complete" else None,
-                "currency": row["currency"] if kind == "complete" else None,
-            })
-    else:
-        raise M.MessageError(f"message of unknown stream {message.stream!r}")
+def _in(con: sqlite3.Connection, sql: str, first: tuple, values: list) -> set:
+    """The values of `values` that `sql` (ending in `IN`) finds, asked in chunks."""
+    found = set()
+    for i in range(0, len(values), 500):
+        chunk = values[i:i + 500]
+        found.update(r[0] for r in con.execute(f"{sql} ({', '.join('?' * len(chunk))})", (*first, *chunk)))
+    return found
+
+
+def _unseen(con: sqlite3.Connection, batch: list[Message], result: Landed) -> list[Message]:
+    """The messages of the batch that are not landed yet (nor earlier in the batch), in order."""
+    seen_seq: dict[str, set] = {}
+    seen_id: dict[str, set] = {}
+    for stream in {m.stream for m in batch}:
+        mine = [m for m in batch if m.stream == stream]
+        seen_seq[stream] = _in(con, "SELECT seq FROM messages WHERE stream = ? AND seq IN", (stream,),
+                               [m.seq for m in mine])
+        seen_id[stream] = _in(con, "SELECT msg_id FROM messages WHERE stream = ? AND msg_id IN", (stream,),
+                              [m.msg_id for m in mine if m.msg_id])
+    fresh = []
+    for message in batch:
+        result.last_seq[message.stream] = max(message.seq, result.last_seq.get(message.stream, 0))
+        if message.seq in seen_seq[message.stream] or (message.msg_id and message.msg_id in seen_id[message.stream]):
+            result.duplicates += 1
+            continue
+        seen_seq[message.stream].add(message.seq)
+        if message.msg_id:
+            seen_id[message.stream].add(message.msg_id)
+        fresh.append(message)
+    return fresh
+
+
+def _new_events(con: sqlite3.Connection, events: list[tuple[Message, dict]]) -> list[tuple[Message, dict]]:
+    """Events whose event id is not landed yet (a message without a message id can repeat one)."""
+    known = _in(con, "SELECT event_id FROM charging_events WHERE event_id IN", (), [row["event_id"] for _, row in events])
+    out = []
+    for message, row in events:
+        if row["event_id"] not in known:
+            known.add(row["event_id"])
+            out.append((message, row))
+    return out
+
+
+def _write_changes(con: sqlite3.Connection, changes: list[tuple[Message, dict]]) -> None:
+    con.executemany("INSERT OR IGNORE INTO status_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        (m.msg_id, m.seq, r["table_name"], r["poll_slot"], r["poll_time"], r["city_slug"], r["station_id"],
+         r["charging_point_id"], r["connector_id"], r["status"], r["previous_status"]) for m, r in changes])
+    con.executemany(_STATUS_NOW, [
+        (r["table_name"], r["charging_point_id"], r["connector_id"], r["city_slug"], r["station_id"], r["status"],
+         r["poll_slot"], r["poll_time"]) for _, r in changes])
+
+
+def _write_marks(con: sqlite3.Connection, marks: list[tuple[Message, dict]], now: str) -> None:
+    con.executemany("INSERT OR IGNORE INTO poll_marks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+        (m.msg_id, m.seq, r["city_slug"], r["poll_slot"], r["poll_time"], int(r["ok"]), r["items"], r["changes"])
+        for m, r in marks])
+    con.executemany(_CITY_POLL, [
+        (r["city_slug"], r["poll_slot"], r["poll_time"], int(r["ok"]), r["items"], r["changes"], now) for _, r in marks])
+
+
+def _write_events(con: sqlite3.Connection, events: list[tuple[Message, dict]]) -> None:
+    con.executemany("INSERT INTO charging_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        (r["event_id"], m.seq, r["transaction_id"], r["station_id"], r["connector_id"], r["event_type"],
+         r["event_time"], r["meter_kwh"], r["power_kw"], r["cost"], r["currency"]) for m, r in events])
+    con.executemany(_TRANSACTION, [{
+        **r,
+        "started_at": r["event_time"] if r["event_type"] == "start" else None,
+        "stopped_at": r["event_time"] if r["event_type"] == "complete" else None,
+        "cost": r["cost"] if r["event_type"] == "complete" else None,
+        "currency": r["currency"] if r["event_type"] == "complete" else None,
+    } for _, r in events])
 
 
 # --- reading ---------------------------------------------------------------------------------------------------------
