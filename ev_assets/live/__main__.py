@@ -118,6 +118,20 @@ def _child(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> su
                             start_new_session=True)
 
 
+def _start_sensors(python: str, env: dict[str, str], log_dir: Path) -> None:
+    """Turn the live sensors on in the Dagster instance (they start stopped, for a demo without a live path)."""
+    from ev_assets.defs.live import LIVE_SENSORS
+
+    dagster = str(Path(python).with_name("dagster"))
+    for name in LIVE_SENSORS:
+        done = subprocess.run([dagster, "sensor", "start", "-w", "workspace.yaml", name], env=env,
+                              capture_output=True, text=True)
+        with open(log_dir / "dagster-daemon.log", "a", encoding="utf-8") as log:
+            log.write(done.stdout + done.stderr)
+        if done.returncode != 0 and "already running" not in (done.stdout + done.stderr):
+            _say(f"could not start the sensor {name}: see {log_dir / 'dagster-daemon.log'}")
+
+
 def _stop_children(children: dict[str, subprocess.Popen]) -> None:
     for sig, wait_s in ((signal.SIGINT, 10), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
         alive = [p for p in children.values() if p.poll() is None]
@@ -146,11 +160,13 @@ def cmd_run(settings: Settings, with_ui: bool = True) -> None:
     env = {**os.environ, "EV_NATS_URL": url, "EV_DATA_DIR": str(settings.data_dir)}
     python = sys.executable
     log_dir = settings.live_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
     children = {
         "consumer": _child("consumer", [python, "-m", "ev_assets.live", "consume"], env, log_dir),
         "feed": _child("feed", [python, "-m", "ev_assets.live", "feed"], env, log_dir),
     }
     if with_ui:
+        _start_sensors(python, env, log_dir)
         daemon = str(Path(python).with_name("dagster-daemon"))
         children["dagster-daemon"] = _child("dagster-daemon", [daemon, "run", "-w", "workspace.yaml"], env, log_dir)
         children["service"] = _child("service", [python, "-m", "ev_assets.api"], env, log_dir)

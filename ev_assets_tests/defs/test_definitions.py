@@ -40,7 +40,7 @@ def test_every_asset_is_grouped_described_and_dbt_tests_are_checks(defs):
         groups.setdefault(node.group_name, set()).add(node.key.to_user_string())
         if node.is_executable:
             assert node.description, f"{node.key.to_user_string()} has no description for the UI"
-    assert set(groups) == {"raw", "warehouse", "docs", "serving", "ml", "monitoring"}
+    assert set(groups) == {"raw", "warehouse", "docs", "serving", "ml", "monitoring", "live"}
     assert "chargecloud_polls" in groups["raw"] and "marts/fct_charging_sessions" in groups["warehouse"]
     check_names = {k.name for k in graph.asset_check_keys}
     assert {"all_cities_polled", "status_charging_point_is_known", "no_duplicate_charging_point_poll",

@@ -96,7 +96,11 @@ def observe(settings: Settings, cursor: dict[str, int]) -> tuple[list[dg.AssetMa
     return events, {**cursor, **new}
 
 
-@dg.sensor(name="live_observer", minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
+# Both sensors start stopped (a demo's `make ui` has no live path to watch); `make live` turns them on.
+LIVE_SENSORS = ("live_observer", "live_freshness")
+
+
+@dg.sensor(name="live_observer", minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.STOPPED,
            description="Reports what the live consumer landed as materializations of the live assets (cursor: the "
            "stream sequences reported so far).")
 def live_observer(context: dg.SensorEvaluationContext):
@@ -117,7 +121,7 @@ with warnings.catch_warnings():
     )
     freshness_sensor = dg.build_sensor_for_freshness_checks(
         freshness_checks=freshness_checks, minimum_interval_seconds=30, name="live_freshness",
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=dg.DefaultSensorStatus.STOPPED,
     )
 
 defs = dg.Definitions(assets=live_assets, asset_checks=freshness_checks, sensors=[live_observer, freshness_sensor])
