@@ -166,7 +166,8 @@ def cmd_run(settings: Settings, with_ui: bool = True) -> None:
         "feed": _child("feed", [python, "-m", "ev_assets.live", "feed"], env, log_dir),
     }
     if with_ui:
-        _start_sensors(python, env, log_dir)
+        # loading the code location twice takes a while: the rest starts meanwhile
+        threading.Thread(target=_start_sensors, args=(python, env, log_dir), daemon=True).start()
         daemon = str(Path(python).with_name("dagster-daemon"))
         children["dagster-daemon"] = _child("dagster-daemon", [daemon, "run", "-w", "workspace.yaml"], env, log_dir)
         children["service"] = _child("service", [python, "-m", "ev_assets.api"], env, log_dir)
