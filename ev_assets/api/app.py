@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
@@ -53,12 +55,31 @@ class SnapshotHealth(BaseModel):
     file: str | None
 
 
+class LiveHealth(BaseModel):
+    present: bool = Field(description="Whether the live path's landing store exists (false: \"no live data\").")
+    message: str | None = Field(description="\"no live data\" and what to do, when there is none.")
+    data_as_of: datetime | None = Field(description="The newest poll or charging-event time landed (UTC).")
+    newest_poll_time: datetime | None
+    newest_event_time: datetime | None
+    age_s: float | None = Field(description="Seconds from data_as_of to now, on the live path's clock (a simulated "
+                                "feed may run faster than the wall clock).")
+    poll_age_s: float | None = Field(description="Seconds from the newest poll to now (live clock).")
+    stale: bool | None = Field(description="age_s over stale_after_s (EV_LIVE_STALE_POLLS poll intervals).")
+    stale_after_s: float
+    clock_simulated: bool | None = Field(description="Whether the live clock is a simulated (accelerated) one.")
+    now: datetime | None = Field(description="Now on the live clock.")
+    landed_at: datetime | None = Field(description="When the last message was landed (wall clock, UTC).")
+    last_seq: dict[str, int] = Field(description="The highest landed stream sequence per stream.")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"] = Field(description="ok: every model has a champion, every feature set and "
-                                              "the marts snapshot are there; degraded: something is missing.")
+                                              "the marts snapshot are there; degraded: something is missing. (Live "
+                                              "data is optional: its absence or age does not degrade the service.)")
     models: dict[str, ModelHealth]
     snapshot: SnapshotHealth
     feature_sets: dict[str, bool]
+    live: LiveHealth = Field(description="The age of the live data (see GET /kpi/status/now).")
 
 
 class ModelMetadata(BaseModel):
@@ -93,7 +114,36 @@ def health(request: Request) -> dict:
     feature_sets = {name: cache.present() for name, cache in request.app.state.features.all().items()}
     ok = all(m["version"] for m in models.values()) and current is not None and all(feature_sets.values())
     return {"status": "ok" if ok else "degraded", "models": models,
-            "snapshot": {"present": current is not None, "file": current}, "feature_sets": feature_sets}
+            "snapshot": {"present": current is not None, "file": current}, "feature_sets": feature_sets,
+            "live": live_health(settings)}
+
+
+def live_health(settings: Settings) -> dict:
+    """The age of the live data landed by the live path, or "no live data"."""
+    from ev_assets.lib.live import store
+
+    limit = settings.live_stale_after_s
+    empty = {"present": False, "data_as_of": None, "newest_poll_time": None, "newest_event_time": None,
+             "age_s": None, "poll_age_s": None, "stale": None, "stale_after_s": limit, "clock_simulated": None,
+             "now": None, "landed_at": None, "last_seq": {}}
+    try:
+        con = store.connect_reader(settings.live_dir)
+    except store.NoLiveData as exc:
+        return {**empty, "message": f"no live data ({exc})"}
+    try:
+        fresh = store.freshness(con)
+    except sqlite3.Error as exc:  # a store being created: no tables yet
+        return {**empty, "message": f"no live data (the landing store is not readable yet: {exc})"}
+    finally:
+        con.close()
+    now = fresh.now()
+    age = fresh.age_s(now)
+    return {"present": True, "message": None if age is not None else "no live data landed yet",
+            "data_as_of": fresh.data_as_of(), "newest_poll_time": fresh.newest_poll_time,
+            "newest_event_time": fresh.newest_event_time, "age_s": age, "poll_age_s": fresh.poll_age_s(now),
+            "stale": None if age is None else age > limit, "stale_after_s": limit,
+            "clock_simulated": fresh.clock.simulated, "now": now, "landed_at": fresh.landed_at,
+            "last_seq": fresh.last_seq}
 
 
 @service.get("/metadata", response_model=Metadata, summary="What each model is, how good, and what it was built from")
@@ -163,7 +213,7 @@ async def http_error(request: Request, exc: StarletteHTTPException):
 
 
 async def serving_error(request: Request, exc: serving.ServingError) -> JSONResponse:
-    return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
+    return JSONResponse(status_code=exc.status_code, content={"detail": exc.message, **exc.extra})
 
 
 async def no_snapshot(request: Request, exc: Exception) -> JSONResponse:
@@ -201,10 +251,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.champions = store
     app.state.features = serving.FeatureSets(settings)
     app.state.snapshot = snapshot.Reader(settings.snapshot_dir)
+    app.state.online = serving.OnlineFeatures(settings.live_dir, app.state.snapshot)
     app.add_exception_handler(snapshot.NoSnapshot, no_snapshot)
 
     app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
-                       allow_headers=["*"], expose_headers=["X-Request-ID"])
+                       allow_headers=["*"], expose_headers=["X-Request-ID", "X-Data-As-Of"])
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(serving.ServingError, serving_error)
