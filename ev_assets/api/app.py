@@ -4,7 +4,10 @@
 - `GET /metadata`: per model, name, version, metrics vs baselines, trained at, MLflow run and links, and the
   lineage (the data versions of the feature set and of the raw / warehouse assets it was built from).
 - `POST /predict/...`: `ev_assets.api.predict`. `POST /admin/reload`: look for new champions now.
-- the KPI endpoints (`ev_assets.api.kpis`) and the charging plan (`ev_assets.api.plan`).
+- the KPI endpoints (`ev_assets.api.kpis`), the live "now" endpoints (`ev_assets.api.live`: `GET /kpi/status/now`,
+  `GET /kpi/status/now/{station_id}`) and the charging plan (`ev_assets.api.plan`).
+- Freshness: every KPI and prediction answer carries the `X-Data-As-Of` header, and a `data_as_of` field when its
+  body is an object (`DATA_AS_OF_RULE` says what time it is per route); `/health` reports the live data's age.
 
 No request produces a 500: validation errors (including a body that is not JSON) are 422 with every problem
 listed and summed up in `message`; the errors of the service's own logic map to 404 / 503 with a message; the
@@ -29,7 +32,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ev_assets.api import champions as C
-from ev_assets.api import kpis, plan, predict
+from ev_assets.api import kpis, live, plan, predict
 from ev_assets.api.deps import get_champions, get_settings
 from ev_assets.lib import snapshot
 from ev_assets.lib.ml import serving
@@ -261,8 +264,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(serving.ServingError, serving_error)
     app.add_exception_handler(Exception, unexpected_error)
 
+    _document_data_as_of(predict.router, kpis.router, live.router)
     app.include_router(service)
     app.include_router(predict.router)
     app.include_router(kpis.router)
+    app.include_router(live.router)
     app.include_router(plan.router)
     return app
+
+
+DATA_AS_OF_RULE = {
+    "/kpi/status/now": "Freshness: `data_as_of` and the X-Data-As-Of header give the newest live poll (or event) "
+                       "time the answer comes from, with its age on the live clock.",
+    "/kpi": kpis.DATA_AS_OF_RULE,
+    "/predict/availability": "Freshness: `data_as_of` and the X-Data-As-Of header give the poll time of the features "
+                             "used.",
+    "/predict": "Freshness: `data_as_of` and the X-Data-As-Of header give the newest time of the data the answer "
+                "used: the station's latest observed day (utilization), the latest usable reading (plug-in, energy "
+                "to full), the user's newest earlier session, else the plug-in time (session).",
+}
+
+
+def _document_data_as_of(*routers: APIRouter) -> None:
+    """Every KPI and prediction route's description ends with the rule its `data_as_of` follows (once)."""
+    from fastapi.routing import APIRoute
+
+    for router in routers:
+        for route in router.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            rule = next((text for prefix, text in DATA_AS_OF_RULE.items() if route.path.startswith(prefix)), None)
+            if rule and rule not in (route.description or ""):
+                route.description = f"{route.description.rstrip()}\n\n{rule}" if route.description else rule

@@ -121,8 +121,8 @@ class SessionRequest(Strict):
 # --- response types ----------------------------------------------------------------------------------------------
 class Answered(BaseModel):
     request_id: str = Field(description="Also in the X-Request-ID header and in the prediction log.")
-    data_as_of: datetime | None = Field(description="The newest time of the data the answer used (UTC; also in "
-                                        "the X-Data-As-Of header).")
+    data_as_of: str | None = Field(description="The newest time of the data the answer used (ISO-8601 UTC, "
+                                   "milliseconds; the same text as the X-Data-As-Of header).")
 
 
 class Forecast(BaseModel):
@@ -196,7 +196,7 @@ class ErrorBody(BaseModel):
 class StaleBody(ErrorBody):
     stale: bool = Field(description="Always true.")
     requested_at: datetime = Field(description="The `at` of the request (UTC).")
-    data_as_of: datetime = Field(description="The poll time of the newest features at or before `at` (UTC).")
+    data_as_of: str = Field(description="The poll time of the newest features at or before `at` (ISO-8601 UTC).")
     age_s: float = Field(description="Seconds from data_as_of to requested_at.")
     newest_data_at: datetime = Field(description="The newest poll time of the station (UTC), live or feature set.")
     stale_after_s: float = Field(description="The staleness limit in seconds.")
