@@ -93,12 +93,14 @@ DATA_AS_OF_HEADER = "X-Data-As-Of"
 DATA_AS_OF_RULE = (
     "Freshness: every answer carries the X-Data-As-Of header (and an object answer a `data_as_of` field): the "
     "marts snapshot's newest data time for what the route reads, i.e. the newest status poll "
-    "(marts.fct_charging_point_status) for utilization and reliability, the start of the newest day with session "
+    "(marts.fct_charging_point_status; else the start of the newest day of marts.mart_utilization_station_daily) for "
+    "utilization and reliability, the start of the newest day with session "
     "energy (marts.mart_energy_daily) for the energy routes; `unknown` when the snapshot has none.")
 ENERGY_PREFIXES = ("/kpi/users", "/kpi/garages", "/kpi/energy", "/kpi/active-hours")
-_AS_OF_SQL = {
-    "status": "SELECT max(polled_at) FROM marts.fct_charging_point_status",
-    "energy": "SELECT max(CAST(day AS TIMESTAMP)) FROM marts.mart_energy_daily",
+_AS_OF_SQL = {  # the first that gives a time
+    "status": ("SELECT max(polled_at) FROM marts.fct_charging_point_status",
+               "SELECT max(CAST(day AS TIMESTAMP)) FROM marts.mart_utilization_station_daily"),
+    "energy": ("SELECT max(CAST(day AS TIMESTAMP)) FROM marts.mart_energy_daily",),
 }
 _AS_OF: dict[tuple[str | None, str], str | None] = {}
 
@@ -107,10 +109,14 @@ def snapshot_as_of(con, name: str | None, kind: str) -> str | None:
     """The newest data time of the snapshot for `kind` (status or energy), ISO UTC; computed once per snapshot."""
     key = (name, kind)
     if key not in _AS_OF or name is None:
-        try:
-            value = con.execute(_AS_OF_SQL[kind]).fetchone()[0]
-        except duckdb.Error:  # the snapshot lacks the table
-            value = None
+        value = None
+        for sql in _AS_OF_SQL[kind]:
+            try:
+                value = con.execute(sql).fetchone()[0]
+            except duckdb.Error:  # the snapshot lacks the table
+                continue
+            if value is not None:
+                break
         if len(_AS_OF) > 64:
             _AS_OF.clear()
         _AS_OF[key] = None if value is None else predlog.iso_utc(value)
