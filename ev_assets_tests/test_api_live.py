@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
-from datetime import datetime, timezone
 from types import SimpleNamespace
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -224,7 +221,8 @@ def live_service(root, tmp_path_factory):  # noqa: F811
     con.execute(f"ATTACH '{warehouse}' AS w")
     con.execute("CREATE SCHEMA w.marts")
     for table in ("fct_charging_point_status", "dim_station", "dim_connector", "dim_poi_station"):
-        con.execute(f"CREATE TABLE w.marts.{table} AS SELECT * FROM marts.{table} WHERE {'FALSE' if table.startswith('fct') else 'TRUE'}")
+        keep = "FALSE" if table.startswith("fct") else "TRUE"  # the live store alone holds the polls
+        con.execute(f"CREATE TABLE w.marts.{table} AS SELECT * FROM marts.{table} WHERE {keep}")
     con.execute("DETACH w")
     con.close()
     settings = root.settings

@@ -515,7 +515,8 @@ def session_features(history: SessionHistory, vocabularies: dict[str, dict[str, 
         raise NotReady(f"the champion needs features the session features lack ({', '.join(missing)}): retrain")
     x = coded[features].to_numpy(dtype=float)[0]
     row = coded.iloc[0]
-    before = past[past["plugin_utc"] < start]["plugin_utc"] if past is not None and len(past) else pd.Series([])
+    has_past = past is not None and len(past)
+    before = past[past["plugin_utc"] < start]["plugin_utc"] if has_past else pd.Series([], dtype=object)
     return SessionRow(_inputs(features, x), x, past is not None, int(row["user_sessions_before"]),
                       _text(row["site"]), _text(row["station"]), _text(row["user_type"]),
                       pd.Timestamp(before.max()) if len(before) else None)
