@@ -269,9 +269,28 @@ def client(tmp_path_factory) -> TestClient:
 
 
 def ok(client: TestClient, url: str):
+    """The answer's body; every answer carries X-Data-As-Of, and an object body the same `data_as_of` (taken out
+    here: the figures are compared on their own)."""
     response = client.get(url)
     assert response.status_code == 200, (url, response.text)
-    return response.json()
+    body = response.json()
+    as_of = response.headers["X-Data-As-Of"]
+    if isinstance(body, dict):
+        assert body.pop("data_as_of") == (None if as_of == "unknown" else as_of), url
+    return body
+
+
+def test_answers_carry_the_snapshots_newest_data_time(client):
+    """Energy routes: the newest day with session energy; utilization / reliability: the newest status poll."""
+    energy = client.get("/kpi/energy/total")
+    assert energy.headers["X-Data-As-Of"] == energy.json()["data_as_of"]
+    newest_day = max(row["day"] for row in client.get("/kpi/energy/daily").json())
+    assert energy.json()["data_as_of"] == f"{newest_day}T00:00:00.000Z"
+    assert client.get("/kpi/users").headers["X-Data-As-Of"] == energy.json()["data_as_of"]
+    status = client.get("/kpi/utilization/stations").headers["X-Data-As-Of"]
+    newest_poll_day = max(row["last_day"] for row in client.get("/kpi/utilization/stations").json())
+    assert status == f"{newest_poll_day}T00:00:00.000Z"  # this snapshot has no fact table: the mart's newest day
+    assert client.get("/kpi/reliability/cities").headers["X-Data-As-Of"] == status
 
 
 # --- session energy ----------------------------------------------------------------------------------------------

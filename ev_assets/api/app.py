@@ -4,7 +4,10 @@
 - `GET /metadata`: per model, name, version, metrics vs baselines, trained at, MLflow run and links, and the
   lineage (the data versions of the feature set and of the raw / warehouse assets it was built from).
 - `POST /predict/...`: `ev_assets.api.predict`. `POST /admin/reload`: look for new champions now.
-- the KPI endpoints (`ev_assets.api.kpis`) and the charging plan (`ev_assets.api.plan`).
+- the KPI endpoints (`ev_assets.api.kpis`), the live "now" endpoints (`ev_assets.api.live`: `GET /kpi/status/now`,
+  `GET /kpi/status/now/{station_id}`) and the charging plan (`ev_assets.api.plan`).
+- Freshness: every KPI and prediction answer carries the `X-Data-As-Of` header, and a `data_as_of` field when its
+  body is an object (`DATA_AS_OF_RULE` says what time it is per route); `/health` reports the live data's age.
 
 No request produces a 500: validation errors (including a body that is not JSON) are 422 with every problem
 listed and summed up in `message`; the errors of the service's own logic map to 404 / 503 with a message; the
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
@@ -27,7 +32,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ev_assets.api import champions as C
-from ev_assets.api import kpis, plan, predict
+from ev_assets.api import kpis, live, plan, predict
 from ev_assets.api.deps import get_champions, get_settings
 from ev_assets.lib import snapshot
 from ev_assets.lib.ml import serving
@@ -53,12 +58,31 @@ class SnapshotHealth(BaseModel):
     file: str | None
 
 
+class LiveHealth(BaseModel):
+    present: bool = Field(description="Whether the live path's landing store exists (false: \"no live data\").")
+    message: str | None = Field(description="\"no live data\" and what to do, when there is none.")
+    data_as_of: datetime | None = Field(description="The newest poll or charging-event time landed (UTC).")
+    newest_poll_time: datetime | None
+    newest_event_time: datetime | None
+    age_s: float | None = Field(description="Seconds from data_as_of to now, on the live path's clock (a simulated "
+                                "feed may run faster than the wall clock).")
+    poll_age_s: float | None = Field(description="Seconds from the newest poll to now (live clock).")
+    stale: bool | None = Field(description="age_s over stale_after_s (EV_LIVE_STALE_POLLS poll intervals).")
+    stale_after_s: float
+    clock_simulated: bool | None = Field(description="Whether the live clock is a simulated (accelerated) one.")
+    now: datetime | None = Field(description="Now on the live clock.")
+    landed_at: datetime | None = Field(description="When the last message was landed (wall clock, UTC).")
+    last_seq: dict[str, int] = Field(description="The highest landed stream sequence per stream.")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"] = Field(description="ok: every model has a champion, every feature set and "
-                                              "the marts snapshot are there; degraded: something is missing.")
+                                              "the marts snapshot are there; degraded: something is missing. (Live "
+                                              "data is optional: its absence or age does not degrade the service.)")
     models: dict[str, ModelHealth]
     snapshot: SnapshotHealth
     feature_sets: dict[str, bool]
+    live: LiveHealth = Field(description="The age of the live data (see GET /kpi/status/now).")
 
 
 class ModelMetadata(BaseModel):
@@ -93,7 +117,36 @@ def health(request: Request) -> dict:
     feature_sets = {name: cache.present() for name, cache in request.app.state.features.all().items()}
     ok = all(m["version"] for m in models.values()) and current is not None and all(feature_sets.values())
     return {"status": "ok" if ok else "degraded", "models": models,
-            "snapshot": {"present": current is not None, "file": current}, "feature_sets": feature_sets}
+            "snapshot": {"present": current is not None, "file": current}, "feature_sets": feature_sets,
+            "live": live_health(settings)}
+
+
+def live_health(settings: Settings) -> dict:
+    """The age of the live data landed by the live path, or "no live data"."""
+    from ev_assets.lib.live import store
+
+    limit = settings.live_stale_after_s
+    empty = {"present": False, "data_as_of": None, "newest_poll_time": None, "newest_event_time": None,
+             "age_s": None, "poll_age_s": None, "stale": None, "stale_after_s": limit, "clock_simulated": None,
+             "now": None, "landed_at": None, "last_seq": {}}
+    try:
+        con = store.connect_reader(settings.live_dir)
+    except store.NoLiveData as exc:
+        return {**empty, "message": f"no live data ({exc})"}
+    try:
+        fresh = store.freshness(con)
+    except sqlite3.Error as exc:  # a store being created: no tables yet
+        return {**empty, "message": f"no live data (the landing store is not readable yet: {exc})"}
+    finally:
+        con.close()
+    now = fresh.now()
+    age = fresh.age_s(now)
+    return {"present": True, "message": None if age is not None else "no live data landed yet",
+            "data_as_of": fresh.data_as_of(), "newest_poll_time": fresh.newest_poll_time,
+            "newest_event_time": fresh.newest_event_time, "age_s": age, "poll_age_s": fresh.poll_age_s(now),
+            "stale": None if age is None else age > limit, "stale_after_s": limit,
+            "clock_simulated": fresh.clock.simulated, "now": now, "landed_at": fresh.landed_at,
+            "last_seq": fresh.last_seq}
 
 
 @service.get("/metadata", response_model=Metadata, summary="What each model is, how good, and what it was built from")
@@ -163,7 +216,7 @@ async def http_error(request: Request, exc: StarletteHTTPException):
 
 
 async def serving_error(request: Request, exc: serving.ServingError) -> JSONResponse:
-    return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
+    return JSONResponse(status_code=exc.status_code, content={"detail": exc.message, **exc.extra})
 
 
 async def no_snapshot(request: Request, exc: Exception) -> JSONResponse:
@@ -201,17 +254,45 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.champions = store
     app.state.features = serving.FeatureSets(settings)
     app.state.snapshot = snapshot.Reader(settings.snapshot_dir)
+    app.state.online = serving.OnlineFeatures(settings.live_dir, app.state.snapshot)
     app.add_exception_handler(snapshot.NoSnapshot, no_snapshot)
 
     app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
-                       allow_headers=["*"], expose_headers=["X-Request-ID"])
+                       allow_headers=["*"], expose_headers=["X-Request-ID", "X-Data-As-Of"])
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(serving.ServingError, serving_error)
     app.add_exception_handler(Exception, unexpected_error)
 
+    _document_data_as_of(predict.router, kpis.router, live.router)
     app.include_router(service)
     app.include_router(predict.router)
     app.include_router(kpis.router)
+    app.include_router(live.router)
     app.include_router(plan.router)
     return app
+
+
+DATA_AS_OF_RULE = {
+    "/kpi/status/now": "Freshness: `data_as_of` and the X-Data-As-Of header give the newest live poll (or event) "
+                       "time the answer comes from, with its age on the live clock.",
+    "/kpi": kpis.DATA_AS_OF_RULE,
+    "/predict/availability": "Freshness: `data_as_of` and the X-Data-As-Of header give the poll time of the features "
+                             "used.",
+    "/predict": "Freshness: `data_as_of` and the X-Data-As-Of header give the newest time of the data the answer "
+                "used: the station's latest observed day (utilization), the latest usable reading (plug-in, energy "
+                "to full), the user's newest earlier session, else the plug-in time (session).",
+}
+
+
+def _document_data_as_of(*routers: APIRouter) -> None:
+    """Every KPI and prediction route's description ends with the rule its `data_as_of` follows (once)."""
+    from fastapi.routing import APIRoute
+
+    for router in routers:
+        for route in router.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            rule = next((text for prefix, text in DATA_AS_OF_RULE.items() if route.path.startswith(prefix)), None)
+            if rule and rule not in (route.description or ""):
+                route.description = f"{route.description.rstrip()}\n\n{rule}" if route.description else rule

@@ -20,11 +20,11 @@ from datetime import date, datetime
 from typing import Iterator
 
 import duckdb
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ev_assets.api.deps import get_snapshot
-from ev_assets.lib import kpis, snapshot
+from ev_assets.lib import kpis, predlog, snapshot
 
 router = APIRouter(prefix="/kpi")
 
@@ -89,16 +89,64 @@ def date_range(
     return start, end
 
 
-def marts(reader: snapshot.Reader = Depends(get_snapshot)) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only cursor on the current marts snapshot for one request."""
+DATA_AS_OF_HEADER = "X-Data-As-Of"
+DATA_AS_OF_RULE = (
+    "Freshness: every answer carries the X-Data-As-Of header (and an object answer a `data_as_of` field): the "
+    "marts snapshot's newest data time for what the route reads, i.e. the newest status poll "
+    "(marts.fct_charging_point_status; else the start of the newest day of marts.mart_utilization_station_daily) for "
+    "utilization and reliability, the start of the newest day with session "
+    "energy (marts.mart_energy_daily) for the energy routes; `unknown` when the snapshot has none.")
+ENERGY_PREFIXES = ("/kpi/users", "/kpi/garages", "/kpi/energy", "/kpi/active-hours")
+_AS_OF_SQL = {  # the first that gives a time
+    "status": ("SELECT max(polled_at) FROM marts.fct_charging_point_status",
+               "SELECT max(CAST(day AS TIMESTAMP)) FROM marts.mart_utilization_station_daily"),
+    "energy": ("SELECT max(CAST(day AS TIMESTAMP)) FROM marts.mart_energy_daily",),
+}
+_AS_OF: dict[tuple[str | None, str], str | None] = {}
+
+
+def snapshot_as_of(con, name: str | None, kind: str) -> str | None:
+    """The newest data time of the snapshot for `kind` (status or energy), ISO UTC; computed once per snapshot."""
+    key = (name, kind)
+    if key not in _AS_OF or name is None:
+        value = None
+        for sql in _AS_OF_SQL[kind]:
+            try:
+                value = con.execute(sql).fetchone()[0]
+            except duckdb.Error:  # the snapshot lacks the table
+                continue
+            if value is not None:
+                break
+        if len(_AS_OF) > 64:
+            _AS_OF.clear()
+        _AS_OF[key] = None if value is None else predlog.iso_utc(value)
+    return _AS_OF[key]
+
+
+def marts(request: Request, response: Response,
+          reader: snapshot.Reader = Depends(get_snapshot)) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only cursor on the current marts snapshot for one request; sets the X-Data-As-Of header."""
     try:
         con = reader.connect()
     except snapshot.NoSnapshot as error:
         raise HTTPException(503, str(error)) from None
     try:
+        kind = "energy" if request.url.path.startswith(ENERGY_PREFIXES) else "status"
+        as_of = snapshot_as_of(con, reader.name, kind)
+        request.state.data_as_of = as_of
+        response.headers[DATA_AS_OF_HEADER] = as_of or "unknown"
         yield con
     finally:
         con.close()
+
+
+def data_as_of(request: Request, con=Depends(marts)) -> str | None:
+    """The `data_as_of` of an object answer (after `marts` has set it)."""
+    return getattr(request.state, "data_as_of", None)
+
+
+def _stamped(result, as_of: str | None) -> dict:
+    return {**result, "data_as_of": as_of}
 
 
 def _answer(function, *args, **kwargs):
@@ -122,7 +170,12 @@ def _scope(con, user_id: str | None, garage_id: str | None) -> kpis.SessionScope
 
 
 # --- response models: session energy ---------------------------------------------------------------------------
-class Scope(BaseModel):
+class AsOf(BaseModel):
+    data_as_of: str | None = Field(description="The snapshot's newest data time for this KPI (ISO-8601 UTC, "
+                                   "milliseconds; the same text as the X-Data-As-Of header); null when it has none.")
+
+
+class Scope(AsOf):
     user_id: str | None = Field(description="The user asked for; null when not filtered by user.")
     garage_id: str | None = Field(description="The garage asked for; null when not filtered by garage.")
 
@@ -257,31 +310,35 @@ def get_energy_daily(user_id: str | None = USER_ID, garage_id: str | None = GARA
 
 @router.get("/energy/total", tags=[ENERGY], response_model=EnergyTotal, responses=_scope_responses())
 def get_energy_total(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                     rng=Depends(date_range), con=Depends(marts)):
+                     rng=Depends(date_range), con=Depends(marts),
+                     as_of=Depends(data_as_of)):
     """Total energy and sessions of a user, a garage or all users in the range."""
-    return _answer(kpis.energy_total, con, _scope(con, user_id, garage_id), *rng)
+    return _stamped(_answer(kpis.energy_total, con, _scope(con, user_id, garage_id), *rng), as_of)
 
 
 @router.get("/energy/daily-average", tags=[ENERGY], response_model=EnergyAverage, responses=_scope_responses())
 def get_energy_daily_average(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                             rng=Depends(date_range), con=Depends(marts)):
+                             rng=Depends(date_range), con=Depends(marts),
+                             as_of=Depends(data_as_of)):
     """Mean daily energy over the calendar days of the range (idle days count)."""
-    return _answer(kpis.energy_daily_average, con, _scope(con, user_id, garage_id), *rng)
+    return _stamped(_answer(kpis.energy_daily_average, con, _scope(con, user_id, garage_id), *rng), as_of)
 
 
 @router.get("/energy/last-7-days", tags=[ENERGY], response_model=Last7Days, responses=_scope_responses())
 def get_energy_last_7_days(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                           rng=Depends(date_range), con=Depends(marts)):
+                           rng=Depends(date_range), con=Depends(marts),
+                           as_of=Depends(data_as_of)):
     """Mean daily energy of the last 7 days: the 7 calendar days ending at the latest day with data (on or before
     end_date when given), clipped to start_date and to the first day of the data; from_day / to_day say which."""
-    return _answer(kpis.energy_last_7_days, con, _scope(con, user_id, garage_id), *rng)
+    return _stamped(_answer(kpis.energy_last_7_days, con, _scope(con, user_id, garage_id), *rng), as_of)
 
 
 @router.get("/energy/peak-day", tags=[ENERGY], response_model=PeakDay, responses=_scope_responses())
 def get_energy_peak_day(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                        rng=Depends(date_range), con=Depends(marts)):
+                        rng=Depends(date_range), con=Depends(marts),
+                        as_of=Depends(data_as_of)):
     """The day of the range with the highest daily total (nulls without data in the range)."""
-    return _answer(kpis.energy_peak_day, con, _scope(con, user_id, garage_id), *rng)
+    return _stamped(_answer(kpis.energy_peak_day, con, _scope(con, user_id, garage_id), *rng), as_of)
 
 
 HOURLY_BAD = ("Unparsable or inverted date range, neither user_id nor garage_id given (the marts keep hourly "
@@ -294,10 +351,11 @@ def _hourly_responses() -> dict:
 
 @router.get("/energy/peak-hour", tags=[ENERGY], response_model=PeakHour, responses=_hourly_responses())
 def get_energy_peak_hour(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                         rng=Depends(date_range), con=Depends(marts)):
+                         rng=Depends(date_range), con=Depends(marts),
+                         as_of=Depends(data_as_of)):
     """The UTC hour of the range in which a user or garage drew the most energy (a session's energy spread evenly
     over its hours). Needs user_id or garage_id."""
-    return _answer(kpis.energy_peak_hour, con, _scope(con, user_id, garage_id), *rng)
+    return _stamped(_answer(kpis.energy_peak_hour, con, _scope(con, user_id, garage_id), *rng), as_of)
 
 
 @router.get("/active-hours/daily", tags=[ENERGY], response_model=list[DailyActiveHours],
@@ -312,10 +370,11 @@ def get_active_hours_daily(user_id: str | None = USER_ID, garage_id: str | None 
 @router.get("/active-hours/average", tags=[ENERGY], response_model=ActiveHoursAverage,
             responses=_hourly_responses())
 def get_active_hours_average(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                             rng=Depends(date_range), con=Depends(marts)):
+                             rng=Depends(date_range), con=Depends(marts),
+                             as_of=Depends(data_as_of)):
     """Mean active charging hours per calendar day of the range (idle days count as 0). Needs user_id or
     garage_id."""
-    return _answer(kpis.active_hours_average, con, _scope(con, user_id, garage_id), *rng)
+    return _stamped(_answer(kpis.active_hours_average, con, _scope(con, user_id, garage_id), *rng), as_of)
 
 
 # --- response models: utilization and reliability --------------------------------------------------------------

@@ -25,6 +25,7 @@ from ev_assets.lib.settings import Settings
 
 Date = date  # (a field below is called `date`)
 REQUEST_ID_HEADER = "X-Request-ID"
+DATA_AS_OF_HEADER = "X-Data-As-Of"  # on every KPI and prediction answer: the newest time of the data it used
 router = APIRouter(prefix="/predict", tags=["predict"])
 
 # Times are ISO-8601 text in the years 2000..2099, exactly as these patterns say (the OpenAPI schema carries them,
@@ -120,6 +121,8 @@ class SessionRequest(Strict):
 # --- response types ----------------------------------------------------------------------------------------------
 class Answered(BaseModel):
     request_id: str = Field(description="Also in the X-Request-ID header and in the prediction log.")
+    data_as_of: str | None = Field(description="The newest time of the data the answer used (ISO-8601 UTC, "
+                                   "milliseconds; the same text as the X-Data-As-Of header).")
 
 
 class Forecast(BaseModel):
@@ -135,6 +138,13 @@ class AvailabilityResponse(Answered):
                                          "the station is AVAILABLE at target_at.")
     features_at: datetime = Field(description="The poll slot whose features were used (UTC).")
     target_at: datetime = Field(description="The time the forecast is for: features_at + horizon (UTC).")
+    features_from: Literal["live", "feature_set"] = Field(
+        description="live: the station's newest live poll (lags and rolling windows computed by the training code "
+        "over the live status history); feature_set: the station-time feature set (no live data for the station).")
+    age_s: float = Field(description="Seconds from data_as_of (the poll time of the features used) to `at`, or to "
+                         "now when `at` is not given (the live path's clock, which a simulated feed may run fast).")
+    stale: bool = Field(description="age_s is over the staleness limit (EV_LIVE_STALE_POLLS poll intervals). Only "
+                        "possible without `at`: a request whose `at` is that far past the newest data is a 409.")
     model: str
     version: str
 
@@ -183,6 +193,15 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class StaleBody(ErrorBody):
+    stale: bool = Field(description="Always true.")
+    requested_at: datetime = Field(description="The `at` of the request (UTC).")
+    data_as_of: str = Field(description="The poll time of the newest features at or before `at` (ISO-8601 UTC).")
+    age_s: float = Field(description="Seconds from data_as_of to requested_at.")
+    newest_data_at: datetime = Field(description="The newest poll time of the station (UTC), live or feature set.")
+    stale_after_s: float = Field(description="The staleness limit in seconds.")
+
+
 def _error(description: str) -> dict:
     return {"model": ErrorBody, "description": description}
 
@@ -191,6 +210,9 @@ E404 = _error("Unknown station or user (the message says which).")
 E503 = _error("No champion for the model yet, no feature set yet, a feature set that does not fit the champion, "
               "the model failing on the row, or a prediction log that cannot be written: the message says which "
               "(`make demo` builds everything).")
+E409 = {"model": StaleBody, "description": "`at` is beyond the newest data: the station's newest poll at or "
+        "before `at` is older than the staleness limit (EV_LIVE_STALE_POLLS poll intervals). The answer names the "
+        "data's age and its newest time; old features are never used silently."}
 E422 = {"description": "Invalid request: a field out of range or of the wrong type, an unknown field, or a body "
         "that is not valid JSON (or not UTF-8). `detail` lists each problem (loc, msg, type); `message` sums them up."}
 ERRORS = {404: E404, 422: E422, 503: E503}
@@ -227,6 +249,12 @@ class _Call:
         self.records.append({"request_id": self.request_id, "endpoint": self.endpoint, "model": champion.name,
                              "version": champion.version, "inputs": inputs, "output": output, **top})
 
+    def data_as_of(self, response: Response, when) -> str | None:
+        """Set the X-Data-As-Of header (and return the time for the body) of the newest data the answer used."""
+        text = _iso(pd.Timestamp(when)) if when is not None else None
+        response.headers[DATA_AS_OF_HEADER] = text or "unknown"
+        return text
+
     def log(self, response: Response) -> None:
         """Append the records (one write) before the answer goes out; 503 if the log cannot be written."""
         latency_ms = round((time.perf_counter() - self.started) * 1000, 3)
@@ -248,24 +276,90 @@ def _iso(stamp: pd.Timestamp) -> str:
 
 
 # --- endpoints ---------------------------------------------------------------------------------------------------
-@router.post("/availability", response_model=AvailabilityResponse, responses=ERRORS,
+@router.post("/availability", response_model=AvailabilityResponse, responses={**ERRORS, 409: E409},
              summary="Will the station have a free charging point in 15 / 60 minutes?")
 async def predict_availability(body: AvailabilityRequest, request: Request, response: Response):
     """The probability that at least one charging point of the station is AVAILABLE `horizon_minutes` after its
-    latest poll slot at or before `at` (`station_available_15min` / `_60min`). Features: the station's row of the
-    station-time feature set (rounded as in training)."""
+    latest poll slot at or before `at` (`station_available_15min` / `_60min`).
+
+    Features: when the live store has a poll of the station at or before `at` (and not older than the feature
+    set's row), the row of that live poll, computed by the training code (`stations.station_time_features`) over
+    the live status history (lags 10 / 30 / 60 min, rolling 1 / 3 / 24 h, time in state) with the station's
+    attributes from the marts snapshot and the feature set's operator / city codes; otherwise the station's row of
+    the station-time feature set (rounded as in training).
+
+    Freshness: `data_as_of` (and the X-Data-As-Of header) is the poll time of the features used. A request whose
+    `at` is more than the staleness limit past that poll (a time beyond the newest data, or in a gap) is a 409
+    naming the data's age and its newest time; without `at` the answer says `age_s` and `stale`."""
     call = _Call(request, "/predict/availability", body)
     champion = call.champion(C.AVAILABILITY[body.horizon_minutes])
-    index, _ = call.features.station_time.get()
-    features_at, inputs, x = serving.availability_features(index, body.station_id, body.at, champion.features)
+    index, stamp = call.features.station_time.get()
+    live_row, clock, live_newest = _live_availability(request, body, index, stamp)
+    try:
+        from_set = index.row(body.station_id, body.at)
+    except serving.NotFound:
+        if live_row is None:
+            raise
+        from_set = None
+    if live_row is not None and (from_set is None or live_row.features_at >= from_set[0]):
+        features_at, data_as_of, source = live_row.features_at, live_row.poll_time, "live"
+        inputs, x = live_row.features(champion.features)
+    else:
+        features_at, values = from_set
+        data_as_of, source = features_at, "feature_set"
+        x = values[index.positions(tuple(champion.features), serving.STATION_TIME)]
+        inputs = serving._inputs(champion.features, x)
+    now = pd.Timestamp(clock.now() if clock is not None else datetime.now(timezone.utc))
+    reference = pd.Timestamp(body.at) if body.at is not None else now
+    age_s = max((reference - data_as_of).total_seconds(), 0.0)
+    limit = call.settings.live_stale_after_s
+    if age_s > limit:
+        newest = max(t for t in (index.newest(body.station_id), live_newest, data_as_of) if t is not None)
+        if body.at is not None:
+            raise serving.Stale(
+                f"no data for station {body.station_id!r} near {_iso(reference)}: its newest poll at or before it is "
+                f"from {_iso(data_as_of)}, {age_s:,.0f} s earlier (the limit is {limit:,.0f} s, "
+                f"{call.settings.live_stale_polls} poll intervals); its newest data is from {_iso(newest)}. Ask "
+                "without `at` for a forecast from the newest data (answered with its age), or for a time covered "
+                "by the data.",
+                extra={"stale": True, "requested_at": _iso(reference), "data_as_of": _iso(data_as_of),
+                       "age_s": age_s, "newest_data_at": _iso(newest), "stale_after_s": limit})
     p = min(max(call.predict(champion, x), 0.0), 1.0)
     target_at = features_at + pd.Timedelta(minutes=body.horizon_minutes)
+    as_of = call.data_as_of(response, data_as_of)
     call.record(champion, inputs, {"probability_available": p}, station_id=body.station_id,
-                target_at=_iso(target_at), features_at=_iso(features_at), horizon_minutes=body.horizon_minutes)
+                target_at=_iso(target_at), features_at=_iso(features_at), horizon_minutes=body.horizon_minutes,
+                data_as_of=as_of, features_from=source)
     call.log(response)
     return {"request_id": call.request_id, "station_id": body.station_id, "horizon_minutes": body.horizon_minutes,
             "probability_available": p, "features_at": features_at, "target_at": target_at,
+            "features_from": source, "data_as_of": as_of, "age_s": age_s, "stale": age_s > limit,
             "model": champion.name, "version": champion.version}
+
+
+def _live_availability(request: Request, body: AvailabilityRequest, index, stamp):
+    """(the station's live feature row or None, the live clock or None without a live store, the station's newest
+    live poll time or None)."""
+    from ev_assets.lib import snapshot
+    from ev_assets.lib.live import store
+
+    settings: Settings = get_settings(request)
+    try:
+        con = store.connect_reader(settings.live_dir)
+    except store.NoLiveData:
+        return None, None, None
+    try:
+        clock = store.load_clock(con)
+        online: serving.OnlineFeatures = request.app.state.online
+        newest = online.newest_slot(con, body.station_id, None)
+        try:
+            row = online.row(con, body.station_id, body.at, index, stamp)
+        except snapshot.NoSnapshot:
+            C.log.warning("live data but no marts snapshot: availability answered from the feature set")
+            row = None
+        return row, clock, pd.Timestamp(newest[1]) if newest else None
+    finally:
+        con.close()
 
 
 @router.post("/utilization", response_model=UtilizationResponse, responses=ERRORS,
@@ -286,8 +380,9 @@ async def predict_utilization(body: UtilizationRequest, request: Request, respon
         value = min(value, high) if high is not None else value
         answers[key] = {"value": value, "model": champion.name, "version": champion.version}
         call.record(champion, inputs, {key: value}, station_id=body.station_id, day=day.isoformat())
+    as_of = call.data_as_of(response, latest)
     call.log(response)
-    return {"request_id": call.request_id, "station_id": body.station_id, "date": day,
+    return {"request_id": call.request_id, "station_id": body.station_id, "date": day, "data_as_of": as_of,
             "attributes_from": latest.date(), **answers}
 
 
@@ -308,8 +403,10 @@ def _vehicle_answer(call: _Call, champion: C.Champion, row: serving.VehicleRow, 
     target_at = row.reading_at + pd.Timedelta(minutes=call.settings.telemetry_horizon_minutes)
     call.record(champion, row.inputs, {key: value}, vehicle_id=body.vehicle_id, reading_at=_iso(row.reading_at),
                 target_at=_iso(target_at))
+    as_of = call.data_as_of(response, row.reading_at)
     call.log(response)
     return {"request_id": call.request_id, "vehicle_id": body.vehicle_id, "reading_at": row.reading_at,
+            "data_as_of": as_of,
             "target_at": target_at, "readings_used": row.readings_used, "readings_dropped": row.dropped, key: value,
             "model": champion.name, "version": champion.version}
 
@@ -355,8 +452,9 @@ def predict_session(body: SessionRequest, request: Request, response: Response):
         answers[key] = {"value": value, "model": champion.name, "version": champion.version}
         call.record(champion, row.inputs, {key: value}, dataset=body.dataset, user_id=body.user_id,
                     plug_in_at=_iso(pd.Timestamp(body.plug_in_at)))
+    as_of = call.data_as_of(response, row.history_as_of if row.history_as_of is not None else body.plug_in_at)
     call.log(response)
-    return {"request_id": call.request_id, "dataset": body.dataset, "user_id": body.user_id,
+    return {"request_id": call.request_id, "dataset": body.dataset, "user_id": body.user_id, "data_as_of": as_of,
             "plug_in_at": body.plug_in_at, "known_user": row.known_user,
             "user_sessions_before": row.user_sessions_before, "site_id": row.site, "station_id": row.station,
             "user_type": row.user_type, **answers}

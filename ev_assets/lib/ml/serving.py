@@ -56,9 +56,10 @@ class ServingError(Exception):
 
     status_code = 503
 
-    def __init__(self, message: str, status_code: int | None = None):
+    def __init__(self, message: str, status_code: int | None = None, extra: dict | None = None):
         super().__init__(message)
         self.message = message
+        self.extra = dict(extra or {})  # more fields of the JSON answer besides `detail`
         if status_code is not None:
             self.status_code = status_code
 
@@ -73,6 +74,13 @@ class Unprocessable(ServingError):
 
 class NotReady(ServingError):
     status_code = 503
+
+
+class Stale(ServingError):
+    """The newest data at or before the requested time is older than the staleness limit: answered with 409, the
+    data's age and its newest time, never with old features."""
+
+    status_code = 409
 
 
 # --- feature sets on disk ----------------------------------------------------------------------------------------
@@ -166,12 +174,14 @@ class StationTimeIndex(_Columns):
     stations: dict[str, tuple[np.ndarray, np.ndarray]]  # station id -> (polled_at as int64 ns, rows x columns)
 
     kept_from: pd.Timestamp | None = None  # rows before this (older than HISTORY_DAYS) are not kept
+    codes: dict[str, dict[str, int]] = field(default_factory=dict)  # operator / city codes (stations.feature_codes)
 
     @classmethod
     def of(cls, frames: dict[str, pd.DataFrame]) -> "StationTimeIndex":
         frame = frames["features"]
         columns = [*stations.AVAILABILITY_FEATURES, *[c for c in frame.columns if str(c).startswith("poi_")]]
         columns = [c for c in columns if c in frame.columns]
+        codes = stations.feature_codes(frame)
         polled = pd.to_datetime(frame["polled_at"], utc=True)
         kept_from = None
         if len(frame):  # only the recent past is served: memory stays bounded however long the history is
@@ -187,7 +197,11 @@ class StationTimeIndex(_Columns):
         by_station = {}
         for station, positions in rounded.groupby(rounded["station_id"].astype(str), sort=False).indices.items():
             by_station[station] = (times[positions], values[positions])
-        return cls(columns, by_station, kept_from)
+        return cls(columns, by_station, kept_from, codes)
+
+    def newest(self, station_id: str) -> pd.Timestamp | None:
+        found = self.stations.get(station_id)
+        return pd.Timestamp(int(found[0][-1]), tz="UTC") if found is not None and len(found[0]) else None
 
     def row(self, station_id: str, at: datetime | None) -> tuple[pd.Timestamp, np.ndarray]:
         """(the poll slot of the row, its feature values in `columns` order): the station's latest row at or
@@ -215,6 +229,104 @@ def availability_features(index: StationTimeIndex, station_id: str, at: datetime
     polled_at, values = index.row(station_id, at)
     x = values[index.positions(features, STATION_TIME)]
     return polled_at, _inputs(features, x), x
+
+
+# --- availability from the live path ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OnlineRow:
+    """A station's availability features at one landed live poll, built by the training code."""
+
+    features_at: pd.Timestamp  # the poll slot (`polled_at` of the feature set)
+    poll_time: pd.Timestamp  # when the city was polled: the data's time (data_as_of)
+    columns: tuple[str, ...]
+    values: np.ndarray  # rounded as in training
+
+    def features(self, features: Iterable[str]) -> tuple[dict[str, float], np.ndarray]:
+        index = {c: i for i, c in enumerate(self.columns)}
+        missing = [f for f in features if f not in index]
+        if missing:
+            raise NotReady(f"the champion needs features the live features lack ({', '.join(missing[:8])}): retrain")
+        x = self.values[[index[f] for f in features]]
+        return _inputs(features, x), x
+
+
+class OnlineFeatures:
+    """The availability row of a station's newest live poll (at or before a time): the live landing store's status
+    history of the station (`store.status_history`), shaped like `marts.fct_charging_point_status` and run through
+    `stations.station_time_features` on the marts snapshot (station versions, connectors, POIs, and the station's
+    polls before the live data) with the operator and city codes of the station-time feature set
+    (`stations.live_station_time_features`), then rounded as in training. The history reaches `HISTORY_DAYS` back.
+
+    Rows are cached per (station, poll slot, snapshot, feature set): a station's row changes only when a poll of
+    its city lands."""
+
+    CACHE_SIZE = 4096
+
+    def __init__(self, live_dir: Path, snapshot_reader):
+        self.live_dir = Path(live_dir)
+        self.snapshot_reader = snapshot_reader
+        self._cache: dict[tuple, OnlineRow] = {}
+        self._lock = threading.Lock()
+
+    def newest_slot(self, live_con, station_id: str, at: datetime | None) -> tuple[str, str] | None:
+        """(poll slot, poll time) as ISO text of the newest landed poll of the station's city at or before `at`,
+        or None when the live store does not know the station."""
+        found = live_con.execute("SELECT city_slug FROM status_changes WHERE station_id = ? AND table_name = "
+                                 "'status_chargingpoints' LIMIT 1", (station_id,)).fetchone()
+        if found is None:
+            return None
+        bound = "" if at is None else "AND poll_slot <= ?"
+        params = (found[0],) if at is None else (found[0], _store_iso(at))
+        row = live_con.execute(f"SELECT poll_slot, poll_time FROM poll_marks WHERE city_slug = ? AND ok {bound} "
+                               "ORDER BY poll_slot DESC LIMIT 1", params).fetchone()
+        return (row[0], row[1] or row[0]) if row else None
+
+    def row(self, live_con, station_id: str, at: datetime | None, index: StationTimeIndex,
+            index_stamp: tuple) -> OnlineRow | None:
+        """The station's features at its newest live poll at or before `at`; None when the live store has no poll
+        of it then (the caller falls back on the feature set)."""
+        from ev_assets.lib.live import store  # the live path is optional for the rest of serving
+
+        newest = self.newest_slot(live_con, station_id, at)
+        if newest is None:
+            return None
+        slot, poll_time = newest
+        connection = self.snapshot_reader.connect()  # NoSnapshot: the static attributes are unknown
+        try:
+            key = (station_id, slot, self.snapshot_reader.name, index_stamp)
+            with self._lock:
+                cached = self._cache.get(key)
+            if cached is not None:
+                return cached
+            since = pd.Timestamp(slot) - pd.Timedelta(days=HISTORY_DAYS)
+            history = store.status_history(live_con, _store_iso(since), station_id)
+            history = history[history["poll_slot"] <= slot]
+            if history.empty:
+                return None
+            frame = stations.live_station_time_features(connection, history, index.codes, since=since.isoformat())
+        finally:
+            connection.close()
+        frame = frame[frame["station_id"].astype(str) == station_id]
+        if at is not None:
+            frame = frame[frame["polled_at"] <= pd.Timestamp(at)]
+        if frame.empty:
+            return None
+        columns = [*stations.AVAILABILITY_FEATURES, *[c for c in frame.columns if str(c).startswith("poi_")]]
+        last = float32_exact(frame.iloc[[-1]], columns)
+        online = OnlineRow(pd.Timestamp(last["polled_at"].iloc[0]), pd.Timestamp(poll_time),
+                           tuple(columns), last[columns].to_numpy(dtype=float)[0])
+        with self._lock:
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = online
+        return online
+
+
+def _store_iso(when: datetime | pd.Timestamp) -> str:
+    """A time as the landing store writes it (UTC, microseconds, Z), so that text comparison is time order."""
+    stamp = pd.Timestamp(when)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --- utilisation -------------------------------------------------------------------------------------------------
@@ -359,6 +471,7 @@ class SessionRow:
     site: str | None
     station: str | None
     user_type: str | None
+    history_as_of: pd.Timestamp | None = None  # the newest plug-in of the user's sessions before the request
 
 
 def session_features(history: SessionHistory, vocabularies: dict[str, dict[str, int]], features: Iterable[str], *,
@@ -402,8 +515,11 @@ def session_features(history: SessionHistory, vocabularies: dict[str, dict[str, 
         raise NotReady(f"the champion needs features the session features lack ({', '.join(missing)}): retrain")
     x = coded[features].to_numpy(dtype=float)[0]
     row = coded.iloc[0]
+    has_past = past is not None and len(past)
+    before = past[past["plugin_utc"] < start]["plugin_utc"] if has_past else pd.Series([], dtype=object)
     return SessionRow(_inputs(features, x), x, past is not None, int(row["user_sessions_before"]),
-                      _text(row["site"]), _text(row["station"]), _text(row["user_type"]))
+                      _text(row["site"]), _text(row["station"]), _text(row["user_type"]),
+                      pd.Timestamp(before.max()) if len(before) else None)
 
 
 # --- the feature sets of one data root ---------------------------------------------------------------------------

@@ -50,7 +50,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Iterable
+import uuid
+from typing import Iterable, Mapping
 
 import holidays
 import lightgbm as lgb
@@ -80,6 +81,7 @@ OUT_OF_ORDER = ("OUTOFORDER", "INOPERATIVE")
 POI_CATEGORIES = tuple(v for values in DEFAULT_OSM_TAGS.values() if isinstance(values, list) for v in values)
 
 TIME_MARTS = ("fct_charging_point_status", "dim_station", "dim_connector", "dim_poi_station")
+FACT_STATUS = "marts.fct_charging_point_status"  # the status polls `station_time_features` reads by default
 DAY_MARTS = ("mart_utilization_station_daily", "dim_station", "dim_connector", "dim_poi_station")
 
 # --- availability ------------------------------------------------------------------------------------------------
@@ -147,7 +149,7 @@ def _utc(column: str) -> str:
     return f"timezone('UTC', CAST({column} AS TIMESTAMPTZ))"
 
 
-def _status_sql(horizons: tuple[int, ...]) -> str:
+def _status_sql(horizons: tuple[int, ...], status: str = FACT_STATUS) -> str:
     lists = lambda values: ", ".join(f"'{v}'" for v in values)  # noqa: E731
     rolling = ",\n".join(
         f"avg({v}) OVER (PARTITION BY station_id ORDER BY slot RANGE BETWEEN INTERVAL {h * 60 - GRID_MINUTES} MINUTE "
@@ -171,7 +173,7 @@ WITH polls AS (
            arg_max(status, polled_at) AS status,
            arg_max(station_key, polled_at) AS station_key,
            arg_max(city_slug, polled_at) AS city_slug
-    FROM marts.fct_charging_point_status
+    FROM {status}
     GROUP BY station_id, charging_point_id, slot
 ),
 station_slots AS (
@@ -281,13 +283,36 @@ def _add_pois(frame: pd.DataFrame, pois: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _codes_by_first_appearance(values: pd.Series, times: pd.Series) -> pd.Series:
+def _codes_by_first_appearance(values: pd.Series, times: pd.Series,
+                               known: Mapping[str, int] | None = None) -> pd.Series:
     """Integer codes in order of first appearance (ties by name), -1 for a missing value: data added later never
-    renumbers earlier rows."""
-    known = pd.DataFrame({"value": values, "time": times}).dropna(subset=["value"])
-    first = known.groupby("value")["time"].min().reset_index().sort_values(["time", "value"], kind="stable")
-    codes = {value: code for code, value in enumerate(first["value"])}
+    renumbers earlier rows. `known` codes (those of a feature set, see `feature_codes`) are kept as they are, and a
+    value they lack gets the next code, as it would when its first appearance is added to the history."""
+    seen = pd.DataFrame({"value": values, "time": times}).dropna(subset=["value"])
+    first = seen.groupby("value")["time"].min().reset_index().sort_values(["time", "value"], kind="stable")
+    codes = dict(known or {})
+    start = max(codes.values(), default=-1) + 1
+    for value in first["value"]:
+        if value not in codes:
+            codes[value], start = start, start + 1
     return values.map(codes).fillna(-1).astype("int64")
+
+
+CODED = {"operator_code": "operator_name", "city_code": "city_slug"}
+
+
+def feature_codes(features: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """The integer codes a station-time feature set gave each operator and city ({"operator_name": {name: code},
+    "city_slug": {slug: code}}): `station_time_features(..., codes=...)` codes new rows the same way."""
+    out: dict[str, dict[str, int]] = {}
+    for code, column in CODED.items():
+        if code not in features.columns or column not in features.columns:
+            out[column] = {}
+            continue
+        pairs = features[[column, code]].dropna().drop_duplicates()
+        pairs = pairs[pairs[code] >= 0]
+        out[column] = {str(v): int(c) for v, c in zip(pairs[column], pairs[code])}
+    return out
 
 
 def _holiday_flags(dates: pd.Series) -> pd.Series:
@@ -299,16 +324,22 @@ def _holiday_flags(dates: pd.Series) -> pd.Series:
     return dates.map({d: int(d in calendar) for d in unique}).astype("int64")
 
 
-def station_time_features(con, horizons: tuple[int, ...] = HORIZONS) -> pd.DataFrame:
+def station_time_features(con, horizons: tuple[int, ...] = HORIZONS, *, status: str = FACT_STATUS,
+                          codes: Mapping[str, Mapping[str, int]] | None = None) -> pd.DataFrame:
     """One row per station and 10-minute poll slot (`polled_at`, UTC) with leakage-safe features at t and the
     targets `available_in_<h>min` (see the module docstring). Reads marts only; an empty fact table gives an empty
-    frame with all columns."""
+    frame with all columns.
+
+    Training reads `marts.fct_charging_point_status`. The service runs the same code over another relation with its
+    columns (`status`: the live status history shaped by `live_status_relation`), with the operator and city codes
+    of the feature set the model was trained on (`codes`, from `feature_codes`)."""
     horizons = tuple(int(h) for h in horizons)
     if not horizons or min(horizons) < GRID_MINUTES:
         raise ValueError(f"horizons must be at least {GRID_MINUTES} minutes (one poll interval), got {horizons}")
     _require_marts(con, TIME_MARTS)
-    frame = con.execute(_status_sql(horizons)).df()
+    frame = con.execute(_status_sql(horizons, status)).df()
     pois = _poi_counts(con)
+    codes = codes or {}
 
     frame = frame.rename(columns={"slot": "polled_at"})
     frame["polled_at"] = pd.to_datetime(frame["polled_at"]).dt.tz_localize("UTC")
@@ -318,8 +349,9 @@ def station_time_features(con, horizons: tuple[int, ...] = HORIZONS) -> pd.DataF
     frame["weekday"] = local.dt.weekday.astype("int64")
     frame["is_weekend"] = (frame["weekday"] >= 5).astype("int64")
     frame["is_holiday"] = _holiday_flags(local.dt.date)
-    frame["operator_code"] = _codes_by_first_appearance(frame["operator_name"], frame["polled_at"])
-    frame["city_code"] = _codes_by_first_appearance(frame["city_slug"], frame["polled_at"])
+    frame["operator_code"] = _codes_by_first_appearance(frame["operator_name"], frame["polled_at"],
+                                                        codes.get("operator_name"))
+    frame["city_code"] = _codes_by_first_appearance(frame["city_slug"], frame["polled_at"], codes.get("city_slug"))
     for column in ("n_charging_points", "n_available", "any_available", "minutes_in_state"):
         frame[column] = frame[column].astype("int64")
     float_columns = ["share_available", "share_occupied", "share_out_of_order", *LAGS, *ROLLING, "max_power_kw",
@@ -330,6 +362,74 @@ def station_time_features(con, horizons: tuple[int, ...] = HORIZONS) -> pd.DataF
     ids = ["station_id", "polled_at", "city_slug", "operator_name"]
     targets = [f"available_in_{h}min" for h in horizons]
     return frame[[*ids, *AVAILABILITY_FEATURES, *poi_columns, *targets]].reset_index(drop=True)
+
+
+LIVE_HISTORY_COLUMNS = ("poll_slot", "poll_time", "city_slug", "station_id", "charging_point_id", "status")
+
+
+def live_status_sql(history: str, since: str | None = None) -> str:
+    """The rows `station_time_features` reads from `marts.fct_charging_point_status`, built from `history`: a
+    relation of status history rows (`LIVE_HISTORY_COLUMNS`, times as ISO text: the live landing store's
+    `status_history`, i.e. the rows of raw.status_chargingpoints at each landed poll) the way dbt builds them from
+    raw.status_chargingpoints: the status trimmed and upper-cased, empty as UNKNOWN (staging); a city's answer
+    repeated in a later slot kept once, in its first slot (staging's first loads); the station version valid at the
+    poll (the fct model). The history of the same stations in the marts before their first row in `history` (from
+    `since` on, when given) comes first, so that lags, rolling windows and runs reach back across the start of the
+    live data."""
+    since_filter = f"AND f.polled_at >= CAST('{since}' AS TIMESTAMPTZ)" if since else ""
+    return f"""
+WITH renamed AS (
+    SELECT CAST(charging_point_id AS VARCHAR) AS charging_point_id, CAST(station_id AS VARCHAR) AS station_id,
+           CAST(city_slug AS VARCHAR) AS city_slug,
+           coalesce(upper(nullif(trim(status), '')), 'UNKNOWN') AS status,
+           CAST(poll_time AS TIMESTAMPTZ) AS polled_at, CAST(poll_slot AS TIMESTAMPTZ) AS poll_slot
+    FROM {history}
+),
+first_loads AS (
+    SELECT city_slug, polled_at, min(poll_slot) AS poll_slot FROM renamed GROUP BY city_slug, polled_at
+),
+polls AS (
+    SELECT renamed.* FROM renamed
+    SEMI JOIN first_loads ON renamed.city_slug = first_loads.city_slug AND renamed.polled_at = first_loads.polled_at
+        AND renamed.poll_slot = first_loads.poll_slot
+),
+station_versions AS (
+    SELECT station_key, station_id, valid_from, valid_to,
+           row_number() OVER (PARTITION BY station_id ORDER BY valid_from) = 1 AS is_first_version
+    FROM marts.dim_station
+),
+live AS (
+    SELECT polls.charging_point_id, polls.station_id, v.station_key, polls.city_slug, polls.polled_at, polls.status
+    FROM polls
+    LEFT JOIN station_versions AS v
+      ON polls.station_id = v.station_id
+     AND (polls.polled_at >= v.valid_from OR v.is_first_version)
+     AND (polls.polled_at < v.valid_to OR v.valid_to IS NULL)
+),
+live_start AS (SELECT station_id, min(polled_at) AS first_polled_at FROM live GROUP BY station_id)
+SELECT * FROM live
+UNION ALL
+SELECT f.charging_point_id, f.station_id, f.station_key, f.city_slug, f.polled_at, f.status
+FROM {FACT_STATUS} AS f
+JOIN live_start ON live_start.station_id = f.station_id AND f.polled_at < live_start.first_polled_at
+WHERE TRUE {since_filter}
+"""
+
+
+def live_station_time_features(con, history: pd.DataFrame, codes: Mapping[str, Mapping[str, int]] | None = None,
+                               since: str | None = None, horizons: tuple[int, ...] = HORIZONS) -> pd.DataFrame:
+    """`station_time_features` of the stations in `history` (live status history, see `live_status_sql`) on the
+    marts of `con` (the station's versions, connectors and POIs; its earlier polls), coded with `codes`."""
+    name = f"_live_status_{uuid.uuid4().hex}"
+    con.register(f"{name}_rows", history[list(LIVE_HISTORY_COLUMNS)].astype(object))
+    try:
+        con.execute(f"CREATE TEMP VIEW {name} AS {live_status_sql(f'{name}_rows', since)}")
+        try:
+            return station_time_features(con, horizons, status=name, codes=codes)
+        finally:
+            con.execute(f"DROP VIEW IF EXISTS {name}")
+    finally:
+        con.unregister(f"{name}_rows")
 
 
 def station_utilization_features(con) -> pd.DataFrame:
