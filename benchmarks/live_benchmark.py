@@ -9,7 +9,9 @@ a process of its own (`python -m ev_assets.live consume`), as `make live` runs i
 - **Status latency** per fleet size (1 = today's 38 cities, ~2.2k charging points; 60 = ~134k, Germany's size):
   simulated polls of consecutive slots, each generated and stored first (untimed: the simulator is not the
   product), then timed from "stored in the raw store" to "its poll-complete markers readable in the landing store
-  for every city" (the changes of a city are published, and land, before its marker). The first poll publishes
+  for every city" (the changes of a city are published, and land, before its marker), and on to "every city's
+  newest poll slot on the service's `GET /kpi/status/now`" (the service started as `make serve` runs it).
+  `/predict/availability` and the dashboard read the same landing store. The first poll publishes
   every item (the consumer's starting picture) and is reported on its own as the cold start.
 - **Event throughput**: `--events` OCPP-like events published as fast as the client goes, timed from the first
   publish to the last one landed and acknowledged. During the load a probe publishes a new transaction's start
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -69,6 +72,33 @@ def _stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
+def _service(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    from ev_assets.lib.live.broker import free_port
+
+    port = free_port()
+    env = {**os.environ, "EV_DATA_DIR": str(data_dir), "EV_SERVE_PORT": str(port)}
+    process = subprocess.Popen([sys.executable, "-m", "ev_assets.api"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=2).read()
+            return process, base
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the service did not start")
+
+
+def _api_shows(base: str, slot_text: str, cities: int) -> bool:
+    try:
+        body = json.loads(urllib.request.urlopen(f"{base}/kpi/status/now", timeout=5).read())
+    except OSError:
+        return False
+    slots = [c.get("poll_slot") or "" for c in body.get("cities", [])]
+    return len(slots) == cities and all(s[:16] == slot_text[:16] for s in slots)
+
+
 def status_latency(factor: int, polls: int, work: Path) -> dict:
     from ev_assets.lib.simulator import chargecloud_poll
 
@@ -79,11 +109,12 @@ def status_latency(factor: int, polls: int, work: Path) -> dict:
     started = time.perf_counter()
     chargecloud_poll(sim, FIRST_SLOT)  # the fleet is built once, outside the timing
     print(f"[status {factor}x] fleet ready in {time.perf_counter() - started:.0f} s", flush=True)
-    latencies, cold, items, changes = [], None, 0, []
+    latencies, api_latencies, cold, items, changes = [], [], None, 0, []
     with NatsServer(work / f"nats_{factor}x") as server, NatsBus(server.url) as bus:
         bus.ensure_streams()
         store.connect_writer(settings.live_dir).close()
         consumer = _consumer(server.url, data_dir)
+        service, base = _service(data_dir)
         publisher = PollPublisher(settings, bus)
         reader = None
         try:
@@ -107,20 +138,27 @@ def status_latency(factor: int, polls: int, work: Path) -> dict:
                         break
                     time.sleep(0.01)
                 latency = time.perf_counter() - t0
+                while not _api_shows(base, target, len(CHARGECLOUD_CITIES)):
+                    time.sleep(0.01)
+                api_latency = time.perf_counter() - t0
                 n_changes = published.stored - len(CHARGECLOUD_CITIES)
                 print(f"[status {factor}x] poll {i + 1}/{polls}: {n_changes:,} changes, published in "
-                      f"{t_published:.2f} s, visible after {latency:.2f} s", flush=True)
+                      f"{t_published:.2f} s, landed after {latency:.2f} s, on /kpi/status/now after "
+                      f"{api_latency:.2f} s", flush=True)
                 if i == 0:
-                    cold, items = latency, n_changes
+                    cold, items = api_latency, n_changes
                 else:
                     latencies.append(latency)
+                    api_latencies.append(api_latency)
                     changes.append(n_changes)
         finally:
             _stop(consumer)
+            _stop(service)
     return {"fleet_factor": factor, "charging_points_and_connectors": items, "polls_timed": len(latencies),
             "changes_per_poll_median": int(np.median(changes)) if changes else 0,
-            "cold_start_s": round(cold, 3) if cold else None, "p50_s": _pct(latencies, 50), "p99_s": _pct(latencies, 99),
-            "max_s": round(max(latencies), 3) if latencies else None}
+            "cold_start_s": round(cold, 3) if cold else None, "landed_p50_s": _pct(latencies, 50),
+            "landed_p99_s": _pct(latencies, 99), "api_p50_s": _pct(api_latencies, 50), "api_p99_s": _pct(api_latencies, 99),
+            "api_max_s": round(max(api_latencies), 3) if api_latencies else None}
 
 
 def _events(n: int, prefix: str) -> list[dict]:

@@ -23,7 +23,7 @@ def _wait_for(data_dir, n: int, timeout_s: float) -> dict:
 
 
 def test_a_consumer_killed_mid_batch_loses_nothing_and_lands_nothing_twice(bus, broker, data_dir, tmp_path):
-    n = 20_000
+    n = 12_000
     assert _publish(bus, events(n)) == n
     first = consumer_process(broker.url, data_dir, tmp_path / "consumer1.log")
     try:
@@ -51,25 +51,25 @@ def test_a_broker_restart_loses_nothing(tmp_path, data_dir):
     bus = NatsBus(server.url)
     consumer = Consumer(bus, data_dir / "live", batch_size=500).start()
     try:
-        assert _publish(bus, events(10_000, "before")) == 10_000
+        assert _publish(bus, events(6_000, "before")) == 6_000
         assert store.wait_until(lambda: landed(data_dir)["charging_events"] >= 1_000, 60, every_s=0.02)
         server.stop()  # mid-consumption
         server = NatsServer(tmp_path / "nats", port=port).start()
         published = 0
         for attempt in range(50):  # the client reconnects by itself; publishing waits for it
             try:
-                published = _publish(bus, events(10_000, "after"))
+                published = _publish(bus, events(6_000, "after"))
                 break
             except Exception:  # noqa: BLE001
                 time.sleep(0.2)
-        assert published == 10_000
-        counts = _wait_for(data_dir, 20_000, 120)
+        assert published == 6_000
+        counts = _wait_for(data_dir, 12_000, 120)
     finally:
         consumer.stop()
         bus.close()
         server.stop()
-    assert counts["charging_events"] == 20_000
-    assert counts["messages"] == 20_000
+    assert counts["charging_events"] == 12_000
+    assert counts["messages"] == 12_000
 
 
 def test_a_malformed_message_is_quarantined_with_its_sequence_and_the_stream_goes_on(bus, data_dir):
@@ -96,7 +96,7 @@ def test_a_malformed_message_is_quarantined_with_its_sequence_and_the_stream_goe
 
 
 def test_two_consumers_started_by_mistake_land_each_message_once(bus, broker, data_dir, tmp_path):
-    n = 10_000
+    n = 6_000
     one = consumer_process(broker.url, data_dir, tmp_path / "one.log")
     two = consumer_process(broker.url, data_dir, tmp_path / "two.log")
     try:
@@ -114,7 +114,7 @@ def test_two_consumers_started_by_mistake_land_each_message_once(bus, broker, da
 
 
 def test_a_consumer_far_behind_catches_up_in_bounded_memory(bus, broker, data_dir, tmp_path):
-    n = 60_000  # an hour of events at well above today's fleet's rate
+    n = 40_000  # an hour of events at well above today's fleet's rate
     assert _publish(bus, events(n, "backlog")) == n
     process = consumer_process(broker.url, data_dir, tmp_path / "catchup.log")
     peak_kb = 0
