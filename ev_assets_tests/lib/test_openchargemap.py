@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ev_assets.lib import openchargemap as ocm
+from ev_assets.lib.sources import openchargemap as ocm
 from ev_assets.lib.http import SourceHTTPError
 from ev_assets.lib.rawstore import write_raw
 from ev_assets.lib.replayfiles import FileReport

@@ -10,7 +10,8 @@ import dagster as dg
 from ev_assets.defs.partitions import POLL_KEY_FORMAT, daily_partitions, poll_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import chargecloud, rawstore, warehouse
+from ev_assets.lib import rawstore, warehouse
+from ev_assets.lib.sources import chargecloud
 from ev_assets.lib.settings import Settings
 
 RAW_SOURCE = "chargecloud"

@@ -41,7 +41,7 @@ from ev_assets.lib.ml.core import (
     TrainedModel,
     time_split,
 )
-from ev_assets.lib.telemetry.features import FEATURES, GAP_MINUTES, HORIZON_MINUTES, feature_frame
+from ev_assets.lib.sources.telemetry.features import FEATURES, GAP_MINUTES, HORIZON_MINUTES, feature_frame
 
 # The registered names say 15 min whatever `horizon_minutes` is (defs/ml declares them): another horizon is in
 # the description and in splits["horizon_minutes"].

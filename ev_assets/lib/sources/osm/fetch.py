@@ -1,8 +1,4 @@
-"""OpenStreetMap points of interest near charging stations, through osmnx.
-
-`fetch_osm` gives osmnx-format features (a GeoDataFrame indexed by (element, id), one column per OSM tag) for
-one area in the source's mode; `features_to_raw` / `features_from_raw` turn them into the GeoJSON dict that is
-stored as the immutable raw pull and back; `pois_from_features` flattens them into `osm_pois` rows.
+"""OpenStreetMap fetching: osmnx-format features for one area in the source's mode, and the raw pull.
 
 osmnx's HTTP cache is always off (raw pulls are our cache), and osmnx only touches the network in live mode:
 replay reads OSM XML files (`.osm`, `.osm.gz`, `.osm.bz2`; osmnx's `features_from_xml` opens the compressed ones
@@ -16,25 +12,19 @@ are no OSM extract and areas with two files in a `FileReport`, and `fetch_osm` r
 from __future__ import annotations
 
 import importlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import geopandas as gpd
 import pandas as pd
-import shapely
 
 from ev_assets.lib.replayfiles import JSON_RECORDINGS, OSM_EXTRACTS, FileReport, is_shared_root
-from ev_assets.lib.sessions.files import matches_any
+from ev_assets.lib.sources.sessions.files import matches_any
 from ev_assets.lib.settings import Settings
 
 SOURCE = "osm"
 CRS = "EPSG:4326"
 OSM_SUFFIXES = OSM_EXTRACTS  # .osm, .osm.gz, .osm.bz2
-POI_COLUMNS = ["poi_id", "area", "category", "tag_key", "tag_value", "name", "longitude", "latitude", "geometry_wkt"]
-# OSM stores coordinates at 1e-7 degrees: keep that precision in the WKT, no more.
-WKT_PRECISION = 7
 
 Log = Callable[[str], None] | None
 Tags = Mapping[str, Any]
@@ -211,90 +201,3 @@ def _poi_ids(features: pd.DataFrame) -> list[str]:
     if features.index.nlevels == 2:
         return [f"{element}/{osm_id}" for element, osm_id in features.index]
     return [str(i) for i in features.index]  # already flat ids (e.g. 'node/1')
-
-
-# --- POIs -------------------------------------------------------------------------------------------------
-
-
-def pois_from_features(features: gpd.GeoDataFrame, area: str, tags: Tags) -> pd.DataFrame:
-    """One `osm_pois` row per feature that carries one of `tags` ({key: [values]}, {key: value} or {key: True}).
-
-    The first matching tag in `tags` order decides category/tag_key/tag_value, so a fuel station with a shop is
-    a `fuel` POI under the default tags. Features matching none of the tags (possible when the tags given here
-    differ from the ones fetched with) are not POIs and are left out. Coordinates are those of a representative
-    point, which lies inside polygons (a centroid may not).
-    """
-    if len(features) == 0:
-        return _poi_frame([])
-    frame = features.to_crs(CRS) if features.crs is not None else features
-    points = frame.geometry.representative_point()
-    wkt = shapely.to_wkt(frame.geometry.values, rounding_precision=WKT_PRECISION)
-    names = frame["name"] if "name" in frame.columns else pd.Series(None, index=frame.index)
-    rows = []
-    for i, (poi_id, record) in enumerate(zip(_poi_ids(frame), frame.to_dict("records"))):
-        match = match_tag(record, tags)
-        if match is None:
-            continue
-        key, value = match
-        point = points.iloc[i]
-        rows.append({
-            "poi_id": poi_id,
-            "area": area,
-            "category": value,
-            "tag_key": key,
-            "tag_value": value,
-            "name": _text(names.iloc[i]),
-            "longitude": point.x if point is not None and not point.is_empty else None,
-            "latitude": point.y if point is not None and not point.is_empty else None,
-            "geometry_wkt": wkt[i],
-        })
-    return _poi_frame(rows)
-
-
-def match_tag(record: Mapping[str, Any], tags: Tags) -> tuple[str, str] | None:
-    """(key, value) of the first tag in `tags` the record carries, with osmnx's meaning of the tag filters."""
-    for key, wanted in tags.items():
-        value = _text(record.get(key))
-        if value is None:
-            continue
-        if wanted is True or (isinstance(wanted, str) and value == wanted) or (
-            isinstance(wanted, (list, tuple, set)) and value in wanted
-        ):
-            return key, value
-    return None
-
-
-def _text(value: Any) -> str | None:
-    if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
-        return None
-    return str(value)
-
-
-def _poi_frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(rows, columns=POI_COLUMNS)
-    for column in ("longitude", "latitude"):
-        frame[column] = frame[column].astype("float64")
-    return frame
-
-
-# --- GeoParquet -------------------------------------------------------------------------------------------
-
-
-def write_geoparquet(pois: pd.DataFrame, path: Path) -> Path:
-    """Write the POIs as GeoParquet in EPSG:4326 (geometry from `geometry_wkt`), atomically, and return `path`.
-
-    The other columns are kept as they are, so the file holds the same rows as the `osm_pois` table.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    geometry = gpd.GeoSeries(shapely.from_wkt(pois["geometry_wkt"].to_numpy(dtype=object)), index=pois.index, crs=CRS)
-    frame = gpd.GeoDataFrame(pois.drop(columns=["geometry_wkt"]), geometry=geometry, crs=CRS)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".parquet.tmp")
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

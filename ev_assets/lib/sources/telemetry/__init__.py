@@ -39,7 +39,7 @@ from pathlib import Path
 
 from ev_assets.lib.replayfiles import FileReport, is_shared_root, walk_files
 from ev_assets.lib.settings import SOURCES as ALL_SOURCES, Settings, SettingsError
-from ev_assets.lib.telemetry.parse import (
+from ev_assets.lib.sources.telemetry.parse import (
     Combined,
     MissingColumns,
     Parsed,
@@ -50,7 +50,7 @@ from ev_assets.lib.telemetry.parse import (
     parse_or_quarantine,
     read_frame,
 )
-from ev_assets.lib.telemetry.simulate import simulated_files
+from ev_assets.lib.sources.telemetry.simulate import simulated_files
 
 SOURCE = "vehicle_telemetry"
 PATTERNS = ("*.csv", "*.csv.gz", "*.parquet", "*.parquet.gz", "*.pq")
@@ -132,7 +132,7 @@ def file_check(name: str, data: bytes) -> None:
 
 def _other_sources_file(rel: str) -> bool:
     """A file of another source in a shared replay root: in its sub-folder, or a session file by name."""
-    from ev_assets.lib.sessions.files import matches_any
+    from ev_assets.lib.sources.sessions.files import matches_any
 
     return rel.split("/", 1)[0] in set(ALL_SOURCES) - {SOURCE} or matches_any(rel.rsplit("/", 1)[-1])
 
