@@ -15,8 +15,8 @@ Three modes give the same envelope (`settings.mode("chargecloud")`, see `fetch.p
 fast path for stored polls in `shapes.py`); `contracts.py` holds what a value must be to load as it is.
 
 The modules, each leaning only on the ones before it (but `slots`, which asks `replay` for the recorded slots):
-`slots` (the poll grid), `values` (the feed's values), `contracts`, `replay`, `fetch`, `facts` (status facts by
-column), `rows` (the row collector), `shapes` (the fast path), `flatten`.
+`slots` (the poll grid and poll times), `contracts`, `replay`, `fetch`, `facts` (status facts by
+column), `rows` (the row collector), `shapes` (the fast path), `flatten`. The feed's values are coerced by `lib.values`.
 """
 
 from ev_assets.lib.sources.chargecloud.contracts import (
@@ -31,9 +31,9 @@ from ev_assets.lib.sources.chargecloud.replay import (
 from ev_assets.lib.sources.chargecloud.rows import MASTER_KEYS, TABLE_OF, FlatPoll, Problems, _frame, item_key
 from ev_assets.lib.sources.chargecloud.shapes import CityShapes, _CityShape
 from ev_assets.lib.sources.chargecloud.slots import (
-    PARTITIONS_START, POLL_TIME_TOLERANCE, SOURCE, floor_slot, implausible_poll_time, poll_slots, to_utc,
+    PARTITIONS_START, POLL_TIME_TOLERANCE, SOURCE, floor_slot, implausible_poll_time, parse_time, poll_slots, poll_time,
+    to_utc,
 )
-from ev_assets.lib.sources.chargecloud.values import parse_time, poll_time
 
 __all__ = [
     "CONNECTOR_RANGES", "CONTRACTS", "FAILED_KEY", "MASTER_KEYS", "OK_STATUS_CODE", "PARTITIONS_START",

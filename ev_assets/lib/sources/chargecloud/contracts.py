@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ev_assets.lib.sources.chargecloud.slots import POLL_TIME_TOLERANCE
-from ev_assets.lib.sources.chargecloud.values import _number, parse_time
+from ev_assets.lib.sources.chargecloud.slots import POLL_TIME_TOLERANCE, parse_time
+from ev_assets.lib.values import number
 
 FAILED_KEY = "_failed"
 SUPERSEDED_KEY = "_superseded"  # set when loading: what the earlier, failed attempts at the slot said
@@ -96,8 +96,8 @@ def _coordinates(coords: Any) -> tuple[float | None, float | None, str | None]:
     """(latitude, longitude, problem). Both or neither: half a position is no position."""
     if not isinstance(coords, dict):
         return None, None, "coordinates missing" if coords is None else f"coordinates not an object: {coords!r}"
-    lat, lat_problem = _number(coords.get("latitude"))
-    lon, lon_problem = _number(coords.get("longitude"))
+    lat, lat_problem = number(coords.get("latitude"))
+    lon, lon_problem = number(coords.get("longitude"))
     if lat is None or lon is None:
         problem = "; ".join(
             f"{name} {p or 'missing or empty'}"

@@ -11,6 +11,7 @@ full way, always; whatever the shortcut cannot vouch for takes the full way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from typing import Any, Iterable
@@ -26,10 +27,8 @@ from ev_assets.lib.sources.chargecloud.contracts import (
 )
 from ev_assets.lib.sources.chargecloud.rows import FlatPoll, _Rows
 from ev_assets.lib.sources.chargecloud.shapes import CityShapes, _CityShape, reusable_shape
-from ev_assets.lib.sources.chargecloud.slots import _EPOCH, to_utc
-from ev_assets.lib.sources.chargecloud.values import (
-    _bool, _hash, _id, _joined, _json_text, _number, _text, _without, parse_time,
-)
+from ev_assets.lib.sources.chargecloud.slots import _EPOCH, parse_time, to_utc
+from ev_assets.lib.values import boolean, identifier, joined, json_text, number, record_json, text
 
 # A stored poll as {key: raw JSON} or {key: {field: raw JSON}} (msgspec checks the syntax, parses nothing).
 _RAW_OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw]) if msgspec else None
@@ -212,7 +211,7 @@ def _flatten_station(rows: _Rows, city: str, poll_time: datetime, station: Any) 
     if not isinstance(station, dict):
         rows.quarantine("ids", "station", None, f"station is not a JSON object (got {type(station).__name__})", station)
         return
-    station_id = _id(station.get("id"))
+    station_id = identifier(station.get("id"))
     if station_id is None:
         rows.quarantine("ids", "station", None, "station without id: skipped with its charging points", station)
         return
@@ -225,12 +224,12 @@ def _flatten_station(rows: _Rows, city: str, poll_time: datetime, station: Any) 
     operator = station.get("operator") if isinstance(station.get("operator"), dict) else {}
     opening = station.get("opening_times")
     attrs = (
-        station_id, _text(station.get("name")), _text(station.get("address")), _text(station.get("city")),
-        _text(station.get("postal_code")), _text(station.get("country")), lat, lon,
-        _text(operator.get("name")), _text(operator.get("hotline")), _text(station.get("owner")),
-        _bool(station.get("roaming")),
-        _bool(opening.get("twentyfourseven")) if isinstance(opening, dict) else None,
-        _json_text(opening), _text(station.get("directions")),
+        station_id, text(station.get("name")), text(station.get("address")), text(station.get("city")),
+        text(station.get("postal_code")), text(station.get("country")), lat, lon,
+        text(operator.get("name")), text(operator.get("hotline")), text(station.get("owner")),
+        boolean(station.get("roaming")),
+        boolean(opening.get("twentyfourseven")) if isinstance(opening, dict) else None,
+        json_text(opening), text(station.get("directions")),
     )
     # city_slug is where the station was found, not an attribute of it: kept out of the hash.
     rows.stations.append((attrs[0], city, *attrs[1:], _hash(attrs), poll_time, poll_time))
@@ -242,17 +241,17 @@ def _flatten_evse(rows: _Rows, city: str, poll_time: datetime, station_id: str, 
     if not isinstance(evse, dict):
         rows.quarantine("ids", "charging_point", None, f"charging point is not a JSON object (station {station_id})", evse)
         return
-    cp_id = _id(evse.get("id"))
+    cp_id = identifier(evse.get("id"))
     if cp_id is None:
         reason = f"charging point without id (station {station_id}): skipped with its connectors"
         rows.quarantine("ids", "charging_point", None, reason, evse)
         return
-    uid = _id(evse.get("uid"))
+    uid = identifier(evse.get("uid"))
     attrs = (
-        cp_id, uid, station_id, _text(evse.get("physical_reference")), _text(evse.get("floor_level")),
-        _text(evse.get("vehicle_type")), _joined(evse.get("capabilities")), _text(evse.get("chargePointPosition")),
-        _text(evse.get("chargingStationPosition")), _joined(evse.get("chargePointParkingSpaceNumbers")),
-        _text(evse.get("chargePointPublicComment")), _bool(evse.get("roaming")),
+        cp_id, uid, station_id, text(evse.get("physical_reference")), text(evse.get("floor_level")),
+        text(evse.get("vehicle_type")), joined(evse.get("capabilities")), text(evse.get("chargePointPosition")),
+        text(evse.get("chargingStationPosition")), joined(evse.get("chargePointParkingSpaceNumbers")),
+        text(evse.get("chargePointPublicComment")), boolean(evse.get("roaming")),
     )
     rows.charging_points.append((*attrs, _hash(attrs), poll_time, poll_time))
     status, problem = _status(evse.get("status"))
@@ -263,7 +262,7 @@ def _flatten_evse(rows: _Rows, city: str, poll_time: datetime, station_id: str, 
         rows.quarantine("status", "charging_point", cp_id, problem, _without(evse, "connectors"))
     else:
         rows.status_chargingpoints.append(
-            (rows.slot, poll_time, city, station_id, cp_id, uid, status, _text(evse.get("parkingsensor_status")))
+            (rows.slot, poll_time, city, station_id, cp_id, uid, status, text(evse.get("parkingsensor_status")))
         )
     for connector in _children(rows, evse, "connectors", "charging_point", cp_id):
         _flatten_connector(rows, city, poll_time, station_id, cp_id, connector)
@@ -273,21 +272,21 @@ def _flatten_connector(rows: _Rows, city: str, poll_time: datetime, station_id: 
     if not isinstance(conn, dict):
         rows.quarantine("ids", "connector", None, f"connector is not a JSON object (charging point {cp_id})", conn)
         return
-    conn_id = _id(conn.get("id"))
+    conn_id = identifier(conn.get("id"))
     if conn_id is None:
         rows.quarantine("ids", "connector", None, f"connector without id (charging point {cp_id}): skipped", conn)
         return
     numbers = {}
     for name, (low, high, unit) in CONNECTOR_RANGES.items():
-        numbers[name], problem = _number(conn.get(name))
+        numbers[name], problem = number(conn.get(name))
         if numbers[name] is not None and not low <= numbers[name] <= high:
             numbers[name], problem = None, f"{conn.get(name)!r} is outside {low:g}..{high:g} {unit}"
         if problem:
             rows.quarantine("ratings", "connector", conn_id, f"{name} {problem}: loaded as NULL", conn)
     attrs = (
-        conn_id, cp_id, station_id, _text(conn.get("standard")), _text(conn.get("format")),
-        _text(conn.get("power_type")), numbers["ampere"], numbers["voltage"], numbers["max_power"],
-        _text(conn.get("tariff_id")),
+        conn_id, cp_id, station_id, text(conn.get("standard")), text(conn.get("format")),
+        text(conn.get("power_type")), numbers["ampere"], numbers["voltage"], numbers["max_power"],
+        text(conn.get("tariff_id")),
     )
     rows.connectors.append((*attrs, _hash(attrs), poll_time, poll_time))
     status, problem = _status(conn.get("status"))
@@ -309,3 +308,12 @@ def _children(rows: _Rows, parent: dict, key: str, level: str, parent_id: str) -
         rows.quarantine("ids", level, parent_id, f"{key} is not a list (got {type(value).__name__}): none loaded", value)
         return []
     return value
+
+
+def _hash(attrs: tuple) -> str:
+    return hashlib.sha1(record_json(attrs).encode("utf-8")).hexdigest()
+
+
+def _without(record: dict, key: str) -> dict:
+    """The record without its children: they are loaded (or quarantined) on their own."""
+    return {k: v for k, v in record.items() if k != key}

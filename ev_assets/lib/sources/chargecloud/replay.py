@@ -16,8 +16,7 @@ from ev_assets.lib import tables
 from ev_assets.lib.rawstore import read_json_file
 from ev_assets.lib.settings import SOURCES, Settings
 from ev_assets.lib.sources.chargecloud.contracts import FAILED_KEY
-from ev_assets.lib.sources.chargecloud.slots import SOURCE, SOURCE_TZ, floor_slot, implausible_poll_time
-from ev_assets.lib.sources.chargecloud.values import poll_time
+from ev_assets.lib.sources.chargecloud.slots import SOURCE, SOURCE_TZ, floor_slot, implausible_poll_time, poll_time
 
 Log = Callable[[str], None] | None
 

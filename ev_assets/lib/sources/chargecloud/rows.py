@@ -16,7 +16,7 @@ import pandas as pd
 from ev_assets.lib import tables
 from ev_assets.lib.sources.chargecloud.facts import _FACTS, _NAT, _Facts, _ns
 from ev_assets.lib.sources.chargecloud.slots import SOURCE
-from ev_assets.lib.sources.chargecloud.values import _RECORD_JSON
+from ev_assets.lib.values import record_json
 
 if TYPE_CHECKING:
     from ev_assets.lib.sources.chargecloud.shapes import CityShapes, _CityShape
@@ -166,7 +166,7 @@ class _Rows:
         """A record that broke the contract `rule` (a key of CONTRACTS), kept with the reason."""
         if self.capture is not None:
             self.capture.append((rule, level, record_id, reason, record))
-        self.quarantine_text(rule, level, record_id, reason, _RECORD_JSON.encode(record))
+        self.quarantine_text(rule, level, record_id, reason, record_json(record))
 
     def quarantine_text(self, rule: str, level: str, record_id: str | None, reason: str, text: str) -> None:
         self.quarantine_rows.append((SOURCE, self.partition_key, level, record_id, reason, text, self.raw_file))

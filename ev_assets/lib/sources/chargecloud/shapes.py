@@ -22,7 +22,7 @@ from ev_assets.lib import tables
 from ev_assets.lib.sources.chargecloud.contracts import STATUSES
 from ev_assets.lib.sources.chargecloud.facts import _Strings, _ns
 from ev_assets.lib.sources.chargecloud.rows import MASTER_KEYS, TABLE_OF
-from ev_assets.lib.sources.chargecloud.values import _RECORD_JSON, _id
+from ev_assets.lib.values import identifier, record_json
 
 _SHAPES_PER_CITY = 4  # a city flipping between a few master-data states keeps each
 # A status value as a stored poll spells it (json.dumps writes `": "`). A quote inside a JSON string is escaped,
@@ -156,12 +156,12 @@ class _CityShape:
         for i, station in enumerate(data):
             for j, evse in enumerate(station.get("evses") or ()):
                 r = len(evse_row)
-                if r >= len(cp_rows) or cp_rows[r][4] != _id(evse.get("id")):
+                if r >= len(cp_rows) or cp_rows[r][4] != identifier(evse.get("id")):
                     return None
                 evse_row[i, j] = r
                 for k, conn in enumerate(evse.get("connectors") or ()):
                     c = len(conn_row)
-                    if c >= len(conn_rows) or conn_rows[c][4:6] != (cp_rows[r][4], _id(conn.get("id"))):
+                    if c >= len(conn_rows) or conn_rows[c][4:6] != (cp_rows[r][4], identifier(conn.get("id"))):
                         return None
                     conn_row[i, j, k] = c
                     conn_of[id(conn)] = (i, j, k)
@@ -202,7 +202,7 @@ class _CityShape:
                 if id(record) not in conn_of:
                     return None
                 index = conn_value.get(conn_of[id(record)])
-            text = _RECORD_JSON.encode(record)
+            text = record_json(record)
             shape.quarantined.append((rule, level, record_id, reason, text, record, index, values[index] if index is not None else None))
 
         shape.reported = dict.fromkeys((row[4] for row in cp_rows), city)
@@ -243,7 +243,7 @@ class _CityShape:
         rows.claim_reports(self.reported, self.reported_connectors)
         for rule, level, record_id, reason, text, record, index, learnt in self.quarantined:
             if index is not None and values[index] != learnt:
-                text = _RECORD_JSON.encode({**record, "status": _text_of(values[index])})
+                text = record_json({**record, "status": _text_of(values[index])})
             rows.quarantine_text(rule, level, record_id, reason, text)
         rows.reused(self, self.master, poll_time)
 

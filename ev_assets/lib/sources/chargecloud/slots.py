@@ -1,8 +1,10 @@
-"""chargecloud poll slots: the 10-minute grid polls are partitioned on, and which poll times are plausible."""
+"""chargecloud poll slots: the 10-minute grid polls are partitioned on, the poll times the endpoint gives, and which
+of them are plausible."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ev_assets.lib.settings import Settings
@@ -58,3 +60,26 @@ def implausible_poll_time(when: datetime, now: datetime | None = None) -> str | 
     if when < PARTITIONS_START:
         return f"poll time {when:%Y-%m-%d %H:%M} UTC is before the poll partitions start ({PARTITIONS_START:%Y-%m-%d})"
     return None
+
+
+def poll_time(envelope: Any) -> datetime | None:
+    """When a stored poll was taken: the earliest response `timestamp` in it (UTC), None if it has none."""
+    if not isinstance(envelope, dict):
+        return None
+    times = [
+        parse_time(response.get("timestamp"))
+        for key, response in envelope.items()
+        if not str(key).startswith("_") and isinstance(response, dict)
+    ]
+    return min((t for t in times if t is not None), default=None)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO timestamp as UTC; without an offset it is German local time like all the endpoint's times."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        t = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return (t.replace(tzinfo=SOURCE_TZ) if t.tzinfo is None else t).astimezone(timezone.utc)

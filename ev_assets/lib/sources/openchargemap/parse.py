@@ -7,14 +7,13 @@ stay as IDs with NULL names.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from math import isfinite
 from typing import Any, Mapping
 
 import pandas as pd
 
 from ev_assets.lib import tables
+from ev_assets.lib.values import finite_float, integer, record_json
 from ev_assets.lib.sources.openchargemap.fetch import FAILED_FILES, SOURCE
 
 # Reference lists used to decode the compact POI answer: POI field -> reference list.
@@ -64,13 +63,13 @@ def _check_poi(poi: Any, seen: set[int]) -> tuple[str | None, int | None, float 
     """(reason to quarantine or None, ID, latitude, longitude)."""
     if not isinstance(poi, dict):
         return "POI is not an object", None, None, None
-    ocm_id = _int(poi.get("ID"))
+    ocm_id = integer(poi.get("ID"))
     if ocm_id is None:
         return "missing or non-integer ID", None, None, None
     if ocm_id in seen:
         return "duplicate ID in the same pull", None, None, None
     address = poi.get("AddressInfo") if isinstance(poi.get("AddressInfo"), dict) else {}
-    lat, lon = _float(address.get("Latitude")), _float(address.get("Longitude"))
+    lat, lon = finite_float(address.get("Latitude")), finite_float(address.get("Longitude"))
     if lat is None or lon is None:
         return "missing or non-numeric coordinates", None, None, None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
@@ -81,7 +80,7 @@ def _check_poi(poi: Any, seen: set[int]) -> tuple[str | None, int | None, float 
 def _station_row(poi: dict, ocm_id: int, lat: float, lon: float, conns: list[dict], lookup: "_Lookup",
                  raw_file: str) -> dict:
     address = poi.get("AddressInfo") or {}
-    operator_id, usage_id, status_id = _int(poi.get("OperatorID")), _int(poi.get("UsageTypeID")), _int(poi.get("StatusTypeID"))
+    operator_id, usage_id, status_id = integer(poi.get("OperatorID")), integer(poi.get("UsageTypeID")), integer(poi.get("StatusTypeID"))
     powers = [c["power_kw"] for c in conns if c["power_kw"] is not None]
     lines = [address.get("AddressLine1"), address.get("AddressLine2")]
     return {
@@ -101,7 +100,7 @@ def _station_row(poi: dict, ocm_id: int, lat: float, lon: float, conns: list[dic
         "usage_type": lookup.title("UsageTypes", usage_id, poi.get("UsageType")),
         "status_type_id": status_id,
         "status_type": lookup.title("StatusTypes", status_id, poi.get("StatusType")),
-        "number_of_points": _int(poi.get("NumberOfPoints")),
+        "number_of_points": integer(poi.get("NumberOfPoints")),
         "max_power_kw": max(powers) if powers else None,
         "connection_count": len(conns),
         "date_last_verified": poi.get("DateLastVerified"),
@@ -111,18 +110,18 @@ def _station_row(poi: dict, ocm_id: int, lat: float, lon: float, conns: list[dic
 
 
 def _connection_row(ocm_id: int, conn: dict, lookup: "_Lookup") -> dict:
-    type_id, current_id = _int(conn.get("ConnectionTypeID")), _int(conn.get("CurrentTypeID"))
+    type_id, current_id = integer(conn.get("ConnectionTypeID")), integer(conn.get("CurrentTypeID"))
     return {
         "ocm_id": ocm_id,
-        "connection_id": _int(conn.get("ID")),
+        "connection_id": integer(conn.get("ID")),
         "connection_type_id": type_id,
         "connection_type": lookup.title("ConnectionTypes", type_id, conn.get("ConnectionType")),
         "current_type_id": current_id,
         "current_type": lookup.title("CurrentTypes", current_id, conn.get("CurrentType")),
-        "level_id": _int(conn.get("LevelID")),
-        "status_type_id": _int(conn.get("StatusTypeID")),
-        "power_kw": _float(conn.get("PowerKW")),
-        "quantity": _int(conn.get("Quantity")),
+        "level_id": integer(conn.get("LevelID")),
+        "status_type_id": integer(conn.get("StatusTypeID")),
+        "power_kw": finite_float(conn.get("PowerKW")),
+        "quantity": integer(conn.get("Quantity")),
     }
 
 
@@ -135,7 +134,7 @@ def _quarantine_row(level: str, record: Any, reason: str, raw_file: str, record_
         "level": level,
         "record_id": "" if record_id is None else str(record_id),
         "reason": reason,
-        "record": json.dumps(record, ensure_ascii=False, default=str),
+        "record": record_json(record),
         "raw_file": raw_file,
     }
 
@@ -154,7 +153,7 @@ class _Lookup:
         return embedded.get("Title") if isinstance(embedded, dict) else None
 
     def country_iso(self, address: Mapping[str, Any]) -> str | None:
-        country_id = _int(address.get("CountryID"))
+        country_id = integer(address.get("CountryID"))
         if country_id is not None and country_id in self.iso:
             return self.iso[country_id]
         embedded = address.get("Country")
@@ -164,27 +163,4 @@ class _Lookup:
 def _id_map(items: Any, field: str) -> dict[int, Any]:
     if not isinstance(items, list):
         return {}
-    return {_int(i.get("ID")): i.get(field) for i in items if isinstance(i, dict) and _int(i.get("ID")) is not None}
-
-
-def _int(value: Any) -> int | None:
-    """An integer ID/count, or None; bools and fractional numbers are not IDs."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(number) if isfinite(number) and number.is_integer() else None
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if isfinite(number) else None
+    return {integer(i.get("ID")): i.get(field) for i in items if isinstance(i, dict) and integer(i.get("ID")) is not None}

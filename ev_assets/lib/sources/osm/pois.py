@@ -11,6 +11,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from ev_assets.lib.values import cell_text
 from ev_assets.lib.sources.osm.fetch import CRS, Tags, _poi_ids
 
 POI_COLUMNS = ["poi_id", "area", "category", "tag_key", "tag_value", "name", "longitude", "latitude", "geometry_wkt"]
@@ -45,7 +46,7 @@ def pois_from_features(features: gpd.GeoDataFrame, area: str, tags: Tags) -> pd.
             "category": value,
             "tag_key": key,
             "tag_value": value,
-            "name": _text(names.iloc[i]),
+            "name": cell_text(names.iloc[i]),
             "longitude": point.x if point is not None and not point.is_empty else None,
             "latitude": point.y if point is not None and not point.is_empty else None,
             "geometry_wkt": wkt[i],
@@ -56,7 +57,7 @@ def pois_from_features(features: gpd.GeoDataFrame, area: str, tags: Tags) -> pd.
 def match_tag(record: Mapping[str, Any], tags: Tags) -> tuple[str, str] | None:
     """(key, value) of the first tag in `tags` the record carries, with osmnx's meaning of the tag filters."""
     for key, wanted in tags.items():
-        value = _text(record.get(key))
+        value = cell_text(record.get(key))
         if value is None:
             continue
         if wanted is True or (isinstance(wanted, str) and value == wanted) or (
@@ -64,12 +65,6 @@ def match_tag(record: Mapping[str, Any], tags: Tags) -> tuple[str, str] | None:
         ):
             return key, value
     return None
-
-
-def _text(value: Any) -> str | None:
-    if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
-        return None
-    return str(value)
 
 
 def _poi_frame(rows: list[dict]) -> pd.DataFrame:

@@ -11,7 +11,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ev_assets.lib import tables
-from ev_assets.lib.sources.sessions.records import Parsed, RowError, _json_text, _number, _required_text, _text, quarantine_row
+from ev_assets.lib.values import record_json
+from ev_assets.lib.sources.sessions.records import Parsed, RowError, _number, _required_text, _text, quarantine_row
 
 EVENT_TYPES = {"started": "start", "updated": "progress", "ended": "complete"}
 
@@ -87,7 +88,7 @@ def parse_acn_sessions(source: str, name: str, data: bytes, raw_file: str) -> Pa
             rows.append({**_acn_row(item), "raw_file": raw_file})
         except RowError as exc:
             record_id = _text(item.get("sessionID")) if isinstance(item, dict) else None
-            quarantine.append(quarantine_row(source, record_id or f"item {n}", str(exc), _json_text(item), raw_file))
+            quarantine.append(quarantine_row(source, record_id or f"item {n}", str(exc), record_json(item), raw_file))
     return Parsed(tables.frame("acn_sessions", rows), tables.frame("quarantine", quarantine))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,14 +19,12 @@ def quarantine_row(source: str, record_id: str, reason: str, record: str, raw_fi
             "record": record, "raw_file": raw_file}
 
 
-def _json_text(item: Any) -> str:
-    return json.dumps(item, ensure_ascii=False, default=str)
-
-
 class RowError(ValueError):
     """One record cannot be loaded; the message is the quarantine reason."""
 
 
+# Not `lib.values.text` / `number`: session text is stripped (blank is None), and a value that is not a number is a
+# row error (a blank string too, while NaN and inf load), where `values.number` gives None and the reason.
 def _text(value: Any) -> str | None:
     if value is None:
         return None
