@@ -113,6 +113,21 @@ def test_openchargemap_loads_the_good_answer_and_quarantines_a_broken_file(ev_en
     assert [r[0] for r in quarantined] == ["poi_at.json"] and "not valid JSON" in quarantined[0][1]
 
 
+def test_a_broken_chargecloud_poll_in_a_shared_root_does_not_fail_openchargemap(ev_env, replay_dir, data_dir):
+    """Open Charge Map reads the replay root itself (no `openchargemap/` sub-folder), where chargecloud's polls lie
+    too: a poll whose download broke off is chargecloud's to report, and Open Charge Map's check still passes."""
+    (replay_dir / "poi_de.json").write_text(json.dumps(RECORDED_POI), "utf-8")
+    (replay_dir / "reference.json").write_text(json.dumps(RECORDED_REFERENCE), "utf-8")
+    (replay_dir / "20220111_215824_cp_data_cities.json").write_text('{"koeln": {"data": [', "utf-8")
+
+    result, warnings = _materialize([openchargemap_pull, ocm_tables], data_dir, replay_dir)
+
+    check = _check(result, "openchargemap_pull")
+    assert check.passed is True and check.metadata["unreadable_files"].value == 0
+    assert _meta(result, "openchargemap_pull")["pois"] == 3
+    assert not any("cp_data_cities" in w for w in warnings)
+
+
 def test_session_reports_load_beside_a_file_without_its_header(ev_env, replay_dir, data_dir):
     folder = replay_dir / "sessions"
     folder.mkdir()

@@ -244,6 +244,19 @@ def test_shared_replay_root_leaves_other_sources_files_alone(tmp_path: Path):
     assert list(report.unreadable) == ["oops.json"] and report.ignored == {}
 
 
+def test_shared_replay_root_leaves_broken_chargecloud_polls_to_chargecloud(tmp_path: Path):
+    """A chargecloud poll whose download broke off (named with its poll time, as the scraper names them) is
+    chargecloud's to report, not an unreadable file of Open Charge Map's; a broken JSON file of no source still is."""
+    (tmp_path / "ocm_de.json").write_text(json.dumps(RECORDED_POI[:1]), "utf-8")
+    (tmp_path / "20220111_215824_cp_data_cities.json").write_text('{"koeln": {"data": [', "utf-8")
+    (tmp_path / "20220111_2208__bonn.json.gz").write_bytes(b"\x1f\x8b broken")
+    (tmp_path / "oops.json").write_text("{", "utf-8")
+    report = FileReport()
+    pull = ocm.fetch_ocm(Settings(source="replay", replay_dir=tmp_path), report=report)
+    assert [p["ID"] for p in pull["poi"]] == [470413]
+    assert list(report.unreadable) == ["oops.json"] and report.ignored == {}
+
+
 def test_a_clean_replay_pull_keeps_its_shape(real_files, shared_data: Path):
     """Without failures the pull is what it always was, so its stored raw file (named by content) stays the same."""
     report = FileReport()

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ev_assets.lib import tables
+from ev_assets.lib import replayfiles, tables
 from ev_assets.lib.rawstore import read_json_file
 from ev_assets.lib.settings import SOURCES, Settings
 from ev_assets.lib.sources.chargecloud.contracts import FAILED_KEY
@@ -47,6 +47,27 @@ def replay_files(folder: Path) -> list[Path]:
             continue
         found.append(path)
     return sorted(found)
+
+
+def _claims(rel: str) -> str | None:
+    """What chargecloud reads of a shared replay root: its sub-folder, and JSON recordings anywhere (a format Open
+    Charge Map reads too)."""
+    if replayfiles.in_folder(rel, SOURCE):
+        return replayfiles.MINE
+    return replayfiles.FORMAT if rel.lower().endswith(replayfiles.JSON_RECORDINGS) else None
+
+
+def _recognise(path: Path) -> bool:
+    """A chargecloud recording: a poll in either shape, or, if it cannot be read, a file named with its poll time
+    as the scraper names them (this source reads it into that slot and reports it there)."""
+    try:
+        read_recording(path)
+    except RecordingError:
+        return _name_time(path) is not None
+    return True
+
+
+replayfiles.register(SOURCE, _claims, _recognise)
 
 
 def replay_index(settings: Settings) -> dict[datetime, list[Path]]:

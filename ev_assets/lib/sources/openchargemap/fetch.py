@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ev_assets.lib.http import MalformedResponseError, RetryPolicy, get_json
-from ev_assets.lib.replayfiles import JSON_RECORDINGS, OSM_EXTRACTS, FileReport, is_shared_root
-from ev_assets.lib.sources.sessions.files import matches_any
+from ev_assets.lib import replayfiles
+from ev_assets.lib.replayfiles import JSON_RECORDINGS, FileReport, is_shared_root
 from ev_assets.lib.settings import Settings, SettingsError
-from ev_assets.lib.sources import chargecloud
 from ev_assets.lib.rawstore import read_json_file
 
 SOURCE = "openchargemap"
@@ -28,6 +27,17 @@ API_KEY_HEADER = "X-API-Key"
 FAILED_FILES = "failed_files"  # pull key: {replay file: reason} of the recorded files that could not be read
 
 Log = Callable[[str], None] | None
+
+
+def _claims(rel: str) -> str | None:
+    """What Open Charge Map reads of a shared replay root: its sub-folder, and JSON recordings at the top (a format
+    chargecloud reads too)."""
+    if replayfiles.in_folder(rel, SOURCE):
+        return replayfiles.MINE
+    return replayfiles.FORMAT if "/" not in rel and rel.lower().endswith(JSON_RECORDINGS) else None
+
+
+replayfiles.register(SOURCE, _claims)
 
 
 def fetch_ocm(settings: Settings, log: Log = None, report: FileReport | None = None) -> dict:
@@ -93,14 +103,15 @@ def _read_replay(folder: Path, log: Log, shared: bool = False) -> tuple[dict, Fi
     reference data (the first one is used), and a dict with "poi" is a pull stored by live mode. A JSON file that
     cannot be read or is none of these is unreadable: left out, named in the pull's `failed_files` and the report,
     while the other files still load. Other files are ignored with the reason. In a replay root shared with the
-    other sources (`shared`), their files (chargecloud polls, session files, OSM extracts) are left alone.
+    other sources (`shared`), the files `replayfiles` says are theirs (chargecloud polls, even broken ones, session
+    files, OSM extracts) are left alone.
     """
     report = FileReport()
     poi_lists: list[list] = []
     reference, reference_file = None, None
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         name = path.name
-        if shared and _other_sources_file(path):
+        if shared and replayfiles.claimed_by_other(SOURCE, name):  # e.g. a session file, an OSM extract
             continue
         if not name.lower().endswith(JSON_RECORDINGS):
             report.ignored[name] = "not a JSON recording (.json, .json.gz)"
@@ -108,11 +119,12 @@ def _read_replay(folder: Path, log: Log, shared: bool = False) -> tuple[dict, Fi
         try:
             content = read_json_file(path)
         except (OSError, EOFError, ValueError, zlib.error) as exc:
-            report.unreadable[name] = f"not valid JSON ({type(exc).__name__}: {exc})"
-            continue
-        problem = _not_ocm(content)
+            content, problem = None, f"not valid JSON ({type(exc).__name__}: {exc})"
+        else:
+            problem = _not_ocm(content)
         if problem is not None:
-            if not (shared and _is_chargecloud_poll(path)):
+            # in a shared root, a JSON file of another source (a chargecloud poll, even a broken one) is not ours
+            if not (shared and replayfiles.recognised_by_other(SOURCE, name, path)):
                 report.unreadable[name] = problem
         elif isinstance(content, list):
             poi_lists.append(content)
@@ -146,22 +158,6 @@ def _not_ocm(content: Any) -> str | None:
     kind = "object" if isinstance(content, dict) else type(content).__name__
     return (f"a JSON {kind}, not a list of POIs, reference data (Operators, ConnectionTypes, ...) or a stored "
             f'pull ({{"poi": [...]}})')
-
-
-def _other_sources_file(path: Path) -> bool:
-    """A file another source reads from a shared replay root: a session file (`*acn*.json` is JSON too, but
-    not POIs) or an OSM extract."""
-    return matches_any(path.name) or path.name.lower().endswith(OSM_EXTRACTS)
-
-
-def _is_chargecloud_poll(path: Path) -> bool:
-    """Whether a JSON file that is not Open Charge Map data is a chargecloud poll (asked of chargecloud's reader,
-    which knows its shapes): in a shared replay root that is chargecloud's file, not a bad one of ours."""
-    try:
-        chargecloud.read_recording(path)
-    except chargecloud.RecordingError:
-        return False
-    return True
 
 
 def _dedupe_by_id(poi_lists: Iterable[list]) -> list:

@@ -18,16 +18,26 @@ from typing import Any, Callable, Mapping
 import geopandas as gpd
 import pandas as pd
 
-from ev_assets.lib.replayfiles import JSON_RECORDINGS, OSM_EXTRACTS, FileReport, is_shared_root
-from ev_assets.lib.sources.sessions.files import matches_any
+from ev_assets.lib import replayfiles
+from ev_assets.lib.replayfiles import FileReport, is_shared_root
 from ev_assets.lib.settings import Settings
 
 SOURCE = "osm"
 CRS = "EPSG:4326"
-OSM_SUFFIXES = OSM_EXTRACTS  # .osm, .osm.gz, .osm.bz2
+OSM_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2")  # OSM XML extracts
 
 Log = Callable[[str], None] | None
 Tags = Mapping[str, Any]
+
+
+def _claims(rel: str) -> str | None:
+    """What the osm source reads of a shared replay root: its sub-folder and the OSM extracts at the top."""
+    if replayfiles.in_folder(rel, SOURCE) or ("/" not in rel and rel.lower().endswith(OSM_SUFFIXES)):
+        return replayfiles.MINE
+    return None
+
+
+replayfiles.register(SOURCE, _claims)
 
 
 class OsmSourceError(RuntimeError):
@@ -94,7 +104,8 @@ def scan_replay(folder: Path, shared: bool = False) -> tuple[dict[str, Path], Fi
 
     Two files for one area (`bonn.osm` and `bonn.osm.bz2`) make it ambiguous which is meant: neither is read and
     both are unreadable, the other areas still load. Any other file is ignored with the reason, except, in a
-    replay root shared with the other sources (`shared`), files in their formats (JSON recordings, session files).
+    replay root shared with the other sources (`shared`), the files `replayfiles` says are theirs (JSON
+    recordings, session files).
     Hidden files (partial downloads) are not looked at.
     """
     files: dict[str, list[Path]] = {}
@@ -102,7 +113,7 @@ def scan_replay(folder: Path, shared: bool = False) -> tuple[dict[str, Path], Fi
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         if path.name.endswith(OSM_SUFFIXES):
             files.setdefault(area_of(path), []).append(path)
-        elif not (shared and _other_sources_file(path.name)):
+        elif not (shared and replayfiles.claimed_by_other(SOURCE, path.name)):
             report.ignored[path.name] = "not an OSM XML extract (.osm, .osm.gz or .osm.bz2)"
     for area, paths in files.items():
         if len(paths) > 1:
@@ -110,11 +121,6 @@ def scan_replay(folder: Path, shared: bool = False) -> tuple[dict[str, Path], Fi
             reason = f"ambiguous: area {area!r} has {len(paths)} files ({names}), so none is read"
             report.unreadable.update({path.name: reason for path in paths})
     return {area: paths[0] for area, paths in files.items() if len(paths) == 1}, report
-
-
-def _other_sources_file(name: str) -> bool:
-    """A file another source reads from a shared replay root: a JSON recording or a session file."""
-    return name.lower().endswith(JSON_RECORDINGS) or matches_any(name)
 
 
 def fetch_osm(settings: Settings, area: str, log: Log = None) -> gpd.GeoDataFrame:
