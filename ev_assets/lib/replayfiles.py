@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ev_assets.lib.settings import Settings
+from ev_assets.lib.settings import Settings, SettingsError
 
 SHOWN = 20  # files named in logs and metadata; the counts are always complete
 # The asset check of every pull that reads replay files, and what it means.
@@ -109,6 +109,16 @@ def walk_files(folder: Path, hidden_files: bool = False) -> list[tuple[str, Path
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(Path(root) / n for n in names if hidden_files or not n.startswith("."))
     return sorted(((p.relative_to(folder).as_posix(), p) for p in found if p.is_file()), key=lambda item: item[0])
+
+
+def inbox_folder(inbox: Path | None, variable: str, unset: str) -> Path:
+    """A live landing folder (inbox) from the settings: the folder, or a SettingsError saying what to set (`unset`
+    when `variable` is not set)."""
+    if inbox is None:
+        raise SettingsError(unset)
+    if not Path(inbox).is_dir():
+        raise SettingsError(f"{variable}={inbox} is not a folder")
+    return Path(inbox)
 
 
 def is_shared_root(settings: Settings, source: str) -> bool:

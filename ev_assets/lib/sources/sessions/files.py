@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ev_assets.lib import replayfiles
 from ev_assets.lib.replayfiles import walk_files
-from ev_assets.lib.settings import Settings, SettingsError
+from ev_assets.lib.settings import Settings
 
 # source -> file-name patterns (matched case-insensitively against the file name only)
 SOURCE = "sessions"  # the name of the session sources in the settings (`EV_SOURCE_SESSIONS`, `sessions/`)
@@ -81,12 +81,8 @@ def _walk(folder: Path) -> list[tuple[str, Path]]:
 
 def inbox_folder(settings: Settings) -> Path:
     """The live landing folder of exported session files, or a clear error when it is not configured."""
-    inbox = settings.sessions_inbox
-    if inbox is None:
-        raise SettingsError(
-            "the session sources are in live mode but EV_SESSIONS_INBOX is not set: point it at the folder "
-            "an exporter drops session reports, hourly loads, ACN sessions and event logs into"
-        )
-    if not Path(inbox).is_dir():
-        raise SettingsError(f"EV_SESSIONS_INBOX={inbox} is not a folder")
-    return Path(inbox)
+    return replayfiles.inbox_folder(
+        settings.sessions_inbox, "EV_SESSIONS_INBOX",
+        "the session sources are in live mode but EV_SESSIONS_INBOX is not set: point it at the folder "
+        "an exporter drops session reports, hourly loads, ACN sessions and event logs into",
+    )

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from ev_assets.lib import replayfiles
 from ev_assets.lib.replayfiles import FileReport, is_shared_root, walk_files
-from ev_assets.lib.settings import Settings, SettingsError
+from ev_assets.lib.settings import Settings
 from ev_assets.lib.sources.telemetry.parse import (
     Combined,
     MissingColumns,
@@ -82,16 +82,12 @@ def files_folder(settings: Settings) -> Path | None:
 
 
 def inbox_folder(settings: Settings) -> Path:
-    inbox = settings.telemetry_inbox
-    if inbox is None:
-        raise SettingsError(
-            "vehicle_telemetry is in live mode, but there is no public vehicle telemetry API to call: set "
-            "EV_TELEMETRY_INBOX to the folder an exporter drops telemetry CSV / Parquet files into, or run the "
-            "source in replay (EV_SOURCE_VEHICLE_TELEMETRY=replay with EV_REPLAY_DIR) or simulated mode"
-        )
-    if not Path(inbox).is_dir():
-        raise SettingsError(f"EV_TELEMETRY_INBOX={inbox} is not a folder")
-    return Path(inbox)
+    return replayfiles.inbox_folder(
+        settings.telemetry_inbox, "EV_TELEMETRY_INBOX",
+        "vehicle_telemetry is in live mode, but there is no public vehicle telemetry API to call: set "
+        "EV_TELEMETRY_INBOX to the folder an exporter drops telemetry CSV / Parquet files into, or run the "
+        "source in replay (EV_SOURCE_VEHICLE_TELEMETRY=replay with EV_REPLAY_DIR) or simulated mode",
+    )
 
 
 def matches(name: str) -> bool:
