@@ -47,7 +47,7 @@ from ev_assets.lib import rawstore  # noqa: E402
 from ev_assets.lib.live import messages, store  # noqa: E402
 from ev_assets.lib.live.broker import NatsServer  # noqa: E402
 from ev_assets.lib.live.bus import NatsBus  # noqa: E402
-from ev_assets.lib.live.sources import PollPublisher  # noqa: E402
+from ev_assets.lib.live.feeds import PollPublisher  # noqa: E402
 from ev_assets.lib.settings import CHARGECLOUD_CITIES, Settings, SimulationSettings  # noqa: E402
 
 STATIONS_PER_CITY_1X = 28  # 38 cities x 28 stations: ~2.2k charging points, today's recorded fleet

@@ -235,7 +235,7 @@ def station_time_heldout(data_dir: Path, name: str, features: list[str], params:
 def telemetry_heldout(data_dir: Path, name: str, features: list[str], params: dict):
     """The held-out rows of `vehicle_plugged_in_<h>min` as `plugin.train_plugin_models` builds them."""
     from ev_assets.lib.ml import plugin
-    from ev_assets.lib.telemetry.features import feature_frame
+    from ev_assets.lib.sources.telemetry.features import feature_frame
 
     traces = _read_feature_set(data_dir, "vehicle_telemetry_features")
     frame, _ = feature_frame(traces, float(params["split_horizon_minutes"]), float(params["split_gap_minutes"]))

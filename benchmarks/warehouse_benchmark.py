@@ -245,7 +245,7 @@ class Loader:
     def master_frames(self) -> dict[str, pd.DataFrame]:
         """Stations, charging points and connectors as ingestion flattens them (one poll, through the real
         flattener), each seen from its city's first to its last poll of the range."""
-        from ev_assets.lib import chargecloud
+        from ev_assets.lib.sources import chargecloud
         from ev_assets.lib.simulator import chargecloud_poll
 
         first_slot = datetime(self.days[0].year, self.days[0].month, self.days[0].day, tzinfo=timezone.utc)

@@ -28,8 +28,9 @@ import dagster as dg
 import yaml
 
 from ev_assets.defs.partitions import POLL_KEY_FORMAT
-from ev_assets.lib import chargecloud, warehouse
-from ev_assets.lib.chargecloud import floor_slot
+from ev_assets.lib import warehouse
+from ev_assets.lib.sources import chargecloud
+from ev_assets.lib.sources.chargecloud import floor_slot
 from ev_assets.lib.settings import Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"

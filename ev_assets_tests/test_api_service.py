@@ -34,7 +34,7 @@ from ev_assets.lib import predlog
 from ev_assets.lib.ml import core, plugin, sessions, stations
 from ev_assets.lib.ml.registry import Registry, sanitize_key
 from ev_assets.lib.settings import Settings
-from ev_assets.lib.telemetry.features import feature_frame
+from ev_assets.lib.sources.telemetry.features import feature_frame
 from ev_assets_tests.lib.ml.test_plugin import raw_rows
 from ev_assets_tests.lib.ml.test_sessions_models import synthetic_acn, synthetic_reports
 from ev_assets_tests.lib.ml.test_stations_models import synthetic_daily, synthetic_marts, synthetic_status

@@ -6,7 +6,7 @@ polled inside those windows; it cannot move the grid, because partitions are fix
 
 import dagster as dg
 
-from ev_assets.lib.chargecloud import PARTITIONS_START as FIRST_POLL
+from ev_assets.lib.sources.chargecloud import PARTITIONS_START as FIRST_POLL
 
 PARTITIONS_START = f"{FIRST_POLL:%Y-%m-%d}"
 POLL_KEY_FORMAT = "%Y-%m-%d-%H:%M"

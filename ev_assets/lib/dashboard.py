@@ -24,7 +24,7 @@ import pandas as pd
 LOCAL_TZ = "Europe/Berlin"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
-# The charging-point status vocabulary (see `ev_assets.lib.chargecloud.STATUSES`) in the groups the pages show.
+# The charging-point status vocabulary (see `ev_assets.lib.sources.chargecloud.STATUSES`) in the groups the pages show.
 AVAILABLE, CHARGING, OCCUPIED, OUT_OF_ORDER, UNKNOWN = (
     "available", "charging", "blocked / reserved", "out of order", "unknown")
 CATEGORIES = (AVAILABLE, CHARGING, OCCUPIED, OUT_OF_ORDER, UNKNOWN)

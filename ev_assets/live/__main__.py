@@ -45,7 +45,7 @@ def _need_url(settings: Settings) -> str:
 
 
 def _clock(settings: Settings):
-    from ev_assets.lib import chargecloud
+    from ev_assets.lib.sources import chargecloud
     from ev_assets.lib.live import store
     from ev_assets.lib.live.clock import LiveClock
 
@@ -78,7 +78,7 @@ def cmd_broker(settings: Settings) -> None:
 
 
 def cmd_feed(settings: Settings) -> None:
-    from ev_assets.lib.live import sources, store
+    from ev_assets.lib.live import feeds, store
     from ev_assets.lib.live.bus import NatsBus
 
     stop = threading.Event()
@@ -92,7 +92,7 @@ def cmd_feed(settings: Settings) -> None:
         def on_poll(slot, published):
             _say(f"poll {slot:%Y-%m-%d %H:%M} stored, {published.stored} status message(s) published")
 
-        sources.run_feed(settings, bus, clock, stop, _say, on_poll=on_poll)
+        feeds.run_feed(settings, bus, clock, stop, _say, on_poll=on_poll)
 
 
 def cmd_consume(settings: Settings) -> None:

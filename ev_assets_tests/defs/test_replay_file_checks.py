@@ -14,7 +14,7 @@ from ev_assets.defs.raw.openchargemap import ocm_tables, openchargemap_pull
 from ev_assets.defs.raw.osm import osm_pois, osm_pulls
 from ev_assets.defs.raw.sessions import build_session_assets
 from ev_assets.defs.resources import EvConfig
-from ev_assets.lib.sessions.simulate import simulated_files
+from ev_assets.lib.sources.sessions.simulate import simulated_files
 from ev_assets.lib.settings import SimulationSettings
 from ev_assets_tests.lib.test_openchargemap import RECORDED_POI, RECORDED_REFERENCE
 from ev_assets_tests.lib.test_osm import TINY_OSM
@@ -111,6 +111,21 @@ def test_openchargemap_loads_the_good_answer_and_quarantines_a_broken_file(ev_en
         data_dir, "SELECT record_id, reason FROM raw.quarantine WHERE source = 'openchargemap' AND level = 'file'"
     )
     assert [r[0] for r in quarantined] == ["poi_at.json"] and "not valid JSON" in quarantined[0][1]
+
+
+def test_a_broken_chargecloud_poll_in_a_shared_root_does_not_fail_openchargemap(ev_env, replay_dir, data_dir):
+    """Open Charge Map reads the replay root itself (no `openchargemap/` sub-folder), where chargecloud's polls lie
+    too: a poll whose download broke off is chargecloud's to report, and Open Charge Map's check still passes."""
+    (replay_dir / "poi_de.json").write_text(json.dumps(RECORDED_POI), "utf-8")
+    (replay_dir / "reference.json").write_text(json.dumps(RECORDED_REFERENCE), "utf-8")
+    (replay_dir / "20220111_215824_cp_data_cities.json").write_text('{"koeln": {"data": [', "utf-8")
+
+    result, warnings = _materialize([openchargemap_pull, ocm_tables], data_dir, replay_dir)
+
+    check = _check(result, "openchargemap_pull")
+    assert check.passed is True and check.metadata["unreadable_files"].value == 0
+    assert _meta(result, "openchargemap_pull")["pois"] == 3
+    assert not any("cp_data_cities" in w for w in warnings)
 
 
 def test_session_reports_load_beside_a_file_without_its_header(ev_env, replay_dir, data_dir):

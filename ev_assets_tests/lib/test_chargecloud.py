@@ -17,7 +17,7 @@ import pytest
 from werkzeug import Response
 
 import ev_assets.lib
-from ev_assets.lib import chargecloud as cc
+from ev_assets.lib.sources import chargecloud as cc
 from ev_assets.lib.settings import Settings
 from ev_assets.lib.tables import TABLES, columns
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ev_assets.lib import chargecloud as cc
+from ev_assets.lib.sources import chargecloud as cc
 from ev_assets.lib import rawstore
 from ev_assets.lib.settings import SimulationSettings
 

@@ -248,7 +248,8 @@ def expected(csv_path: Path) -> dict:
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory, csv_path: Path):
     """A warehouse with Dataset 1 in raw.session_reports through the project's parser (other raw tables empty)."""
-    from ev_assets.lib import sessions, warehouse
+    from ev_assets.lib import warehouse
+    from ev_assets.lib.sources import sessions
 
     data_dir = tmp_path_factory.mktemp("norway_kpis")
     name = DATASET.as_posix()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ev_assets.lib import openchargemap as ocm
+from ev_assets.lib.sources import openchargemap as ocm
 from ev_assets.lib.http import SourceHTTPError
 from ev_assets.lib.rawstore import write_raw
 from ev_assets.lib.replayfiles import FileReport
@@ -237,6 +237,19 @@ def test_shared_replay_root_leaves_other_sources_files_alone(tmp_path: Path):
     (tmp_path / "20220111_2158__bonn.json.gz").write_bytes(gzip.compress(json.dumps(poll).encode()))
     (tmp_path / "acn_sessions.json").write_text(json.dumps([{"sessionID": "s1", "ID": 99}]), "utf-8")
     (tmp_path / "bonn.osm").write_text("<osm/>", "utf-8")
+    (tmp_path / "oops.json").write_text("{", "utf-8")
+    report = FileReport()
+    pull = ocm.fetch_ocm(Settings(source="replay", replay_dir=tmp_path), report=report)
+    assert [p["ID"] for p in pull["poi"]] == [470413]
+    assert list(report.unreadable) == ["oops.json"] and report.ignored == {}
+
+
+def test_shared_replay_root_leaves_broken_chargecloud_polls_to_chargecloud(tmp_path: Path):
+    """A chargecloud poll whose download broke off (named with its poll time, as the scraper names them) is
+    chargecloud's to report, not an unreadable file of Open Charge Map's; a broken JSON file of no source still is."""
+    (tmp_path / "ocm_de.json").write_text(json.dumps(RECORDED_POI[:1]), "utf-8")
+    (tmp_path / "20220111_215824_cp_data_cities.json").write_text('{"koeln": {"data": [', "utf-8")
+    (tmp_path / "20220111_2208__bonn.json.gz").write_bytes(b"\x1f\x8b broken")
     (tmp_path / "oops.json").write_text("{", "utf-8")
     report = FileReport()
     pull = ocm.fetch_ocm(Settings(source="replay", replay_dir=tmp_path), report=report)

@@ -104,7 +104,8 @@ def expected(recordings: Path) -> dict:
 def built(recordings: Path, tmp_path_factory) -> Path:
     """Raw tables from the two polls through the project's flattener and loader, then `dbt build` of the operator
     marts and everything upstream; returns the data root."""
-    from ev_assets.lib import chargecloud, warehouse
+    from ev_assets.lib import warehouse
+    from ev_assets.lib.sources import chargecloud
 
     data_dir = tmp_path_factory.mktemp("operators_real")
     polls = []

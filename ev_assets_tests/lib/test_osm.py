@@ -15,7 +15,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from ev_assets.lib import osm
+from ev_assets.lib.sources import osm
 from ev_assets.lib.rawstore import write_raw
 from ev_assets.lib.replayfiles import FileReport
 from ev_assets.lib.settings import DEFAULT_OSM_TAGS, Settings

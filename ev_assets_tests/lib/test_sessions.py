@@ -20,8 +20,8 @@ import pytest
 
 from ev_assets.lib import tables
 from ev_assets.lib.replayfiles import FileReport
-from ev_assets.lib.sessions import SOURCES, parse, parse_or_quarantine, pull_files
-from ev_assets.lib.sessions.files import matches
+from ev_assets.lib.sources.sessions import SOURCES, parse, parse_or_quarantine, pull_files
+from ev_assets.lib.sources.sessions.files import matches
 from ev_assets.lib.settings import Settings, SettingsError, SimulationSettings
 
 REPORTS = "norway/Dataset 1_EV charging reports.csv"

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ev_assets.lib import telemetry
+from ev_assets.lib.sources import telemetry
 from ev_assets.lib.replayfiles import FileReport
 from ev_assets.lib.settings import Settings, SettingsError, SimulationSettings
-from ev_assets.lib.telemetry import features
-from ev_assets.lib.telemetry.simulate import FLEET, LOCAL, simulate_traces, simulated_files
+from ev_assets.lib.sources.telemetry import features
+from ev_assets.lib.sources.telemetry.simulate import FLEET, LOCAL, simulate_traces, simulated_files
 
 T0 = pd.Timestamp("2022-01-10 06:00", tz="UTC")
 GOOD_CSV = (
@@ -305,7 +305,7 @@ def test_shared_replay_root_leaves_other_sources_files_alone(tmp_path):
 
 
 def test_chargecloud_replay_skips_the_telemetry_folder(tmp_path):
-    from ev_assets.lib import chargecloud
+    from ev_assets.lib.sources import chargecloud
 
     (tmp_path / "vehicle_telemetry").mkdir()
     (tmp_path / "vehicle_telemetry" / "export.json").write_text("{}")

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 from ev_assets.defs import live as live_defs
-from ev_assets.lib import chargecloud
+from ev_assets.lib.sources import chargecloud
 from ev_assets.lib.live import changes, messages, store
 from ev_assets.lib.live.bus import EVENTS_STREAM, STATUS_STREAM, Message
 from ev_assets.lib.settings import SimulationSettings

@@ -10,7 +10,8 @@ import dagster as dg
 from ev_assets.defs.partitions import POLL_KEY_FORMAT, daily_partitions, poll_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import chargecloud, rawstore, warehouse
+from ev_assets.lib import rawstore, warehouse
+from ev_assets.lib.sources import chargecloud
 from ev_assets.lib.settings import Settings
 
 RAW_SOURCE = "chargecloud"
@@ -104,7 +105,7 @@ def _live_publisher(context, settings: Settings):
     if not settings.nats_url:
         return None
     from ev_assets.lib.live.bus import NatsBus
-    from ev_assets.lib.live.sources import PollPublisher
+    from ev_assets.lib.live.feeds import PollPublisher
 
     context.log.info(f"publishing each stored poll's status changes to {settings.nats_url}")
     return PollPublisher(settings, NatsBus(settings.nats_url, name="chargecloud_polls"), log=context.log.warning)

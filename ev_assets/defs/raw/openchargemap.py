@@ -5,7 +5,8 @@ import dagster as dg
 
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import openchargemap, rawstore, replayfiles, warehouse
+from ev_assets.lib import rawstore, replayfiles, warehouse
+from ev_assets.lib.sources import openchargemap
 
 RAW_SOURCE = "openchargemap"
 

@@ -6,7 +6,8 @@ import pandas as pd
 
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import osm, rawstore, replayfiles, tables, warehouse
+from ev_assets.lib import rawstore, replayfiles, tables, warehouse
+from ev_assets.lib.sources import osm
 
 RAW_SOURCE = "osm"
 

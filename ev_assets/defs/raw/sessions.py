@@ -11,7 +11,8 @@ import pandas as pd
 from ev_assets.defs.raw.pulls import store_pulled_files
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import rawstore, replayfiles, sessions, tables, warehouse
+from ev_assets.lib import rawstore, replayfiles, tables, warehouse
+from ev_assets.lib.sources import sessions
 
 DESCRIPTIONS = {
     "session_reports": "Charging-session reports (plug-in, plug-out, kWh) per user and garage; local times.",

@@ -8,7 +8,8 @@ import dagster as dg
 from ev_assets.defs.raw.pulls import store_pulled_files
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import rawstore, replayfiles, telemetry, warehouse
+from ev_assets.lib import rawstore, replayfiles, warehouse
+from ev_assets.lib.sources import telemetry
 
 SOURCE = telemetry.SOURCE
 DESCRIPTION = (

@@ -12,6 +12,6 @@ current. Plain logic only (no Dagster):
 - `store`: the landing store (SQLite): every message landed once (by stream sequence and message id) before it
   is acknowledged, the live state updated in the same transaction, read by the service and the dashboard.
 - `consumer`: the loop that fetches, lands and acknowledges.
-- `sources`: the publishers: the poller (simulated / replay / live chargecloud) and the charging-event feed
+- `feeds`: the publishers: the poller (simulated / replay / live chargecloud) and the charging-event feed
   (simulated in real time on an accelerated clock, or replayed JSONL files).
 """

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from ev_assets.lib import chargecloud
+from ev_assets.lib.sources import chargecloud
 from ev_assets.lib.live import messages
 from ev_assets.lib.live.messages import STATUS_TABLES, Outgoing
 

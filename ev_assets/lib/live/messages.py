@@ -11,7 +11,7 @@ Status stream (`EV_STATUS`), built from the batch flattener's rows (`live.change
 Events stream (`EV_EVENTS`): charging events in the OCPP-like shape of the JSON Lines event logs that the
 `charging_events` source reads (`eventId`, `transactionId`, `stationId`, `connectorId`, `eventType`, `timestamp`,
 `meterValue.energyWh`, `meterValue.powerW`, `cost.total`, `cost.currency`), parsed by the same function
-(`sessions.parsers.event_row`). `eventType` Started / Updated / Ended carry the meaning of OCPP's
+(`sources.sessions.jsonfiles.event_row`). `eventType` Started / Updated / Ended carry the meaning of OCPP's
 StartTransaction / MeterValues / StopTransaction; subjects `ev.events.start`, `ev.events.meter`, `ev.events.stop`;
 id `eventId`.
 """
@@ -24,8 +24,9 @@ from typing import Any
 
 import pandas as pd
 
-from ev_assets.lib.chargecloud import STATUSES
-from ev_assets.lib.sessions.parsers import RowError, event_row
+from ev_assets.lib.sources.chargecloud import STATUSES
+from ev_assets.lib.sources.sessions.jsonfiles import event_row
+from ev_assets.lib.sources.sessions.records import RowError
 
 STATUS_TABLES = ("status_chargingpoints", "status_connectors")
 EVENT_SUBJECTS = {"started": "ev.events.start", "updated": "ev.events.meter", "ended": "ev.events.stop"}

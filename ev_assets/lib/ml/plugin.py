@@ -1,6 +1,6 @@
 """Will the vehicle be plugged in 15 minutes from now, and how much energy will it still need to be full then?
 
-Two LightGBM models on the readings of `raw.vehicle_telemetry` (features and targets: `lib/telemetry/features.py`):
+Two LightGBM models on the readings of `raw.vehicle_telemetry` (features and targets: `lib/sources/telemetry/features.py`):
 
 - `vehicle_plugged_in_15min` (classification, a probability): the plug flag at t + 15 min.
 - `vehicle_energy_to_full_15min` (regression): 100 - state of charge at t + 15 min, in percentage points of the
@@ -41,7 +41,7 @@ from ev_assets.lib.ml.core import (
     TrainedModel,
     time_split,
 )
-from ev_assets.lib.telemetry.features import FEATURES, GAP_MINUTES, HORIZON_MINUTES, feature_frame
+from ev_assets.lib.sources.telemetry.features import FEATURES, GAP_MINUTES, HORIZON_MINUTES, feature_frame
 
 # The registered names say 15 min whatever `horizon_minutes` is (defs/ml declares them): another horizon is in
 # the description and in splits["horizon_minutes"].

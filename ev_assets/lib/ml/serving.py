@@ -41,7 +41,7 @@ import pandas as pd
 from ev_assets.lib.ml import plugin, sessions, stations
 from ev_assets.lib.ml.core import float32_exact
 from ev_assets.lib.settings import Settings
-from ev_assets.lib.telemetry import features as telemetry
+from ev_assets.lib.sources.telemetry import features as telemetry
 
 FEATURES_DIR = ("ml", "features")
 STATION_TIME, STATION_DAY, SESSIONS = "station_time_features", "station_day_features", "session_features"

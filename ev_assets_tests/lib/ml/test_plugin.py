@@ -8,8 +8,8 @@ import pytest
 from ev_assets.lib.ml import core
 from ev_assets.lib.ml.plugin import ENERGY_MODEL, PLUGGED_MODEL, train_plugin_models
 from ev_assets.lib.settings import SimulationSettings
-from ev_assets.lib.telemetry import combine, parse, simulated_files
-from ev_assets.lib.telemetry.features import FEATURES
+from ev_assets.lib.sources.telemetry import combine, parse, simulated_files
+from ev_assets.lib.sources.telemetry.features import FEATURES
 
 # Four weeks: the held-out last 20 % then holds weekdays as well as a weekend. With two weeks the test period is
 # mostly the second weekend, of which training saw one, and the plug-in model does NOT reliably beat persistence.

@@ -18,7 +18,7 @@ import pytest
 from ev_assets.lib import tables
 from ev_assets.lib.ml import sessions as S
 from ev_assets.lib.ml.core import REGRESSION_METRICS, InsufficientData
-from ev_assets.lib.sessions import parse
+from ev_assets.lib.sources.sessions import parse
 
 REPORTS = "norway/Dataset 1_EV charging reports.csv"
 ACN = "acn/acndata_sessions_jpl_2021-05_2021-09.json"

@@ -17,7 +17,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ev_assets.lib import chargecloud, rawstore
+from ev_assets.lib import rawstore
+from ev_assets.lib.sources import chargecloud
 from ev_assets.lib.live import messages
 from ev_assets.lib.live.bus import Bus, Published
 from ev_assets.lib.live.changes import StatusTracker
@@ -109,7 +110,7 @@ def _unique_ids(events: list[dict], salt: str) -> list[dict]:
 
 def simulated_feed(settings: Settings, first_day: date, days: int) -> EventFeed:
     """The simulator's charging events for `days` days from `first_day` (the stations of the simulated polls)."""
-    from ev_assets.lib.sessions.simulate import simulated_events  # noqa: PLC0415 - the simulator is optional
+    from ev_assets.lib.sources.sessions.simulate import simulated_events  # noqa: PLC0415 - the simulator is optional
 
     sim = settings.simulation
     events = []
@@ -123,7 +124,7 @@ def simulated_feed(settings: Settings, first_day: date, days: int) -> EventFeed:
 def replay_feed(paths: Iterable[Path]) -> EventFeed:
     """Events of JSON Lines files (gzip allowed). A line that is not JSON is still published, as text, so that the
     consumer quarantines it with its reason like the batch parser does."""
-    from ev_assets.lib.sessions.parsers import event_lines  # noqa: PLC0415
+    from ev_assets.lib.sources.sessions.jsonfiles import event_lines  # noqa: PLC0415
 
     events = []
     for path in paths:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import fnmatch
 from pathlib import Path
 
-from ev_assets.lib.replayfiles import JSON_RECORDINGS, OSM_EXTRACTS, walk_files
-from ev_assets.lib.settings import SOURCES as ALL_SOURCES, Settings, SettingsError
+from ev_assets.lib import replayfiles
+from ev_assets.lib.replayfiles import walk_files
+from ev_assets.lib.settings import Settings
 
 # source -> file-name patterns (matched case-insensitively against the file name only)
+SOURCE = "sessions"  # the name of the session sources in the settings (`EV_SOURCE_SESSIONS`, `sessions/`)
 PATTERNS: dict[str, tuple[str, ...]] = {
     "session_reports": ("*charging reports*.csv", "*session*report*.csv"),
     "hourly_loads": ("*hourly*loads*.csv",),
@@ -35,6 +37,14 @@ def matches_any(name: str) -> bool:
     return any(matches(source, name) for source in PATTERNS)
 
 
+def _claims(rel: str) -> str | None:
+    """What the session sources read of a shared replay root: their sub-folder, and their files by name anywhere."""
+    return replayfiles.MINE if replayfiles.in_folder(rel, SOURCE) or matches_any(rel.rsplit("/", 1)[-1]) else None
+
+
+replayfiles.register(SOURCE, _claims)
+
+
 def find_files(folder: Path, source: str) -> list[tuple[str, bytes]]:
     """(path relative to `folder`, bytes) of every file of `source` below `folder`, sorted by path.
 
@@ -50,27 +60,15 @@ def unrecognised_files(folder: Path, shared: bool = False) -> dict[str, str]:
     """Files below `folder` that no session source recognises (path relative to `folder` -> reason).
 
     Hidden files are an exporter's partial writes, not data. In a replay root shared with the other sources
-    (`shared`), their sub-folders (`chargecloud/`, `osm/`, ...), JSON recordings (chargecloud reads them from the
-    whole root) and OSM extracts are theirs, so they are not reported here.
+    (`shared`), the files `replayfiles` says are theirs (their sub-folders `chargecloud/`, `osm/`, ..., JSON
+    recordings, which chargecloud reads from the whole root, OSM extracts at the top) are not reported here.
     """
     patterns = ", ".join(p for ps in PATTERNS.values() for p in ps)
     return {
         rel: f"matches none of the session file patterns ({patterns})"
         for rel, path in _walk(folder)
-        if not (path.name.startswith(".") or matches_any(path.name) or (shared and _other_sources_file(rel)))
+        if not (path.name.startswith(".") or matches_any(path.name) or (shared and replayfiles.claimed_by_other(SOURCE, rel)))
     }
-
-
-def _other_sources_file(rel: str) -> bool:
-    """A file of another source in a shared replay root: in its sub-folder, a JSON recording (chargecloud reads
-    them from the whole root) or an OSM extract at the top (where the osm source reads them)."""
-    name = rel.rsplit("/", 1)[-1].lower()
-    top_level = "/" not in rel
-    return (
-        rel.split("/", 1)[0] in set(ALL_SOURCES) - {"sessions"}
-        or name.endswith(JSON_RECORDINGS)
-        or (top_level and name.endswith(OSM_EXTRACTS))
-    )
 
 
 def _walk(folder: Path) -> list[tuple[str, Path]]:
@@ -83,12 +81,8 @@ def _walk(folder: Path) -> list[tuple[str, Path]]:
 
 def inbox_folder(settings: Settings) -> Path:
     """The live landing folder of exported session files, or a clear error when it is not configured."""
-    inbox = settings.sessions_inbox
-    if inbox is None:
-        raise SettingsError(
-            "the session sources are in live mode but EV_SESSIONS_INBOX is not set: point it at the folder "
-            "an exporter drops session reports, hourly loads, ACN sessions and event logs into"
-        )
-    if not Path(inbox).is_dir():
-        raise SettingsError(f"EV_SESSIONS_INBOX={inbox} is not a folder")
-    return Path(inbox)
+    return replayfiles.inbox_folder(
+        settings.sessions_inbox, "EV_SESSIONS_INBOX",
+        "the session sources are in live mode but EV_SESSIONS_INBOX is not set: point it at the folder "
+        "an exporter drops session reports, hourly loads, ACN sessions and event logs into",
+    )

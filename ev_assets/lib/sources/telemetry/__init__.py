@@ -37,9 +37,10 @@ from __future__ import annotations
 import fnmatch
 from pathlib import Path
 
+from ev_assets.lib import replayfiles
 from ev_assets.lib.replayfiles import FileReport, is_shared_root, walk_files
-from ev_assets.lib.settings import SOURCES as ALL_SOURCES, Settings, SettingsError
-from ev_assets.lib.telemetry.parse import (
+from ev_assets.lib.settings import Settings
+from ev_assets.lib.sources.telemetry.parse import (
     Combined,
     MissingColumns,
     Parsed,
@@ -50,13 +51,22 @@ from ev_assets.lib.telemetry.parse import (
     parse_or_quarantine,
     read_frame,
 )
-from ev_assets.lib.telemetry.simulate import simulated_files
+from ev_assets.lib.sources.telemetry.simulate import simulated_files
 
 SOURCE = "vehicle_telemetry"
 PATTERNS = ("*.csv", "*.csv.gz", "*.parquet", "*.parquet.gz", "*.pq")
 
 __all__ = ["SOURCE", "PATTERNS", "Combined", "Parsed", "TelemetryFileError", "combine", "files_folder", "parse",
            "parse_or_quarantine", "pull_files", "simulated_files"]
+
+
+def _claims(rel: str) -> str | None:
+    """What vehicle telemetry claims of a shared replay root: its sub-folder only. CSV and Parquet files are anyone's
+    format, so in a shared root it reads them and passes over those without its columns (see `pull_files`)."""
+    return replayfiles.MINE if replayfiles.in_folder(rel, SOURCE) else None
+
+
+replayfiles.register(SOURCE, _claims)
 
 
 def files_folder(settings: Settings) -> Path | None:
@@ -72,16 +82,12 @@ def files_folder(settings: Settings) -> Path | None:
 
 
 def inbox_folder(settings: Settings) -> Path:
-    inbox = settings.telemetry_inbox
-    if inbox is None:
-        raise SettingsError(
-            "vehicle_telemetry is in live mode, but there is no public vehicle telemetry API to call: set "
-            "EV_TELEMETRY_INBOX to the folder an exporter drops telemetry CSV / Parquet files into, or run the "
-            "source in replay (EV_SOURCE_VEHICLE_TELEMETRY=replay with EV_REPLAY_DIR) or simulated mode"
-        )
-    if not Path(inbox).is_dir():
-        raise SettingsError(f"EV_TELEMETRY_INBOX={inbox} is not a folder")
-    return Path(inbox)
+    return replayfiles.inbox_folder(
+        settings.telemetry_inbox, "EV_TELEMETRY_INBOX",
+        "vehicle_telemetry is in live mode, but there is no public vehicle telemetry API to call: set "
+        "EV_TELEMETRY_INBOX to the folder an exporter drops telemetry CSV / Parquet files into, or run the "
+        "source in replay (EV_SOURCE_VEHICLE_TELEMETRY=replay with EV_REPLAY_DIR) or simulated mode",
+    )
 
 
 def matches(name: str) -> bool:
@@ -101,7 +107,7 @@ def pull_files(settings: Settings, report: FileReport | None = None) -> list[tup
     shared = settings.mode(SOURCE) == "replay" and is_shared_root(settings, SOURCE)
     files = []
     for rel, path in walk_files(folder):
-        if shared and _other_sources_file(rel):
+        if shared and replayfiles.claimed_by_other(SOURCE, rel):
             continue
         if not matches(path.name):
             if report is not None and not shared:  # in a shared root, other formats are other sources' business
@@ -128,12 +134,3 @@ def file_check(name: str, data: bytes) -> None:
     """Raises TelemetryFileError when a file cannot be read as a whole (it would load no row)."""
     frame, _ = read_frame(name, data)
     columns_of(frame)
-
-
-def _other_sources_file(rel: str) -> bool:
-    """A file of another source in a shared replay root: in its sub-folder, or a session file by name."""
-    from ev_assets.lib.sessions.files import matches_any
-
-    return rel.split("/", 1)[0] in set(ALL_SOURCES) - {SOURCE} or matches_any(rel.rsplit("/", 1)[-1])
-
-

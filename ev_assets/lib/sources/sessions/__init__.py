@@ -58,9 +58,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ev_assets.lib.replayfiles import FileReport, is_shared_root
-from ev_assets.lib.sessions.files import PATTERNS, find_files, inbox_folder, unrecognised_files
-from ev_assets.lib.sessions.parsers import Parsed, file_error, parse, parse_or_quarantine
-from ev_assets.lib.sessions.simulate import simulated_files
+from ev_assets.lib.sources.sessions.files import PATTERNS, find_files, inbox_folder, unrecognised_files
+from ev_assets.lib.sources.sessions.parsers import Parsed, file_error, parse, parse_or_quarantine
+from ev_assets.lib.sources.sessions.simulate import simulated_files
 from ev_assets.lib.settings import Settings
 
 SOURCES = ("session_reports", "hourly_loads", "acn_sessions", "charging_events")

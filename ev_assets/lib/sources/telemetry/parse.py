@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import math
 import re
 import zlib
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ev_assets.lib import tables
+from ev_assets.lib.values import record_json
 
 SOURCE = TABLE = "vehicle_telemetry"
 MISSING = {"", "na", "nan", "null", "none", "n/a"}
@@ -188,7 +188,7 @@ def parse_frame(frame: pd.DataFrame, kind: str, raw_file: str) -> Parsed:
 
     records = frame.drop(columns=["__line__"], errors="ignore").to_dict("records")
     quarantined = [
-        quarantine_row(record_ids[i], reason.iat[i], _json({k: _plain(v) for k, v in records[i].items()}), raw_file)
+        quarantine_row(record_ids[i], reason.iat[i], record_json({k: _plain(v) for k, v in records[i].items()}), raw_file)
         for i in np.flatnonzero(bad)
     ]
     for line, row, expected in frame.attrs.get("bad_lines", []):
@@ -197,7 +197,7 @@ def parse_frame(frame: pd.DataFrame, kind: str, raw_file: str) -> Parsed:
                                           delimiter.join(row), raw_file))
     good = ~bad
     extra = [
-        _json(values) if (values := {c: _plain(records[i][c]) for c in extra_cols if not _missing(records[i][c])})
+        record_json(values) if (values := {c: _plain(records[i][c]) for c in extra_cols if not _missing(records[i][c])})
         else None
         for i in np.flatnonzero(good)
     ]
@@ -244,10 +244,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _json(item: Any) -> str:
-    return json.dumps(item, ensure_ascii=False, default=str)
-
-
+# A whole column at once (stripped, None for missing), not one value as the helpers of `lib.values`.
 def _text(series: pd.Series) -> pd.Series:
     return series.map(lambda v: None if _missing(v) else str(v).strip()).astype(object)
 
@@ -360,7 +357,7 @@ def combine(parsed: list[Parsed]) -> Combined:
             when = row.reading_at.isoformat()
             reason = (f"another reading of {row.vehicle_id} at {when} was kept (soc_pct {keep.soc_pct:g}, plugged_in "
                       f"{bool(keep.plugged_in)}, from {keep.raw_file}); this one differs")
-            record = _json({"vehicle_id": row.vehicle_id, "reading_at": when, "soc_pct": row.soc_pct,
+            record = record_json({"vehicle_id": row.vehicle_id, "reading_at": when, "soc_pct": row.soc_pct,
                             "plugged_in": bool(row.plugged_in), "extra": row.extra})
             conflicts.append(quarantine_row(f"{row.vehicle_id} {when}", reason, record, row.raw_file))
     if conflicts:

@@ -1,8 +1,4 @@
-"""OpenStreetMap points of interest near charging stations, through osmnx.
-
-`fetch_osm` gives osmnx-format features (a GeoDataFrame indexed by (element, id), one column per OSM tag) for
-one area in the source's mode; `features_to_raw` / `features_from_raw` turn them into the GeoJSON dict that is
-stored as the immutable raw pull and back; `pois_from_features` flattens them into `osm_pois` rows.
+"""OpenStreetMap fetching: osmnx-format features for one area in the source's mode, and the raw pull.
 
 osmnx's HTTP cache is always off (raw pulls are our cache), and osmnx only touches the network in live mode:
 replay reads OSM XML files (`.osm`, `.osm.gz`, `.osm.bz2`; osmnx's `features_from_xml` opens the compressed ones
@@ -16,28 +12,32 @@ are no OSM extract and areas with two files in a `FileReport`, and `fetch_osm` r
 from __future__ import annotations
 
 import importlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import geopandas as gpd
 import pandas as pd
-import shapely
 
-from ev_assets.lib.replayfiles import JSON_RECORDINGS, OSM_EXTRACTS, FileReport, is_shared_root
-from ev_assets.lib.sessions.files import matches_any
+from ev_assets.lib import replayfiles
+from ev_assets.lib.replayfiles import FileReport, is_shared_root
 from ev_assets.lib.settings import Settings
 
 SOURCE = "osm"
 CRS = "EPSG:4326"
-OSM_SUFFIXES = OSM_EXTRACTS  # .osm, .osm.gz, .osm.bz2
-POI_COLUMNS = ["poi_id", "area", "category", "tag_key", "tag_value", "name", "longitude", "latitude", "geometry_wkt"]
-# OSM stores coordinates at 1e-7 degrees: keep that precision in the WKT, no more.
-WKT_PRECISION = 7
+OSM_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2")  # OSM XML extracts
 
 Log = Callable[[str], None] | None
 Tags = Mapping[str, Any]
+
+
+def _claims(rel: str) -> str | None:
+    """What the osm source reads of a shared replay root: its sub-folder and the OSM extracts at the top."""
+    if replayfiles.in_folder(rel, SOURCE) or ("/" not in rel and rel.lower().endswith(OSM_SUFFIXES)):
+        return replayfiles.MINE
+    return None
+
+
+replayfiles.register(SOURCE, _claims)
 
 
 class OsmSourceError(RuntimeError):
@@ -104,7 +104,8 @@ def scan_replay(folder: Path, shared: bool = False) -> tuple[dict[str, Path], Fi
 
     Two files for one area (`bonn.osm` and `bonn.osm.bz2`) make it ambiguous which is meant: neither is read and
     both are unreadable, the other areas still load. Any other file is ignored with the reason, except, in a
-    replay root shared with the other sources (`shared`), files in their formats (JSON recordings, session files).
+    replay root shared with the other sources (`shared`), the files `replayfiles` says are theirs (JSON
+    recordings, session files).
     Hidden files (partial downloads) are not looked at.
     """
     files: dict[str, list[Path]] = {}
@@ -112,7 +113,7 @@ def scan_replay(folder: Path, shared: bool = False) -> tuple[dict[str, Path], Fi
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         if path.name.endswith(OSM_SUFFIXES):
             files.setdefault(area_of(path), []).append(path)
-        elif not (shared and _other_sources_file(path.name)):
+        elif not (shared and replayfiles.claimed_by_other(SOURCE, path.name)):
             report.ignored[path.name] = "not an OSM XML extract (.osm, .osm.gz or .osm.bz2)"
     for area, paths in files.items():
         if len(paths) > 1:
@@ -120,11 +121,6 @@ def scan_replay(folder: Path, shared: bool = False) -> tuple[dict[str, Path], Fi
             reason = f"ambiguous: area {area!r} has {len(paths)} files ({names}), so none is read"
             report.unreadable.update({path.name: reason for path in paths})
     return {area: paths[0] for area, paths in files.items() if len(paths) == 1}, report
-
-
-def _other_sources_file(name: str) -> bool:
-    """A file another source reads from a shared replay root: a JSON recording or a session file."""
-    return name.lower().endswith(JSON_RECORDINGS) or matches_any(name)
 
 
 def fetch_osm(settings: Settings, area: str, log: Log = None) -> gpd.GeoDataFrame:
@@ -211,90 +207,3 @@ def _poi_ids(features: pd.DataFrame) -> list[str]:
     if features.index.nlevels == 2:
         return [f"{element}/{osm_id}" for element, osm_id in features.index]
     return [str(i) for i in features.index]  # already flat ids (e.g. 'node/1')
-
-
-# --- POIs -------------------------------------------------------------------------------------------------
-
-
-def pois_from_features(features: gpd.GeoDataFrame, area: str, tags: Tags) -> pd.DataFrame:
-    """One `osm_pois` row per feature that carries one of `tags` ({key: [values]}, {key: value} or {key: True}).
-
-    The first matching tag in `tags` order decides category/tag_key/tag_value, so a fuel station with a shop is
-    a `fuel` POI under the default tags. Features matching none of the tags (possible when the tags given here
-    differ from the ones fetched with) are not POIs and are left out. Coordinates are those of a representative
-    point, which lies inside polygons (a centroid may not).
-    """
-    if len(features) == 0:
-        return _poi_frame([])
-    frame = features.to_crs(CRS) if features.crs is not None else features
-    points = frame.geometry.representative_point()
-    wkt = shapely.to_wkt(frame.geometry.values, rounding_precision=WKT_PRECISION)
-    names = frame["name"] if "name" in frame.columns else pd.Series(None, index=frame.index)
-    rows = []
-    for i, (poi_id, record) in enumerate(zip(_poi_ids(frame), frame.to_dict("records"))):
-        match = match_tag(record, tags)
-        if match is None:
-            continue
-        key, value = match
-        point = points.iloc[i]
-        rows.append({
-            "poi_id": poi_id,
-            "area": area,
-            "category": value,
-            "tag_key": key,
-            "tag_value": value,
-            "name": _text(names.iloc[i]),
-            "longitude": point.x if point is not None and not point.is_empty else None,
-            "latitude": point.y if point is not None and not point.is_empty else None,
-            "geometry_wkt": wkt[i],
-        })
-    return _poi_frame(rows)
-
-
-def match_tag(record: Mapping[str, Any], tags: Tags) -> tuple[str, str] | None:
-    """(key, value) of the first tag in `tags` the record carries, with osmnx's meaning of the tag filters."""
-    for key, wanted in tags.items():
-        value = _text(record.get(key))
-        if value is None:
-            continue
-        if wanted is True or (isinstance(wanted, str) and value == wanted) or (
-            isinstance(wanted, (list, tuple, set)) and value in wanted
-        ):
-            return key, value
-    return None
-
-
-def _text(value: Any) -> str | None:
-    if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
-        return None
-    return str(value)
-
-
-def _poi_frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(rows, columns=POI_COLUMNS)
-    for column in ("longitude", "latitude"):
-        frame[column] = frame[column].astype("float64")
-    return frame
-
-
-# --- GeoParquet -------------------------------------------------------------------------------------------
-
-
-def write_geoparquet(pois: pd.DataFrame, path: Path) -> Path:
-    """Write the POIs as GeoParquet in EPSG:4326 (geometry from `geometry_wkt`), atomically, and return `path`.
-
-    The other columns are kept as they are, so the file holds the same rows as the `osm_pois` table.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    geometry = gpd.GeoSeries(shapely.from_wkt(pois["geometry_wkt"].to_numpy(dtype=object)), index=pois.index, crs=CRS)
-    frame = gpd.GeoDataFrame(pois.drop(columns=["geometry_wkt"]), geometry=geometry, crs=CRS)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".parquet.tmp")
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -1,0 +1,1 @@
+"""The data sources, one package each: chargecloud, openchargemap, osm, sessions, telemetry."""
