@@ -104,8 +104,9 @@ def now_section() -> None:
     cols = st.columns(len(D.CATEGORIES) + 1)
     cols[0].metric("charging points", f"{int(overall['points']):,}")
     for col, category in zip(cols[1:], D.CATEGORIES):
-        col.metric(category, common.pct(overall[category]),
-                   help=f"{int(round(overall[category] * overall['points'])):,} charging points")
+        col.metric(category, common.pct(overall[category]))
+    counts = frame["category"].value_counts()
+    st.caption(" · ".join(f"{int(counts.get(c, 0)):,} {c}" for c in D.CATEGORIES))
 
     left, right = st.columns([3, 2])
     with left:
