@@ -49,6 +49,10 @@ class LiveFeed:
     def events(self, events: list[dict]):
         return self.land(bus.EVENTS_STREAM, [messages.charging_event(e) for e in events])
 
+    def now(self) -> datetime:
+        """Now on the live clock stored with the store (real time without one)."""
+        return store.load_clock(self.con).now()
+
     def close(self) -> None:
         self.con.close()
 

@@ -27,7 +27,7 @@ from ev_assets_tests.test_dashboard import build_warehouse, frame, metrics, open
 UTC = timezone.utc
 T0 = datetime(2022, 1, 12, 9, 0, tzinfo=UTC)  # the first live poll
 POINTS = {"S1*1": ("koeln", "S1"), "S1*2": ("koeln", "S1"), "S2*1": ("koeln", "S2"), "S3*1": ("bonn", "S3")}
-AS_OF = re.compile(r"as of (\d\d:\d\d) UTC \((\d+ (?:s|min)) ago\) · simulated clock, 60x")
+AS_OF = re.compile(r"as of (\d\d:\d\d) UTC \((\d+ (?:s|min)) ago\) · simulated clock, (?:60|120)x")
 
 
 def poll(feed: LiveFeed, slot: datetime, **statuses: str):

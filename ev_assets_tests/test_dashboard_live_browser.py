@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import timedelta
 
 import pytest
 
@@ -18,9 +17,10 @@ from ev_assets_tests import browser
 from ev_assets_tests.live_feed import event
 from ev_assets_tests.test_dashboard import build_warehouse
 from ev_assets_tests.test_dashboard_browser import ERRORS, DevTools
-from ev_assets_tests.test_dashboard_live import AS_OF, T0, first_state, poll
+from ev_assets_tests.test_dashboard_live import AS_OF, first_state, poll
 
 REFRESH_S = 2
+SPEED = 120
 SEEN_WITHIN_S = 15  # a change must show within this (the refresh, a redraw, a slow machine)
 
 
@@ -31,7 +31,8 @@ def served_live(tmp_path_factory):
     data_dir.mkdir()
     settings = Settings(data_dir=data_dir)
     snapshot.publish(build_warehouse(data_dir.parent / "warehouse.duckdb"), settings.snapshot_dir)
-    feed = first_state(settings.live_dir)
+    # 120x: the live data turns stale (2 polls, 20 simulated minutes, old) ~10 s after this, while Network now is open
+    feed = first_state(settings.live_dir, speed=SPEED)
     port = browser.free_port()
     env = {"EV_DATA_DIR": str(data_dir), "EV_DASHBOARD_PORT": str(port), "EV_SERVE_HOST": "127.0.0.1",
            "EV_DASHBOARD_REFRESH_S": str(REFRESH_S)}
@@ -106,7 +107,7 @@ def test_network_now_and_station_follow_the_live_path_by_themselves(served_live,
     tab.open(base + "/", ["Network now", "charging points"], timeout_s=90)
     assert evaluate(tab, "location.pathname") == "/network"
     # Network now opened by its address; S4*1 is never reported live: unknown
-    text = tab.open(base + "/network", ["Network now", "charging points", "simulated clock, 60x",
+    text = tab.open(base + "/network", ["Network now", "charging points", f"simulated clock, {SPEED}x",
                                         "2 available · 1 charging · 0 blocked / reserved · 1 out of order · 1 unknown",
                                         "Stations by status now", "By operator", "Trend over the period"],
                     timeout_s=90)
@@ -120,23 +121,31 @@ def test_network_now_and_station_follow_the_live_path_by_themselves(served_live,
     text, _ = wait_for(tab, ["2 available · 1 charging · 0 blocked / reserved · 0 out of order · 0 unknown"], 30)
     assert "66.7 %" in text and city_chosen(tab) == "koeln"
     tab.call("Runtime.evaluate", expression="window.__not_reloaded = true")
-    # while it redraws itself, nothing blinks out: the figures and the rest of the page are always there
-    until = time.monotonic() + 2 * REFRESH_S + 1
-    while time.monotonic() < until:
+    # while it redraws itself, nothing blinks out: the figures and the rest of the page are always there, also
+    # when the data turns stale (no new poll for 2 poll intervals on the live clock) and a warning comes up
+    stale_since = None
+    deadline = time.monotonic() + 30
+    while stale_since is None or time.monotonic() < stale_since + 2 * REFRESH_S + 1:
         text = tab.text()
-        for always in ("charging points", "2 available · 1 charging", "as of 09:00 UTC", "By operator",
-                       "Trend over the period"):
+        for always in ("charging points", "2 available · 1 charging", "as of 09:00 UTC", "Stations by status now",
+                       "By city", "By operator", "Trend over the period"):
             assert always in text, f"{always!r} vanished during a refresh: {text[:2000]}"
+        if stale_since is None and "The live data is stale" in text:
+            stale_since = time.monotonic()
+        assert time.monotonic() < deadline, f"the live data did not turn stale: {text[:2000]}"
         time.sleep(0.1)
-    tab.screenshot(shots / "live_network_before.png")
+    tab.screenshot(shots / "live_network_stale.png")
 
-    # S2*1 goes from AVAILABLE to CHARGING at the next poll
-    poll(feed, T0 + timedelta(minutes=10), S1_2="CHARGING", S2_1="CHARGING", S3_1="OUTOFORDER")
+    # S2*1 goes from AVAILABLE to CHARGING at the poll of now (on the live clock)
+    now = feed.now()
+    slot = now.replace(minute=now.minute // 10 * 10, second=0, microsecond=0)
+    poll(feed, slot, S1_2="CHARGING", S2_1="CHARGING", S3_1="OUTOFORDER")
     text, took = wait_for(tab, ["1 available · 2 charging · 0 blocked / reserved · 0 out of order · 0 unknown"],
                           SEEN_WITHIN_S)
     print(f"Network now showed the status change {took:.1f} s after it landed")
-    assert AS_OF.search(text).group(1) == "09:10" and "33.3 %" in text and "66.7 %" in text
+    assert AS_OF.search(text).group(1) == f"{slot:%H:%M}" and "33.3 %" in text and "66.7 %" in text
     assert same_page(tab) and city_chosen(tab) == "koeln" and "Trend over the period" in text
+    assert "The live data is stale" not in text  # the new poll is fresh
     time.sleep(1)
     tab.screenshot(shots / "live_network_after.png")
 
@@ -151,10 +160,11 @@ def test_network_now_and_station_follow_the_live_path_by_themselves(served_live,
     tab.screenshot(shots / "live_station_before.png")
 
     # a meter value of the open session: 2.5 -> 7.5 kWh
-    feed.events([event("Updated", "t1", "S1", 2, T0 + timedelta(minutes=15), 7500, 21000)])
+    meter_at = feed.now().replace(second=0, microsecond=0)
+    feed.events([event("Updated", "t1", "S1", 2, meter_at, 7500, 21000)])
     text, took = wait_for(tab, ["18.5 kWh"], SEEN_WITHIN_S)
     print(f"Station showed the grown session {took:.1f} s after its meter value landed")
-    assert "13.5 kWh" not in text and same_page(tab) and AS_OF.search(text).group(1) == "09:15"
+    assert "13.5 kWh" not in text and same_page(tab) and AS_OF.search(text).group(1) == f"{meter_at:%H:%M}"
     time.sleep(1)
     tab.screenshot(shots / "live_station_after.png")
     print(f"screenshots: {shots}")

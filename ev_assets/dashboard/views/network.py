@@ -75,8 +75,11 @@ def freshness_line(now: data.Now) -> None:
     kind = "live" if now.live is not None else "marts snapshot"
     st.markdown(f":material/schedule: **{now.as_of}** · {kind}")
     st.caption(now.source)
+    # always one element here, a warning or nothing: a warning that comes and goes must not shift the elements
+    # below it, which the browser would then draw anew (they would blink out during the redraw)
+    notice = st.empty()
     if now.stale:
-        st.warning(f"**The live data is stale**: its newest poll or event is {D.fmt_age(now.live.age_s())} old on "
+        notice.warning(f"**The live data is stale**: its newest poll or event is {D.fmt_age(now.live.age_s())} old on "
                    "the live clock. Is the live path (`make live`) still running?")
 
 

@@ -147,8 +147,9 @@ def now_panel(f: filters.Filters, station_id: str) -> None:
         return
     st.markdown(f":material/schedule: **{now.as_of}** · {'live' if now.live is not None else 'marts snapshot'}")
     st.caption(now.source)
+    notice = st.empty()  # a warning or nothing, always one element (see network.freshness_line)
     if now.stale:
-        st.warning(f"**The live data is stale**: its newest poll or event is {D.fmt_age(now.live.age_s())} old on "
+        notice.warning(f"**The live data is stale**: its newest poll or event is {D.fmt_age(now.live.age_s())} old on "
                    "the live clock. Is the live path (`make live`) still running?")
     frame = now.frame
     free = int((frame["category"] == D.AVAILABLE).sum()) if len(frame) else 0
