@@ -11,9 +11,19 @@ from ev_assets.dashboard import data, filters
 
 st.set_page_config(page_title="EV charging · operator dashboard", page_icon=":material/ev_station:", layout="wide")
 
+NETWORK = "views/network.py"
+
+
+def _home() -> None:
+    """The root URL opens Network now at its own address: Streamlit serves the default page at `/` only (its
+    `url_path` is not an address), so Network now is an ordinary page (`/network`) and `/` switches to it."""
+    st.switch_page(NETWORK, query_params=st.query_params.to_dict())  # (a link's parameters go along)
+
+
 PAGES = [
+    st.Page(_home, title="Network now", url_path="home", default=True, visibility="hidden"),
     # Material icons ship with Streamlit (no emoji font needed, nothing fetched)
-    st.Page("views/network.py", title="Network now", icon=":material/map:", url_path="network", default=True),
+    st.Page(NETWORK, title="Network now", icon=":material/map:", url_path="network"),
     st.Page("views/station.py", title="Station", icon=":material/ev_station:", url_path="station"),
     st.Page("views/reliability.py", title="Reliability", icon=":material/build:", url_path="reliability"),
     st.Page("views/energy.py", title="Energy", icon=":material/bolt:", url_path="energy"),

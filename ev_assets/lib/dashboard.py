@@ -622,3 +622,88 @@ def fmt_time(value: datetime | pd.Timestamp | None) -> str:
     stamp = pd.Timestamp(value)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return stamp.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# --- the live state (the live path's landing store) ------------------------------------------------------------------
+LIVE_COLUMNS = ["charging_point_id", "station_id", "station_name", "address", "city_slug", "operator_name", "operator",
+                "latitude", "longitude"]
+UNKNOWN_OPERATOR = "(not in the snapshot)"
+
+
+def _utc(values) -> pd.Series:
+    return pd.to_datetime(pd.Series(values, dtype="object"), utc=True, errors="coerce")
+
+
+def live_status(points: pd.DataFrame | None, now: pd.DataFrame, polls: pd.DataFrame, city: str | None = None,
+                operator: str | None = None) -> pd.DataFrame:
+    """`latest_status`'s frame (one row per charging point, same columns) from the live path's state.
+
+    `points`: `latest_status` of the marts snapshot for every city and operator (the dimensions: names, operator,
+    coordinates), None without a snapshot. `now`: `store.status_now` (the latest live status per charging point);
+    `polls`: `store.city_polls`. Every current charging point of the dimension gets its live status (unknown when
+    the live path never reported it; never its batch status), a point only the live path knows is added with its
+    live city and station (operator UNKNOWN_OPERATOR); then the city and operator filters. `polled_at` is the time of
+    the latest live poll of the point's city (its status holds until a poll changes it), `since` when it changed."""
+    base = pd.DataFrame(columns=LIVE_COLUMNS) if points is None or points.empty else \
+        points[[c for c in LIVE_COLUMNS if c in points.columns]].copy()
+    base["charging_point_id"] = base["charging_point_id"].astype(str)
+    live = now[["charging_point_id", "station_id", "city_slug", "status", "since_time"]].rename(
+        columns={"station_id": "live_station_id", "city_slug": "live_city_slug"})
+    live = live.assign(charging_point_id=live["charging_point_id"].astype(str))
+    frame = base.merge(live, on="charging_point_id", how="outer")
+    known = frame["station_id"].notna()
+    frame["station_id"] = frame["station_id"].where(known, frame["live_station_id"])
+    frame["city_slug"] = frame["city_slug"].where(frame["city_slug"].notna(), frame["live_city_slug"])
+    frame["operator_name"] = frame["operator_name"].where(known, UNKNOWN_OPERATOR)
+    poll_times = dict(zip(polls["city_slug"], polls["poll_time"])) if len(polls) else {}
+    frame["city_polled_at"] = _utc(frame["live_city_slug"].fillna(frame["city_slug"]).map(poll_times)).to_numpy()
+    frame["polled_at"] = frame["city_polled_at"].where(frame["status"].notna())
+    frame["since"] = _utc(frame["since_time"]).to_numpy()
+    if city:
+        frame = frame[frame["city_slug"] == city]
+    if operator:
+        frame = frame[frame["operator"] == operator]
+    frame = frame.drop(columns=["live_station_id", "live_city_slug", "since_time"])
+    frame["category"] = frame["status"].map(CATEGORY_OF).fillna(UNKNOWN)
+    return frame.sort_values(["city_slug", "station_id", "charging_point_id"], ignore_index=True)
+
+
+def station_points(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The current charging points with their station's name, address, city, operator and coordinates (columns
+    LIVE_COLUMNS), for `live_status`; empty when the snapshot lacks the station or charging-point dimension."""
+    if not {"marts.dim_station", "marts.dim_charging_point"} <= relations(con):
+        return pd.DataFrame(columns=LIVE_COLUMNS)
+    return _df(con, f"""
+        SELECT points.charging_point_id, stations.station_id, stations.station_name, stations.address,
+               stations.city_slug, stations.operator_name, stations.operator, stations.latitude, stations.longitude
+        FROM marts.dim_charging_point AS points JOIN ({current_stations_sql(con)}) AS stations USING (station_id)
+        WHERE points.is_current ORDER BY stations.city_slug, stations.station_id, points.charging_point_id""")
+
+
+def fmt_age(seconds: float | None) -> str:
+    """"14 s", "3 min", "5 h", "12 days"."""
+    if seconds is None or seconds != seconds:
+        return "–"
+    seconds = max(float(seconds), 0.0)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:,.0f} days"
+
+
+def as_of(data_time: datetime | pd.Timestamp | str | None, now: datetime | pd.Timestamp,
+          simulated: bool = False, speed: float = 1.0) -> str:
+    """"as of 10:20 UTC (14 s ago)": the data's own time and its age against `now` (the clock the data runs on),
+    with the date when it is not `now`'s day, and "simulated clock, 60x" when that clock is not the wall clock."""
+    clock = f" · simulated clock, {speed:g}x" if simulated else ""
+    if data_time is None or data_time is pd.NaT:
+        return f"no data yet{clock}"
+    stamp = pd.Timestamp(data_time)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    current = pd.Timestamp(now)
+    current = current.tz_localize("UTC") if current.tzinfo is None else current.tz_convert("UTC")
+    day = "" if stamp.date() == current.date() else f" on {stamp:%d %b %Y}"
+    return f"as of {stamp:%H:%M} UTC{day} ({fmt_age((current - stamp).total_seconds())} ago){clock}"

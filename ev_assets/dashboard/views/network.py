@@ -9,9 +9,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from ev_assets.dashboard import common, data
+from ev_assets.dashboard import common, data, filters
 from ev_assets.lib import dashboard as D
-from ev_assets.lib import snapshot
 
 
 def station_map(stations: pd.DataFrame, tiles: bool):
@@ -34,8 +33,9 @@ def station_map(stations: pd.DataFrame, tiles: bool):
         fig.update_yaxes(scaleanchor="x", scaleratio=1 / max(math.cos(mid), 0.1), title="latitude")
         fig.update_xaxes(title="longitude")
         fig.update_traces(marker={"size": 11, "line": {"width": 0.5, "color": "white"}})
+    # uirevision: a redraw with new statuses keeps the user's zoom and pan
     fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend_title_text="status now",
-                      clickmode="event+select")
+                      clickmode="event+select", uirevision="station_map")
     return fig
 
 
@@ -69,37 +69,52 @@ def share_bars(frame: pd.DataFrame, by: str, label: str, key: str) -> None:
             c: st.column_config.NumberColumn(c, format="percent") for c in D.CATEGORIES})
 
 
-def render() -> None:
-    f = common.open_page("Network now")
-    if f is None:
-        return
+def freshness_line(now: data.Now) -> None:
+    """"as of 10:20 UTC (14 s ago) · simulated clock, 60x", where the figures come from, and a warning when the live
+    data is stale."""
+    kind = "live" if now.live is not None else "marts snapshot"
+    st.markdown(f":material/schedule: **{now.as_of}** · {kind}")
+    st.caption(now.source)
+    # always one element here, a warning or nothing: a warning that comes and goes must not shift the elements
+    # below it, which the browser would then draw anew (they would blink out during the redraw)
+    notice = st.empty()
+    if now.stale:
+        notice.warning(f"**The live data is stale**: its newest poll or event is {D.fmt_age(now.live.age_s())} old on "
+                   "the live clock. Is the live path (`make live`) still running?")
+
+
+def now_section() -> None:
+    """The status now: the figures, the map and the shares by city and operator (redrawn every few seconds)."""
+    f = filters.current()
     s = f.settings
-    if not f.coverage["present"]["status"]:
-        common.not_ingested("Network status", "charging-point status polls (chargecloud)")
+    now = data.status_now(s, f.city, f.operator, f.coverage)
+    if now is None:
+        if not common.no_snapshot(f):
+            common.not_ingested("Network status", "charging-point status polls (chargecloud)")
         return
-    try:
-        now = data.query(s, "latest_status", f.city, f.operator, s.poll_interval_minutes)
-    except (snapshot.NoSnapshot, RuntimeError) as exc:
-        common.unavailable(exc)
-        return
-    if now.empty:
+    freshness_line(now)
+    frame = now.frame
+    if frame.empty:
         st.info(f"**No charging point of {f.scope()}** is in the station dimension: pick another city or operator.")
         return
-    polled = now["city_polled_at"].dropna()
-    st.caption(f"Status of the {len(now):,} charging points of {f.scope()} at the latest poll of each city "
-               f"({D.fmt_time(polled.max() if len(polled) else None)}); the trend covers "
-               f"{f.period.label() if f.period else 'no period'}.")
+    polled = frame["city_polled_at"].dropna()
+    st.caption(f"Status of the {len(frame):,} charging points of {f.scope()} at the latest "
+               f"{'live ' if now.live is not None else ''}poll of each city "
+               f"({D.fmt_time(polled.max() if len(polled) else None)})"
+               + (f"; the trend covers {f.period.label()}." if f.period else "."))
 
-    overall = D.shares(now).iloc[0]
+    overall = D.shares(frame).iloc[0]
     cols = st.columns(len(D.CATEGORIES) + 1)
     cols[0].metric("charging points", f"{int(overall['points']):,}")
     for col, category in zip(cols[1:], D.CATEGORIES):
         col.metric(category, common.pct(overall[category]))
+    counts = frame["category"].value_counts()
+    st.caption(" · ".join(f"{int(counts.get(c, 0)):,} {c}" for c in D.CATEGORIES))
 
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Stations by status now")
-        stations = D.station_now(now)
+        stations = D.station_now(frame)
         cities = sorted(stations["city_slug"].dropna().unique())
         if len(cities) > 1:  # cities lie far apart: one map per city reads better than dots on an empty country
             counts = stations["city_slug"].value_counts()
@@ -108,7 +123,9 @@ def render() -> None:
                                 persist_state="session")
             stations = stations[stations["city_slug"] == city]
         if stations[["latitude", "longitude"]].dropna().empty:
-            st.info("No station of this selection has coordinates (they are dropped when outside Germany).")
+            st.info("No station of this selection has coordinates (they are dropped when outside Germany"
+                    + (", and the live path's stations come with none until a marts snapshot names them: "
+                       "`make demo`)." if now.live is not None else ")."))
         else:
             event = st.plotly_chart(station_map(stations, s.map_tiles), key="station_map", on_select="rerun",
                                     selection_mode="points", config={"displaylogo": False})
@@ -123,10 +140,23 @@ def render() -> None:
                 st.switch_page("views/station.py")
     with right:
         st.subheader("By city")
-        share_bars(now, "city_slug", "city", "city_bars")
+        share_bars(frame, "city_slug", "city", "city_bars")
     st.subheader("By operator")
-    share_bars(now, "operator_name", "operator", "operator_bars")
+    share_bars(frame, "operator_name", "operator", "operator_bars")
 
+
+@st.fragment(run_every=data.REFRESH_S)
+def live_part() -> None:
+    common.run(now_section)
+
+
+def render() -> None:
+    st.title("Network now")
+    live_part()
+    f = filters.current()
+    if f.snapshot_file is None or f.error or not f.coverage["present"]["status"]:
+        return  # (the trend reads the marts snapshot)
+    s = f.settings
     st.subheader("Trend over the period")
     if f.period is None:
         common.nothing_in_period("station days", f)

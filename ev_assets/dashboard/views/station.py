@@ -20,14 +20,29 @@ from ev_assets.lib import snapshot
 KEY = "station"
 
 
-def _choose(f: filters.Filters) -> str | None:
-    stations = data.query(f.settings, "stations", f.city, f.operator)
+def _live_stations(f: filters.Filters, state: data.Live) -> pd.DataFrame:
+    """The stations the live path knows, as the `stations` reader's frame (no names: no snapshot names them)."""
+    known = state.stations()
+    if f.city:
+        known = known[known["city_slug"] == f.city]
+    return pd.DataFrame({"station_id": known["station_id"].astype(str), "station_name": None, "address": None,
+                         "city_slug": known["city_slug"].fillna("–"), "operator_name": None, "operator": None})
+
+
+def _choose(f: filters.Filters, state: data.Live | None) -> str | None:
+    if f.snapshot_file is None:
+        stations = _live_stations(f, state)
+    else:
+        stations = data.query(f.settings, "stations", f.city, f.operator)
     requested = st.query_params.get(KEY)  # a link to a station: /station?station=<id>
     if requested and KEY not in st.session_state:
         st.session_state[KEY] = requested
     chosen = st.session_state.get(KEY)
     if chosen is not None and chosen not in set(stations["station_id"]):
-        every = data.query(f.settings, "stations", None, None)  # a station picked elsewhere (the map, a link)
+        every = data.query(f.settings, "stations", None, None) if f.snapshot_file else stations
+        if state is not None and chosen not in set(every["station_id"]):  # a station only the live path knows
+            every = pd.concat([every, _live_stations(f.__class__(f.settings, None), state)], ignore_index=True)
+        # a station picked elsewhere (the map, a link)
         stations = pd.concat([stations, every[every["station_id"] == chosen]], ignore_index=True)
     if stations.empty:
         return None
@@ -63,18 +78,15 @@ def master_data(master: dict) -> None:
     cols[3].markdown(f"**Coordinates**  \n{where}  \nStation id `{master['station_id']}`")
 
 
-def forecast_panel(f: filters.Filters, station_id: str, now: pd.DataFrame) -> None:
+def forecast_panel(f: filters.Filters, station_id: str) -> None:
     with st.spinner("Loading the champion models (the first time takes a few seconds)…"):
         try:
             answers = data.forecast(f.settings, station_id)
         except Exception as exc:  # noqa: BLE001 - a broken registry must not break the page
             answers = {h: {"error": f"the models could not be loaded ({type(exc).__name__}: {exc})"}
                        for h in data.AVAILABILITY_MODELS}
-    cols = st.columns(3)
-    free_now = int((now["category"] == D.AVAILABLE).sum()) if len(now) else 0
-    cols[0].metric("free now", f"{free_now} of {len(now)}" if len(now) else "–",
-                   help="Charging points AVAILABLE at the latest poll of the station's city.")
-    for col, horizon in zip(cols[1:], sorted(answers)):
+    cols = st.columns(len(answers))
+    for col, horizon in zip(cols, sorted(answers)):
         answer = answers[horizon]
         if "error" in answer:
             col.metric(f"free in {horizon} min", "–")
@@ -114,35 +126,134 @@ def timeline(runs: pd.DataFrame):
     return fig
 
 
+def _station_now(f: filters.Filters, station_id: str) -> data.Now | None:
+    now = data.status_now(f.settings, None, None, f.coverage)
+    if now is None:
+        return None
+    frame = now.frame
+    return data.Now(frame[frame["station_id"] == station_id], now.live, now.as_of, now.source, now.stale)
+
+
+def _kwh(value) -> str:
+    return "–" if value is None or value != value else f"{value:,.1f} kWh"
+
+
+def now_panel(f: filters.Filters, station_id: str) -> None:
+    """Free now, the open charging sessions with their energy so far, and today's energy and revenue."""
+    now = _station_now(f, station_id)
+    if now is None:
+        st.info("No status of this station yet: neither the live path (`make live`) nor the marts snapshot has "
+                "polled it.")
+        return
+    st.markdown(f":material/schedule: **{now.as_of}** · {'live' if now.live is not None else 'marts snapshot'}")
+    st.caption(now.source)
+    notice = st.empty()  # a warning or nothing, always one element (see network.freshness_line)
+    if now.stale:
+        notice.warning(f"**The live data is stale**: its newest poll or event is {D.fmt_age(now.live.age_s())} old on "
+                   "the live clock. Is the live path (`make live`) still running?")
+    frame = now.frame
+    free = int((frame["category"] == D.AVAILABLE).sum()) if len(frame) else 0
+    cols = st.columns(4)
+    cols[0].metric("free now", f"{free} of {len(frame)}" if len(frame) else "–",
+                   help="Charging points AVAILABLE at the latest " + ("live " if now.live is not None else "")
+                        + "poll of the station's city.")
+    if now.live is None:
+        for col, label in zip(cols[1:], ("charging now", "energy today", "revenue today")):
+            col.metric(label, "–")
+        st.caption("Open sessions and today's energy come from the live path's charging events (`make live`).")
+        return
+    sessions = now.live.sessions
+    sessions = sessions[sessions["station_id"].astype(str) == str(station_id)]
+    day, energy, transactions = data.live_station_today(now.live, station_id)
+    stopped = transactions[transactions["stopped_at"].notna()]
+    currency = ", ".join(sorted(set(stopped["currency"].dropna()))) or ""
+    cols[1].metric("charging now", f"{len(sessions)} session{'' if len(sessions) == 1 else 's'}",
+                   help="Charging transactions started and not stopped (start, meter and stop events).")
+    cols[2].metric("energy today", _kwh(energy.get("energy_kwh", 0.0)),
+                   help=f"{day} (UTC, live clock): the energy so far of every transaction whose latest event is on "
+                        "that day, open ones included.")
+    cols[3].metric("revenue today", f"{energy.get('revenue', 0.0):,.2f} {currency}".strip(),
+                   help=f"{day}: the cost of the transactions stopped that day.")
+    if sessions.empty:
+        st.caption(f"No open charging session at this station; {len(stopped)} completed on {day} (UTC).")
+        return
+    shown = sessions.assign(started=pd.to_datetime(sessions["started_at"], utc=True).dt.strftime("%H:%M UTC"),
+                            last_meter=pd.to_datetime(sessions["last_event_at"], utc=True).dt.strftime("%H:%M:%S"))
+    st.dataframe(shown[["connector_id", "started", "meter_kwh", "power_kw", "last_meter", "events",
+                        "transaction_id"]], hide_index=True, key="open_sessions", column_config={
+        "connector_id": st.column_config.TextColumn("connector"),
+        "meter_kwh": st.column_config.NumberColumn("energy so far (kWh)", format="%.2f"),
+        "power_kw": st.column_config.NumberColumn("power (kW)", format="%.1f"),
+        "last_meter": st.column_config.TextColumn("last meter value (UTC)"),
+        "transaction_id": st.column_config.TextColumn("transaction"),
+    })
+    st.caption(f"Open charging sessions: energy so far is the latest meter value; {len(stopped)} completed on "
+               f"{day} (UTC).")
+
+
+def equipment_panel(f: filters.Filters, station_id: str) -> None:
+    st.markdown("#### Charging points and connectors")
+    equipment = data.query(f.settings, "station_equipment", station_id)
+    if equipment.empty:
+        st.info("No current charging point of this station in the dimension.")
+        return
+    now = _station_now(f, station_id)
+    if now is not None and len(now.frame):
+        status = now.frame.set_index("charging_point_id")["status"]
+        equipment.insert(1, "status now", equipment["charging_point_id"].map(status))
+    st.dataframe(equipment.drop(columns=["connector_id"]), hide_index=True)
+
+
+@st.fragment(run_every=data.REFRESH_S)
+def live_now(station_id: str) -> None:
+    common.run(lambda: now_panel(filters.current(), station_id))
+
+
+@st.fragment(run_every=data.REFRESH_S)
+def live_equipment(station_id: str) -> None:
+    common.run(lambda: equipment_panel(filters.current(), station_id))
+
+
 def render() -> None:
-    f = common.open_page("Station")
-    if f is None:
-        return
+    st.title("Station")
+    f = filters.current()
     s = f.settings
-    if not f.coverage["present"]["stations"]:
-        common.not_ingested("Stations", "station master data (chargecloud)")
-        return
+    state = data.live(s)
+    has_snapshot = f.snapshot_file is not None and not f.error
+    if state is None:
+        if common.no_snapshot(f):
+            return
+        if not f.coverage["present"]["stations"]:
+            common.not_ingested("Stations", "station master data (chargecloud)")
+            return
+    elif not has_snapshot:
+        f = filters.Filters(s, None, city=f.city)  # the live path's stations, without master data
     try:
-        station_id = _choose(f)
+        station_id = _choose(f, state)
     except (snapshot.NoSnapshot, RuntimeError) as exc:
         common.unavailable(exc)
         return
     if station_id is None:
         st.info(f"**No station of {f.scope()}.** Pick another city or operator in the sidebar.")
         return
-    master = data.query(s, "station_master", station_id)
-    if master is None:
+    master = data.query(s, "station_master", station_id) if has_snapshot else None
+    if master is None and state is None:
         st.info(f"**Unknown station `{station_id}`**: it is not in the station dimension of this snapshot.")
         return
-    st.subheader(master.get("station_name") or master.get("address") or station_id)
-    master_data(master)
+    if master is None:
+        st.subheader(f"Station {station_id}")
+        st.caption("Not in a marts snapshot yet, so no master data: `make demo` (or the warehouse job) names it.")
+    else:
+        st.subheader(master.get("station_name") or master.get("address") or station_id)
+        master_data(master)
+
+    st.markdown("#### Now")
+    live_now(station_id)
 
     st.markdown("#### Will it be free soon?")
-    now = pd.DataFrame()
-    if f.coverage["present"]["status"]:
-        now = data.query(s, "latest_status", None, None, s.poll_interval_minutes)
-    now = now[now["station_id"] == station_id] if len(now) else now
-    forecast_panel(f, station_id, now)
+    forecast_panel(f, station_id)
+    if not has_snapshot or not f.coverage["present"]["stations"]:
+        return  # (the rest reads the marts snapshot)
 
     st.markdown("#### When is it usually busy?")
     scope = st.segmented_control("Heatmap over", ["all history", "the selected period"], default="all history",
@@ -204,15 +315,7 @@ def render() -> None:
 
     left, right = st.columns([3, 2])
     with left:
-        st.markdown("#### Charging points and connectors")
-        equipment = data.query(s, "station_equipment", station_id)
-        if equipment.empty:
-            st.info("No current charging point of this station in the dimension.")
-        else:
-            if len(now):
-                status = now.set_index("charging_point_id")["status"]
-                equipment.insert(1, "status now", equipment["charging_point_id"].map(status))
-            st.dataframe(equipment.drop(columns=["connector_id"]), hide_index=True)
+        live_equipment(station_id)
     with right:
         st.markdown("#### Points of interest nearby")
         pois = data.query(s, "nearby_pois", station_id)

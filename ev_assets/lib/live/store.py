@@ -323,6 +323,24 @@ def station_energy_today(con: sqlite3.Connection, day: str | None = None) -> pd.
         GROUP BY 1, 2 ORDER BY 2""", (day, day))
 
 
+def station_transactions(con: sqlite3.Connection, station_id: str, day: str | None = None) -> pd.DataFrame:
+    """The transactions of one station whose latest event is on a UTC day (default: the day of the station's newest
+    event), open and stopped, newest first: what `station_energy_today` sums for that station, with the currency
+    of the cost (for the dashboard's station page)."""
+    columns = ["transaction_id", "connector_id", "started_at", "last_event_at", "stopped_at", "meter_kwh", "power_kw",
+               "cost", "currency", "events"]
+    if day is None:
+        newest = con.execute("SELECT max(last_event_at) FROM transactions WHERE station_id = ?",
+                             (station_id,)).fetchone()[0]
+        if newest is None:
+            return pd.DataFrame(columns=columns)
+        day = newest[:10]
+    return _frame(con, f"""
+        SELECT {', '.join(columns)} FROM transactions
+        WHERE station_id = ? AND last_event_at >= ? AND last_event_at < ? || 'T99'
+        ORDER BY coalesce(started_at, last_event_at) DESC, transaction_id""", (station_id, day, day))
+
+
 @dataclass
 class Freshness:
     """How old the live data is: the newest poll time of any city and the newest event time, both as UTC text, and
