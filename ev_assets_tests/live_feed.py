@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from ev_assets.lib import chargecloud
+from ev_assets.lib.sources import chargecloud
 from ev_assets.lib.live import bus, changes, messages, store
 from ev_assets.lib.live.clock import LiveClock
 

@@ -121,7 +121,7 @@ def test_without_live_data_the_pages_say_they_show_the_snapshot(monkeypatch, tmp
 
 def test_the_live_state_alone_without_a_snapshot(monkeypatch, tmp_path):
     """`make live` on a fresh clone: the simulator's polls and events, no marts snapshot yet."""
-    from ev_assets.lib.sessions.simulate import simulated_events
+    from ev_assets.lib.sources.sessions.simulate import simulated_events
     from ev_assets.lib.simulator.chargecloud import chargecloud_poll
 
     data_dir = tmp_path / "data"

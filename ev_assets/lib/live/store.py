@@ -381,8 +381,11 @@ def parse_iso(text: str) -> datetime:
 def freshness(con: sqlite3.Connection) -> Freshness:
     poll_time, poll_slot = con.execute("SELECT max(poll_time), max(poll_slot) FROM city_polls").fetchone()
     event_time = con.execute("SELECT max(last_event_at) FROM transactions").fetchone()[0]
-    seqs = dict(con.execute("SELECT stream, max(seq) FROM messages GROUP BY stream").fetchall())
-    landed = con.execute("SELECT max(landed_at) FROM messages").fetchone()[0]
+    # each a look-up in an index, not a scan: the messages grow for as long as the live path runs
+    seqs = {stream: seq for stream in (STATUS_STREAM, EVENTS_STREAM)
+            if (seq := con.execute("SELECT max(seq) FROM messages WHERE stream = ?", (stream,)).fetchone()[0])}
+    landed = con.execute("SELECT landed_at FROM messages WHERE rowid = (SELECT max(rowid) FROM messages)").fetchone()
+    landed = landed[0] if landed else None
     return Freshness(poll_time, poll_slot, event_time, seqs, landed, load_clock(con))
 
 
