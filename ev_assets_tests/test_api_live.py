@@ -272,6 +272,17 @@ def test_availability_uses_the_latest_live_poll(root, live_service):  # noqa: F8
     assert r.status_code == 409 and pd.Timestamp(r.json()["newest_data_at"]) == newest["poll_time"].max().floor("ms")
 
 
+def test_the_dashboard_forecast_uses_the_same_live_row_as_the_service(root, live_service):  # noqa: F811
+    from ev_assets.dashboard import data
+
+    for horizon in (15, 60):
+        r = live_service.client.post("/predict/availability", json={"station_id": "S3", "horizon_minutes": horizon})
+        shown = data.forecast(root.settings, "S3")[horizon]
+        assert shown["features_from"] == "live"
+        assert shown["features_at"] == pd.Timestamp(r.json()["features_at"])
+        assert shown["probability"] == pytest.approx(r.json()["probability_available"], abs=1e-12)
+
+
 def test_health_reports_the_age_of_the_live_data(root, live_service):  # noqa: F811
     live = live_service.client.get("/health").json()["live"]
     assert live["present"] is True and live["message"] is None

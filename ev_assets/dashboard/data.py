@@ -257,6 +257,7 @@ class Models:
         self._overview: tuple[tuple, list[dict]] | None = None
         self._registry = None
         self._features = None
+        self._online = None
         self._warm: threading.Thread | None = None
 
     def has_registry(self) -> bool:
@@ -317,6 +318,19 @@ class Models:
         index, _ = self._features.station_time.get()
         return index
 
+    def features_and_stamp(self):
+        self.features()
+        return self._features.station_time.get()
+
+    def online(self):
+        """The service's online availability rows (`serving.OnlineFeatures`) over this data root's live store."""
+        with self._lock:
+            if self._online is None:
+                from ev_assets.lib.ml import serving
+
+                self._online = serving.OnlineFeatures(self.settings.live_dir, _reader(str(self.settings.snapshot_dir)))
+            return self._online
+
     def overview(self, names: tuple[str, ...] | None = None) -> list[dict] | None:
         """`dashboard.registry_overview` of every model the service serves, re-read when mlflow.db changes."""
         if not self.has_registry():
@@ -357,6 +371,7 @@ def forecast(s: Settings, station_id: str) -> dict[int, dict[str, Any]]:
         index = holder.features()
     except serving.ServingError as exc:
         return {h: {"error": exc.message} for h in AVAILABILITY_MODELS}
+    online = _online_row(holder, str(station_id))
     for horizon, name in AVAILABILITY_MODELS.items():
         champion = store.get(name)
         if champion is None:
@@ -365,15 +380,36 @@ def forecast(s: Settings, station_id: str) -> dict[int, dict[str, Any]]:
             out[horizon] = {"error": f"no champion for {name} yet ({why}): run `make demo`"}
             continue
         try:
-            features_at, _, x = serving.availability_features(index, str(station_id), None, champion.features)
+            if online is not None:  # the station's newest live poll, with the training features' function
+                (_, x), features_at, source = online.features(champion.features), online.features_at, "live"
+            else:
+                features_at, _, x = serving.availability_features(index, str(station_id), None, champion.features)
+                source = "feature set"
             p = min(max(champion.predict(x), 0.0), 1.0)
         except serving.ServingError as exc:
             out[horizon] = {"error": exc.message}
             continue
-        out[horizon] = {"probability": p, "features_at": features_at,
+        out[horizon] = {"probability": p, "features_at": features_at, "features_from": source,
                         "target_at": features_at + pd.Timedelta(minutes=horizon), "model": name,
                         "version": champion.version}
     return out
+
+
+def _online_row(holder: "Models", station_id: str):
+    """The station's online feature row (as `/predict/availability` builds it) or None without live data for it."""
+    from ev_assets.lib.live import store
+
+    try:
+        con = store.connect_reader(holder.settings.live_dir)
+    except store.NoLiveData:
+        return None
+    try:
+        index, stamp = holder.features_and_stamp()
+        return holder.online().row(con, station_id, None, index, stamp)
+    except (snapshot.NoSnapshot, LookupError):
+        return None
+    finally:
+        con.close()
 
 
 def warm_up(s: Settings) -> None:

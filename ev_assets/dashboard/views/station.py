@@ -98,10 +98,11 @@ def forecast_panel(f: filters.Filters, station_id: str) -> None:
                         "champion).")
         col.caption(f"likely free at {answer['target_at']:%H:%M} UTC" if answer["probability"] >= 0.5 else
                     f"likely NOT free at {answer['target_at']:%H:%M} UTC")
-    features_at = next((a["features_at"] for a in answers.values() if "features_at" in a), None)
-    if features_at is not None:
-        st.caption(f"Forecast from the station's latest poll in the feature set ({D.fmt_time(features_at)}) by the "
-                   "champion models of the registry, with the features the service builds.")
+    answered = next((a for a in answers.values() if "features_at" in a), None)
+    if answered is not None:
+        where = "latest live poll" if answered.get("features_from") == "live" else "latest poll in the feature set"
+        st.caption(f"Forecast from the station's {where} ({D.fmt_time(answered['features_at'])}) by the champion "
+                   "models of the registry, with the features the service builds.")
 
 
 def heatmap(frame: pd.DataFrame):
