@@ -6,7 +6,7 @@
 Each part starts its own NATS JetStream server on a free port (store in a temporary folder) and the consumer as
 a process of its own (`python -m ev_assets.live consume`), as `make live` runs it.
 
-- **Status latency** per fleet size (1 = today's 38 cities, ~2.2k charging points; 60 = ~134k, Germany's size):
+- **Status latency** per fleet size (1 = the 38 cities at 2,409 charging points; 60 = ~145k, about the size of Germany):
   simulated polls of consecutive slots, each generated and stored first (untimed: the simulator is not the
   product), then timed from "stored in the raw store" to "its poll-complete markers readable in the landing store
   for every city" (the changes of a city are published, and land, before its marker), and on to "every city's
@@ -50,7 +50,7 @@ from ev_assets.lib.live.bus import NatsBus  # noqa: E402
 from ev_assets.lib.live.feeds import PollPublisher  # noqa: E402
 from ev_assets.lib.settings import CHARGECLOUD_CITIES, Settings, SimulationSettings  # noqa: E402
 
-STATIONS_PER_CITY_1X = 28  # 38 cities x 28 stations: ~2.2k charging points, today's recorded fleet
+STATIONS_PER_CITY_1X = 30  # 38 cities x 30 stations: 2,409 charging points, as in the warehouse benchmark
 FIRST_SLOT = datetime(2022, 1, 10, 8, tzinfo=timezone.utc)
 
 

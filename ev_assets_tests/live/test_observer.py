@@ -4,7 +4,6 @@ freshness checks fail when a live asset was not updated for two poll intervals."
 from __future__ import annotations
 
 import json
-from unittest import mock
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
@@ -12,12 +11,13 @@ import dagster as dg
 from ev_assets.defs import live as live_defs
 from ev_assets.lib.sources import chargecloud
 from ev_assets.lib.live import changes, messages, store
+from ev_assets.lib.live.clock import LiveClock
+from ev_assets.lib.settings import Settings
 from ev_assets.lib.live.bus import EVENTS_STREAM, STATUS_STREAM, Message
 from ev_assets.lib.settings import SimulationSettings
 from ev_assets.lib.simulator import chargecloud_poll
 from ev_assets_tests.live.conftest import events
 
-LAST_UPDATE = "dagster._core.definitions.asset_checks.asset_check_factories.freshness_checks.last_update"
 SLOT = datetime(2022, 1, 10, 8, tzinfo=timezone.utc)
 
 
@@ -37,7 +37,7 @@ def test_the_observer_reports_landed_data_once_with_its_age(ev_env, data_dir):
 
     _land_poll_and_events(data_dir / "live")
     result = live_defs.live_observer(dg.build_sensor_context(instance=instance))
-    keys = {e.asset_key.to_user_string(): e for e in result.asset_events}
+    keys = {e.asset_key.to_user_string(): e for e in result.asset_events if isinstance(e, dg.AssetMaterialization)}
     assert set(keys) == {"live/status_changes", "live/status_now", "live/charging_events", "live/open_sessions",
                          "live/station_energy_today"}
     status_now = keys["live/status_now"].metadata
@@ -47,7 +47,7 @@ def test_the_observer_reports_landed_data_once_with_its_age(ev_env, data_dir):
     assert keys["live/open_sessions"].metadata["dagster/row_count"].value == 1
     assert keys["live/status_changes"].metadata["age_s"].value > 3600  # a 2022 poll is old on the real clock
     cursor = json.loads(result.cursor)
-    assert cursor[STATUS_STREAM] > 0 and cursor[EVENTS_STREAM] > 0
+    assert cursor["seq"][STATUS_STREAM] > 0 and cursor["seq"][EVENTS_STREAM] > 0
 
     again = live_defs.live_observer(dg.build_sensor_context(instance=instance, cursor=result.cursor))
     assert isinstance(again, dg.SkipReason)  # nothing new since
@@ -63,25 +63,29 @@ def test_live_assets_in_the_graph_with_lineage_and_freshness(defs):
     assert live_defs.STALE_AFTER == timedelta(minutes=20)
 
 
-def test_the_freshness_check_fails_when_a_live_asset_was_not_updated_for_two_poll_intervals(ev_env, data_dir, defs):
+def test_the_freshness_check_fails_when_the_live_data_is_older_than_two_poll_intervals(ev_env, data_dir):
+    _land_poll_and_events(data_dir / "live")  # the newest data: the events of 2022-01-10 ~10:15 UTC
+    con = store.connect_writer(data_dir / "live")
+    newest = store.parse_iso(store.freshness(con).data_as_of())
+    store.save_clock(con, LiveClock.starting_at(newest + timedelta(minutes=5), 1.0))
+    events, cursor = live_defs.observe(Settings.from_env(), {})
+    verdicts = {e.asset_key.to_user_string(): e for e in events if isinstance(e, dg.AssetCheckEvaluation)}
+    assert set(verdicts) == {"live/status_now", "live/open_sessions", "live/station_energy_today"}
+    assert all(v.passed and v.check_name == "freshness_check" for v in verdicts.values())
+
+    again, cursor = live_defs.observe(Settings.from_env(), cursor)
+    assert again == []  # nothing new landed, the verdict unchanged: nothing to record
+
+    store.save_clock(con, LiveClock.starting_at(newest + timedelta(minutes=21), 1.0))  # the feed stopped
+    events, cursor = live_defs.observe(Settings.from_env(), cursor)
+    stale = [e for e in events if isinstance(e, dg.AssetCheckEvaluation)]
+    assert len(stale) == 3 and not any(e.passed for e in stale)
+    assert stale[0].metadata["age_s"].value > 20 * 60 and stale[0].severity == dg.AssetCheckSeverity.ERROR
+
+    # Dagster takes the verdict for the declared checks
     instance = dg.DagsterInstance.ephemeral()
-    _land_poll_and_events(data_dir / "live")
-    result = live_defs.live_observer(dg.build_sensor_context(instance=instance))
-    for event in result.asset_events:
+    for event in stale:
         instance.report_runless_asset_event(event)
-    check_job = dg.Definitions(assets=live_defs.live_assets, asset_checks=live_defs.freshness_checks) \
-        .resolve_implicit_global_asset_job_def()
-    passed = _run_checks(check_job, instance)
-    assert passed and all(passed.values())
-
-    # 21 minutes later, nothing new landed (the check module's clock moved on; Dagster 1.13's module path)
-    later = (datetime.now(timezone.utc) + timedelta(minutes=21)).timestamp()
-    with mock.patch(f"{LAST_UPDATE}.get_current_timestamp", return_value=later):
-        failed = _run_checks(check_job, instance)
-    assert failed and not any(failed.values())
-
-
-def _run_checks(job, instance) -> dict[str, bool]:
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
-    return {f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}":
-            e.asset_check_evaluation_data.passed for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    record = instance.get_latest_asset_check_evaluation_record(
+        dg.AssetCheckKey(dg.AssetKey(["live", "status_now"]), "freshness_check"))
+    assert record is not None and record.evaluation is not None and not record.evaluation.passed

@@ -173,8 +173,9 @@ def now_panel(f: filters.Filters, station_id: str) -> None:
     cols[2].metric("energy today", _kwh(energy.get("energy_kwh", 0.0)),
                    help=f"{day} (UTC, live clock): the energy so far of every transaction whose latest event is on "
                         "that day, open ones included.")
-    cols[3].metric("revenue today", f"{energy.get('revenue', 0.0):,.2f} {currency}".strip(),
-                   help=f"{day}: the cost of the transactions stopped that day.")
+    revenue = f"{energy.get('revenue', 0.0):,.2f} {currency}".strip() if len(stopped) else "–"
+    cols[3].metric("revenue today", revenue, help=f"{day}: the cost of the transactions stopped that day "
+                   "(– while none has stopped).")
     if sessions.empty:
         st.caption(f"No open charging session at this station; {len(stopped)} completed on {day} (UTC).")
         return
@@ -215,6 +216,12 @@ def live_equipment(station_id: str) -> None:
     common.run(lambda: equipment_panel(filters.current(), station_id))
 
 
+@st.fragment(run_every=data.REFRESH_S)
+def live_forecast(station_id: str) -> None:
+    """The forecast follows the newest live poll while the page is open (its row is cached per poll)."""
+    common.run(lambda: forecast_panel(filters.current(), station_id))
+
+
 def render() -> None:
     st.title("Station")
     f = filters.current()
@@ -252,7 +259,7 @@ def render() -> None:
     live_now(station_id)
 
     st.markdown("#### Will it be free soon?")
-    forecast_panel(f, station_id)
+    live_forecast(station_id)
     if not has_snapshot or not f.coverage["present"]["stations"]:
         return  # (the rest reads the marts snapshot)
 
