@@ -14,12 +14,13 @@ export DAGSTER_HOME ?= $(abspath $(EV_DATA_DIR))/dagster_home
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help setup browser demo ingest test ui docs mlflow serve dashboard live benchmark clean
+.PHONY: help setup browser demo ingest rebuild-raw test ui docs mlflow serve dashboard live benchmark clean
 
 help:
 	@echo "make demo       run the whole graph offline on the simulated feed (ingest + warehouse + docs)"
 	@echo "make test       run the test suite"
 	@echo "make ingest     run only the ingestion jobs (honours EV_SOURCE, EV_REPLAY_DIR)"
+	@echo "make rebuild-raw  rebuild the session and telemetry tables from the raw store alone"
 	@echo "make ui         open the Dagster UI on http://127.0.0.1:3000 with the instance the demo wrote to"
 	@echo "make docs       serve the dbt docs site the demo wrote on http://127.0.0.1:8080"
 	@echo "make mlflow     open the MLflow UI (runs, registered models, champions) on http://127.0.0.1:5000"
@@ -52,6 +53,10 @@ demo: setup
 
 ingest: setup
 	@$(RUN) python -m ev_assets.cli ingest $(ARGS)
+
+# The session and telemetry tables from the raw store alone (they hold everything ever pulled): no pull.
+rebuild-raw: setup
+	@$(RUN) python -m ev_assets.cli rebuild-raw $(ARGS)
 
 # The UI tests look at pages in headless Chromium: Debian's package, installed when missing.
 browser:

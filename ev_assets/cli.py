@@ -2,6 +2,7 @@
 
     python -m ev_assets.cli demo      # the whole graph: polls, ingestion, warehouse (the README's `make demo`)
     python -m ev_assets.cli ingest    # polls and ingestion only (`make ingest`), honouring EV_SOURCE / EV_REPLAY_DIR
+    python -m ev_assets.cli rebuild-raw  # the session and telemetry tables again from the raw store alone
 
 The poll window comes from the source mode: the simulated range (EV_SIM_START, EV_SIM_DAYS), the recorded
 polls (replay: one window per run of consecutive days that hold recordings), or the latest complete 10-minute
@@ -251,10 +252,17 @@ def _summary(settings: Settings) -> None:
 def _models(instance: dg.DagsterInstance) -> None:
     """Each model against its best baseline on the held-out rows, and whether it is the champion."""
     from ev_assets.defs.ml.families import FAMILIES
+    from ev_assets.defs.ml.models import GATE
 
     rows = []
     for name in (name for family in FAMILIES for name in family.models):
         event = instance.get_latest_materialization_event(dg.AssetKey(["ml", name]))
+        gate = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey(["ml", name]), GATE))
+        evaluation = None if gate is None else gate.evaluation
+        gate_meta = {k: v.value for k, v in evaluation.metadata.items()} if evaluation is not None else {}
+        if gate_meta.get("skipped"):  # this run had too little history for it
+            rows.append(f"  {name:<32} skipped: {gate_meta['reason']}")
+            continue
         if event is None:
             rows.append(f"  {name:<32} not trained (see its promotion_gate check)")
             continue
@@ -268,7 +276,7 @@ def _models(instance: dg.DagsterInstance) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ev_assets.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["demo", "ingest"])
+    parser.add_argument("command", choices=["demo", "ingest", "rebuild-raw"])
     parser.add_argument("-v", "--verbose", action="store_true", help="print Dagster's full event log on the console too")
     args = parser.parse_args(argv)
     if not args.verbose:
@@ -283,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
         print("DAGSTER_HOME is not set: using a temporary Dagster instance (the UI will not show these runs)")
         instance = dg.DagsterInstance.ephemeral()
 
+    if args.command == "rebuild-raw":
+        ok = _run(Launcher(instance, settings.data_dir / "logs", verbose=args.verbose), "rebuild_raw_job")
+        _summary(settings)
+        return 0 if ok else 1
     windows = poll_windows(settings)
     spans = ", ".join(f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}" for start, end in windows)
     print(f"data root {settings.data_dir}; chargecloud {settings.mode('chargecloud')}; polls {spans} UTC", flush=True)

@@ -35,6 +35,16 @@ warehouse_job = dg.define_asset_job(
     "the read-only snapshot of the marts the service reads, per UTC day.",
 )
 
+# The raw tables that hold everything ever pulled (session sources, vehicle telemetry): each reads the whole raw
+# store, so running them again is their rebuild from the raw store alone (`make rebuild-raw`).
+ACCUMULATED = ("session_reports", "hourly_loads", "acn_sessions", "charging_events", "vehicle_telemetry")
+rebuild_raw_job = dg.define_asset_job(
+    "rebuild_raw_job",
+    selection=dg.AssetSelection.assets(*(dg.AssetKey(["raw", name]) for name in ACCUMULATED)),
+    description="Rebuild the session and telemetry tables from the raw store alone (no pull): the result equals the "
+    "accumulated tables.",
+)
+
 chargecloud_schedule = dg.build_schedule_from_partitioned_job(
     chargecloud_poll_job, name="chargecloud_every_10_minutes", default_status=dg.DefaultScheduleStatus.STOPPED
 )
@@ -46,6 +56,6 @@ warehouse_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 defs = dg.Definitions(
-    jobs=[chargecloud_poll_job, ingest_job, warehouse_job],
+    jobs=[chargecloud_poll_job, ingest_job, warehouse_job, rebuild_raw_job],
     schedules=[chargecloud_schedule, ingest_schedule, warehouse_schedule],
 )

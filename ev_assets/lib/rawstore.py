@@ -128,6 +128,15 @@ def _sha_from_name(path: Path) -> str:
     return path.name.split(".")[-3]
 
 
+def stored_pulls(root: Path, source: str) -> list[Path]:
+    """Every file ever pulled for `source` (`raw/<source>/**`), in the order they were first stored, oldest first
+    (a file is written once: pulling the same content again keeps its first time)."""
+    folder = root / source
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.rglob("*.gz") if p.is_file()), key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
 def write_pull(root: Path, source: str, payload: Any, prefix: str, suffix: str = ".json") -> RawFile:
     """Store a whole pull under a key made from its content: pulling identical data again adds no file."""
     data = _encode(payload)

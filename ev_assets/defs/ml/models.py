@@ -17,8 +17,8 @@ ONNX_MODELS = ("station_available_15min", "station_available_60min", "vehicle_pl
 PARITY = "onnx_parity"
 GATE_DESCRIPTION = (
     "Passes when this training's version took the `champion` alias: it beats its baselines and the current champion "
-    "on the same held-out rows. Fails (WARN) when the version stays a challenger, and (ERROR, blocking) when there "
-    "was too little data to train."
+    "on the same held-out rows. Fails (WARN) when the version stays a challenger, and (WARN, `skipped`) when there "
+    "was too little history to train: the reason gives the history needed and the history present."
 )
 
 
@@ -78,10 +78,15 @@ def build_model_asset(family: Family, name: str) -> dg.AssetsDefinition:
         try:
             trained = trained_model(settings, family, name)
         except InsufficientData as exc:
-            context.log.warning(f"{name} not trained: {exc}")
-            yield dg.AssetCheckResult(asset_key=key, check_name=GATE, passed=False, metadata={"reason": str(exc)})
+            # too little history is not a failure of the run: the model is skipped, its check says what is missing
+            # (WARN: it blocks nothing), and the champion, if any, stays
+            context.log.warning(f"{name} skipped: too little history: {exc}")
+            skipped = {"skipped": True, "reason": f"too little history: {exc}"}
+            yield dg.AssetCheckResult(asset_key=key, check_name=GATE, passed=False,
+                                      severity=dg.AssetCheckSeverity.WARN, metadata=skipped)
             if name in ONNX_MODELS:
-                yield dg.AssetCheckResult(asset_key=key, check_name=PARITY, passed=False, metadata={"reason": "no model"})
+                yield dg.AssetCheckResult(asset_key=key, check_name=PARITY, passed=False,
+                                          severity=dg.AssetCheckSeverity.WARN, metadata={**skipped, "exported": False})
             return
         store = registry(settings)
         tags = {"dagster_run_id": context.run_id, "feature_set": family.feature_set,

@@ -6,12 +6,11 @@ import re
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from ev_assets.defs.raw.pulls import store_pulled_files
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import rawstore, replayfiles, tables, warehouse
+from ev_assets.lib import rawstore, replayfiles, warehouse
 from ev_assets.lib.sources import sessions
 
 DESCRIPTIONS = {
@@ -50,29 +49,39 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
         name=f"{source}_table",
         specs=[table_spec(source, DESCRIPTIONS[source], deps=[pull_name])],
-        ins={"pulled": dg.AssetIn(pull_name)},
         pool=DUCKDB_POOL,
     )
-    def table(context: dg.AssetExecutionContext, ev_config: EvConfig, pulled: list):
-        """Parses every pulled file; rows that cannot be loaded, and files that cannot be read as a whole (level
-        `file`), go to raw.quarantine with the reason, and the other files still load."""
-        parsed = [
-            sessions.parse_or_quarantine(source, Path(p).name, rawstore.read_raw_bytes(p), raw_file=p) for p in pulled
-        ]
-        rows = pd.concat([p.table for p in parsed], ignore_index=True) if parsed else tables.frame(source)
-        bad = pd.concat([p.quarantine for p in parsed], ignore_index=True) if parsed else tables.frame("quarantine")
+    def table(context: dg.AssetExecutionContext, ev_config: EvConfig):
+        """Everything ever pulled (the raw store, not only this pull), one row per record by its natural key
+        (`sessions.NATURAL_KEYS`): a file pulled again changes nothing, an overlapping export adds only what is new,
+        and a record that came back changed is taken in its latest version. So a landing folder may be emptied
+        after a pull, and this table is always the rebuild of the raw store. Rows that cannot be loaded, and files
+        that cannot be read as a whole (level `file`), go to raw.quarantine with the reason."""
+        settings = ev_config.settings()
+        stored = rawstore.stored_pulls(settings.raw_dir, f"sessions/{source}")
+        parsed = [sessions.parse_or_quarantine(source, p.name, rawstore.read_raw_bytes(p), raw_file=str(p))
+                  for p in stored]
+        merged = sessions.accumulate(source, parsed)
         with ev_config.connect() as con:
-            written = warehouse.replace_rows(con, source, rows, "TRUE")
-            quarantined = warehouse.replace_rows(con, "quarantine", bad, "source = ?", (source,))
+            before = con.execute(f"SELECT count(*) FROM raw.{source}").fetchone()[0] if _exists(con, source) else 0
+            written = warehouse.replace_rows(con, source, merged.table, "TRUE")
+            quarantined = warehouse.replace_rows(con, "quarantine", merged.quarantine, "source = ?", (source,))
             meta = table_metadata(con, source, written)
+        context.log.info(f"{source}: {written:,} record(s) from {len(stored)} stored file(s), {written - before:+,} "
+                         "since the last run")
         if quarantined:
             context.log.warning(
                 f"{quarantined} {source} row(s) or file(s) quarantined: see raw.quarantine (source '{source}')"
             )
-        meta["quarantined_records"] = quarantined
+        meta.update({"quarantined_records": quarantined, "stored_files": len(stored), "new_records": written - before})
         yield dg.MaterializeResult(asset_key=["raw", source], metadata=meta)
 
     return [pull, table]
+
+
+def _exists(con, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND "
+                            "table_name = ?", [table]).fetchone()[0])
 
 
 session_assets = [a for source in sessions.SOURCES for a in build_session_assets(source)]

@@ -44,14 +44,16 @@ def vehicle_telemetry_pull(context: dg.AssetExecutionContext, ev_config: EvConfi
 @dg.multi_asset(
     name=f"{SOURCE}_table",
     specs=[table_spec(SOURCE, DESCRIPTION, deps=[f"{SOURCE}_pull"])],
-    ins={"pulled": dg.AssetIn(f"{SOURCE}_pull")},
     pool=DUCKDB_POOL,
 )
-def vehicle_telemetry_table(context: dg.AssetExecutionContext, ev_config: EvConfig, pulled: list):
-    """Parses every pulled file and replaces the table: repeated readings count once, files out of time order are
-    sorted; rows that cannot be loaded, conflicting repeats and files that cannot be read (level `file`) go to
-    raw.quarantine with the reason, and the other files still load."""
-    parsed = [telemetry.parse_or_quarantine(Path(p).name, rawstore.read_raw_bytes(p), raw_file=p) for p in pulled]
+def vehicle_telemetry_table(context: dg.AssetExecutionContext, ev_config: EvConfig):
+    """Every file ever pulled (the raw store, oldest first), not only this pull's: one row per vehicle and reading
+    time, so an export that overlaps an earlier one adds only the new readings and a landing folder may be emptied
+    after a pull. Files out of time order are sorted; rows that cannot be loaded, conflicting repeats (the first
+    reading stays) and files that cannot be read (level `file`) go to raw.quarantine with the reason."""
+    settings = ev_config.settings()
+    stored = rawstore.stored_pulls(settings.raw_dir, SOURCE)
+    parsed = [telemetry.parse_or_quarantine(p.name, rawstore.read_raw_bytes(p), raw_file=str(p)) for p in stored]
     combined = telemetry.combine(parsed)
     with ev_config.connect() as con:
         written = warehouse.replace_rows(con, SOURCE, combined.table, "TRUE")

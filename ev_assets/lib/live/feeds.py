@@ -5,14 +5,13 @@
   source's mode: simulated, replay or live chargecloud), for the live runner; the batch asset `chargecloud_polls`
   stores its own polls and calls `publish_stored` when a broker is configured.
 - `EventFeed`: charging events released when their time comes on the live clock: the simulator's events of the
-  clock's days (ids made unique per day, so a later run never reuses them), or replayed JSON Lines files.
+  clock's days, or replayed JSON Lines files.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -96,18 +95,6 @@ def _event_time(event: dict) -> datetime:
     return parsed.astimezone(timezone.utc) if parsed.tzinfo else _NO_TIME
 
 
-def _unique_ids(events: list[dict], salt: str) -> list[dict]:
-    namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"ev-assets:live:{salt}")
-    out = []
-    for event in events:
-        event = dict(event)
-        for key in ("eventId", "transactionId"):
-            if event.get(key):
-                event[key] = str(uuid.uuid5(namespace, str(event[key])))
-        out.append(event)
-    return out
-
-
 def simulated_feed(settings: Settings, first_day: date, days: int) -> EventFeed:
     """The simulator's charging events for `days` days from `first_day` (the stations of the simulated polls)."""
     from ev_assets.lib.sources.sessions.simulate import simulated_events  # noqa: PLC0415 - the simulator is optional
@@ -116,8 +103,7 @@ def simulated_feed(settings: Settings, first_day: date, days: int) -> EventFeed:
     events = []
     for offset in range(days):
         day = first_day + timedelta(days=offset)
-        one_day = simulated_events(type(sim)(**{**sim.__dict__, "start": day, "days": 1}))
-        events += _unique_ids(one_day, day.isoformat())
+        events += simulated_events(type(sim)(**{**sim.__dict__, "start": day, "days": 1}))  # ids unique per day
     return EventFeed(events)
 
 

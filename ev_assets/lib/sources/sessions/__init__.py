@@ -64,8 +64,18 @@ from ev_assets.lib.sources.sessions.simulate import simulated_files
 from ev_assets.lib.settings import Settings
 
 SOURCES = ("session_reports", "hourly_loads", "acn_sessions", "charging_events")
+# What names one record of each table: an export that repeats it (overlapping files, the same month exported again)
+# adds nothing; a later pull with other values for it replaces the earlier version. Idle hours of the hourly loads
+# have no user or session: identical rows of them count once.
+NATURAL_KEYS = {
+    "session_reports": ["session_id"],
+    "hourly_loads": ["user_id", "session_id", "date_from"],
+    "acn_sessions": ["session_id"],
+    "charging_events": ["event_id"],
+}
 
-__all__ = ["PATTERNS", "SOURCES", "Parsed", "files_folder", "parse", "parse_or_quarantine", "pull_files"]
+__all__ = ["NATURAL_KEYS", "PATTERNS", "SOURCES", "Parsed", "accumulate", "files_folder", "parse",
+           "parse_or_quarantine", "pull_files"]
 
 
 def pull_files(settings: Settings, source: str, report: FileReport | None = None) -> list[tuple[str, bytes]]:
@@ -111,3 +121,21 @@ def unreadable_files(source: str, files: list[tuple[str, bytes]]) -> dict[str, s
         except ValueError as exc:
             found[name] = file_error(name, exc)
     return found
+
+
+def accumulate(source: str, parsed: list[Parsed]) -> Parsed:
+    """One table of every pull of `source`, `parsed` oldest pull first: each record once by its natural key
+    (`NATURAL_KEYS`). A record repeated with the same values keeps its first file; one that came back with other
+    values is taken in its latest version. The quarantine holds what every pull quarantined, once."""
+    import pandas as pd  # noqa: PLC0415 - only the table assets need it
+
+    from ev_assets.lib import tables  # noqa: PLC0415
+
+    if not parsed:
+        return Parsed(tables.frame(source), tables.frame("quarantine"))
+    rows = pd.concat([p.table for p in parsed], ignore_index=True)
+    values = [c for c in rows.columns if c != "raw_file"]
+    rows = rows.drop_duplicates(subset=values, keep="first")
+    rows = rows.drop_duplicates(subset=NATURAL_KEYS[source], keep="last").reset_index(drop=True)
+    bad = pd.concat([p.quarantine for p in parsed], ignore_index=True).drop_duplicates(ignore_index=True)
+    return Parsed(rows, bad)

@@ -96,10 +96,14 @@ def norway_sessions(sim: SimulationSettings) -> list[NorwaySession]:
                 start = _minute(day, rng, 16, 21)
                 drafts.append((garage, user, shared, start, _minute(day + timedelta(days=1), rng, 6, 8)))
     sessions = []
-    for n, (garage, user, shared, plugin, plugout) in enumerate(sorted(drafts, key=lambda d: (d[3], d[1])), 1):
+    number = {user: n for n, (_, user, _) in enumerate(_users(), start=1)}
+    for garage, user, shared, plugin, plugout in sorted(drafts, key=lambda d: (d[3], d[1])):
         hours = (plugout - plugin).total_seconds() / 3600.0
         energy = round(min(rng.uniform(2.0, 40.0), 0.95 * HOURLY_POWERS_KW[0] * hours), 2)
-        sessions.append(NorwaySession(n, garage, user, shared, plugin, plugout, energy))
+        # the id names the user and the plug-in minute: the same session has the same id whatever range is
+        # simulated, and sessions of other ranges never reuse it (the raw tables merge pulls by session id)
+        session_id = int(f"{plugin:%y%m%d%H%M}") * 100 + number[user]
+        sessions.append(NorwaySession(session_id, garage, user, shared, plugin, plugout, energy))
     return sessions
 
 
@@ -259,8 +263,10 @@ def fleet_stations(sim: SimulationSettings) -> list[tuple[str, tuple[float, ...]
     ]
 
 
-def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+def _uuid(rng: random.Random, salt: str) -> str:
+    """A random id made unique to `salt` (the transaction's station and start): a simulated range that starts on
+    another day draws the same random numbers, and its events must not reuse the ids of another range's."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"ev-assets:{salt}:{rng.getrandbits(128):032x}"))
 
 
 def _iso(moment: datetime) -> str:
@@ -270,12 +276,13 @@ def _iso(moment: datetime) -> str:
 def _transaction_events(rng: random.Random, station: str, connector: int, start: datetime,
                         minutes: int, power_kw: float) -> list[dict[str, Any]]:
     """Started, an Updated every 15 minutes, and Ended with the total energy and its cost."""
-    transaction = _uuid(rng)
+    salt = f"{station}|{connector}|{start:%Y-%m-%dT%H:%M}"
+    transaction = _uuid(rng, salt)
     end = start + timedelta(minutes=minutes)
     events = []
 
     def event(kind: str, moment: datetime, energy_wh: int, power_w: int, **extra: Any) -> None:
-        events.append({"eventId": _uuid(rng), "transactionId": transaction, "stationId": station,
+        events.append({"eventId": _uuid(rng, salt), "transactionId": transaction, "stationId": station,
                        "connectorId": connector, "eventType": kind, "timestamp": _iso(moment), "seqNo": len(events),
                        "meterValue": {"energyWh": energy_wh, "powerW": power_w}, **extra})
 
