@@ -400,5 +400,5 @@ def test_parsed_frames_load_into_the_duckdb_tables() -> None:
             con.execute(f"INSERT INTO {tables.SCHEMA}.{name} SELECT * FROM _frame")
             con.unregister("_frame")
         assert con.execute(f"SELECT count(*) FROM {tables.SCHEMA}.{source}").fetchone()[0] == len(parsed.table)
-    first = con.execute("SELECT plugin_at FROM raw.session_reports ORDER BY session_id::INT LIMIT 1").fetchone()[0]
+    first = con.execute("SELECT plugin_at FROM raw.session_reports ORDER BY session_id::BIGINT LIMIT 1").fetchone()[0]
     assert isinstance(first, datetime) and first.tzinfo is None
