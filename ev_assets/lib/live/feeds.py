@@ -46,7 +46,12 @@ class PollPublisher:
 
     def publish_stored(self, slot: datetime, raw: rawstore.RawFile) -> Published:
         tracker = self._tracker(slot)
-        return self.bus.publish(tracker.changes(self._flatten(slot, raw)))
+        before = {table: dict(last) for table, last in tracker.last.items()}
+        try:
+            return self.bus.publish(tracker.changes(self._flatten(slot, raw)))
+        except Exception:
+            tracker.last = before  # not published: the next poll's changes are taken against what was
+            raise
 
     def _flatten(self, slot: datetime, raw: rawstore.RawFile) -> chargecloud.FlatPoll:
         return chargecloud.flatten_polls([(rawstore.read_raw_bytes(raw.path), slot, str(raw.path))], self.shapes)
@@ -69,14 +74,21 @@ class EventFeed:
         self.position = 0
 
     def due(self, until: datetime) -> list[dict]:
-        start = self.position
-        while self.position < len(self.events) and _event_time(self.events[self.position]) <= until:
-            self.position += 1
-        return self.events[start:self.position]
+        """The events not yet released whose time is at or before `until` (released by `publish_due`)."""
+        end = self.position
+        while end < len(self.events) and _event_time(self.events[end]) <= until:
+            end += 1
+        return self.events[self.position:end]
 
     def publish_due(self, bus: Bus, until: datetime) -> Published:
+        """Publish the due events; they count as released only once the broker has stored them, so a failed
+        publish sends them again on the next call."""
         due = self.due(until)
-        return bus.publish(messages.charging_event(e) for e in due) if due else Published()
+        if not due:
+            return Published()
+        published = bus.publish(messages.charging_event(e) for e in due)
+        self.position += len(due)
+        return published
 
     @property
     def remaining(self) -> int:

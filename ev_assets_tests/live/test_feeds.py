@@ -1,0 +1,76 @@
+"""The publishers lose nothing when the broker refuses a publish: what was not stored goes out the next time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from ev_assets.lib import rawstore
+from ev_assets.lib.live.bus import BusError, Published
+from ev_assets.lib.live.feeds import EventFeed, PollPublisher
+from ev_assets.lib.settings import Settings, SimulationSettings
+from ev_assets.lib.simulator import chargecloud_poll
+from ev_assets_tests.live.conftest import events
+
+SLOT = datetime(2022, 1, 10, 8, tzinfo=timezone.utc)
+
+
+class FlakyBus:
+    """A bus whose next publish fails when `down` is set; it keeps what it stored."""
+
+    def __init__(self):
+        self.down = False
+        self.stored: list[tuple[str, bytes, str]] = []
+
+    def publish(self, items) -> Published:
+        items = list(items)
+        if self.down:
+            raise BusError("broker unreachable")
+        self.stored += items
+        return Published(stored=len(items))
+
+
+def test_events_not_stored_by_the_broker_are_published_again():
+    bus, feed = FlakyBus(), EventFeed(events(30))
+    until = datetime(2022, 1, 10, 9, tzinfo=timezone.utc)
+    bus.down = True
+    with pytest.raises(BusError):
+        feed.publish_due(bus, until)
+    bus.down = False
+    assert feed.publish_due(bus, until).stored == len(feed.events[:feed.position]) > 0
+    assert feed.publish_due(bus, until).stored == 0  # released once
+    assert len({msg_id for _, _, msg_id in bus.stored}) == len(bus.stored)
+
+
+def test_status_changes_not_stored_by_the_broker_are_published_with_the_next_poll(data_dir):
+    settings = Settings(data_dir=data_dir)
+    sim = SimulationSettings()
+    bus = FlakyBus()
+    publisher = PollPublisher(settings, bus)
+    raws = []
+    for i in range(3):
+        slot = SLOT + timedelta(minutes=10 * i)
+        raws.append((slot, rawstore.write_raw(settings.raw_dir, "chargecloud", rawstore.slot_key(slot),
+                                              chargecloud_poll(sim, slot))))
+    publisher.publish_stored(*raws[0])
+    bus.down = True
+    with pytest.raises(BusError):
+        publisher.publish_stored(*raws[1])
+    bus.down = False
+    publisher.publish_stored(*raws[2])
+    # what the consumer gets is each item's status at the last published poll: as if the failed poll never was
+    last = {}
+    for subject, data, msg_id in bus.stored:
+        if subject == "ev.status.change":
+            table, item, connector, _ = msg_id.split("|")
+            last[(table, item, connector)] = data
+    reference = PollPublisher(Settings(data_dir=data_dir), FlakyBus())
+    reference.publish_stored(*raws[0])
+    reference.publish_stored(*raws[2])
+    expected = {}
+    for subject, data, msg_id in reference.bus.stored:
+        if subject == "ev.status.change":
+            table, item, connector, _ = msg_id.split("|")
+            expected[(table, item, connector)] = data
+    assert last == expected
