@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pandas as pd
 import pytest
 
 from ev_assets.lib import rawstore
@@ -74,3 +75,30 @@ def test_status_changes_not_stored_by_the_broker_are_published_with_the_next_pol
             table, item, connector, _ = msg_id.split("|")
             expected[(table, item, connector)] = data
     assert last == expected
+
+
+def test_a_replayed_event_log_lands_like_the_batch_parser_reads_it(tmp_path, data_dir):
+    import gzip
+    import json
+
+    from ev_assets.lib.live import store
+    from ev_assets.lib.live.bus import EVENTS_STREAM, Message
+    from ev_assets.lib.live.feeds import replay_feed
+    from ev_assets.lib.sources.sessions import parse
+
+    lines = [json.dumps(e) for e in events(12, "replayed")]
+    lines.insert(5, "{not json")
+    plain, packed = tmp_path / "day1.jsonl", tmp_path / "day2.jsonl.gz"
+    plain.write_text("\n".join(lines[:8]) + "\n")
+    packed.write_bytes(gzip.compress(("\n".join(lines[8:]) + "\n").encode()))
+    feed = replay_feed([plain, packed])
+    bus = FlakyBus()
+    feed.publish_due(bus, datetime(2100, 1, 1, tzinfo=timezone.utc))  # a replay: everything is due
+    con = store.connect_writer(data_dir / "live")
+    landed = store.land(con, [Message(EVENTS_STREAM, i + 1, subject, data, msg_id)
+                              for i, (subject, data, msg_id) in enumerate(bus.stored)])
+    assert landed.events == 12 and landed.quarantined == 1
+    batch = pd.concat([parse("charging_events", p.name, p.read_bytes()).table for p in (plain, packed)])
+    got = pd.read_sql("SELECT event_id, meter_kwh, event_type FROM charging_events ORDER BY event_id", con)
+    expected = batch[["event_id", "meter_kwh", "event_type"]].sort_values("event_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
