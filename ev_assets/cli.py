@@ -239,10 +239,13 @@ def _run(launcher: Launcher, job: str, tags: dict[str, str] | None = None) -> bo
 
 def _summary(settings: Settings) -> None:
     with warehouse.connect(settings.warehouse_path, read_only=True) as con:
-        rows = con.execute(
-            """SELECT schema_name, table_name, estimated_size FROM duckdb_tables()
+        tables = con.execute(
+            """SELECT schema_name, table_name FROM duckdb_tables()
                ORDER BY schema_name, table_name"""
         ).fetchall()
+        # exact counts: duckdb_tables().estimated_size still counts the rows a rerun deleted
+        rows = [(schema, name, con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0])
+                for schema, name in tables]
     print(f"\nWarehouse {settings.warehouse_path} (rows per table):")
     for schema in dict.fromkeys(schema for schema, _, _ in rows):
         tables = ", ".join(f"{name}\0{size:,}" for s, name, size in rows if s == schema)  # \0 keeps name and count together

@@ -41,6 +41,21 @@ def _recording(folder, name, timestamp):
     (folder / name).write_text(json.dumps({"koeln": {"data": [], "status_code": 1000, "timestamp": timestamp}}))
 
 
+def test_the_summary_prints_exact_row_counts_after_a_rerun(tmp_path, capsys):
+    """A rerun deletes a day's rows and inserts them again: DuckDB's estimated size still counts the deleted ones."""
+    settings = Settings(data_dir=tmp_path)
+    with contextlib.closing(duckdb.connect(str(settings.warehouse_path))) as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.status_chargingpoints AS SELECT range AS id FROM range(3000)")
+        con.execute("DELETE FROM raw.status_chargingpoints WHERE id >= 1000")
+        con.execute("INSERT INTO raw.status_chargingpoints SELECT range FROM range(1000, 1500)")
+        con.execute("CREATE TABLE raw.chargecloud_poll_log (city VARCHAR)")
+    cli._summary(settings)
+    printed = capsys.readouterr().out
+    assert re.search(r"\bstatus_chargingpoints 1,500\b", printed), printed
+    assert re.search(r"\bchargecloud_poll_log 0\b", printed), printed
+
+
 def test_a_stray_recording_cannot_make_a_run_explode(tmp_path):
     """Recordings on 2022-01-11 and 2022-03-05, and one from 2099: two windows of at most a day, the 2099 one left out."""
     _recording(tmp_path, "a.json", "2022-01-11T21:58:22+01:00")
