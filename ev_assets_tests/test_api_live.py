@@ -168,7 +168,7 @@ LIVE_DAY = START + pd.Timedelta(days=2)  # the day after the feature set's two d
 @pytest.fixture(scope="module")
 def service(root):  # noqa: F811
     """The `root` data root (feature sets of synthetic_status' two days, trained champions) with no live store."""
-    with TestClient(create_app(root.settings)) as client:
+    with TestClient(create_app(root.settings), base_url="http://127.0.0.1") as client:
         yield client
 
 
@@ -238,7 +238,7 @@ def live_service(root, tmp_path_factory):  # noqa: F811
          "timestamp": t1, "meterValue": {"energyWh": 4500, "powerW": 11000}},
     ]
     land_polls(settings.live_dir, polls, events, clock)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
         yield SimpleNamespace(client=client, polls=polls, last_poll=last_poll)
     for path in settings.snapshot_dir.iterdir():
         path.unlink()

@@ -91,7 +91,7 @@ def root(tmp_path_factory) -> Root:
 
 @pytest.fixture(scope="module")
 def client(root):
-    with TestClient(create_app(root.settings)) as test_client:
+    with TestClient(create_app(root.settings), base_url="http://127.0.0.1") as test_client:
         yield test_client
 
 
@@ -415,7 +415,8 @@ def test_cors_allows_the_configured_origins(root, client):
 
 
 def test_without_champions_predictions_are_503_and_health_degraded(tmp_path):
-    with TestClient(create_app(Settings(data_dir=tmp_path / "empty", model_reload_s=0))) as empty:
+    app = create_app(Settings(data_dir=tmp_path / "empty", model_reload_s=0))
+    with TestClient(app, base_url="http://127.0.0.1") as empty:
         health = empty.get("/health").json()
         assert health["status"] == "degraded" and all(m["version"] is None for m in health["models"].values())
         r = empty.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 60})
@@ -435,7 +436,7 @@ def test_a_new_champion_answers_after_reload_and_a_broken_one_is_not_loaded(root
     new = root.registry.register(root.trained[name], tags={}).version
     try:
         root.registry.promote(name, new)
-        r = client.post("/admin/reload")
+        r = client.post("/admin/reload", json={})
         assert r.status_code == 200 and r.json()["models"][name] == {
             "version": new, "previous_version": original, "changed": True, "registry_version": new, "error": None}
         assert r.json()["models"]["station_available_60min"]["changed"] is False
@@ -448,14 +449,14 @@ def test_a_new_champion_answers_after_reload_and_a_broken_one_is_not_loaded(root
         location = Path(root.registry.client.get_model_version_download_uri(name, broken).removeprefix("file://"))
         os.rename(location, location.with_name(location.name + ".gone"))
         root.registry.promote(name, broken)
-        status = client.post("/admin/reload").json()["models"][name]
+        status = client.post("/admin/reload", json={}).json()["models"][name]
         assert status["version"] == new and status["registry_version"] == broken and status["error"]
         assert client.get("/health").json()["models"][name]["error"] == status["error"]
         assert client.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 15}).json()[
             "version"] == new
     finally:
         root.registry.promote(name, original)
-        client.post("/admin/reload")
+        client.post("/admin/reload", json={})
     assert client.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 15}).json()[
         "version"] == original
 
@@ -463,7 +464,7 @@ def test_a_new_champion_answers_after_reload_and_a_broken_one_is_not_loaded(root
 def test_the_background_poller_picks_up_a_new_champion_without_a_call(root):
     name = "station_available_60min"
     original = root.versions[name]
-    with TestClient(create_app(root.settings.with_(model_reload_s=0.2))) as polling:
+    with TestClient(create_app(root.settings.with_(model_reload_s=0.2)), base_url="http://127.0.0.1") as polling:
         new = root.registry.register(root.trained[name], tags={}).version
         try:
             root.registry.promote(name, new)

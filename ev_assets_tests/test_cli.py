@@ -3,6 +3,7 @@
 import contextlib
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -33,12 +34,51 @@ def test_poll_window_follows_the_source_mode(tmp_path):
     now = datetime(2022, 3, 1, 12, 37, tzinfo=UTC)
     assert cli.poll_windows(live, now) == [(datetime(2022, 3, 1, 12, 20, tzinfo=UTC), datetime(2022, 3, 1, 12, 30, tzinfo=UTC))]
     empty = Settings.from_env({"EV_SOURCE": "replay", "EV_REPLAY_DIR": str(tmp_path)})
-    with pytest.raises(SystemExit, match="no recorded chargecloud polls"):
-        cli.poll_windows(empty)
+    assert cli.poll_windows(empty) == []  # an empty source: a notice, the other sources still load
+    assert "chargecloud has no recorded polls" in cli.no_polls_notice(empty)
 
 
 def _recording(folder, name, timestamp):
     (folder / name).write_text(json.dumps({"koeln": {"data": [], "status_code": 1000, "timestamp": timestamp}}))
+
+
+def test_the_summary_prints_exact_row_counts_after_a_rerun(tmp_path, capsys):
+    """A rerun deletes a day's rows and inserts them again: DuckDB's estimated size still counts the deleted ones."""
+    settings = Settings(data_dir=tmp_path)
+    with contextlib.closing(duckdb.connect(str(settings.warehouse_path))) as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.status_chargingpoints AS SELECT range AS id FROM range(3000)")
+        con.execute("DELETE FROM raw.status_chargingpoints WHERE id >= 1000")
+        con.execute("INSERT INTO raw.status_chargingpoints SELECT range FROM range(1000, 1500)")
+        con.execute("CREATE TABLE raw.chargecloud_poll_log (city VARCHAR)")
+    cli._summary(settings)
+    printed = capsys.readouterr().out
+    assert re.search(r"\bstatus_chargingpoints 1,500\b", printed), printed
+    assert re.search(r"\bchargecloud_poll_log 0\b", printed), printed
+
+
+def test_a_sessions_only_replay_ingests_with_a_notice_for_chargecloud(tmp_path, dbt_manifest):
+    """A replay folder with a session report and no chargecloud polls: chargecloud is an empty source (a notice),
+    the session reports load, and `ingest` exits 0."""
+    replay = tmp_path / "replay"
+    replay.mkdir()
+    (replay / "Dataset 1_EV charging reports.csv").write_text("\n".join([
+        "session_ID;Garage_ID;User_ID;User_type;Shared_ID;Start_plugin;Start_plugin_hour;End_plugout;"
+        "End_plugout_hour;El_kWh;Duration_hours;month_plugin;weekdays_plugin",
+        "1;AdO3;AdO3-4;Private;NA;21.12.2018 10:20;10;21.12.2018 10:23;10;0,3;0,05;Dec;Friday",
+        "2;AdO3;AdO3-4;Private;NA;22.12.2018 18:00;18;23.12.2018 07:10;7;12,5;13,17;Dec;Saturday",
+    ]) + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED and not k.startswith("EV_")}
+    env.update({"EV_SOURCE": "replay", "EV_REPLAY_DIR": str(replay), "EV_DATA_DIR": str(tmp_path / "data")})
+    done = subprocess.run([sys.executable, "-m", "ev_assets.cli", "ingest"], env=env, capture_output=True, text=True,
+                          timeout=600, cwd=Path(cli.__file__).resolve().parents[1])
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr[-3000:]
+    assert f"notice: chargecloud has no recorded polls in {replay}" in out, out
+    assert "sources_job succeeded" in out and "session_reports_pull" in out, out
+    assert re.search(r"\bsession_reports 2\b", out), out
+    with contextlib.closing(duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)) as con:
+        assert con.execute("SELECT count(*) FROM raw.session_reports").fetchone()[0] == 2
 
 
 def test_a_stray_recording_cannot_make_a_run_explode(tmp_path):
@@ -54,8 +94,9 @@ def test_a_stray_recording_cannot_make_a_run_explode(tmp_path):
     ]
     assert all(end - start <= timedelta(days=2) for start, end in windows)
     (tmp_path / "a.json").unlink(), (tmp_path / "b.json").unlink(), (tmp_path / "c.json").unlink()
-    with pytest.raises(SystemExit, match="without a usable poll time.*in the future"):
-        cli.poll_windows(Settings.from_env({"EV_SOURCE": "replay", "EV_REPLAY_DIR": str(tmp_path)}))
+    stray = Settings.from_env({"EV_SOURCE": "replay", "EV_REPLAY_DIR": str(tmp_path)})
+    assert cli.poll_windows(stray) == []
+    assert re.search("without a usable poll time.*in the future", cli.no_polls_notice(stray))
 
 
 @pytest.fixture(scope="module")

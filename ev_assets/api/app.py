@@ -3,7 +3,9 @@
 - `GET /health`: ok or degraded, the champion version of each model, the marts snapshot and feature sets present.
 - `GET /metadata`: per model, name, version, metrics vs baselines, trained at, MLflow run and links, and the
   lineage (the data versions of the feature set and of the raw / warehouse assets it was built from).
-- `POST /predict/...`: `ev_assets.api.predict`. `POST /admin/reload`: look for new champions now.
+- `POST /predict/...`: `ev_assets.api.predict`. `POST /admin/reload`: look for new champions now (a JSON body, and
+  the `X-Admin-Token` when bound beyond loopback).
+- `ev_assets.api.guard`: a foreign Host header is 400, a body over EV_MAX_BODY_BYTES 413, a long query string 414.
 - the KPI endpoints (`ev_assets.api.kpis`), the live "now" endpoints (`ev_assets.api.live`: `GET /kpi/status/now`,
   `GET /kpi/status/now/{station_id}`) and the charging plan (`ev_assets.api.plan`).
 - Freshness: every KPI and prediction answer carries the `X-Data-As-Of` header, and a `data_as_of` field when its
@@ -17,12 +19,13 @@ codes each route can return are in its OpenAPI `responses`.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import sqlite3
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -32,7 +35,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ev_assets.api import champions as C
-from ev_assets.api import kpis, live, plan, predict
+from ev_assets.api import guard, kpis, live, plan, predict
 from ev_assets.api.deps import get_champions, get_settings
 from ev_assets.lib import snapshot
 from ev_assets.lib.ml import serving
@@ -173,9 +176,34 @@ def _describe(champion: C.Champion | None) -> dict | None:
     return _DESCRIPTIONS[key]
 
 
-@service.post("/admin/reload", response_model=ReloadAnswer,
-              summary="Look for new champions now (instead of waiting for the next poll)")
-def reload_champions(request: Request) -> dict:
+class ReloadRequest(BaseModel):
+    """An empty JSON object: the admin routes take only JSON, which a cross-site form or `text/plain` POST is not."""
+
+
+def admin_request(request: Request, x_admin_token: str | None = Header(
+        default=None, description="The admin token (EV_ADMIN_TOKEN): required when the service is bound beyond "
+        "loopback (EV_SERVE_HOST) or a token is configured.")) -> None:
+    """An admin route needs a JSON body (415 otherwise) and, bound beyond loopback, the admin token (403)."""
+    settings: Settings = get_settings(request)
+    media_type = (request.headers.get("content-type") or "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(415, "admin routes take a JSON body (Content-Type: application/json), e.g. {}")
+    if settings.admin_token is None:
+        if not settings.serves_loopback_only:
+            raise HTTPException(403, f"admin routes are off: the service is bound beyond loopback (EV_SERVE_HOST="
+                                     f"{settings.serve_host}) and no EV_ADMIN_TOKEN is set")
+    elif not hmac.compare_digest((x_admin_token or "").encode(), settings.admin_token.encode()):
+        raise HTTPException(403, "admin routes need the admin token in the X-Admin-Token header")
+
+
+ADMIN_RESPONSES = {403: {"description": "Bound beyond loopback without EV_ADMIN_TOKEN, or a missing / wrong "
+                              "X-Admin-Token."},
+                   415: {"description": "The body is not JSON (Content-Type: application/json)."}}
+
+
+@service.post("/admin/reload", response_model=ReloadAnswer, dependencies=[Depends(admin_request)],
+              responses=ADMIN_RESPONSES, summary="Look for new champions now (instead of waiting for the next poll)")
+def reload_champions(request: Request, body: ReloadRequest) -> dict:
     return {"models": get_champions(request).refresh()}
 
 
@@ -259,6 +287,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                        allow_headers=["*"], expose_headers=["X-Request-ID", "X-Data-As-Of"])
+    # outermost (added last): a foreign Host, then an oversized request, are refused before anything else runs
+    app.add_middleware(guard.RequestLimits, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(guard.HostCheck, hosts=settings.trusted_hosts)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(serving.ServingError, serving_error)

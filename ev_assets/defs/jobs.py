@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ev_assets.defs.partitions import daily_partitions, poll_partitions
-from ev_assets.defs.raw.chargecloud import chargecloud_polls
+from ev_assets.defs.raw.chargecloud import chargecloud_polls, chargecloud_tables
 from ev_assets.defs.warehouse.dbt import warehouse_dbt_models
 
 chargecloud_poll_job = dg.define_asset_job(
@@ -24,6 +24,14 @@ ingest_job = dg.define_asset_job(
     partitions_def=daily_partitions,
     description="Flatten the day's stored polls into status facts and master data, and pull the registries and "
     "session sources (Open Charge Map, OSM POIs, session reports, loads, events).",
+)
+
+# A replay without chargecloud polls has no day to ingest: the other sources still load (`make ingest`)
+sources_job = dg.define_asset_job(
+    "sources_job",
+    selection=RAW_ASSETS - DBT_CHECKS - dg.AssetSelection.assets(chargecloud_tables),
+    description="Pull the registries and session sources (Open Charge Map, OSM POIs, session reports, loads, events, "
+    "vehicle telemetry) without the chargecloud tables: what `make ingest` runs when there are no polls.",
 )
 
 warehouse_job = dg.define_asset_job(
@@ -56,6 +64,6 @@ warehouse_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 defs = dg.Definitions(
-    jobs=[chargecloud_poll_job, ingest_job, warehouse_job, rebuild_raw_job],
+    jobs=[chargecloud_poll_job, ingest_job, sources_job, warehouse_job, rebuild_raw_job],
     schedules=[chargecloud_schedule, ingest_schedule, warehouse_schedule],
 )

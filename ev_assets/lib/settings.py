@@ -32,6 +32,9 @@ DEFAULT_OSM_TAGS: dict[str, list[str] | bool] = {
 }
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
@@ -74,6 +77,9 @@ class Settings:
     serve_host: str = "127.0.0.1"
     serve_port: int = 8000
     cors_origins: tuple[str, ...] = ("http://127.0.0.1:8501", "http://localhost:8501")  # the dashboard
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")  # Host headers the service answers (+ serve_host)
+    max_body_bytes: int = 1_000_000  # a request body over this is refused (413) before it is read whole
+    admin_token: str | None = field(default=None, repr=False)  # X-Admin-Token of the admin routes; never logged
     model_reload_s: float = 10.0  # how often the service looks for a new champion
     predlog_fsync: bool = False  # fsync each logged prediction (survives power loss, not only a crash; slower)
     drift_window_hours: int = 24  # the current window of a drift report: the latest hours of features / requests
@@ -119,6 +125,16 @@ class Settings:
     def live_dir(self) -> Path:
         """The live path's landing store (`landed.sqlite`) and the broker's store (`nats/`)."""
         return self.data_dir / "live"
+
+    @property
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """The Host names the service answers: `allowed_hosts` and the host it is bound to."""
+        return tuple(dict.fromkeys((*self.allowed_hosts, self.serve_host.lower())))
+
+    @property
+    def serves_loopback_only(self) -> bool:
+        """Whether the service is bound to loopback only (beyond it, the admin routes need `admin_token`)."""
+        return self.serve_host.lower() in LOOPBACK_HOSTS
 
     @property
     def live_stale_after_s(self) -> float:
@@ -202,6 +218,9 @@ class Settings:
             serve_port=_int(get, "EV_SERVE_PORT", defaults.serve_port, minimum=1),
             cors_origins=tuple(o.strip() for o in (get("EV_CORS_ORIGINS") or "").split(",") if o.strip())
             or defaults.cors_origins,
+            allowed_hosts=_csv(get("EV_ALLOWED_HOSTS")) or defaults.allowed_hosts,
+            max_body_bytes=_int(get, "EV_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1),
+            admin_token=get("EV_ADMIN_TOKEN"),
             model_reload_s=_float(get, "EV_MODEL_RELOAD_S", defaults.model_reload_s),
             predlog_fsync=(get("EV_PREDLOG_FSYNC") or "").lower() in ("1", "true", "yes"),
             drift_window_hours=_int(get, "EV_DRIFT_WINDOW_HOURS", defaults.drift_window_hours, minimum=1),

@@ -92,6 +92,25 @@ def test_osm_with_only_a_bad_extract_fails_its_check_not_the_run(ev_env, replay_
     assert _query(data_dir, "SELECT count(*) FROM raw.osm_pois") == [(0,)]
 
 
+def test_an_osm_extract_without_pois_is_named_in_a_warning_and_counted_per_area(ev_env, replay_dir, data_dir):
+    (replay_dir / "osm").mkdir()
+    (replay_dir / "osm" / "plain.osm").write_text(TINY_OSM, "utf-8")
+    (replay_dir / "osm" / "quiet-village.osm").write_text(
+        '<?xml version="1.0"?><osm version="0.6"><node id="1" lat="49.9" lon="11.5"><tag k="tourism" v="hotel"/>'
+        "</node></osm>", "utf-8")  # readable, but nothing the POI tags match
+
+    result, warnings = _materialize([osm_pulls, osm_pois], data_dir, replay_dir)
+
+    assert _check(result, "osm_pulls").passed is True  # an empty area is not a broken file
+    assert [w for w in warnings if "quiet-village" in w] == [
+        "osm: area quiet-village has no features matching the POI tags (EV_OSM_TAGS): it adds no rows to raw.osm_pois"]
+    meta = _meta(result, "osm_pulls")
+    assert meta["features_per_area"] == {"plain": 2, "quiet-village": 0}
+    assert meta["areas_without_features"] == ["quiet-village"]
+    assert _meta(result, "osm_pois")["per_area"] == {"plain": 2, "quiet-village": 0}
+    assert _query(data_dir, "SELECT area, count(*) FROM raw.osm_pois GROUP BY area") == [("plain", 2)]
+
+
 def test_openchargemap_loads_the_good_answer_and_quarantines_a_broken_file(ev_env, replay_dir, data_dir):
     folder = replay_dir / "openchargemap"
     folder.mkdir()

@@ -37,6 +37,9 @@ def osm_pulls(context: dg.AssetExecutionContext, ev_config: EvConfig):
         raw = rawstore.write_pull(settings.raw_dir, RAW_SOURCE, osm.features_to_raw(features), prefix=area)
         paths[area], counts[area] = str(raw.path), len(features)
         context.log.info(f"[{i}/{len(areas)}] {area}: {len(features)} features")
+        if not len(features):  # loads, but adds no rows: say which area, so a wrong extract or tag list shows
+            context.log.warning(f"osm: area {area} has no features matching the POI tags (EV_OSM_TAGS): it adds no "
+                                "rows to raw.osm_pois")
     for line in report.warnings(RAW_SOURCE):
         context.log.warning(line)
     if not paths and settings.mode(RAW_SOURCE) == "replay":
@@ -48,6 +51,7 @@ def osm_pulls(context: dg.AssetExecutionContext, ev_config: EvConfig):
             "areas": len(paths),
             "features": sum(counts.values()),
             "features_per_area": dg.MetadataValue.json(counts),
+            "areas_without_features": dg.MetadataValue.json(sorted(area for area, n in counts.items() if not n)),
             "source_mode": settings.mode("osm"),
             **report.metadata(),
         },
@@ -74,4 +78,5 @@ def osm_pois(context: dg.AssetExecutionContext, ev_config: EvConfig, osm_pulls: 
         meta = table_metadata(con, "osm_pois", written)
     meta["geoparquet"] = dg.MetadataValue.path(str(geoparquet))
     meta["per_category"] = dg.MetadataValue.json(pois["category"].value_counts().to_dict() if written else {})
+    meta["per_area"] = dg.MetadataValue.json({area: int((pois["area"] == area).sum()) for area in osm_pulls})
     yield dg.MaterializeResult(asset_key=["raw", "osm_pois"], metadata=meta)
