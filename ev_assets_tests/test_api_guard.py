@@ -4,12 +4,9 @@ routes take only JSON and, bound beyond loopback, the admin token."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,41 +14,22 @@ from fastapi.testclient import TestClient
 
 from ev_assets.api.app import create_app
 from ev_assets.lib.settings import Settings
+from ev_assets_tests import browser
 
-REPO = Path(__file__).resolve().parents[1]
 BIG = 60 * 1024 * 1024
 LOCAL = "http://127.0.0.1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The real service (`python -m ev_assets.api`, one uvicorn worker) on an empty data root."""
-    port = _free_port()
-    env = {**os.environ, "EV_DATA_DIR": str(tmp_path_factory.mktemp("guard") / "data"), "EV_SERVE_PORT": str(port),
+    port = browser.free_port()
+    env = {"EV_DATA_DIR": str(tmp_path_factory.mktemp("guard") / "data"), "EV_SERVE_PORT": str(port),
            "EV_SERVE_HOST": "127.0.0.1", "EV_MODEL_RELOAD_S": "0"}
-    process = subprocess.Popen([sys.executable, "-m", "ev_assets.api"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the service did not start: {process.stdout.read()}")
-        time.sleep(0.3)
-    yield base
-    process.kill()
-    process.wait(10)
+    # /health answers 200 (degraded: no snapshot, no champions) once the service listens
+    with browser.server([sys.executable, "-m", "ev_assets.api"], f"{base}/health", env=env):
+        yield base
 
 
 def _status_line_and_body(sock: socket.socket) -> tuple[int, str]:

@@ -16,7 +16,7 @@ from ev_assets.lib.settings import Settings
 from ev_assets_tests import browser
 from ev_assets_tests.live_feed import event
 from ev_assets_tests.test_dashboard import build_warehouse
-from ev_assets_tests.test_dashboard_browser import ERRORS, DevTools
+from ev_assets_tests.test_dashboard_browser import ERRORS, DevTools, tab  # noqa: F401 - tab: the Chromium tab fixture
 from ev_assets_tests.test_dashboard_live import AS_OF, first_state, poll
 
 REFRESH_S = 2
@@ -42,14 +42,6 @@ def served_live(tmp_path_factory):
             yield f"http://127.0.0.1:{port}", data_dir, feed
     finally:
         feed.close()
-
-
-@pytest.fixture(scope="module")
-def tab():
-    browser.chromium()
-    devtools = DevTools()
-    yield devtools
-    devtools.close()
 
 
 def wait_for(tab: DevTools, expected: list[str], timeout_s: float) -> tuple[str, float]:
