@@ -29,9 +29,12 @@ help:
 	@echo "make live       the live path: broker, feed, consumer, Dagster daemon, service and dashboard (Ctrl-C stops all)"
 	@echo "make benchmark  print the warehouse benchmark figures"
 
-# uv from PyPI into a private venv when the machine has none
+# uv from PyPI into a private venv when the machine has none. Two targets started at once on a fresh clone would
+# both create it: the first takes the lock (flock, where the machine has it) and the second finds uv installed.
+LOCKED := $(if $(shell command -v flock 2>/dev/null),flock $(CURDIR)/.tools/.install.lock,)
 $(CURDIR)/.tools/bin/uv:
-	python3 -m venv $(CURDIR)/.tools && $(CURDIR)/.tools/bin/pip install --quiet uv
+	@mkdir -p $(CURDIR)/.tools
+	@$(LOCKED) sh -c 'test -x $(CURDIR)/.tools/bin/uv || { python3 -m venv $(CURDIR)/.tools && $(CURDIR)/.tools/bin/pip install --quiet uv; }'
 
 DBT_MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.md' \) -print)
@@ -46,7 +49,8 @@ setup: $(UV)
 
 # dagster-dbt loads the project from its manifest: parsed again only when a dbt file changed.
 $(DBT_MANIFEST): $(DBT_SOURCES)
-	cd dbt_project && $(RUN) dbt parse --quiet --profiles-dir .
+	@mkdir -p $(CURDIR)/.tools
+	cd dbt_project && $(LOCKED) $(RUN) dbt parse --quiet --profiles-dir .
 
 demo: setup
 	@$(RUN) python -m ev_assets.cli demo $(ARGS)
