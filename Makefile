@@ -43,7 +43,7 @@ DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type
 setup: $(UV)
 	@$(UV) sync --frozen --quiet
 	@mkdir -p "$(DAGSTER_HOME)/.nux"
-	@cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+	@cp dagster.yaml "$(DAGSTER_HOME)/.dagster.yaml.$$$$" && mv -f "$(DAGSTER_HOME)/.dagster.yaml.$$$$" "$(DAGSTER_HOME)/dagster.yaml"
 	@echo "seen: 1" > "$(DAGSTER_HOME)/.nux/nux.yaml"
 	@$(MAKE) --silent --no-print-directory $(DBT_MANIFEST)
 
