@@ -21,13 +21,12 @@ from ev_assets.api.deps import get_settings
 from ev_assets.api.kpis import DATA_AS_OF_HEADER, ErrorBody
 from ev_assets.lib import predlog
 from ev_assets.lib.live import store
+from ev_assets.lib.ml.stations import OCCUPIED, OUT_OF_ORDER  # the status groups of the availability features
 from ev_assets.lib.settings import Settings
 
 router = APIRouter(prefix="/kpi/status", tags=["KPIs: live status (now)"])
 
 AVAILABLE = "AVAILABLE"
-OCCUPIED = ("CHARGING", "BLOCKED", "RESERVED")
-OUT_OF_ORDER = ("OUTOFORDER", "INOPERATIVE")
 E503 = {"model": ErrorBody, "description": "No live data: the live path's landing store does not exist (start it "
         "with `make live`) or has landed nothing yet."}
 E404 = {"model": ErrorBody, "description": "The live data knows no such station."}

@@ -145,6 +145,21 @@ def _stop_children(children: dict[str, subprocess.Popen]) -> None:
             time.sleep(0.1)
 
 
+def _status_line(settings: Settings) -> str:
+    from ev_assets.lib.live import store
+
+    con = store.connect_reader(settings.live_dir)
+    try:
+        fresh, counts, sessions = store.freshness(con), store.counts(con), len(store.open_sessions(con))
+    finally:
+        con.close()
+    age = fresh.age_s()
+    if age is None:
+        return "waiting for data"
+    return (f"landed {counts['messages']:,} messages; {counts['status_now']:,} items live, {sessions:,} open "
+            f"sessions; data as of {(fresh.data_as_of() or '-')[:19]} ({age:.0f} s ago)")
+
+
 def cmd_run(settings: Settings, with_ui: bool = True) -> None:
     from ev_assets.lib.live import store
     from ev_assets.lib.live.broker import NatsServer
@@ -187,13 +202,7 @@ def cmd_run(settings: Settings, with_ui: bool = True) -> None:
                     _say(f"{name} exited with code {process.returncode}: see {log_dir / (name + '.log')}")
                     stop.set()
             try:
-                con = store.connect_reader(settings.live_dir)
-                fresh, counts = store.freshness(con), store.counts(con)
-                con.close()
-                age = fresh.age_s()
-                _say(f"landed {counts['messages']:,} messages; {counts['status_now']:,} items live, "
-                     f"{len(store.open_sessions(store.connect_reader(settings.live_dir))):,} open sessions; data as of "
-                     f"{(fresh.data_as_of() or '-')[:19]} ({age:.0f} s ago)" if age is not None else "waiting for data")
+                _say(_status_line(settings))
             except store.NoLiveData:
                 _say("waiting for the first landed message")
     finally:

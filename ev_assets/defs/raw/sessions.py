@@ -63,7 +63,7 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
                   for p in stored]
         merged = sessions.accumulate(source, parsed)
         with ev_config.connect() as con:
-            before = con.execute(f"SELECT count(*) FROM raw.{source}").fetchone()[0] if _exists(con, source) else 0
+            before = con.execute(f"SELECT count(*) FROM raw.{source}").fetchone()[0]  # connect made the table
             written = warehouse.replace_rows(con, source, merged.table, "TRUE")
             quarantined = warehouse.replace_rows(con, "quarantine", merged.quarantine, "source = ?", (source,))
             meta = table_metadata(con, source, written)
@@ -77,11 +77,6 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
         yield dg.MaterializeResult(asset_key=["raw", source], metadata=meta)
 
     return [pull, table]
-
-
-def _exists(con, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND "
-                            "table_name = ?", [table]).fetchone()[0])
 
 
 session_assets = [a for source in sessions.SOURCES for a in build_session_assets(source)]

@@ -23,7 +23,6 @@ from ev_assets.lib.live.bus import Bus, Published
 from ev_assets.lib.live.changes import StatusTracker
 from ev_assets.lib.settings import Settings
 
-RAW_SOURCE = "chargecloud"
 Log = Callable[[str], None]
 
 
@@ -38,7 +37,7 @@ class PollPublisher:
         """Seeded from the newest poll stored in the day before `slot`, so a restart publishes only changes."""
         if self.tracker is None:
             self.tracker = StatusTracker()
-            earlier = rawstore.stored_slots(self.settings.raw_dir, RAW_SOURCE, slot - timedelta(days=1), slot)
+            earlier = rawstore.stored_slots(self.settings.raw_dir, chargecloud.SOURCE, slot - timedelta(days=1), slot)
             if earlier:
                 previous_slot, raw = earlier[-1]
                 self.tracker.seed(self._flatten(previous_slot, raw))
@@ -62,7 +61,7 @@ class PollPublisher:
         envelope = chargecloud.fetch_poll(self.settings, slot, log=self.log)
         if not envelope:
             return None, Published()
-        raw = rawstore.write_raw(self.settings.raw_dir, RAW_SOURCE, rawstore.slot_key(slot), envelope, new_attempt=True)
+        raw = rawstore.write_raw(self.settings.raw_dir, chargecloud.SOURCE, rawstore.slot_key(slot), envelope, new_attempt=True)
         return raw, self.publish_stored(slot, raw)
 
 

@@ -271,12 +271,14 @@ class OnlineFeatures:
     def newest_slot(self, live_con, station_id: str, at: datetime | None) -> tuple[str, str] | None:
         """(poll slot, poll time) as ISO text of the newest landed poll of the station's city at or before `at`,
         or None when the live store does not know the station."""
+        from ev_assets.lib.live import messages  # the live path is optional for the rest of serving
+
         found = live_con.execute("SELECT city_slug FROM status_changes WHERE station_id = ? AND table_name = "
                                  "'status_chargingpoints' LIMIT 1", (station_id,)).fetchone()
         if found is None:
             return None
         bound = "" if at is None else "AND poll_slot <= ?"
-        params = (found[0],) if at is None else (found[0], _store_iso(at))
+        params = (found[0],) if at is None else (found[0], messages.iso(pd.Timestamp(at)))
         row = live_con.execute(f"SELECT poll_slot, poll_time FROM poll_marks WHERE city_slug = ? AND ok {bound} "
                                "ORDER BY poll_slot DESC LIMIT 1", params).fetchone()
         return (row[0], row[1] or row[0]) if row else None
@@ -285,7 +287,7 @@ class OnlineFeatures:
             index_stamp: tuple) -> OnlineRow | None:
         """The station's features at its newest live poll at or before `at`; None when the live store has no poll
         of it then (the caller falls back on the feature set)."""
-        from ev_assets.lib.live import store  # the live path is optional for the rest of serving
+        from ev_assets.lib.live import messages, store  # the live path is optional for the rest of serving
 
         newest = self.newest_slot(live_con, station_id, at)
         if newest is None:
@@ -299,7 +301,7 @@ class OnlineFeatures:
             if cached is not None:
                 return cached
             since = pd.Timestamp(slot) - pd.Timedelta(days=HISTORY_DAYS)
-            history = store.status_history(live_con, _store_iso(since), station_id)
+            history = store.status_history(live_con, messages.iso(since), station_id)
             history = history[history["poll_slot"] <= slot]
             if history.empty:
                 return None
@@ -320,13 +322,6 @@ class OnlineFeatures:
                 self._cache.clear()
             self._cache[key] = online
         return online
-
-
-def _store_iso(when: datetime | pd.Timestamp) -> str:
-    """A time as the landing store writes it (UTC, microseconds, Z), so that text comparison is time order."""
-    stamp = pd.Timestamp(when)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --- utilisation -------------------------------------------------------------------------------------------------
