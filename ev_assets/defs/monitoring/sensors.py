@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import dagster as dg
 
 from ev_assets.defs.monitoring.assets import LIVE_ERROR, LIVE_LIMIT, MONITORED, NO_DRIFT, drift_key
+from ev_assets.lib.live import store
 from ev_assets.lib.settings import Settings
 
 WATCHED = (*(dg.AssetCheckKey(drift_key(m), NO_DRIFT) for m in MONITORED), dg.AssetCheckKey(LIVE_ERROR, LIVE_LIMIT))
@@ -94,8 +95,8 @@ def build_retrain_sensor(job) -> dg.SensorDefinition:
     def retrain_on_drift(context: dg.SensorEvaluationContext):
         settings = Settings.from_env()
         cooldown = timedelta(minutes=settings.retrain_cooldown_minutes)
-        request, reason, cursor = evaluate(context.instance, Cursor.load(context.cursor), cooldown,
-                                           datetime.now(timezone.utc))
+        now = store.platform_now(settings.live_dir)  # real time, or the simulated clock of `make soak`
+        request, reason, cursor = evaluate(context.instance, Cursor.load(context.cursor), cooldown, now)
         if request is None:
             return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor.dump())
         context.log.info(f"requesting retrain_job: {request.tags[REASON_TAG]}")
