@@ -156,7 +156,9 @@ class Soak:
                                     time.monotonic() - wall)
                 days.append(report)
                 print(line(report), flush=True)
-                for problem in report.problems:
+                details = ([f"{name}: {n:+,} record(s) pulled but not held" for name, n in report.lost.items()]
+                           + report.marts_differing + report.unanswered[:3] + report.served_not_champion + report.problems)
+                for problem in details:
                     print(f"      problem: {problem}", flush=True)
                 runs_before, answers_before, wall = len(self.driver.runs), len(self.service.answers), time.monotonic()
             now += TICK
@@ -230,6 +232,22 @@ def line(d: Day) -> str:
     return (f"{d.day:>3} {d.date:<10} {d.runs:>4} {len(d.failed_runs):>4} {d.raw_rows:>10,} {sum(map(abs, d.lost.values())):>4} "
             f"{marts:>9} {d.retrain_requests:>7} {answered:>9} {d.data_mb:>8.1f} {d.warehouse_mb:>6.1f} "
             f"{d.peak_rss_mb:>7.0f} {d.wall_s:>6.0f}  {', '.join(d.promotions)}")
+
+
+def markdown(days: list[dict]) -> str:
+    """The per-day table of a `--results-json` file, as benchmarks/README.md shows it."""
+    head = ("| day | date | runs | failed | raw rows | lost | marts equal | one-shot s | retrain requests | answered | "
+            "data MB | warehouse MB | raw MB | MLflow MB | peak MB | wall s | promotions |")
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    for d in days:
+        marts = "-" if d["one_shot_s"] is None else f"{d['marts_compared'] - len(d['marts_differing'])}/{d['marts_compared']}"
+        rows.append(
+            f"| {d['day']}{' (shift)' if d['shifted'] and d['day'] == min(x['day'] for x in days if x['shifted']) else ''} "
+            f"| {d['date']} | {d['runs']} | {len(d['failed_runs'])} | {d['raw_rows']:,} | {sum(map(abs, d['lost'].values()))} "
+            f"| {marts} | {d['one_shot_s'] if d['one_shot_s'] is not None else '-'} | {d['retrain_requests']} "
+            f"| {d['requests'] - len(d['unanswered'])}/{d['requests']} | {d['data_mb']} | {d['warehouse_mb']} | {d['raw_mb']} "
+            f"| {d['mlflow_mb']} | {d['peak_rss_mb']:.0f} | {d['wall_s']:.0f} | {', '.join(d['promotions']) or ''} |")
+    return "\n".join(rows) + "\n"
 
 
 def verdict(plan: Plan, days: list[Day]) -> list[str]:
