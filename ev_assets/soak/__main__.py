@@ -119,24 +119,30 @@ def main(argv: list[str] | None = None) -> int:
     driver = Driver(plan, settings, instance, launcher, sys.stdout)
     service = Service(settings, logs / "soak_service.log").start()
     memory = audit.MemoryPeak()
+    def save(days: list[Day], failed: list[str] | None = None) -> None:
+        """The figures so far (after each day, so a long soak can be read while it runs)."""
+        if args.results_json:
+            args.results_json.parent.mkdir(parents=True, exist_ok=True)
+            args.results_json.write_text(json.dumps({"plan": {k: str(v) for k, v in asdict(plan).items()},
+                                                     "days": [asdict(d) for d in days], "failed": failed}, indent=1))
+
     try:
-        days = Soak(plan, settings, driver, service, memory).run()
+        days = Soak(plan, settings, driver, service, memory, save).run()
     finally:
         service.stop()
         memory.stop()
     failed = verdict(plan, days)
-    if args.results_json:
-        args.results_json.parent.mkdir(parents=True, exist_ok=True)
-        args.results_json.write_text(json.dumps({"plan": {k: str(v) for k, v in asdict(plan).items()},
-                                                 "days": [asdict(d) for d in days], "failed": failed}, indent=1))
+    save(days, failed)
     if not instance.is_ephemeral:
         print(f"Runs: `EV_DATA_DIR={settings.data_dir} make ui`; models: `EV_DATA_DIR={settings.data_dir} make mlflow`")
     return 1 if failed else 0
 
 
 class Soak:
-    def __init__(self, plan: Plan, settings: Settings, driver: Driver, service: Service, memory: audit.MemoryPeak):
+    def __init__(self, plan: Plan, settings: Settings, driver: Driver, service: Service, memory: audit.MemoryPeak,
+                 save=lambda days: None):
         self.plan, self.settings, self.driver, self.service, self.memory = plan, settings, driver, service, memory
+        self.save = save
         self.ledger = audit.Ledger()
         self.stations: list[str] = []
         self.champions_seen: dict[str, set[str]] = {}
@@ -155,6 +161,7 @@ class Soak:
                 report = self.audit(day, self.driver.runs[runs_before:], self.service.answers[answers_before:],
                                     time.monotonic() - wall)
                 days.append(report)
+                self.save(days)
                 print(line(report), flush=True)
                 details = ([f"{name}: {n:+,} record(s) pulled but not held" for name, n in report.lost.items()]
                            + report.marts_differing + report.unanswered[:3] + report.served_not_champion + report.problems)
