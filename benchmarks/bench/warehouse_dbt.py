@@ -68,10 +68,11 @@ def write_patched_profile(data_dir: Path) -> Path:
 
 # How Dagster runs the project (lib/dbt_runs.py, defs/warehouse/dbt.py): the unpartitioned models the daily ones
 # read, the incremental models for the window, then the rest (marts, tests across both). --no-split: one invocation.
+# Each with the run's window, as Dagster gives it to the unpartitioned asset in a run of days.
 SPLIT = (
-    ("upstream", {"select": f"+{dbt_runs.INCREMENTAL}", "exclude": dbt_runs.INCREMENTAL}, False),
+    ("upstream", {"select": f"+{dbt_runs.INCREMENTAL}", "exclude": dbt_runs.INCREMENTAL}, True),
     ("daily", {"select": dbt_runs.INCREMENTAL}, True),
-    ("rest", {"exclude": f"+{dbt_runs.INCREMENTAL}"}, False),
+    ("rest", {"exclude": f"+{dbt_runs.INCREMENTAL}"}, True),
 )
 WHOLE = (("all", {}, True),)
 
@@ -81,7 +82,7 @@ def run_dbt(data_dir: Path, min_date: str, max_date: str, steps: list[str], memo
     target = data_dir / "dbt_target"
     env = {**os.environ, "EV_DATA_DIR": str(data_dir), "EV_DUCKDB_MEMORY_LIMIT": memory_limit,
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_PARTIAL_PARSE": "true"}
-    window = dbt_runs.window_env(date.fromisoformat(min_date), date.fromisoformat(max_date))
+    window = dbt_runs.run_env(date.fromisoformat(min_date), date.fromisoformat(max_date))
     run = DbtRun(label, steps)
     for step, (part, selection, windowed) in ((s, i) for s in steps for i in (SPLIT if split else WHOLE)):
         results_file = target / "run_results.json"
@@ -89,7 +90,7 @@ def run_dbt(data_dir: Path, min_date: str, max_date: str, steps: list[str], memo
         command = [str(DBT), *dbt_runs.build_args(data_dir, POLL_MINUTES, command=step, **selection),
                    "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(profiles_dir),
                    "--target-path", str(target), "--log-path", str(data_dir / "dbt_logs")]
-        m = run_measured(command, env={**env, **(window if windowed else dbt_runs.window_env())}, cwd=DBT_PROJECT)
+        m = run_measured(command, env={**env, **(window if windowed else dbt_runs.run_env())}, cwd=DBT_PROJECT)
         run.seconds += m.seconds
         run.step_seconds[f"{step}:{part}"] = m.seconds
         run.peak_rss = max(run.peak_rss, m.peak_rss)

@@ -21,6 +21,10 @@ from pathlib import Path
 
 INCREMENTAL = "config.materialized:incremental"
 WINDOW_ENV = ("EV_DBT_MIN_DATE", "EV_DBT_MAX_DATE")
+# A test runs with the invocation that builds the last of its models (dbt's "buildable"): a relationship test
+# from a fact to a dimension runs with the fact, never before it exists (dbt's default, "eager", would run it
+# with the dimension, in the invocation before).
+INDIRECT_SELECTION = {"DBT_INDIRECT_SELECTION": "buildable"}
 PARTIAL_PARSE = "partial_parse.msgpack"
 
 
@@ -58,6 +62,11 @@ def window_env(start: date | None = None, end: date | None = None) -> dict[str, 
     if start is not None and start >= end:
         raise ValueError(f"an empty window: {start} .. {end} (the end is exclusive)")
     return dict(zip(WINDOW_ENV, ("", "") if start is None else (f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}")))
+
+
+def run_env(start: date | None = None, end: date | None = None) -> dict[str, str]:
+    """The environment of a warehouse dbt invocation: the window and the test selection."""
+    return {**window_env(start, end), **INDIRECT_SELECTION}
 
 
 def reuse_parse(cache: Path, target_path: Path) -> bool:

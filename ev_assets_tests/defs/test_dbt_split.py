@@ -40,3 +40,14 @@ def test_full_refresh_is_a_run_config_of_the_daily_asset(tmp_path):
     config = EvConfig(data_dir=str(tmp_path))
     assert "--full-refresh" not in dbt.dbt_args(config)
     assert dbt.dbt_args(config, dbt.DbtRunConfig(full_refresh=True))[-1] == "--full-refresh"
+
+
+def test_the_unpartitioned_models_take_the_days_of_the_run_they_are_in():
+    """In a run of days the staging views and window-bound tests of the unpartitioned asset cover those days."""
+    one = dbt.run_window({"dagster/partition": "2022-01-10"})
+    assert (one.start.isoformat(), one.end.isoformat()) == ("2022-01-10T00:00:00+00:00", "2022-01-11T00:00:00+00:00")
+    days = dbt.run_window({"dagster/asset_partition_range_start": "2022-01-10",
+                           "dagster/asset_partition_range_end": "2022-01-12"})
+    assert (days.start.date().isoformat(), days.end.date().isoformat()) == ("2022-01-10", "2022-01-13")
+    assert dbt.run_window({}) is None  # a run of no days: the whole history
+    assert dbt.run_window({"dagster/partition": "2022-01-10-00:10"}) is None  # a poll slot, not a day

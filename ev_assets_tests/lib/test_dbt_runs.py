@@ -57,3 +57,8 @@ def test_the_window_macro_reads_the_environment_only_when_compiling():
     assert "{%- if value is none and execute -%}" in macro
     assert "env_var('EV_DBT_' ~ (name | upper), '')" in macro
     assert [f"EV_DBT_{n.upper()}" for n in ("min_date", "max_date")] == list(dbt_runs.WINDOW_ENV)
+
+
+def test_run_env_runs_each_test_with_the_last_of_its_models():
+    env = dbt_runs.run_env(date(2022, 1, 10), date(2022, 1, 11))
+    assert env == {"EV_DBT_MIN_DATE": "2022-01-10", "EV_DBT_MAX_DATE": "2022-01-11", "DBT_INDIRECT_SELECTION": "buildable"}

@@ -25,6 +25,10 @@ from ev_assets.defs.partitions import daily_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.lib import dbt_runs, warehouse
 
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 # The manifest comes from `dbt parse`, which `make setup` runs (so also before `make ui`).
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -102,9 +106,28 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     the marts rebuilt from the incremental tables, and dbt's tests on the raw tables (as their checks).
 
     Every built model reports `dagster/column_schema` and `dbt_execution_s`; every table also `dagster/row_count`
-    and a `preview`. Views are not counted: that would run their query.
+    and a `preview` (in a run of days, of the rows of those days where the table has a UTC day column). Views are
+    not counted: that would run their query.
     """
-    yield from run_dbt(context, dbt, ev_config, dbt_args(ev_config), None)
+    # In a run of days (the warehouse job, a backfill) the run's window still applies: the staging views are
+    # built for it (their dedup would otherwise scan the whole status history on every daily run) and the
+    # window-bound tests stay on its days, as when the project ran as one invocation.
+    window = run_window(context.run.tags)
+    yield from run_dbt(context, dbt, ev_config, dbt_args(ev_config), window)
+
+
+def run_window(tags: dict[str, str]) -> dg.TimeWindow | None:
+    """The days of a partitioned run (one day, or a range of them) from its tags; None for a run of no days."""
+    first = tags.get(RANGE_START_TAG) or tags.get(PARTITION_TAG)
+    last = tags.get(RANGE_END_TAG) or tags.get(PARTITION_TAG)
+    if not first or not last:
+        return None
+    try:
+        start = daily_partitions.time_window_for_partition_key(first).start
+        end = daily_partitions.time_window_for_partition_key(last).end
+    except Exception:  # noqa: BLE001 - not a day (another job's partition): the whole history
+        return None
+    return dg.TimeWindow(start, end)
 
 
 def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: EvConfig, args: list[str],
@@ -114,7 +137,7 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: E
     settings = ev_config.settings()
     target_path = DBT_PROJECT_DIR / "target" / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
     dbt_runs.reuse_parse(settings.dbt_parse_cache, target_path)
-    with environment(dbt_runs.window_env(*((window.start.date(), window.end.date()) if window else ()))):
+    with environment(dbt_runs.run_env(*((window.start.date(), window.end.date()) if window else ()))):
         invocation = dbt.cli(args, context=context, target_path=target_path)
     # While dbt writes the DuckDB file no other process may open it: hold its events until it has exited, then
     # read what it built once, read-only.
