@@ -14,6 +14,7 @@ import shutil
 import sys
 import uuid
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -122,12 +123,12 @@ def run_window(tags: dict[str, str]) -> dg.TimeWindow | None:
     last = tags.get(RANGE_END_TAG) or tags.get(PARTITION_TAG)
     if not first or not last:
         return None
-    try:
-        start = daily_partitions.time_window_for_partition_key(first).start
-        end = daily_partitions.time_window_for_partition_key(last).end
-    except Exception:  # noqa: BLE001 - not a day (another job's partition): the whole history
+    try:  # strictly a day: another job's partition (a poll slot) means the whole history
+        days = [datetime.strptime(key, "%Y-%m-%d") for key in (first, last)]
+    except ValueError:
         return None
-    return dg.TimeWindow(start, end)
+    return dg.TimeWindow(daily_partitions.time_window_for_partition_key(f"{days[0]:%Y-%m-%d}").start,
+                         daily_partitions.time_window_for_partition_key(f"{days[1]:%Y-%m-%d}").end)
 
 
 def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: EvConfig, args: list[str],
