@@ -7,7 +7,8 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date
+import time
+from datetime import date, datetime
 from pathlib import Path
 
 from bench.config import DBT, DBT_PROJECT, POLL_MINUTES, group_of
@@ -27,6 +28,7 @@ class DbtRun:
     failures: list[str] = field(default_factory=list)
     rows: int = 0  # status rows (both levels) of the days this run processed
     step_seconds: dict[str, float] = field(default_factory=dict)
+    fixed_cost: dict[str, dict[str, float]] = field(default_factory=dict)  # per invocation: seconds per phase
 
     @property
     def node_seconds(self) -> float:
@@ -66,6 +68,48 @@ def write_patched_profile(data_dir: Path) -> Path:
     return folder
 
 
+# The phases of one invocation, from its dbt.log: (phase, the log line that ends it). The first starts when the
+# process starts; "exit" ends when it has exited.
+PHASES = (
+    ("start-up (imports)", "Running with dbt="),
+    ("adapter", "Registered adapter"),
+    ("parse check", ("partial pars", "Starting full parse", "Nothing changed")),
+    ("manifest, graph", "Found "),
+    ("connect, compile first node", " START "),
+    ("nodes", "Finished running "),
+    ("results", "Done."),
+)
+LOG_TIME = re.compile(r"^\x1b\[0m(\d\d:\d\d:\d\d\.\d+) ")
+
+
+def fixed_cost(log: Path, started: float, ended: float) -> dict[str, float]:
+    """Seconds per phase of one invocation (`started`/`ended`: wall-clock times of the process), from the lines
+    of its dbt.log: where dbt's fixed cost goes. Empty when the log cannot be read."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return {}
+    day = datetime.fromtimestamp(started).date()
+    marks: dict[str, float] = {}
+    for line in lines:
+        match = LOG_TIME.match(line)
+        if not match:
+            continue
+        at = datetime.combine(day, datetime.strptime(match.group(1), "%H:%M:%S.%f").time()).timestamp()
+        for phase, needle in PHASES:
+            needles = needle if isinstance(needle, tuple) else (needle,)
+            if any(n in line for n in needles):
+                if phase == "nodes" or phase not in marks:  # the last node's end; the first of the others
+                    marks[phase] = at
+    profile, previous = {}, started
+    for phase, _ in PHASES:
+        if phase in marks:
+            profile[phase] = round(max(0.0, marks[phase] - previous), 2)
+            previous = marks[phase]
+    profile["exit"] = round(max(0.0, ended - previous), 2)
+    return profile
+
+
 # How Dagster runs the project (lib/dbt_runs.py, defs/warehouse/dbt.py): the unpartitioned models the daily ones
 # read, the incremental models for the window, then the rest (marts, tests across both). --no-split: one invocation.
 # Each with the run's window, as Dagster gives it to the unpartitioned asset in a run of days.
@@ -90,7 +134,11 @@ def run_dbt(data_dir: Path, min_date: str, max_date: str, steps: list[str], memo
         command = [str(DBT), *dbt_runs.build_args(data_dir, POLL_MINUTES, command=step, **selection),
                    "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(profiles_dir),
                    "--target-path", str(target), "--log-path", str(data_dir / "dbt_logs")]
+        log = data_dir / "dbt_logs" / "dbt.log"
+        log.unlink(missing_ok=True)
+        started = time.time()
         m = run_measured(command, env={**env, **(window if windowed else dbt_runs.run_env())}, cwd=DBT_PROJECT)
+        run.fixed_cost[f"{step}:{part}"] = fixed_cost(log, started, time.time())
         run.seconds += m.seconds
         run.step_seconds[f"{step}:{part}"] = m.seconds
         run.peak_rss = max(run.peak_rss, m.peak_rss)

@@ -21,11 +21,27 @@ def report_tail(tail_runs: list[DbtRun], days: list[date]) -> None:
     print(table(["run", "rows", "wall", *groups, "overhead", "peak RSS"], rows))
     ok = [r.seconds for r in tail_runs if r.ok]
     if ok:
+        report_fixed_cost(tail_runs)
         median = statistics.median(ok)
         print(f"median daily wall after the range: {median:.1f} s (target <= {TARGET_DAILY_SECONDS:.0f} s after a "
               f"year: {mark(median <= TARGET_DAILY_SECONDS)}); per invocation: " + "; ".join(
                   f"{r.label} " + " / ".join(f"{k.split(':')[-1]} {v:.1f}" for k, v in r.step_seconds.items())
                   for r in tail_runs))
+
+
+def report_fixed_cost(runs: list[DbtRun]) -> None:
+    """Where each invocation's time goes (from dbt.log): the median over the runs, per invocation and phase."""
+    by_invocation: dict[str, dict[str, list[float]]] = {}
+    for r in runs:
+        for invocation, phases in r.fixed_cost.items():
+            for phase, seconds in phases.items():
+                by_invocation.setdefault(invocation, {}).setdefault(phase, []).append(seconds)
+    if not by_invocation:
+        return
+    phases = list(next(iter(by_invocation.values())))
+    print(f"\n=== where each dbt invocation's time goes (dbt.log; median over {len(runs)} runs, seconds)")
+    print(table(["invocation", *phases], [[name, *(f"{statistics.median(v.get(p, [0])):.2f}" for p in phases)]
+                                          for name, v in by_invocation.items()]))
 
 
 def report(args, days, day_rows, load_s, master_s, runs: list[DbtRun], built: list[date], counts, warehouse_bytes,
@@ -65,6 +81,7 @@ def report(args, days, day_rows, load_s, master_s, runs: list[DbtRun], built: li
                      *(f"{sum(r.by_group.get(g, 0) for r in ok):.1f}" for g in groups),
                      f"{sum(r.overhead for r in ok):.1f}", f"{total_rows / total_s:,.0f}", gib(peak)])
     print(table(header, rows))
+    report_fixed_cost(runs)
     if args.dbt_steps == "run+test":
         print("dbt run {:.1f} s, dbt test {:.1f} s (totals over ok runs)".format(
             sum(r.step_seconds.get("run", 0) for r in ok), sum(r.step_seconds.get("test", 0) for r in ok)))
