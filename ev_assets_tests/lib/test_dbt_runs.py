@@ -13,18 +13,18 @@ def test_build_args_carry_the_data_root_and_poll_interval_but_never_the_window(t
     args = dbt_runs.build_args(tmp_path, 10)
     assert args[:2] == ["build", "--vars"]
     assert json.loads(args[2]) == {"ev_data_dir": str(tmp_path), "poll_interval_minutes": 10}
-    assert len(args) == 3
+    assert args[3:] == ["--exclude-resource-type", "unit_test"]  # the SQL's unit tests run in `make test`, not daily
     # the same vars whatever the day: dbt re-uses its parse (a change of --vars re-parses the whole project)
     assert dbt_runs.build_args(tmp_path, 10) == args
 
 
 def test_build_args_select_exclude_full_refresh_and_two_word_commands(tmp_path):
-    assert dbt_runs.build_args(tmp_path, 10, select=dbt_runs.INCREMENTAL, full_refresh=True)[3:] == [
+    assert dbt_runs.build_args(tmp_path, 10, select=dbt_runs.INCREMENTAL, full_refresh=True, unit_tests=True)[3:] == [
         "--select", "config.materialized:incremental", "--full-refresh"]
-    assert dbt_runs.build_args(tmp_path, 5, exclude=dbt_runs.INCREMENTAL)[3:] == [
+    assert dbt_runs.build_args(tmp_path, 5, exclude=dbt_runs.INCREMENTAL, unit_tests=True)[3:] == [
         "--exclude", "config.materialized:incremental"]
     docs = dbt_runs.build_args(tmp_path, 10, command="docs generate")
-    assert docs[:3] == ["docs", "generate", "--vars"]
+    assert docs[:3] == ["docs", "generate", "--vars"] and len(docs) == 4
 
 
 def test_window_env_gives_the_utc_days_or_empty_values():
