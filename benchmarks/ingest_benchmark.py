@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -42,7 +41,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-import datadir  # noqa: E402 (benchmarks/, beside this script)
+from bench import datadir  # noqa: E402 (benchmarks/bench/, beside this script)
+from bench.machine import machine_line as shared_machine_line  # noqa: E402
 
 TARGET_MS_PER_POLL = 20.0
 SLOTS_PER_DAY = 144
@@ -175,19 +175,7 @@ def mib(b: float) -> str:
 
 
 def machine_line() -> str:
-    import duckdb
-    import pandas as pd
-
-    try:
-        head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip() or "?"
-        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "ev_assets"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        revision = f"project at {head}" + (" with uncommitted ev_assets/ changes" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        revision = "project revision unknown"
-    return (f"{revision}; {os.cpu_count()} cores, Python {platform.python_version()}, duckdb {duckdb.__version__}, "
-            f"pandas {pd.__version__}; load average {os.getloadavg()[0]:.2f} (other processes share the cores)")
+    return shared_machine_line("ev_assets", ("duckdb", "pandas", "msgspec", "dagster"))
 
 
 def report_run(label: str, run: dict) -> str:

@@ -1,11 +1,18 @@
 {#-
-    The processing window [min_date, max_date): UTC days passed by Dagster as --vars (partition keys).
+    The processing window [min_date, max_date): UTC days, the partition keys; from --vars min_date/max_date, else
+    from the environment variables EV_DBT_MIN_DATE/EV_DBT_MAX_DATE (how Dagster and the benchmark pass them).
     Absent or empty vars mean "process everything". All day boundaries are UTC (the profile pins TimeZone).
 -#}
 
 {% macro window_date(name) -%}
     {#- The var as 'YYYY-MM-DD', or none. YAML --vars may hand over a date object: take its text. -#}
+    {#- Dagster gives the window as EV_DBT_MIN_DATE / EV_DBT_MAX_DATE, read only when the SQL is compiled: a
+        window in --vars would make every partition parse the whole project again (~4-6 s), and an environment
+        variable read while parsing would re-parse every model that reads it. -#}
     {%- set value = var(name, none) -%}
+    {%- if value is none and execute -%}
+        {%- set value = env_var('EV_DBT_' ~ (name | upper), '') -%}
+    {%- endif -%}
     {%- if value is none or (value | string | trim) == '' -%}
         {{ return(none) }}
     {%- endif -%}

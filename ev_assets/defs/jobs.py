@@ -4,7 +4,7 @@ import dagster as dg
 
 from ev_assets.defs.partitions import daily_partitions, poll_partitions
 from ev_assets.defs.raw.chargecloud import chargecloud_polls, chargecloud_tables
-from ev_assets.defs.warehouse.dbt import warehouse_dbt_models
+from ev_assets.defs.warehouse.dbt import warehouse_dbt_daily, warehouse_dbt_models
 
 chargecloud_poll_job = dg.define_asset_job(
     "chargecloud_poll_job",
@@ -15,7 +15,7 @@ chargecloud_poll_job = dg.define_asset_job(
 
 RAW_ASSETS = dg.AssetSelection.groups("raw") - dg.AssetSelection.assets(chargecloud_polls)
 # dbt's tests on the raw tables (source tests) are checks too; they run with the dbt models, in the warehouse job
-DBT_CHECKS = dg.AssetSelection.checks(*warehouse_dbt_models.check_keys)
+DBT_CHECKS = dg.AssetSelection.checks(*warehouse_dbt_models.check_keys, *warehouse_dbt_daily.check_keys)
 
 ingest_job = dg.define_asset_job(
     "ingest_job",

@@ -104,6 +104,11 @@ class Settings:
         return self.data_dir / "warehouse.duckdb"
 
     @property
+    def dbt_parse_cache(self) -> Path:
+        """dbt's parsed project for this data root (`partial_parse.msgpack`), reused by the next dbt run."""
+        return self.data_dir / "dbt" / "partial_parse.msgpack"
+
+    @property
     def serving_dir(self) -> Path:
         """What the service reads and writes: `snapshots/` of the marts, the `predictions/` log."""
         return self.data_dir / "serving"

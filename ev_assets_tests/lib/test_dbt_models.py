@@ -14,13 +14,13 @@ import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from ev_assets.lib import tables
+from ev_assets.lib import dbt_runs, tables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT = REPO_ROOT / "dbt_project"
@@ -245,9 +245,10 @@ def run_dbt(data_dir: Path, *args: str, window: tuple[str, str] | None = None) -
         "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
         "--target-path", str(target), "--log-path", str(data_dir / "dbt_logs"),
     ]
-    if window:
-        command += ["--vars", json.dumps({"min_date": window[0], "max_date": window[1]})]
-    env = {**os.environ, "EV_DATA_DIR": str(data_dir), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    # the window as Dagster passes it (lib/dbt_runs.py): in the environment, read when dbt compiles
+    days = [date.fromisoformat(day) for day in window] if window else []
+    env = {**os.environ, **dbt_runs.window_env(*days), "EV_DATA_DIR": str(data_dir),
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     results_file = target / "run_results.json"
     results_file.unlink(missing_ok=True)  # never read the results of the run before
     done = subprocess.run(command, cwd=DBT_PROJECT, env=env, capture_output=True, text=True, timeout=600)
@@ -293,12 +294,30 @@ def fresh_data_dir(tmp_path_factory, raw_warehouse: Path, name: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def full_build(tmp_path_factory, raw_warehouse) -> Path:
+def full_build_results(tmp_path_factory, raw_warehouse) -> tuple[Path, dict]:
     """`dbt build` of the whole project without a window (process everything): every model and test."""
     data_dir = fresh_data_dir(tmp_path_factory, raw_warehouse, "full")
     results = run_dbt(data_dir, "build")
     assert results["returncode"] == 0 and not failures(results), (failures(results), results["stdout"][-5000:])
-    return data_dir
+    return data_dir, results
+
+
+@pytest.fixture(scope="module")
+def full_build(full_build_results) -> Path:
+    return full_build_results[0]
+
+
+def test_unit_tests_of_runs_sessions_and_outages_pass(full_build_results):
+    """The given/expect cases beside the models (status runs over gaps, midnight and a carried run; inferred
+    sessions; out-of-order intervals) ran in the build and passed."""
+    _, results = full_build_results
+    unit = {node_name(r["unique_id"]): r["status"] for r in results["results"] if r["unique_id"].startswith("unit_test.")}
+    assert {name: unit.get(name) for name in (
+        "runs_end_at_a_change_or_a_gap_and_cross_midnight", "a_daily_window_continues_the_carried_run",
+        "sessions_are_the_charging_runs_with_their_energy_bounds", "a_failure_starts_where_a_working_status_ends",
+    )} == dict.fromkeys(("runs_end_at_a_change_or_a_gap_and_cross_midnight", "a_daily_window_continues_the_carried_run",
+                         "sessions_are_the_charging_runs_with_their_energy_bounds",
+                         "a_failure_starts_where_a_working_status_ends"), "pass")
 
 
 def run_days(data_dir: Path, days: list[str]) -> Path:

@@ -6,14 +6,14 @@ import dagster as dg
 import duckdb
 
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
-from ev_assets.defs.warehouse.dbt import warehouse_dbt_models
+from ev_assets.defs.warehouse.dbt import warehouse_dbt_daily, warehouse_dbt_models
 from ev_assets.lib import snapshot
 
 
 @dg.asset(
     key=["serving", "marts_snapshot"],
     group_name="serving",
-    deps=[warehouse_dbt_models],
+    deps=[warehouse_dbt_daily, warehouse_dbt_models],
     kinds={"duckdb"},
     pool=DUCKDB_POOL,
 )
