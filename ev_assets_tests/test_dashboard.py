@@ -361,8 +361,9 @@ def test_energy_kpis_are_the_service_figures(monkeypatch, root):
     assert shown["peak day"] == "10 Jan 2022" and shown["peak hour"] == "–"
     at_.segmented_control(key="energy_kind").set_value("user").run()
     at_.selectbox(key="energy_user").set_value("U1").run()
-    shown = metrics(at_)  # U1 in 10..11 Jan: 10 + 0 kWh, peak hour 10th 18:00, active hours (4 + 0) / 2
-    assert shown["total"] == "10.0 kWh" and shown["peak hour"] == "10 Jan 18:00 UTC"
+    shown = metrics(at_)  # U1 in 10..11 Jan: 10 + 0 kWh, peak hour 10th 18:00 UTC, active hours (4 + 0) / 2
+    assert shown["total"] == "10.0 kWh" and shown["peak hour"] == "10 Jan 19:00"  # in Oslo time, as the days
+    assert "Date range (local days, Europe/Oslo)" in [d.label for d in at_.date_input]
     assert shown["active hours / day"] == "2.0 h"
     assert not at_.exception
 

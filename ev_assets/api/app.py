@@ -277,7 +277,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     app.state.snapshot.close()
 
     # /docs and /redoc serve Swagger UI and ReDoc from the package, not from a CDN: they work offline
-    app = FastAPIOffline(title="ev-assets service", version="1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPIOffline(title="ev-assets service", version="1.0", description=DESCRIPTION, lifespan=lifespan,
+                          openapi_tags=kpis.OPENAPI_TAGS)
     app.state.settings = settings
     app.state.champions = store
     app.state.features = serving.FeatureSets(settings)

@@ -87,6 +87,7 @@ READERS: dict[str, Callable] = {
     "energy_entities": D.energy_entities,
     "energy_span": D.energy_span,
     "energy_series": D.energy_series,
+    "energy_time_zone": D.energy_time_zone,
 }
 
 

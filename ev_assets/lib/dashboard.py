@@ -452,6 +452,17 @@ def energy_entities(con: duckdb.DuckDBPyConnection, source: str, entity_type: st
     ).fetchall()]
 
 
+def energy_time_zone(con: duckdb.DuckDBPyConnection, source: str) -> str:
+    """The time zone whose days a source's energy counts in (mart_energy_summary.time_zone); UTC for a snapshot
+    from before that column."""
+    try:
+        found = con.execute("SELECT any_value(time_zone) FROM marts.mart_energy_summary WHERE source_name = $source",
+                            {"source": source}).fetchone()[0]
+    except duckdb.BinderException:
+        found = None
+    return found or "UTC"
+
+
 def energy_span(con: duckdb.DuckDBPyConnection, source: str) -> tuple[date | None, date | None]:
     """First and last day of a source in mart_energy_daily."""
     return tuple(con.execute("SELECT min(day), max(day) FROM marts.mart_energy_daily WHERE source_name = $source",
