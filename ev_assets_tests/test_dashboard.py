@@ -432,13 +432,18 @@ def test_every_page_explains_sources_that_were_not_ingested(monkeypatch, station
 # --- a registry with trained champions -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def modelled_root(root, tmp_path_factory):
-    """The same snapshot, plus the station-time feature set of the ML tests' synthetic polls (stations S1..S3), the
-    two availability models trained on it and registered as champions, and a drift report of one of them."""
+    data_dir = tmp_path_factory.mktemp("dashboard_models") / "data"
+    return add_models(root, data_dir)
+
+
+def add_models(root: Path, data_dir: Path):
+    """A data root with the snapshot of `root`, plus the station-time feature set of the ML tests' synthetic polls
+    (stations S1..S3), the two availability models trained on it and registered as champions, and a drift report
+    of one of them. Returns (data root, trained models, features, the gate's decisions)."""
     from ev_assets.lib.ml import stations
     from ev_assets.lib.ml.registry import Registry
     from ev_assets_tests.lib.ml.test_stations_models import synthetic_marts, synthetic_status
 
-    data_dir = tmp_path_factory.mktemp("dashboard_models") / "data"
     (data_dir / "serving").mkdir(parents=True)
     os.symlink(root / "serving" / "snapshots", data_dir / "serving" / "snapshots")
     folder = data_dir / "ml" / "features" / "station_time_features"

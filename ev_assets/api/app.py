@@ -34,10 +34,10 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ev_assets.api import champions as C
 from ev_assets.api import guard, kpis, live, plan, predict
 from ev_assets.api.deps import get_champions, get_settings
 from ev_assets.lib import snapshot
+from ev_assets.lib.ml import champions as C
 from ev_assets.lib.ml import serving
 from ev_assets.lib.settings import Settings
 

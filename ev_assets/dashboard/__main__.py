@@ -28,10 +28,22 @@ def command(settings: Settings, extra: list[str] | None = None) -> list[str]:
     ]
 
 
+# What the pages import, loaded before the server starts: the first visit after a start then runs the page, not
+# these imports (seconds on a busy machine). The pages run in this process, so they find them in sys.modules.
+# (Not the dashboard's own modules: their Streamlit caches want the server's runtime, which does not exist yet.)
+PRELOAD = ("pandas", "duckdb", "pyarrow.parquet", "plotly.express", "plotly.graph_objects", "lightgbm",
+           "ev_assets.lib.dashboard", "ev_assets.lib.kpis", "ev_assets.lib.snapshot", "ev_assets.lib.live.store",
+           "ev_assets.lib.ml.champions", "ev_assets.lib.ml.serving")
+
+
 def main(argv: list[str] | None = None) -> None:
+    import importlib
+
     from streamlit.web import cli
 
     settings = Settings.from_env()
+    for module in PRELOAD:
+        importlib.import_module(module)
     sys.argv = command(settings, list(sys.argv[1:] if argv is None else argv))
     print(f"EV dashboard on http://{settings.serve_host}:{settings.dashboard_port} (data root {settings.data_dir})",
           flush=True)
