@@ -391,9 +391,10 @@ def main() -> None:
             print(f"first visits in Chromium, demo data ({args.data_dir}, station {station}):", flush=True)
             results["browser"] = time_browser(root, station, [c.resolve() for c in args.checkout or [ROOT]],
                                               args.browser_runs)
-        print(f"demo data ({args.data_dir}, station {station}):", flush=True)
-        results["demo"] = time_pages(root, station, args.runs)
-        if not args.skip_year:
+        if args.runs > 0:  # (--runs 0: the browser figures only)
+            print(f"demo data ({args.data_dir}, station {station}):", flush=True)
+            results["demo"] = time_pages(root, station, args.runs)
+        if not args.skip_year and args.runs > 0:
             args.workdir.mkdir(parents=True, exist_ok=True)
             root, station = year_root(args.workdir, args.points, args.days)
             for period in ("Last 7 days", "Last 365 days"):

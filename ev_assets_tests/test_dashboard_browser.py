@@ -13,9 +13,10 @@ holding champions of the two availability models (`test_dashboard.add_models`), 
 the Models page lists them.
 
 Every page's first visit after the server started is timed, from the navigation to the moment all its expected
-texts show (polled every 0.1 s): each must take under `FIRST_VISIT_S` seconds. The issue's target is 2 s on the
-demo data; `FIRST_VISIT_MARGIN_S` is added only on a machine that is visibly busy (load average above the cores),
-and the figures are printed either way.
+texts show (polled every 0.1 s): each must take under 2 s (`FIRST_VISIT_S`, the issue's target). The one margin:
+on a machine running more than it has cores (a shared CI runner; the 1-minute load average per core above 1),
+the limit is 2 s times that load per core, since the server and Chromium then get only that share of a core. The
+figures, the load and the limit are printed either way (`pytest -s`).
 """
 
 from __future__ import annotations
@@ -55,13 +56,12 @@ PAGES = {
 }
 ERRORS = ("Traceback", "Error:", "Exception")
 FIRST_VISIT_S = 2.0  # the target: every page's first visit, on the demo data
-FIRST_VISIT_MARGIN_S = 1.0  # added only when the machine is busy (see busy())
-FIRST_VISITS: dict[str, float] = {}  # page -> seconds, as measured by the test of each page
 
 
-def busy() -> bool:
-    """The machine runs more than it has cores (a shared CI runner): the page times then measure the queue too."""
-    return os.getloadavg()[0] > (os.cpu_count() or 1)
+def first_visit_limit() -> tuple[float, float]:
+    """(the limit in seconds, the load per core): 2 s, times the load per core when that is above 1."""
+    per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return FIRST_VISIT_S * max(1.0, per_core), per_core
 
 
 class DevTools:
@@ -170,10 +170,9 @@ def test_each_page_shows_its_answers_in_a_browser(served, tab, page):
     base, data_dir = served
     path, expected = PAGES[page]
     text, seconds = tab.timed_open(base + path, expected)
-    FIRST_VISITS[page] = seconds
-    limit = FIRST_VISIT_S + (FIRST_VISIT_MARGIN_S if busy() else 0.0)
-    print(f"first visit of {page}: {seconds:.2f} s (limit {limit:g} s; load average {os.getloadavg()[0]:.1f})")
-    assert seconds < limit, f"the first visit of {page} took {seconds:.2f} s (limit {limit:g} s)"
+    limit, per_core = first_visit_limit()
+    print(f"first visit of {page}: {seconds:.2f} s (limit {limit:.1f} s; load per core {per_core:.1f})")
+    assert seconds < limit, f"the first visit of {page} took {seconds:.2f} s (limit {limit:.1f} s)"
     for error in ERRORS:
         assert error not in text, f"{page} shows an error: {text[:3000]}"
     shot = tab.screenshot(data_dir / "screenshots" / f"dashboard_{page}.png")
