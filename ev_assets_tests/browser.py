@@ -40,11 +40,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(command: list[str], ready_url: str, env: dict | None = None, timeout_s: float = 120) -> Iterator[None]:
-    """Run `command` in its own process group until the block ends; ready when `ready_url` answers 200."""
+def server(command: list[str], ready_url: str, env: dict | None = None, timeout_s: float = 120,
+           cwd: Path | None = None) -> Iterator[None]:
+    """Run `command` (in `cwd`) in its own process group until the block ends; ready when `ready_url` answers 200."""
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                               start_new_session=True)
+                               start_new_session=True, cwd=cwd)
     try:
         deadline = time.monotonic() + timeout_s
         while True:

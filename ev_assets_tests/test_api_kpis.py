@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -42,6 +43,7 @@ from ev_assets.lib.settings import Settings
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MARTS_YML = REPO_ROOT / "dbt_project" / "models" / "marts"
 UTC = timezone.utc
+OSLO = "Europe/Oslo"  # the Norwegian reports' days are Oslo days
 A_B = "Stadtwerke A/B GmbH"
 A_B_VARIANT = "STADTWERKE A/B"  # S3's spelling of the same operator
 OPERATOR_KEYS = {"RheinEnergie AG": "rheinenergie", A_B: "stadtwerkeab", A_B_VARIANT: "stadtwerkeab",
@@ -80,7 +82,8 @@ def energy_rows() -> list[dict]:
 
     def add(entity_type, entity_id, day, energy, sessions, active, peak=None):
         rows.append({
-            "source_name": "norway", "entity_type": entity_type, "entity_id": entity_id, "day": jan(day),
+            "source_name": "norway", "entity_type": entity_type, "entity_id": entity_id, "time_zone": OSLO,
+            "day": jan(day),
             "sessions_started": sessions, "energy_kwh": float(energy), "active_charging_hours": active,
             "peak_hour_start": peak[0] if peak else None, "peak_hour_kwh": peak[1] if peak else None,
         })
@@ -100,9 +103,11 @@ def energy_rows() -> list[dict]:
     for day, (energy, sessions, active, peak) in g1.items():
         add("garage", "G1", day, energy, sessions, active, peak)
     # ACN and charging events share the mart: they must never leak into the Norwegian users
-    rows.append({"source_name": "acn", "entity_type": "site", "entity_id": "caltech", "day": jan(12),
+    rows.append({"source_name": "acn", "entity_type": "site", "entity_id": "caltech",
+                 "time_zone": "America/Los_Angeles", "day": jan(12),
                  "sessions_started": 5, "energy_kwh": 99.0, "active_charging_hours": 9})
-    rows.append({"source_name": "events", "entity_type": "station", "entity_id": "U1", "day": jan(12),
+    rows.append({"source_name": "events", "entity_type": "station", "entity_id": "U1", "time_zone": "Europe/Berlin",
+                 "day": jan(12),
                  "sessions_started": 5, "energy_kwh": 77.0, "active_charging_hours": 9})
     return rows
 
@@ -110,8 +115,8 @@ def energy_rows() -> list[dict]:
 def summary_rows() -> list[dict]:
     spans = {("user", "U1"): (10, 13), ("user", "U2"): (12, 14), ("user", "U3"): (1, 10),
              ("garage", "G1"): (10, 14), ("garage", "G2"): (1, 10)}
-    rows = [{"source_name": "norway", "entity_type": t, "entity_id": i, "first_day": jan(a), "last_day": jan(b)}
-            for (t, i), (a, b) in spans.items()]
+    rows = [{"source_name": "norway", "entity_type": t, "entity_id": i, "time_zone": OSLO, "first_day": jan(a),
+             "last_day": jan(b)} for (t, i), (a, b) in spans.items()]
     rows.append({"source_name": "acn", "entity_type": "site", "entity_id": "caltech"})
     rows.append({"source_name": "events", "entity_type": "user", "entity_id": "ghost"})  # not a Norwegian user
     return rows
@@ -281,11 +286,13 @@ def ok(client: TestClient, url: str):
 
 
 def test_answers_carry_the_snapshots_newest_data_time(client):
-    """Energy routes: the newest day with session energy; utilization / reliability: the newest status poll."""
+    """Energy routes: the start of the newest (local, Oslo) day with session energy; utilization / reliability: the
+    newest status poll."""
     energy = client.get("/kpi/energy/total")
     assert energy.headers["X-Data-As-Of"] == energy.json()["data_as_of"]
     newest_day = max(row["day"] for row in client.get("/kpi/energy/daily").json())
-    assert energy.json()["data_as_of"] == f"{newest_day}T00:00:00.000Z"
+    midnight = datetime.combine(date.fromisoformat(newest_day), datetime.min.time(), ZoneInfo(OSLO)).astimezone(UTC)
+    assert energy.json()["data_as_of"] == f"{midnight:%Y-%m-%dT%H:%M}:00.000Z" == "2022-01-13T23:00:00.000Z"
     assert client.get("/kpi/users").headers["X-Data-As-Of"] == energy.json()["data_as_of"]
     status = client.get("/kpi/utilization/stations").headers["X-Data-As-Of"]
     newest_poll_day = max(row["last_day"] for row in client.get("/kpi/utilization/stations").json())

@@ -28,9 +28,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from ev_assets.api import champions as C
 from ev_assets.api.app import create_app
 from ev_assets.lib import predlog
+from ev_assets.lib.ml import champions as C
 from ev_assets.lib.ml import core, plugin, sessions, stations
 from ev_assets.lib.ml.registry import Registry, sanitize_key
 from ev_assets.lib.settings import Settings
@@ -154,7 +154,7 @@ def test_metadata_gives_metrics_baselines_links_and_lineage(root, client):
 
 
 def test_the_champion_gate_reads_as_numbers_and_flags_not_mlflow_text():
-    from ev_assets.api.champions import _gate
+    from ev_assets.lib.ml.champions import _gate
     from ev_assets.lib.ml.registry import Decision
 
     first = Decision("m", "1", True, "no champion yet", "brier", 0.031, None, None, True).tags()

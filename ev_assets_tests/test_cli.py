@@ -81,6 +81,40 @@ def test_a_sessions_only_replay_ingests_with_a_notice_for_chargecloud(tmp_path, 
         assert con.execute("SELECT count(*) FROM raw.session_reports").fetchone()[0] == 2
 
 
+def test_a_replay_demo_with_too_little_history_skips_the_models_and_exits_0(tmp_path, shared_data, dbt_manifest):
+    """`EV_SOURCE=replay make demo` over the real chargecloud polls (one evening): the warehouse builds, and every
+    model is reported as skipped with the history it needs and the history present, not as a failed run."""
+    from ev_assets.defs.ml.families import FAMILIES
+
+    polls = sorted((shared_data / "chargecloud").glob("*_cp_data_cities.json"))
+    assert polls, f"no chargecloud polls in {shared_data / 'chargecloud'}"
+    replay = tmp_path / "replay" / "chargecloud"
+    replay.mkdir(parents=True)
+    for poll in polls:  # read in place: linked, not copied
+        (replay / poll.name).symlink_to(poll)
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text((cli.REPO_ROOT / "dagster.yaml").read_text())
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED and not k.startswith("EV_")}
+    env.update({"EV_SOURCE": "replay", "EV_REPLAY_DIR": str(replay.parent), "EV_DATA_DIR": str(tmp_path / "data"),
+                "DAGSTER_HOME": str(dagster_home)})
+    done = subprocess.run([sys.executable, "-m", "ev_assets.cli", "demo"], env=env, capture_output=True, text=True,
+                          timeout=900, cwd=cli.REPO_ROOT)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr[-3000:]
+    for job in ("chargecloud_poll_job", "ingest_job", "warehouse_job", "ml_job", "monitoring_job"):
+        assert f"  {job} succeeded" in out, out
+    assert not re.search(r"^  FAIL ", out, re.M), out  # no step failed (a data-quality check may; it is shown)
+    assert re.search(r"\bfct_charging_point_status [1-9][\d,]*\b", out), out  # the warehouse was built
+    models = out.split("Models (held-out test rows")[1]
+    for name in (name for family in FAMILIES for name in family.models):
+        line = next((line for line in models.splitlines() if line.strip().startswith(name + " ")), None)
+        assert line is not None and "skipped: too little history" in line, (name, models)
+    # the history needed and the history present, e.g. for the availability models
+    assert re.search(r"station_available_15min +skipped: too little history: only 1 day\(s\) of polls "
+                     r"\(2022-01-11 \.\. 2022-01-11\).*need at least 2 days", models), models
+
+
 def test_a_stray_recording_cannot_make_a_run_explode(tmp_path):
     """Recordings on 2022-01-11 and 2022-03-05, and one from 2099: two windows of at most a day, the 2099 one left out."""
     _recording(tmp_path, "a.json", "2022-01-11T21:58:22+01:00")

@@ -361,8 +361,9 @@ def test_energy_kpis_are_the_service_figures(monkeypatch, root):
     assert shown["peak day"] == "10 Jan 2022" and shown["peak hour"] == "–"
     at_.segmented_control(key="energy_kind").set_value("user").run()
     at_.selectbox(key="energy_user").set_value("U1").run()
-    shown = metrics(at_)  # U1 in 10..11 Jan: 10 + 0 kWh, peak hour 10th 18:00, active hours (4 + 0) / 2
-    assert shown["total"] == "10.0 kWh" and shown["peak hour"] == "10 Jan 18:00 UTC"
+    shown = metrics(at_)  # U1 in 10..11 Jan: 10 + 0 kWh, peak hour 10th 18:00 UTC, active hours (4 + 0) / 2
+    assert shown["total"] == "10.0 kWh" and shown["peak hour"] == "10 Jan 19:00"  # in Oslo time, as the days
+    assert "Date range (local days, Europe/Oslo)" in [d.label for d in at_.date_input]
     assert shown["active hours / day"] == "2.0 h"
     assert not at_.exception
 
@@ -431,13 +432,18 @@ def test_every_page_explains_sources_that_were_not_ingested(monkeypatch, station
 # --- a registry with trained champions -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def modelled_root(root, tmp_path_factory):
-    """The same snapshot, plus the station-time feature set of the ML tests' synthetic polls (stations S1..S3), the
-    two availability models trained on it and registered as champions, and a drift report of one of them."""
+    data_dir = tmp_path_factory.mktemp("dashboard_models") / "data"
+    return add_models(root, data_dir)
+
+
+def add_models(root: Path, data_dir: Path):
+    """A data root with the snapshot of `root`, plus the station-time feature set of the ML tests' synthetic polls
+    (stations S1..S3), the two availability models trained on it and registered as champions, and a drift report
+    of one of them. Returns (data root, trained models, features, the gate's decisions)."""
     from ev_assets.lib.ml import stations
     from ev_assets.lib.ml.registry import Registry
     from ev_assets_tests.lib.ml.test_stations_models import synthetic_marts, synthetic_status
 
-    data_dir = tmp_path_factory.mktemp("dashboard_models") / "data"
     (data_dir / "serving").mkdir(parents=True)
     os.symlink(root / "serving" / "snapshots", data_dir / "serving" / "snapshots")
     folder = data_dir / "ml" / "features" / "station_time_features"

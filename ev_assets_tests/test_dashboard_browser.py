@@ -8,7 +8,15 @@ a second or two. So this test drives the same Chromium over its DevTools protoco
 `websockets` client the environment already has): it waits in real time until the expected text is on the page,
 then takes the screenshot of exactly that page.
 
-The data root is the hand-made snapshot of `test_dashboard` (its values are explained there).
+The data root is the hand-made snapshot of `test_dashboard` (its values are explained there), with a registry
+holding champions of the two availability models (`test_dashboard.add_models`), so the Station page forecasts and
+the Models page lists them.
+
+Every page's first visit after the server started is timed, from the navigation to the moment all its expected
+texts show (polled every 0.1 s): each must take under 2 s (`FIRST_VISIT_S`, the issue's target). The one margin:
+on a machine running more than it has cores (a shared CI runner; the 1-minute load average per core above 1),
+the limit is 2 s times that load per core, since the server and Chromium then get only that share of a core. The
+figures, the load and the limit are printed either way (`pytest -s`).
 """
 
 from __future__ import annotations
@@ -30,21 +38,30 @@ import pytest
 from ev_assets.lib import snapshot
 from ev_assets.lib.settings import Settings
 from ev_assets_tests import browser
-from ev_assets_tests.test_dashboard import A_B, build_warehouse
+from ev_assets_tests.test_dashboard import A_B, add_models, build_warehouse
 
 # page -> (path, texts that must show once its data has loaded)
 PAGES = {
     "network": ("/", ["Network now", "charging points", "40.0 %", "Stations by status now", "By operator",
                       "Trend over the period"]),
     "station": ("/station?station=S1", ["Aachener Straße 1", "Will it be free soon?", "free now", "1 of 2",
+                                         "free in 15 min", "likely", "by the champion models",
                                          "Usually busiest: Monday 18:00–19:00", "Status timeline",
                                          "Café Rhein", "Charging points and connectors"]),
     "reliability": ("/reliability", [f"Worst availability, 10 Jan 2022 – 11 Jan 2022: {A_B}", "75.0 % available",
                                      "Operators, worst first", "Cities, worst first", "Stations of"]),
     "energy": ("/energy", ["Energy", "total", "20.0 kWh", "peak day", "10 Jan 2022"]),
-    "models": ("/models", ["Models", "No model registry yet", "run make demo"]),
+    "models": ("/models", ["Models", "station_available_15min", "station_available_60min", "DRIFTED",
+                           "Latest retraining decision"]),
 }
 ERRORS = ("Traceback", "Error:", "Exception")
+FIRST_VISIT_S = 2.0  # the target: every page's first visit, on the demo data
+
+
+def first_visit_limit() -> tuple[float, float]:
+    """(the limit in seconds, the load per core): 2 s, times the load per core when that is above 1."""
+    per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return FIRST_VISIT_S * max(1.0, per_core), per_core
 
 
 class DevTools:
@@ -90,16 +107,22 @@ class DevTools:
 
     def open(self, url: str, expected: list[str], timeout_s: float = 180) -> str:
         """Load `url` (a new Streamlit session) and wait until every `expected` text shows; its visible text."""
+        return self.timed_open(url, expected, timeout_s)[0]
+
+    def timed_open(self, url: str, expected: list[str], timeout_s: float = 180) -> tuple[str, float]:
+        """`open`, and the seconds from the navigation until every `expected` text showed (polled every 0.1 s)."""
+        started = time.monotonic()
         self.call("Page.navigate", url=url)
-        deadline = time.monotonic() + timeout_s
+        deadline = started + timeout_s
         while True:
             text = self.text()
             missing = [t for t in expected if t not in text]
             if not missing:
+                seconds = time.monotonic() - started
                 time.sleep(2)  # let the charts finish drawing
-                return self.text()
+                return self.text(), seconds
             assert time.monotonic() < deadline, f"{url}: {missing} not on the page; it shows: {text[:3000]}"
-            time.sleep(0.5)
+            time.sleep(0.1)
 
     def screenshot(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,9 +145,10 @@ class DevTools:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     browser.chromium()  # skips without Chromium
-    data_dir = tmp_path_factory.mktemp("dashboard_browser") / "data"
-    data_dir.mkdir()
-    snapshot.publish(build_warehouse(data_dir.parent / "warehouse.duckdb"), Settings(data_dir=data_dir).snapshot_dir)
+    made = tmp_path_factory.mktemp("dashboard_browser") / "snapshot_root"
+    made.mkdir()
+    snapshot.publish(build_warehouse(made.parent / "warehouse.duckdb"), Settings(data_dir=made).snapshot_dir)
+    data_dir, *_ = add_models(made, made.parent / "data")
     port = browser.free_port()
     env = {"EV_DATA_DIR": str(data_dir), "EV_DASHBOARD_PORT": str(port), "EV_SERVE_HOST": "127.0.0.1"}
     with browser.server([sys.executable, "-m", "ev_assets.dashboard"], f"http://127.0.0.1:{port}/_stcore/health",
@@ -142,9 +166,13 @@ def tab():
 
 @pytest.mark.parametrize("page", list(PAGES))
 def test_each_page_shows_its_answers_in_a_browser(served, tab, page):
+    """Each page's first visit after the server started (the pages in turn), timed until its answers show."""
     base, data_dir = served
     path, expected = PAGES[page]
-    text = tab.open(base + path, expected)
+    text, seconds = tab.timed_open(base + path, expected)
+    limit, per_core = first_visit_limit()
+    print(f"first visit of {page}: {seconds:.2f} s (limit {limit:.1f} s; load per core {per_core:.1f})")
+    assert seconds < limit, f"the first visit of {page} took {seconds:.2f} s (limit {limit:.1f} s)"
     for error in ERRORS:
         assert error not in text, f"{page} shows an error: {text[:3000]}"
     shot = tab.screenshot(data_dir / "screenshots" / f"dashboard_{page}.png")

@@ -7,6 +7,7 @@ endpoints that ask two models: utilization and session).
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -17,11 +18,13 @@ import pandas as pd
 from fastapi import APIRouter, Request, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from ev_assets.api import champions as C
 from ev_assets.api.deps import get_champions, get_settings
 from ev_assets.lib import predlog
+from ev_assets.lib.ml import champions as C
 from ev_assets.lib.ml import serving
 from ev_assets.lib.settings import Settings
+
+log = logging.getLogger("ev_assets.api")
 
 Date = date  # (a field below is called `date`)
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -267,7 +270,7 @@ class _Call:
             raise serving.NotReady(f"the prediction could not be written to the prediction log "
                                    f"({type(exc).__name__}: {exc}); it was not answered") from exc
         response.headers[REQUEST_ID_HEADER] = self.request_id
-        C.log.debug("%s %s answered by %s (%.2f ms)", self.endpoint, self.request_id,
+        log.debug("%s %s answered by %s (%.2f ms)", self.endpoint, self.request_id,
                    ", ".join(f"{r['model']} v{r['version']}" for r in self.records), latency_ms)
 
 
@@ -355,7 +358,7 @@ def _live_availability(request: Request, body: AvailabilityRequest, index, stamp
         try:
             row = online.row(con, body.station_id, body.at, index, stamp)
         except snapshot.NoSnapshot:
-            C.log.warning("live data but no marts snapshot: availability answered from the feature set")
+            log.warning("live data but no marts snapshot: availability answered from the feature set")
             row = None
         return row, clock, pd.Timestamp(newest[1]) if newest else None
     finally:

@@ -446,8 +446,9 @@ def test_energy_marts_count_sessions_in_their_start_day(full_build):
         order by day
         """,
     )
-    # 21:00-01:00 Oslo = 20:00-00:00 UTC: all 12 kWh on the plug-in day, four active hours
-    assert daily == [("user", "AdO3-4", "2022-01-10", 1, 12.0, 4)]
+    # 21:00-01:00 Oslo (20:00-00:00 UTC): days are Oslo days, so all 12 kWh count on the plug-in day (10 Jan)
+    # with three active hours (21, 22, 23), and the hour 00:00-01:00 on 11 Jan is that day's one active hour
+    assert daily == [("user", "AdO3-4", "2022-01-10", 1, 12.0, 3), ("user", "AdO3-4", "2022-01-11", 0, 0.0, 1)]
     revenue = query(full_build, "select station_id, currency, transactions, energy_kwh, revenue from marts.mart_revenue_daily")
     assert revenue == [("EV-1", "EUR", 1, 10.0, 4.2)]
 

@@ -1,5 +1,6 @@
 {#-
-    The energy of each metered session spread evenly over the UTC hours it spans: an hour gets
+    The energy of each metered session spread evenly over the hours it spans (UTC instants; the sites' zones are
+    whole hours off UTC, so these are their local clock hours too): an hour gets
     energy_kwh x overlap / duration. Used for hourly figures only (peak hour, active charging hours); daily totals
     count a session in the day it starts (docs block energy_attribution).
 -#}
@@ -35,6 +36,7 @@ select
     entity_type,
     entity_id,
     session_id,
+    time_zone,
     hour_start,
     cast(
         case

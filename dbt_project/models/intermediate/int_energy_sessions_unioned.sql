@@ -1,7 +1,9 @@
 {#-
     Metered charging sessions of the session datasets in one shape, one row per session and entity the marts
     report on: Norwegian reports per user and per garage, ACN sessions per site, charging-event transactions
-    per station. Times are UTC.
+    per station. Times are UTC; `time_zone` is the site's own zone, in which its days count (the record's zone
+    where the dataset gives one, else the source's: Europe/Oslo for the Norwegian reports, America/Los_Angeles for
+    ACN, Europe/Berlin for the charging events of the chargecloud stations).
 -#}
 
 with
@@ -43,7 +45,8 @@ unioned as (
         plugged_out_at as ended_at,
         energy_kwh,
         cast(null as double) as cost,
-        cast(null as varchar) as currency
+        cast(null as varchar) as currency,
+        coalesce(timezone, 'Europe/Oslo') as time_zone
     from norwegian_reports
 
     union all
@@ -57,7 +60,8 @@ unioned as (
         plugged_out_at as ended_at,
         energy_kwh,
         null as cost,
-        null as currency
+        null as currency,
+        coalesce(timezone, 'Europe/Oslo') as time_zone
     from norwegian_reports
 
     union all
@@ -72,7 +76,8 @@ unioned as (
         coalesce(done_charging_at, disconnected_at) as ended_at,
         energy_kwh,
         null as cost,
-        null as currency
+        null as currency,
+        coalesce(timezone, 'America/Los_Angeles') as time_zone
     from acn_sessions
 
     union all
@@ -86,7 +91,8 @@ unioned as (
         ended_at,
         energy_kwh,
         cost,
-        currency
+        currency,
+        'Europe/Berlin' as time_zone
     from event_transactions
 )
 
@@ -97,8 +103,9 @@ select
     session_id,
     started_at,
     ended_at,
-    -- daily totals count a session in the UTC day it starts (see docs block energy_attribution)
-    cast(started_at as date) as session_date,
+    time_zone,
+    -- daily totals count a session in the site's local day it starts (see docs block energy_attribution)
+    {{ local_day('started_at', 'time_zone') }} as session_date,
     energy_kwh,
     cost,
     currency

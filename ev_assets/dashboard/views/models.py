@@ -89,7 +89,7 @@ def render() -> None:
         st.info(f"**No model registry yet** (`{holder.root / 'mlflow.db'}`): run `make demo`, whose ML job trains "
                 "the models, judges them against their baselines and registers the champions.")
         return
-    with st.spinner("Reading the model registry (the first time takes a few seconds)…"):
+    with st.spinner("Reading the model registry…"):
         try:
             overview = holder.overview()
         except Exception as exc:  # noqa: BLE001 - an unreadable registry is shown, not raised

@@ -13,7 +13,8 @@ artifacts under `<root>/artifacts/<model name>/`. One experiment per registered 
 - `decide(trained, registered)` is the champion gate: the new version takes the alias `champion` only if it beats
   its baselines and the current champion, both scored on the same held-out rows. The decision is written to the
   version's and the run's tags either way.
-- `champion(name)`, `load_champion(name)`, `load_version(name, version)`: what serving and monitoring read.
+- `champion(name)`, `load_champion(name)`, `load_version(name, version)`: what monitoring reads (the service and
+  the dashboard read champions without MLflow, through `registry_db`).
 
 Everything goes through an `MlflowClient` with explicit tracking and registry URIs, so several data roots can be
 used in one process. The one exception is `mlflow.<flavor>.log_model`, which only works on MLflow's global
@@ -38,12 +39,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
-from ev_assets.lib.ml import core
+from ev_assets.lib.ml import core, registry_db
+from ev_assets.lib.ml.registry_db import CHAMPION, DEFAULT_UI_URL
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
@@ -51,8 +52,6 @@ if TYPE_CHECKING:  # pragma: no cover
 # Nothing of the platform phones home: MLflow's usage telemetry is off in every process that uses the registry.
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
-DEFAULT_UI_URL = "http://127.0.0.1:5000"  # `make mlflow` serves the UI here
-CHAMPION = "champion"
 EXPERIMENT_PREFIX = "ev-assets/"
 GATE_TAG_PREFIX = "champion_gate."
 
@@ -178,10 +177,10 @@ class Registry:
 
     # --- links ---------------------------------------------------------------------------------------
     def run_url(self, experiment_id: str, run_id: str) -> str:
-        return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
+        return registry_db.run_url(self.ui_url, experiment_id, run_id)
 
     def version_url(self, name: str, version: str | int) -> str:
-        return f"{self.ui_url}/#/models/{quote(name, safe='')}/versions/{version}"
+        return registry_db.version_url(self.ui_url, name, version)
 
     def _registered(self, name: str, version: str, run_id: str, experiment_id: str | None = None) -> RegisteredVersion:
         if experiment_id is None:

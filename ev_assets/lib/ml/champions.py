@@ -1,5 +1,5 @@
-"""The model store of the service: each registered model's `champion`, loaded from the data root's MLflow registry
-and swapped for a new champion without a restart.
+"""The model store of the service and the dashboard: each registered model's `champion`, loaded from the data
+root's MLflow registry and swapped for a new champion without a restart.
 
 Each model is held as one immutable `Champion` (version, run id, LightGBM booster, feature names, metrics, ...);
 a request takes the reference once and uses it to the end, so a swap in the middle of a request cannot mix two
@@ -7,9 +7,12 @@ versions. A background thread looks up the `champion` alias of every model every
 seconds and loads a version it does not hold yet; when loading fails it keeps the model it has and logs why
 (`/health` shows the error). `POST /admin/reload` runs the same check at once.
 
-Prediction uses the booster directly on a numpy row with one thread (tens of microseconds), not MLflow's pyfunc
-(whose signature check costs ~0.5 ms per call): the serving code builds the features exactly as training did
-(`ev_assets.lib.ml.serving`), so the signature has nothing left to enforce.
+Loading does not go through MLflow: the alias, the version's artifact folder and the run's metrics and tags are
+read from the registry's SQLite file (`registry_db`, milliseconds, where importing MLflow and opening its store
+take seconds), and the booster from its `model.lgb` with LightGBM itself. Prediction uses that booster on a numpy
+row with one thread (tens of microseconds), not MLflow's pyfunc (whose signature check costs ~0.5 ms per call):
+the serving code builds the features exactly as training did (`ev_assets.lib.ml.serving`), so the signature has
+nothing left to enforce. The service and the dashboard share this store.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ev_assets.lib.ml import plugin, sessions, stations
+from ev_assets.lib.ml import plugin, registry_db, sessions, stations
 from ev_assets.lib.ml.registry import GATE_TAG_PREFIX
+from ev_assets.lib.ml.registry_db import DEFAULT_UI_URL, RegistryDB, VersionRow
 from ev_assets.lib.settings import Settings
 
-log = logging.getLogger("ev_assets.api")
+log = logging.getLogger(__name__)
 
 AVAILABILITY = {h: f"station_available_{h}min" for h in stations.HORIZONS}
 SESSIONS_PER_DAY, OCCUPIED_SHARE = tuple(stations.UTILIZATION_TARGETS)
@@ -36,7 +40,7 @@ PLUGGED_IN, ENERGY_TO_FULL = plugin.PLUGGED_MODEL, plugin.ENERGY_MODEL
 SESSION_ENERGY, SESSION_DURATION = tuple(sessions.TARGETS)
 MODEL_NAMES: tuple[str, ...] = (*AVAILABILITY.values(), SESSIONS_PER_DAY, OCCUPIED_SHARE, PLUGGED_IN, ENERGY_TO_FULL,
                                 SESSION_ENERGY, SESSION_DURATION)
-CHAMPION = "champion"
+CHAMPION = registry_db.CHAMPION
 
 
 class NoChampion(LookupError):
@@ -111,13 +115,14 @@ class ModelStatus:
 
 
 class ChampionStore:
-    """The champions of `names` from `Registry(settings.data_dir / "mlflow")`, reloaded in the background."""
+    """The champions of `names` from the registry of `settings.data_dir / "mlflow"`, reloaded in the background."""
 
-    def __init__(self, settings: Settings, names: tuple[str, ...] = MODEL_NAMES, registry=None):
+    def __init__(self, settings: Settings, names: tuple[str, ...] = MODEL_NAMES, ui_url: str = DEFAULT_UI_URL):
         self.settings = settings
         self.names = tuple(names)
         self.root = Path(settings.data_dir) / "mlflow"
-        self._registry = registry
+        self.db = RegistryDB(self.root)
+        self.ui_url = ui_url
         self._status: dict[str, ModelStatus] = {name: ModelStatus() for name in self.names}
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
@@ -142,16 +147,6 @@ class ChampionStore:
         return {name: (s.champion.version if s.champion else None) for name, s in self._status.items()}
 
     # --- loading --------------------------------------------------------------------------------------------------
-    def registry(self):
-        """The registry of the data root, or None while it has no `mlflow.db` (nothing is created here)."""
-        if self._registry is None:
-            if not (self.root / "mlflow.db").exists():
-                return None
-            from ev_assets.lib.ml.registry import Registry
-
-            self._registry = Registry(self.root)
-        return self._registry
-
     def refresh(self) -> dict[str, dict[str, Any]]:
         """Look up every model's champion alias now and load the versions not held yet. Returns, per model, the
         version served, whether it changed, and the error of this check (None when fine)."""
@@ -164,21 +159,20 @@ class ChampionStore:
         now = _now()
         error = None
         try:
-            registry = self.registry()
-            if registry is None:
-                error = f"no model registry at {self.root / 'mlflow.db'} yet"
+            if not self.db.exists():  # (nothing is created here)
+                error = f"no model registry at {self.db.db_path} yet"
                 target = None
             else:
-                target = self._alias(registry, name)
+                target = self.db.champion(name)
                 if target is None:
                     error = "no version holds the alias champion"
-            status.registry_version = target[0] if target else None
+            status.registry_version = target.version if target else None
             if target is None:
                 if status.champion is not None:
                     log.warning("%s: the champion alias is gone; version %s is no longer served", name, before)
                 status.champion = None
-            elif status.champion is None or status.champion.version != target[0]:
-                champion = self._load(registry, name, *target)
+            elif status.champion is None or status.champion.version != target.version:
+                champion = self._load(target)
                 status.champion = champion
                 status.history.append(champion.version)
                 log.info("%s: serving version %s (run %s)%s", name, champion.version, champion.run_id,
@@ -191,29 +185,19 @@ class ChampionStore:
         return {"version": after, "previous_version": before, "changed": after != before,
                 "registry_version": status.registry_version, "error": error}
 
-    @staticmethod
-    def _alias(registry, name: str) -> tuple[str, str] | None:
-        """(version, run id) of the champion alias, or None when there is none (or no such model)."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            found = registry.client.get_model_version_by_alias(name, CHAMPION)
-        except MlflowException:
-            return None
-        return str(found.version), str(found.run_id)
-
-    def _load(self, registry, name: str, version: str, run_id: str) -> Champion:
-        booster = registry.load_version(name, version, flavor="lightgbm")
-        run = registry.client.get_run(run_id)
-        experiment_id = run.info.experiment_id
-        started = run.info.start_time
+    def _load(self, version: VersionRow) -> Champion:
+        """The version's booster from its file and its run's metrics and tags from the registry's tables."""
+        booster = registry_db.load_booster(version)
+        run = self.db.run(version.run_id)
+        started = run.start_ms
         return Champion(
-            name=name, version=version, run_id=run_id, booster=booster, features=tuple(booster.feature_name()),
-            metrics=dict(run.data.metrics), params=dict(run.data.params), tags=dict(run.data.tags),
-            experiment_id=experiment_id,
+            name=version.name, version=version.version, run_id=version.run_id, booster=booster,
+            features=tuple(booster.feature_name()), metrics=run.metrics, params=run.params, tags=run.tags,
+            experiment_id=run.experiment_id,
             trained_at=datetime.fromtimestamp(started / 1000, timezone.utc).isoformat(timespec="seconds")
             if started else None,
-            run_url=registry.run_url(experiment_id, run_id), version_url=registry.version_url(name, version),
+            run_url=registry_db.run_url(self.ui_url, run.experiment_id, version.run_id),
+            version_url=registry_db.version_url(self.ui_url, version.name, version.version),
             loaded_at=_now(),
         )
 

@@ -1,0 +1,159 @@
+"""The model registry of a data root read straight from MLflow's SQLite file, without importing MLflow.
+
+Readers that only look up champions (the service's `ChampionStore`, the dashboard's Station and Models pages) need
+a few rows: which version holds the alias `champion`, where its booster file is, the run's metrics and tags.
+Importing MLflow and opening its store (`Registry.client`) costs seconds; these queries cost milliseconds. The
+database is opened read-only (`mode=ro`), so a reader never creates or migrates it and never blocks the ML job
+for longer than one query. Writing (register, promote) stays with `ev_assets.lib.ml.registry.Registry`.
+
+The tables read are those of the pinned MLflow (3.x): `registered_model_aliases`, `model_versions` (with
+`storage_location`, the version's artifact folder), `model_version_tags`, `runs`, `latest_metrics`, `params` and
+`tags`. A changed schema is an `sqlite3.Error`, which the callers report (the store's `/health`, a page's note);
+the service and dashboard tests catch it on an upgrade.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote, unquote, urlparse
+
+CHAMPION = "champion"
+DEFAULT_UI_URL = "http://127.0.0.1:5000"  # `make mlflow` serves the UI here
+BOOSTER_FILE = "model.lgb"  # the lightgbm flavor's file in a version's artifact folder (MLmodel: data)
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One registered version: its run, its artifact folder and its tags (e.g. the champion gate's)."""
+
+    name: str
+    version: str
+    run_id: str
+    model_dir: Path | None
+    created_ms: int | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def booster_file(self) -> Path | None:
+        return None if self.model_dir is None else self.model_dir / BOOSTER_FILE
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    experiment_id: str
+    start_ms: int | None
+    metrics: dict[str, float]
+    params: dict[str, str]
+    tags: dict[str, str]
+
+
+def run_url(ui_url: str, experiment_id: str, run_id: str) -> str:
+    """The run's page in the MLflow UI (`make mlflow`)."""
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def version_url(ui_url: str, name: str, version: str | int) -> str:
+    """The registered version's page in the MLflow UI."""
+    return f"{ui_url.rstrip('/')}/#/models/{quote(name, safe='')}/versions/{version}"
+
+
+def _folder(location: str | None) -> Path | None:
+    """A `file://` artifact location as a path (None for other stores)."""
+    if not location:
+        return None
+    parsed = urlparse(location)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    return Path(location) if not parsed.scheme else None
+
+
+class RegistryDB:
+    """Read-only queries on `<root>/mlflow.db`."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.db_path = self.root / "mlflow.db"
+
+    def exists(self) -> bool:
+        return self.db_path.exists()
+
+    def stamp(self) -> tuple[int, int] | None:
+        """Modification time and size of the database: they change with every write (None without one)."""
+        try:
+            stat = self.db_path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        if not self.exists():
+            raise FileNotFoundError(f"no model registry at {self.db_path} yet")
+        con = sqlite3.connect(f"{self.db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    # --- versions ---------------------------------------------------------------------------------------------
+    def champion(self, name: str, con: sqlite3.Connection | None = None) -> VersionRow | None:
+        """The version holding the alias `champion` of `name`, or None."""
+        with self._con(con) as c:
+            found = c.execute("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
+                              (name, CHAMPION)).fetchone()
+            if found is None:
+                return None
+            versions = self._versions(c, name, str(found[0]))
+        return versions[0] if versions else None
+
+    def versions(self, name: str, con: sqlite3.Connection | None = None) -> list[VersionRow]:
+        """Every version of `name`, oldest first ([] when it has none)."""
+        with self._con(con) as c:
+            return self._versions(c, name, None)
+
+    def _versions(self, con: sqlite3.Connection, name: str, version: str | None) -> list[VersionRow]:
+        rows = con.execute(
+            "SELECT version, run_id, storage_location, creation_time FROM model_versions WHERE name = ?"
+            + (" AND version = ?" if version is not None else "") + " ORDER BY version",
+            (name, int(version)) if version is not None else (name,),
+        ).fetchall()
+        tags: dict[str, dict[str, str]] = {}
+        for key, value, v in con.execute("SELECT key, value, version FROM model_version_tags WHERE name = ?", (name,)):
+            tags.setdefault(str(v), {})[key] = value
+        return [VersionRow(name, str(v), run_id, _folder(location), created, tags.get(str(v), {}))
+                for v, run_id, location, created in rows]
+
+    # --- runs -------------------------------------------------------------------------------------------------
+    def run(self, run_id: str, con: sqlite3.Connection | None = None) -> RunRow:
+        with self._con(con) as c:
+            found = c.execute("SELECT experiment_id, start_time FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
+            if found is None:
+                raise LookupError(f"run {run_id} is not in {self.db_path}")
+            metrics = {key: float("nan") if is_nan else value for key, value, is_nan in c.execute(
+                "SELECT key, value, is_nan FROM latest_metrics WHERE run_uuid = ?", (run_id,))}
+            params = dict(c.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_id,)))
+            tags = dict(c.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run_id,)))
+        return RunRow(run_id, str(found[0]), found[1], metrics, params, tags)
+
+    @contextlib.contextmanager
+    def _con(self, con: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
+        if con is not None:
+            yield con
+        else:
+            with self.connect() as fresh:
+                yield fresh
+
+
+def load_booster(version: VersionRow):
+    """The version's LightGBM booster, read from its artifact folder (no MLflow)."""
+    import lightgbm as lgb
+
+    path = version.booster_file
+    if path is None or not path.exists():
+        raise FileNotFoundError(f"{version.name} version {version.version}: no booster file {path}")
+    return lgb.Booster(model_file=str(path))
