@@ -39,8 +39,15 @@ def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> None:
+    """Create the raw tables, and add the columns a table made by an older version lacks (NULL in old rows)."""
     for name in names:
         con.execute(tables.ddl(name))
+    present = set(con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                              "WHERE table_schema = ?", [tables.SCHEMA]).fetchall())
+    for name in names:
+        for column, kind in tables.TABLES[name]:
+            if (name, column) not in present:
+                con.execute(f"ALTER TABLE {tables.SCHEMA}.{name} ADD COLUMN {column} {kind}")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> int:

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from ev_assets.lib import tables
+from ev_assets.lib.ml import session_baselines as M
 from ev_assets.lib.ml import sessions as S
 from ev_assets.lib.ml.core import REGRESSION_METRICS, InsufficientData
 from ev_assets.lib.sources.sessions import parse
@@ -60,7 +61,9 @@ def test_both_models_train_on_the_real_files_with_finite_metrics(models, raw) ->
         for scores in (model.evaluation.model, *model.evaluation.baselines.values()):
             assert set(scores) == expected
             assert all(math.isfinite(v) for v in scores.values()), scores
-        assert set(model.evaluation.baselines) == {S.BASELINE_USER, S.BASELINE_GLOBAL}
+        assert set(model.evaluation.baselines) == {S.BASELINE_USER, S.BASELINE_GLOBAL, M.BASELINE_USER_MEDIAN,
+                                                   M.BASELINE_USER_WEEKDAY_MEDIAN, M.BASELINE_TRAIN_MEDIAN}
+        assert set(model.baseline_predictions) == set(model.evaluation.baselines)
         assert np.isfinite(model.predict(model.test_X)).all()
         assert model.params["num_threads"] == 2 and model.params["num_boost_round"] >= 1
         assert model.booster.current_iteration() == model.params["num_boost_round"]
