@@ -405,10 +405,11 @@ def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: d
 
     test_X = test[features].reset_index(drop=True)
     test_y = test[target].reset_index(drop=True).rename(name)
-    baseline_predictions = medians.baseline_predictions(train, test.reset_index(drop=True), target)
+    test = test.reset_index(drop=True)
+    baseline_predictions = medians.baseline_predictions(train, test, target)
     train_mean = train.groupby("dataset")[target].mean()
-    global_mean = test_X["dataset"].map(train_mean).to_numpy(float)
-    user_mean = test_X[HISTORY[target]].to_numpy(float)
+    global_mean = test["dataset"].map(train_mean).to_numpy(float)
+    user_mean = test[HISTORY[target]].to_numpy(float)
     user_mean = np.where(np.isnan(user_mean), global_mean, user_mean)
     prediction = booster.predict(test_X)
     baseline_predictions = {BASELINE_USER: user_mean, BASELINE_GLOBAL: global_mean, **baseline_predictions}
@@ -467,7 +468,7 @@ def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: d
         *left_out,
     ]
     return TrainedModel(
-        name=name, task="regression", booster=booster, features=list(FEATURES),
+        name=name, task="regression", booster=booster, features=list(features),
         params={**PARAMS, "num_boost_round": best, "early_stopping_rounds": EARLY_STOPPING,
                 "valid_share": VALID_SHARE, "test_share": TEST_SHARE, "max_duration_h": MAX_DURATION_H,
                 "datasets": used},
