@@ -67,8 +67,8 @@ def status_polls(sessions_frame: pd.DataFrame, start=None, end=None) -> pd.DataF
         slots = pd.date_range(first, last, freq=GRID, inclusive="left")
         grid = slots.asi8
         busy = np.zeros(len(grid) + 1, dtype=np.int64)
-        on = np.searchsorted(grid, rows["plugin_utc"].to_numpy().astype("datetime64[ns]").astype("int64"), "left")
-        off = np.searchsorted(grid, rows["plugout_utc"].to_numpy().astype("datetime64[ns]").astype("int64"), "left")
+        on = np.searchsorted(grid, pd.DatetimeIndex(rows["plugin_utc"]).asi8, "left")
+        off = np.searchsorted(grid, pd.DatetimeIndex(rows["plugout_utc"]).asi8, "left")
         np.add.at(busy, on, 1)
         np.add.at(busy, off, -1)
         occupied = np.cumsum(busy)[:-1] > 0
