@@ -67,8 +67,8 @@ def run_availability(data: Path, n_boot: int, weeks: float | None) -> dict:
     return out
 
 
-def _ci(d: dict) -> str:
-    return f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+def _ci(d: dict, digits: int = 3) -> str:
+    return f"{d['mean']:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]"
 
 
 def summary(results: dict) -> str:
@@ -95,7 +95,7 @@ def summary(results: dict) -> str:
                 f"{name} {dataset}: {m['test_rows']} test rows over {m['test_days']} days; Brier model "
                 f"{s['model']['brier']:.4f}, persistence {s['persistence']['brier']:.4f}, calibrated persistence "
                 f"{s[occupancy.BASELINE_CALIBRATED]['brier']:.4f}, strongest {strongest}; diff "
-                f"{_ci(m['vs'][strongest])} -> {'beats it' if m['beats_strongest'] else 'NOT shown better'}")
+                f"{_ci(m['vs'][strongest], 5)} -> {'beats it' if m['beats_strongest'] else 'NOT shown better'}")
     return "\n".join(lines)
 
 

@@ -142,6 +142,8 @@ class TrainedModel:
     baseline_predictions: dict[str, np.ndarray] = field(default_factory=dict)
     # title -> Markdown: what later steps measure (backtests, intervals, importance), shown before the limits
     sections: dict[str, str] = field(default_factory=dict)
+    extra_metrics: dict[str, float] = field(default_factory=dict)  # logged to MLflow beside the test metrics
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # file name -> content, logged to the MLflow run
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.booster.predict(X[self.features])
