@@ -144,6 +144,7 @@ class TrainedModel:
     sections: dict[str, str] = field(default_factory=dict)
     extra_metrics: dict[str, float] = field(default_factory=dict)  # logged to MLflow beside the test metrics
     artifacts: dict[str, bytes] = field(default_factory=dict)  # file name -> content, logged to the MLflow run
+    interval: object | None = None  # regression: its P10-P90 forecast (`intervals.Interval`), when it has one
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.booster.predict(X[self.features])

@@ -43,6 +43,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from ev_assets.lib.ml import intervals
 from ev_assets.lib.ml import session_baselines as medians
 from ev_assets.lib.ml.core import LGB_BASE, REGRESSION_METRICS, Evaluation, InsufficientData, TrainedModel, score, time_split
 
@@ -467,7 +468,7 @@ def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: d
         "are dropped (counts above).",
         *left_out,
     ]
-    return TrainedModel(
+    model = TrainedModel(
         name=name, task="regression", booster=booster, features=list(features),
         params={**PARAMS, "num_boost_round": best, "early_stopping_rounds": EARLY_STOPPING,
                 "valid_share": VALID_SHARE, "test_share": TEST_SHARE, "max_duration_h": MAX_DURATION_H,
@@ -476,6 +477,10 @@ def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: d
         description=description, limits="\n".join(f"- {line}" for line in limits),
         baseline_predictions=baseline_predictions,
     )
+    interval = intervals.fit(PARAMS, train[features], train[target], valid[features], valid[target],
+                             group_feature="dataset")
+    intervals.attach(model, interval, {str(code): dataset for dataset, code in DATASET_CODE.items()})
+    return model
 
 
 def train_session_models(session_reports: pd.DataFrame, acn_sessions: pd.DataFrame,
