@@ -13,7 +13,9 @@ Reads the real files in place (never copies them):
    holiday, history);
 2. availability: an occupancy series derived from the same sessions (`lib/ml/occupancy.py`: a point occupied from
    plug-in to plug-out, on the 10-minute grid, points grouped into sites), the availability models trained on it
-   and judged against persistence and calibrated persistence (day-clustered bootstrap CI of the Brier difference).
+   and judged against persistence and calibrated persistence (day-clustered bootstrap CI of the Brier difference);
+3. rolling-origin backtests (`lib/ml/backtest.py`, 4 earlier origins) of both, mean and 95% CI over the folds
+   (--no-backtest skips them).
 
 LightGBM runs on --threads threads (default 1: on a shared, loaded 2-core machine two OpenMP threads were 13x
 slower than one for these small sets; the results are the same).
@@ -32,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from ev_assets.lib.ml import occupancy, realdata, sessions, stations  # noqa: E402
+from ev_assets.lib.ml import backtest, occupancy, realdata, sessions, stations  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 
@@ -42,14 +44,25 @@ def set_threads(threads: int) -> None:
         params["num_threads"] = threads
 
 
-def run_sessions(data: Path, n_boot: int, ablation: bool) -> dict:
+def _backtests(train, frames: dict, time_column: str | None, names: tuple[str, ...]) -> dict:
+    results = backtest.run(train, frames, time_column, names)
+    return {name: {"summary": b.summary(), "metrics": b.metrics(), "skipped": b.skipped,
+                   "folds": [vars(f) for f in b.folds]} for name, b in results.items()}
+
+
+def run_sessions(data: Path, n_boot: int, ablation: bool, backtests: bool) -> dict:
     reports, acn = realdata.load_sessions(data)
     result = realdata.judge_sessions(reports, acn, n_boot=n_boot, ablation=ablation)
     result["input_rows"] = {"norway": len(reports), "acn": len(acn)}
+    if backtests:
+        result["backtest"] = _backtests(lambda cut: sessions.train_session_models(cut["session_reports"],
+                                                                                  cut["acn_sessions"]),
+                                        {"session_reports": reports, "acn_sessions": acn}, None,
+                                        tuple(sessions.TARGETS))
     return result
 
 
-def run_availability(data: Path, n_boot: int, weeks: float | None) -> dict:
+def run_availability(data: Path, n_boot: int, weeks: float | None, backtests: bool) -> dict:
     reports, acn = realdata.load_sessions(data)
     out = {}
     for dataset, raw in (("acn", acn), ("norway", reports)):
@@ -63,6 +76,9 @@ def run_availability(data: Path, n_boot: int, weeks: float | None) -> dict:
         result = occupancy.judge_availability(features, n_boot=n_boot)
         result.update(points=int(frame["point"].nunique()), polls=len(polls),
                       occupied_share=float((polls["status"] == "CHARGING").mean()))
+        if backtests:
+            result["backtest"] = _backtests(lambda cut: stations.train_availability_models(cut["features"]),
+                                            {"features": features}, "polled_at", tuple(result["models"]))
         out[dataset] = result
     return out
 
@@ -83,12 +99,20 @@ def summary(results: dict) -> str:
                 f"{'beats it' if j['beats_strongest'] else 'NOT shown better: not promoted on this data'}; SMAPE "
                 f"{j['model']['smape']:.1f}% (2|F-A|/(|A|+|F|)) = {j['model']['smape_half']:.1f}% (|F-A|/(|A|+|F|))"
                 + (f" vs published {model['published_smape']}% (Caltech)" if dataset == "acn" else ""))
+    for name, model in results.get("sessions", {}).get("models", {}).items():
+        if "interval_80" in model:
+            coverage = ", ".join(f"{k} {100 * v:.1f}%" for k, v in model["interval_80"]["coverage"].items())
+            lines.append(f"{name}: the 80% interval (P10-P90) covers {coverage} of the held-out sessions")
     for group, models in results.get("sessions", {}).get("ablation", {}).items():
         for name, datasets in models.items():
             for dataset, a in datasets.items():
                 lines.append(f"ablation {group} / {name} / {dataset}: MAE {a['mae_with']:.3f} with, "
                              f"{a['mae_without']:.3f} without, without - with {_ci(a['without_minus_with'])}")
+    for name, b in results.get("sessions", {}).get("backtest", {}).items():
+        lines.append(f"backtest {name}: {b['summary']}")
     for dataset, result in results.get("availability", {}).items():
+        for name, b in result.get("backtest", {}).items():
+            lines.append(f"backtest {name} {dataset}: {b['summary']}")
         for name, m in result["models"].items():
             s, strongest = m["scores"], m["strongest_baseline"]
             lines.append(
@@ -108,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", choices=("sessions", "availability"), action="append", default=[])
     parser.add_argument("--weeks", type=float, help="availability: only the last WEEKS weeks of each dataset")
     parser.add_argument("--threads", type=int, default=1, help="LightGBM threads")
+    parser.add_argument("--no-backtest", action="store_true", help="skip the rolling-origin backtests")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"no real data at {args.data}: give --data", file=sys.stderr)
@@ -116,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     results, timings = {}, {}
     if "sessions" not in args.skip:
         start = time.perf_counter()
-        results["sessions"] = run_sessions(args.data, args.n_boot, not args.no_ablation)
+        results["sessions"] = run_sessions(args.data, args.n_boot, not args.no_ablation, not args.no_backtest)
         timings["sessions_s"] = round(time.perf_counter() - start, 1)
     if "availability" not in args.skip:
         start = time.perf_counter()
-        results["availability"] = run_availability(args.data, args.n_boot, args.weeks)
+        results["availability"] = run_availability(args.data, args.n_boot, args.weeks, not args.no_backtest)
         timings["availability_s"] = round(time.perf_counter() - start, 1)
     results["timings"] = timings
     print(summary(results))

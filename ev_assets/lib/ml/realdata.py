@@ -113,6 +113,10 @@ def judge_sessions(reports: pd.DataFrame, acn: pd.DataFrame, n_boot: int = compa
                 result["datasets"][dataset] = {"all": judge(model, rows, n_boot),
                                                "returning users": judge(model, rows & returning, n_boot)}
         result["published_smape"] = PUBLISHED["smape"][model.name]
+        if model.interval is not None:
+            names = {str(code): dataset for dataset, code in sessions.DATASET_CODE.items()}
+            result["interval_80"] = {"coverage": {names.get(k, k): v for k, v in model.interval.coverage.items()},
+                                     "mean_width": model.interval.width}
         out["models"][model.name] = result
     if ablation:
         out["ablation"] = feature_ablation(reports, acn, models, n_boot)

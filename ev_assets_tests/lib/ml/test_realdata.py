@@ -139,6 +139,11 @@ def test_session_models_on_real_data_are_judged_against_the_strongest_baseline_w
     acn_returning = result["models"]["session_energy_kwh"]["datasets"]["acn"]["returning users"]
     assert acn_returning["vs"][M.BASELINE_USER_MEDIAN]["low"] < 0 < acn_returning["vs"][M.BASELINE_USER_MEDIAN]["high"]
     assert result["published"]["smape"] == {"session_duration_h": 9.9, "session_energy_kwh": 11.6}
+    # the 80% interval (P10-P90) covers 75-85% of the held-out sessions
+    for name, model in result["models"].items():
+        coverage = model["interval_80"]["coverage"]
+        assert 0.75 <= coverage["all"] <= 0.85, (name, coverage)
+        assert set(coverage) == {"all", "norway", "acn"} and model["interval_80"]["mean_width"] > 0
 
 
 def test_availability_models_train_on_a_real_occupancy_series(real) -> None:
