@@ -65,6 +65,11 @@ class Champion:
     run_url: str
     version_url: str
     loaded_at: str
+    interval: Any = None  # intervals.Interval (P10-P90) when the run logged one
+
+    def predict_interval(self, x: np.ndarray) -> tuple[float, float] | None:
+        """(P10, P90) for one feature row, or None when this version has no interval forecast."""
+        return None if self.interval is None else self.interval.predict_row(self.features, x)
 
     def predict(self, x: np.ndarray) -> float:
         """The model's output for one feature row (in `features` order)."""
@@ -214,7 +219,7 @@ class ChampionStore:
             trained_at=datetime.fromtimestamp(started / 1000, timezone.utc).isoformat(timespec="seconds")
             if started else None,
             run_url=registry.run_url(experiment_id, run_id), version_url=registry.version_url(name, version),
-            loaded_at=_now(),
+            loaded_at=_now(), interval=_interval(registry, run_id),
         )
 
     # --- the background poller ------------------------------------------------------------------------------------
@@ -239,6 +244,22 @@ class ChampionStore:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+
+def _interval(registry, run_id: str):
+    """The P10-P90 interval forecast logged with the run (`lib/ml/intervals.py`), or None (classifiers, and
+    versions trained before intervals existed)."""
+    import tempfile
+
+    from ev_assets.lib.ml import intervals
+
+    names = {a.path for a in registry.client.list_artifacts(run_id)}
+    if not {"interval.json", "interval_p10.txt", "interval_p90.txt"} <= names:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        for name in ("interval.json", "interval_p10.txt", "interval_p90.txt"):
+            registry.client.download_artifacts(run_id, name, folder)
+        return intervals.Interval.from_files(folder)
 
 
 def _now() -> str:

@@ -55,6 +55,24 @@ class Interval:
         keys = X[self.group_feature].astype(int).astype(str)
         return keys.map(self.corrections).fillna(pooled).to_numpy(float)
 
+    def predict_row(self, features: list[str] | tuple[str, ...], x: np.ndarray) -> tuple[float, float]:
+        """(P10, P90) of one feature row `x` in the order `features` (the champion's)."""
+        frame = pd.DataFrame(np.asarray(x, float).reshape(1, -1), columns=list(features))
+        low, high = self.predict(frame)
+        return float(low[0]), float(high[0])
+
+    @classmethod
+    def from_files(cls, folder) -> "Interval":
+        """The interval `attach` logged: `interval_p10.txt`, `interval_p90.txt`, `interval.json` in `folder`."""
+        from pathlib import Path
+
+        folder = Path(folder)
+        meta = json.loads((folder / "interval.json").read_text())
+        return cls(lgb.Booster(model_file=str(folder / "interval_p10.txt")),
+                   lgb.Booster(model_file=str(folder / "interval_p90.txt")),
+                   {str(k): float(v) for k, v in meta["corrections"].items()}, float(meta["level"]),
+                   meta.get("group_feature"), dict(meta.get("coverage") or {}), float(meta.get("width", "nan")))
+
     def to_json(self) -> str:
         return json.dumps({"level": self.level, "quantiles": list(QUANTILES), "corrections": self.corrections,
                            "group_feature": self.group_feature, "coverage": self.coverage, "width": self.width},

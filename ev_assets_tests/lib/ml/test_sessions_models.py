@@ -228,6 +228,7 @@ def synthetic_acn(n: int, seed: int = 0, users: int = 12) -> pd.DataFrame:
     connection = pd.Timestamp("2021-05-03 15:00", tz="UTC") + pd.to_timedelta(minutes, "min")
     hours = rng.uniform(0.5, 10, n)
     user = rng.integers(0, users, n)
+    delivered = np.round(1 + 3 * np.minimum(hours, 4) * rng.uniform(0.5, 1.0, n), 3)
     return tables.frame("acn_sessions", pd.DataFrame({
         "session_id": [f"s{i}" for i in range(n)],
         "site_id": "0002", "cluster_id": "0039",
@@ -237,8 +238,12 @@ def synthetic_acn(n: int, seed: int = 0, users: int = 12) -> pd.DataFrame:
         "connection_time": connection,
         "disconnect_time": connection + pd.to_timedelta(np.round(hours * 3600), "s"),
         "done_charging_time": pd.NaT,
-        "kwh_delivered": np.round(1 + 3 * np.minimum(hours, 4) * rng.uniform(0.5, 1.0, n), 3),
+        "kwh_delivered": delivered,
         "kwh_requested": None, "minutes_available": None,
+        # the driver's first input at plug-in: roughly what the session then was
+        "first_kwh_requested": np.round(delivered * rng.uniform(0.8, 1.5, n)),
+        "first_minutes_available": np.round(hours * 60 * rng.uniform(0.8, 1.2, n)),
+        "first_input_at": connection,
         "timezone": "America/Los_Angeles", "raw_file": "synthetic.json",
     }))
 
