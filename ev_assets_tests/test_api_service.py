@@ -365,8 +365,9 @@ def test_session_forecast_uses_the_training_features_of_the_users_history(root, 
             "site_id": session["site"]}
     if dataset == "norway":
         body["user_type"] = session["user_type"]
-    else:
-        body["station_id"] = session["station"]
+    else:  # with what the driver told the app at plug-in (the first user input)
+        body.update(station_id=session["station"], kwh_requested=float(session["kwh_requested_first"]),
+                    minutes_available=float(session["minutes_available_first"]))
     r = client.post("/predict/session", json=body)
     assert r.status_code == 200, r.text
     answer = r.json()
@@ -386,7 +387,8 @@ def test_session_forecast_uses_the_training_features_of_the_users_history(root, 
         assert answer[key]["p10"] <= answer[key]["value"] <= answer[key]["p90"]
 
     if dataset == "acn":  # the driver's first input at plug-in is a feature: it changes the forecast
-        told = client.post("/predict/session", json={**body, "kwh_requested": 60.0, "minutes_available": 600})
+        untold = {k: v for k, v in body.items() if k not in ("kwh_requested", "minutes_available")}
+        told = client.post("/predict/session", json=untold)
         assert told.status_code == 200 and told.json()["energy_kwh"]["value"] != answer["energy_kwh"]["value"]
 
     # site and user type default to those of the user's latest session

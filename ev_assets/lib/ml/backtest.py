@@ -9,7 +9,8 @@ blocks, so the quantile rounding of the family's own split never makes them touc
 
 Per model: the primary metric on each fold, its mean with a 95 % t-interval over the folds, and the same for the
 difference to the strongest baseline of each fold (model - baseline; lower-is-better metrics: negative = the model
-is better). A fold whose cut has too little data to train is listed as skipped with the reason.
+is better). A fold whose cut cannot train (too little data, or any error of the family on the shorter data) is
+listed as skipped with the reason; it never fails the model's own training.
 """
 
 from __future__ import annotations
@@ -122,9 +123,10 @@ def run(train: Callable[[dict], list[TrainedModel]], frames: dict[str, pd.DataFr
         cut, origin = _cut(frames, columns, share)
         try:
             models = {m.name: m for m in train(cut)}
-        except InsufficientData as exc:
+        except Exception as exc:  # noqa: BLE001 - a fold that cannot train is reported, never fails the model
+            kind = "" if isinstance(exc, InsufficientData) else f"{type(exc).__name__}: "
             for name in names:
-                results.setdefault(name, Backtest("?")).skipped.append(f"origin {share:.0%} of the rows: {exc}")
+                results.setdefault(name, Backtest("?")).skipped.append(f"origin {share:.0%} of the rows: {kind}{exc}")
             continue
         for name in names:
             if name not in models:
