@@ -1,5 +1,6 @@
 from datetime import datetime, timezone
 
+import duckdb
 import pandas as pd
 
 from ev_assets.lib import tables, warehouse
@@ -45,3 +46,18 @@ def test_master_data_keeps_one_row_per_version(data_dir):
             "SELECT max_power_kw, first_seen_at, last_seen_at FROM raw.connectors ORDER BY first_seen_at"
         ).fetchall()
     assert [(r[0], r[1], r[2]) for r in rows] == [(22.0, T0, T1), (11.0, later, later)]
+
+
+def test_a_raw_table_made_by_an_older_version_gains_the_new_columns(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    old = [(c, t) for c, t in tables.TABLES["acn_sessions"] if not c.startswith("first_")]
+    con = duckdb.connect(str(path))
+    con.execute(f"CREATE SCHEMA {tables.SCHEMA}")
+    con.execute(f"CREATE TABLE {tables.SCHEMA}.acn_sessions ({', '.join(f'{c} {t}' for c, t in old)})")
+    con.execute(f"INSERT INTO {tables.SCHEMA}.acn_sessions (session_id) VALUES ('kept')")
+    con.close()
+    with warehouse.connect(path) as con:
+        columns = [r[0] for r in con.execute(f"DESCRIBE {tables.SCHEMA}.acn_sessions").fetchall()]
+        rows = con.execute(f"SELECT session_id, first_kwh_requested FROM {tables.SCHEMA}.acn_sessions").fetchall()
+    assert {"first_kwh_requested", "first_minutes_available", "first_input_at"} <= set(columns)
+    assert rows == [("kept", None)]  # the old rows stay, with NULL in the new columns
