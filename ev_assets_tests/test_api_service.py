@@ -317,6 +317,8 @@ def test_plugin_and_energy_use_the_training_features_of_the_latest_reading(root,
             assert pd.Timestamp(answer["reading_at"]) == cut
             assert pd.Timestamp(answer["target_at"]) == cut + pd.Timedelta(minutes=15)
             assert answer["readings_used"] == len(history)
+            if name == plugin.ENERGY_MODEL:  # P10 <= value <= P90 from the logged interval
+                assert answer["energy_to_full_pct_p10"] <= answer[key] <= answer["energy_to_full_pct_p90"]
         assert answers[1]["readings_dropped"] == {"repeated reading of a vehicle at the same time (the first is kept)": 5}
         (record,) = logged(root, answers[0]["request_id"])
         assert all(same(record["inputs"][f], expected[f].iloc[0]) for f in trained.features)
@@ -363,8 +365,9 @@ def test_session_forecast_uses_the_training_features_of_the_users_history(root, 
             "site_id": session["site"]}
     if dataset == "norway":
         body["user_type"] = session["user_type"]
-    else:
-        body["station_id"] = session["station"]
+    else:  # with what the driver told the app at plug-in (the first user input)
+        body.update(station_id=session["station"], kwh_requested=float(session["kwh_requested_first"]),
+                    minutes_available=float(session["minutes_available_first"]))
     r = client.post("/predict/session", json=body)
     assert r.status_code == 200, r.text
     answer = r.json()
@@ -377,6 +380,16 @@ def test_session_forecast_uses_the_training_features_of_the_users_history(root, 
             records[name]["inputs"], expected.iloc[0].to_dict())
         assert answer[key]["value"] == pytest.approx(max(trained.booster.predict(expected)[0], 0), abs=1e-9)
         assert answer[key]["model"] == name and answer[key]["version"] == root.versions[name]
+        # the 80% interval served beside the point forecast is the one trained and logged with the champion
+        low, high = trained.interval.predict(expected)
+        assert answer[key]["p10"] == pytest.approx(min(max(low[0], 0), answer[key]["value"]), abs=1e-9)
+        assert answer[key]["p90"] == pytest.approx(max(high[0], answer[key]["value"]), abs=1e-9)
+        assert answer[key]["p10"] <= answer[key]["value"] <= answer[key]["p90"]
+
+    if dataset == "acn":  # the driver's first input at plug-in is a feature: it changes the forecast
+        untold = {k: v for k, v in body.items() if k not in ("kwh_requested", "minutes_available")}
+        told = client.post("/predict/session", json=untold)
+        assert told.status_code == 200 and told.json()["energy_kwh"]["value"] != answer["energy_kwh"]["value"]
 
     # site and user type default to those of the user's latest session
     r = client.post("/predict/session", json={"dataset": dataset, "user_id": user,

@@ -116,6 +116,10 @@ class SessionRequest(Strict):
                                           "latest session. Ignored for norway.")
     user_type: Literal["private", "shared"] | None = Field(default=None, description="Norway: private or shared "
                                                            "charger; default: that of the user's latest session.")
+    kwh_requested: float | None = Field(default=None, ge=0, le=500, description="ACN: the energy the driver asks "
+                                        "for at plug-in (the app's first input), kWh. Ignored for norway.")
+    minutes_available: float | None = Field(default=None, ge=0, le=10080, description="ACN: how long the driver "
+                                            "says the car stays, minutes (the app's first input). Ignored for norway.")
     new_user: bool = Field(default=False, description="Allow a user without any session in the feature set (cold "
                            "start: no history, the model falls back on the calendar and the site). Without it an "
                            "unknown user is a 404, which catches typos.")
@@ -132,6 +136,13 @@ class Forecast(BaseModel):
     value: float
     model: str = Field(description="The registered model that answered.")
     version: str = Field(description="Its registry version (the champion at the time).")
+
+
+class IntervalForecast(Forecast):
+    value: float = Field(description="The point forecast: the P50.")
+    p10: float | None = Field(None, description="10th percentile (the 80 % interval's lower end); null when the "
+                              "champion has no interval forecast.")
+    p90: float | None = Field(None, description="90th percentile (its upper end).")
 
 
 class AvailabilityResponse(Answered):
@@ -177,6 +188,9 @@ class PluginResponse(VehicleResponse):
 class EnergyResponse(VehicleResponse):
     energy_to_full_pct: float = Field(ge=0, le=100, description="100 - state of charge at target_at, in percentage "
                                       "points of the battery (clipped to 0..100).")
+    energy_to_full_pct_p10: float | None = Field(None, ge=0, le=100, description=(
+        "10th percentile of the same (the 80 % interval's lower end); null when the champion has no interval."))
+    energy_to_full_pct_p90: float | None = Field(None, ge=0, le=100, description="90th percentile of the same.")
 
 
 class SessionResponse(Answered):
@@ -188,8 +202,8 @@ class SessionResponse(Answered):
     site_id: str | None
     station_id: str | None
     user_type: str | None
-    energy_kwh: Forecast
-    duration_h: Forecast
+    energy_kwh: IntervalForecast
+    duration_h: IntervalForecast
 
 
 class ErrorBody(BaseModel):
@@ -431,7 +445,19 @@ def predict_energy_to_full(body: VehicleRequest, request: Request, response: Res
     (`vehicle_energy_to_full_15min`), from the vehicle's readings, cleaned and featurised as in training."""
     call = _Call(request, "/predict/energy-to-full", body)
     champion, row, value = _vehicle(call, C.ENERGY_TO_FULL, body)
-    return _vehicle_answer(call, champion, row, "energy_to_full_pct", min(max(value, 0.0), 100.0), body, response)
+    value = min(max(value, 0.0), 100.0)
+    answer = _vehicle_answer(call, champion, row, "energy_to_full_pct", value, body, response)
+    quantiles = _quantiles(champion, row.x, value)
+    return {**answer, **{f"energy_to_full_pct_{k}": min(v, 100.0) for k, v in quantiles.items()}}
+
+
+def _quantiles(champion, x, value: float) -> dict[str, float]:
+    """P10 / P90 of the champion's interval forecast around `value` (never below 0, P10 <= value <= P90)."""
+    found = champion.predict_interval(x)
+    if found is None:
+        return {}
+    low, high = found
+    return {"p10": min(max(low, 0.0), value), "p90": max(high, value)}
 
 
 @router.post("/session", response_model=SessionResponse, responses=ERRORS,
@@ -450,9 +476,11 @@ def predict_session(body: SessionRequest, request: Request, response: Response):
             history, vocabularies, champion.features, dataset=body.dataset, user_id=body.user_id,
             plug_in_at=body.plug_in_at, site_id=body.site_id,
             station_id=body.station_id if body.dataset == "acn" else None,
-            user_type=body.user_type if body.dataset == "norway" else None, allow_new_user=body.new_user)
+            user_type=body.user_type if body.dataset == "norway" else None, allow_new_user=body.new_user,
+            kwh_requested=body.kwh_requested, minutes_available=body.minutes_available)
         value = max(call.predict(champion, row.x), 0.0)
-        answers[key] = {"value": value, "model": champion.name, "version": champion.version}
+        answers[key] = {"value": value, "model": champion.name, "version": champion.version,
+                        **_quantiles(champion, row.x, value)}
         call.record(champion, row.inputs, {key: value}, dataset=body.dataset, user_id=body.user_id,
                     plug_in_at=_iso(pd.Timestamp(body.plug_in_at)))
     as_of = call.data_as_of(response, row.history_as_of if row.history_as_of is not None else body.plug_in_at)

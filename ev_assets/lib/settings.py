@@ -82,6 +82,7 @@ class Settings:
     admin_token: str | None = field(default=None, repr=False)  # X-Admin-Token of the admin routes; never logged
     model_reload_s: float = 10.0  # how often the service looks for a new champion
     predlog_fsync: bool = False  # fsync each logged prediction (survives power loss, not only a crash; slower)
+    backtest_origins: int = 4  # rolling-origin backtest folds per model family (0: none)
     drift_window_hours: int = 24  # the current window of a drift report: the latest hours of features / requests
     drift_sample_rows: int = 5000  # windows and references are sampled to at most this many rows
     drift_share_limit: float = 0.5  # the drift check fails when more than this share of the features drifted
@@ -228,6 +229,7 @@ class Settings:
             admin_token=get("EV_ADMIN_TOKEN"),
             model_reload_s=_float(get, "EV_MODEL_RELOAD_S", defaults.model_reload_s),
             predlog_fsync=(get("EV_PREDLOG_FSYNC") or "").lower() in ("1", "true", "yes"),
+            backtest_origins=_int(get, "EV_BACKTEST_ORIGINS", defaults.backtest_origins, minimum=0),
             drift_window_hours=_int(get, "EV_DRIFT_WINDOW_HOURS", defaults.drift_window_hours, minimum=1),
             drift_sample_rows=_int(get, "EV_DRIFT_SAMPLE_ROWS", defaults.drift_sample_rows, minimum=100),
             drift_share_limit=_float(get, "EV_DRIFT_SHARE_LIMIT", defaults.drift_share_limit),

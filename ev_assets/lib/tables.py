@@ -212,6 +212,9 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("kwh_delivered", "DOUBLE"),
         ("kwh_requested", "DOUBLE"),
         ("minutes_available", "DOUBLE"),
+        ("first_kwh_requested", "DOUBLE"),  # the first of userInputs: what the driver said at plug-in
+        ("first_minutes_available", "DOUBLE"),
+        ("first_input_at", "TIMESTAMPTZ"),  # its modifiedAt
         ("timezone", "VARCHAR"),
         ("raw_file", "VARCHAR"),
     ],

@@ -47,8 +47,24 @@ def trained_model(settings: Settings, family: Family, name: str) -> TrainedModel
     key = (family.feature_set, str(settings.data_dir), stamp)
     if key not in _TRAINED:
         _TRAINED.clear()  # one family's models at a time in memory
-        _TRAINED[key] = {model.name: model for model in family.train(read_feature_set(settings, family), settings)}
+        frames = read_feature_set(settings, family)
+        models = family.train(frames, settings)
+        describe_models(models, family, frames, settings)
+        _TRAINED[key] = {model.name: model for model in models}
     return _TRAINED[key][name]
+
+
+def describe_models(models: list[TrainedModel], family: Family, frames: dict, settings: Settings) -> None:
+    """What is measured beyond the held-out split, into the model cards and MLflow: rolling-origin backtests
+    (`settings.backtest_origins` earlier origins) and feature importance."""
+    from ev_assets.lib.ml import backtest, importance
+
+    if settings.backtest_origins:
+        shares = backtest.ORIGIN_SHARES[: settings.backtest_origins]
+        backtest.attach(models, backtest.run(lambda cut: family.train(cut, settings), frames, family.time_column,
+                                             family.models, shares))
+    for model in models:
+        importance.attach(model)
 
 
 def build_model_asset(family: Family, name: str) -> dg.AssetsDefinition:

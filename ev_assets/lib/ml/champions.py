@@ -69,6 +69,11 @@ class Champion:
     run_url: str
     version_url: str
     loaded_at: str
+    interval: Any = None  # intervals.Interval (P10-P90) when the run logged one
+
+    def predict_interval(self, x: np.ndarray) -> tuple[float, float] | None:
+        """(P10, P90) for one feature row, or None when this version has no interval forecast."""
+        return None if self.interval is None else self.interval.predict_row(self.features, x)
 
     def predict(self, x: np.ndarray) -> float:
         """The model's output for one feature row (in `features` order)."""
@@ -198,7 +203,7 @@ class ChampionStore:
             if started else None,
             run_url=registry_db.run_url(self.ui_url, run.experiment_id, version.run_id),
             version_url=registry_db.version_url(self.ui_url, version.name, version.version),
-            loaded_at=_now(),
+            loaded_at=_now(), interval=_interval(run),
         )
 
     # --- the background poller ------------------------------------------------------------------------------------
@@ -223,6 +228,17 @@ class ChampionStore:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+
+def _interval(run: registry_db.RunRow):
+    """The P10-P90 interval forecast logged with the run (`lib/ml/intervals.py`), read from its artifact folder,
+    or None (classifiers, and versions trained before intervals existed)."""
+    from ev_assets.lib.ml import intervals
+
+    files = ("interval.json", "interval_p10.txt", "interval_p90.txt")
+    if run.artifact_dir is None or not all((run.artifact_dir / name).exists() for name in files):
+        return None
+    return intervals.Interval.from_files(run.artifact_dir)
 
 
 def _now() -> str:

@@ -138,6 +138,13 @@ class TrainedModel:
     train_rows: int = 0
     description: str = ""  # what it predicts, for whom (the model card's first lines)
     limits: str = ""  # what it cannot do (the model card's last lines)
+    # baseline name -> its prediction for each held-out row (for paired comparisons with a confidence interval)
+    baseline_predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    # title -> Markdown: what later steps measure (backtests, intervals, importance), shown before the limits
+    sections: dict[str, str] = field(default_factory=dict)
+    extra_metrics: dict[str, float] = field(default_factory=dict)  # logged to MLflow beside the test metrics
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # file name -> content, logged to the MLflow run
+    interval: object | None = None  # regression: its P10-P90 forecast (`intervals.Interval`), when it has one
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.booster.predict(X[self.features])
@@ -153,6 +160,7 @@ class TrainedModel:
             "## Time-based splits", "", splits, "",
             "## Held-out metrics vs baselines", "", self.evaluation.table().to_markdown(), "",
             f"Verdict: {self.evaluation.verdict()}.", "",
+            *(line for title, text in self.sections.items() for line in (f"## {title}", "", text, "")),
             "## Limits", "", self.limits or "-",
         ])
 

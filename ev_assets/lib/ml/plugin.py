@@ -32,6 +32,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from ev_assets.lib.ml import intervals
 from ev_assets.lib.ml.core import (
     LGB_BASE,
     CLASSIFICATION_METRICS,
@@ -134,6 +135,10 @@ def train_plugin_models(traces: pd.DataFrame, horizon_minutes: int = HORIZON_MIN
             description=_description(name, horizon_minutes, gap_minutes, vehicles, report.summary()),
             limits=_limits(name, horizon_minutes),
         ))
+        if task == "regression":  # energy to full: P10-P90 beside the point forecast
+            interval = intervals.fit(PARAMS[name], model_matrix(train), train[target].astype(float),
+                                     model_matrix(valid), valid[target].astype(float))
+            intervals.attach(trained[-1], interval)
     return trained
 
 

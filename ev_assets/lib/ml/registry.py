@@ -215,13 +215,15 @@ class Registry:
         run_id = run.info.run_id
         try:
             params = self._params(trained)
-            metrics = self._metrics(evaluation)
+            metrics = {**self._metrics(evaluation), **{sanitize_key(k): float(v) for k, v in
+                                                       trained.extra_metrics.items() if math.isfinite(float(v))}}
             now = _now_ms()
             client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()],
                              metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
             client.log_text(run_id, trained.model_card(), "model_card.md")
             client.log_text(run_id, evaluation.table().to_csv(index_label="predictor"), "evaluation.csv")
             client.log_text(run_id, json.dumps(list(trained.features), indent=1), "features.json")
+            _log_files(client, run_id, trained.artifacts)
 
             X = trained.test_X[trained.features]
             example = X.head(5)
@@ -444,6 +446,19 @@ def _file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _log_files(client, run_id: str, files: dict[str, bytes]) -> None:
+    """Log each (name, content) as an artifact of the run (e.g. the feature-importance chart)."""
+    import tempfile
+
+    if not files:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        for name, content in files.items():
+            path = Path(folder) / name
+            path.write_bytes(content)
+            client.log_artifact(run_id, str(path))
 
 
 def _folder_name(name: str) -> str:

@@ -50,6 +50,7 @@ class RunRow:
     metrics: dict[str, float]
     params: dict[str, str]
     tags: dict[str, str]
+    artifact_dir: Path | None = None  # the run's artifacts (a `file://` store), e.g. the interval files
 
 
 def run_url(ui_url: str, experiment_id: str, run_id: str) -> str:
@@ -131,14 +132,15 @@ class RegistryDB:
     # --- runs -------------------------------------------------------------------------------------------------
     def run(self, run_id: str, con: sqlite3.Connection | None = None) -> RunRow:
         with self._con(con) as c:
-            found = c.execute("SELECT experiment_id, start_time FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
+            found = c.execute("SELECT experiment_id, start_time, artifact_uri FROM runs WHERE run_uuid = ?",
+                              (run_id,)).fetchone()
             if found is None:
                 raise LookupError(f"run {run_id} is not in {self.db_path}")
             metrics = {key: float("nan") if is_nan else value for key, value, is_nan in c.execute(
                 "SELECT key, value, is_nan FROM latest_metrics WHERE run_uuid = ?", (run_id,))}
             params = dict(c.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_id,)))
             tags = dict(c.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run_id,)))
-        return RunRow(run_id, str(found[0]), found[1], metrics, params, tags)
+        return RunRow(run_id, str(found[0]), found[1], metrics, params, tags, _folder(found[2]))
 
     @contextlib.contextmanager
     def _con(self, con: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:

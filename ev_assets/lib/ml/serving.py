@@ -472,7 +472,8 @@ class SessionRow:
 def session_features(history: SessionHistory, vocabularies: dict[str, dict[str, int]], features: Iterable[str], *,
                      dataset: str, user_id: str, plug_in_at: datetime, site_id: str | None = None,
                      station_id: str | None = None, user_type: str | None = None,
-                     allow_new_user: bool = False) -> SessionRow:
+                     allow_new_user: bool = False, kwh_requested: float | None = None,
+                     minutes_available: float | None = None) -> SessionRow:
     """The model row of a session plugging in at `plug_in_at`: the request becomes one more session of the user
     (with a plug-out a minute later, so it counts in no history), run through the training functions with the
     user's sessions; site / station / user type default to those of the user's latest session."""
@@ -497,7 +498,10 @@ def session_features(history: SessionHistory, vocabularies: dict[str, dict[str, 
     else:
         raw = pd.DataFrame({"session_id": ["request"], "site_id": [site_id], "station_id": [station_id],
                             "space_id": [None], "user_id": [user_id], "connection_time": [start],
-                            "disconnect_time": [end], "kwh_delivered": [0.0], "timezone": [zone]})
+                            "disconnect_time": [end], "kwh_delivered": [0.0], "timezone": [zone],
+                            # what the driver tells the app at plug-in (the first user input)
+                            "first_kwh_requested": [kwh_requested], "first_minutes_available": [minutes_available],
+                            "first_input_at": [start]})
     request = sessions.usable_sessions(raw, dataset).frame
     if len(request) != 1:
         raise Unprocessable("the plug-in time cannot be read as a session start")

@@ -120,3 +120,16 @@ def test_a_fleet_that_never_plugs_in_is_insufficient():
     rows["plugged_in"] = False
     with pytest.raises(core.InsufficientData, match="unplugged throughout the training period"):
         train_plugin_models(rows)
+
+
+def test_energy_to_full_gives_an_80_percent_interval_that_covers_75_to_85_percent_of_held_out_rows(models):
+    energy = models[ENERGY_MODEL]
+    low, high = energy.interval.predict(energy.test_X)
+    p50 = energy.predict(energy.test_X)
+    assert (low <= high).all() and np.mean((low <= p50) & (p50 <= high)) > 0.95
+    inside = np.mean((energy.test_y >= low) & (energy.test_y <= high))
+    assert 0.75 <= inside <= 0.85 and energy.interval.coverage["all"] == pytest.approx(inside)
+    assert energy.extra_metrics["interval_coverage_80"] == pytest.approx(inside)
+    assert "Interval forecast (P10-P90, 80%)" in energy.model_card()
+    assert {"interval_p10.txt", "interval_p90.txt", "interval.json"} <= set(energy.artifacts)
+    assert models[PLUGGED_MODEL].interval is None  # a probability needs no interval

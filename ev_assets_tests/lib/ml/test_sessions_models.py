@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from ev_assets.lib import tables
+from ev_assets.lib.ml import session_baselines as M
 from ev_assets.lib.ml import sessions as S
 from ev_assets.lib.ml.core import REGRESSION_METRICS, InsufficientData
 from ev_assets.lib.sources.sessions import parse
@@ -60,7 +61,9 @@ def test_both_models_train_on_the_real_files_with_finite_metrics(models, raw) ->
         for scores in (model.evaluation.model, *model.evaluation.baselines.values()):
             assert set(scores) == expected
             assert all(math.isfinite(v) for v in scores.values()), scores
-        assert set(model.evaluation.baselines) == {S.BASELINE_USER, S.BASELINE_GLOBAL}
+        assert set(model.evaluation.baselines) == {S.BASELINE_USER, S.BASELINE_GLOBAL, M.BASELINE_USER_MEDIAN,
+                                                   M.BASELINE_USER_WEEKDAY_MEDIAN, M.BASELINE_TRAIN_MEDIAN}
+        assert set(model.baseline_predictions) == set(model.evaluation.baselines)
         assert np.isfinite(model.predict(model.test_X)).all()
         assert model.params["num_threads"] == 2 and model.params["num_boost_round"] >= 1
         assert model.booster.current_iteration() == model.params["num_boost_round"]
@@ -225,6 +228,7 @@ def synthetic_acn(n: int, seed: int = 0, users: int = 12) -> pd.DataFrame:
     connection = pd.Timestamp("2021-05-03 15:00", tz="UTC") + pd.to_timedelta(minutes, "min")
     hours = rng.uniform(0.5, 10, n)
     user = rng.integers(0, users, n)
+    delivered = np.round(1 + 3 * np.minimum(hours, 4) * rng.uniform(0.5, 1.0, n), 3)
     return tables.frame("acn_sessions", pd.DataFrame({
         "session_id": [f"s{i}" for i in range(n)],
         "site_id": "0002", "cluster_id": "0039",
@@ -234,8 +238,12 @@ def synthetic_acn(n: int, seed: int = 0, users: int = 12) -> pd.DataFrame:
         "connection_time": connection,
         "disconnect_time": connection + pd.to_timedelta(np.round(hours * 3600), "s"),
         "done_charging_time": pd.NaT,
-        "kwh_delivered": np.round(1 + 3 * np.minimum(hours, 4) * rng.uniform(0.5, 1.0, n), 3),
+        "kwh_delivered": delivered,
         "kwh_requested": None, "minutes_available": None,
+        # the driver's first input at plug-in: roughly what the session then was
+        "first_kwh_requested": np.round(delivered * rng.uniform(0.8, 1.5, n)),
+        "first_minutes_available": np.round(hours * 60 * rng.uniform(0.8, 1.2, n)),
+        "first_input_at": connection,
         "timezone": "America/Los_Angeles", "raw_file": "synthetic.json",
     }))
 
