@@ -14,7 +14,7 @@ daily_polls as (
     select
         station_id,
         day,
-        arg_max(city_slug, hour_start) as city_slug,
+        {{ ev_assets.arg_max('city_slug', 'hour_start') }} as city_slug,
         max(n_charging_points) as n_charging_points,
         sum(n_polls) as n_polls,
         sum(n_polls_charging) as n_polls_charging,
