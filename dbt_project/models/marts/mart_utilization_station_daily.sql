@@ -57,7 +57,7 @@ select
     cast(daily_polls.n_polls_available as bigint) as n_polls_available,
     cast(daily_polls.n_polls_out_of_order as bigint) as n_polls_out_of_order,
     cast(daily_polls.n_polls_unknown as bigint) as n_polls_unknown,
-    cast(daily_polls.n_polls * {{ var('poll_interval_minutes') }} / 60.0 as double) as observed_hours,
+    cast(daily_polls.n_polls * {{ var('poll_interval_minutes') }} / 60e0 as double) as observed_hours,
     cast(daily_polls.n_polls_charging / daily_polls.n_polls as double) as share_charging,
     cast(daily_polls.n_polls_occupied / daily_polls.n_polls as double) as share_occupied,
     cast(daily_polls.n_polls_available / daily_polls.n_polls as double) as share_available,

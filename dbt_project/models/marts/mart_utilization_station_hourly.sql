@@ -62,7 +62,7 @@ select
     cast(hourly_polls.n_polls_available as integer) as n_polls_available,
     cast(hourly_polls.n_polls_out_of_order as integer) as n_polls_out_of_order,
     cast(hourly_polls.n_polls_unknown as integer) as n_polls_unknown,
-    cast(hourly_polls.n_polls * {{ var('poll_interval_minutes') }} / 60.0 as double) as observed_hours,
+    cast(hourly_polls.n_polls * {{ var('poll_interval_minutes') }} / 60e0 as double) as observed_hours,
     cast(hourly_polls.n_polls_charging / hourly_polls.n_polls as double) as share_charging,
     cast(hourly_polls.n_polls_occupied / hourly_polls.n_polls as double) as share_occupied,
     cast(hourly_polls.n_polls_available / hourly_polls.n_polls as double) as share_available,

@@ -17,7 +17,7 @@ from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
 
 from ev_assets.defs.partitions import daily_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
-from ev_assets.lib import warehouse
+from ev_assets.lib import spark, warehouse
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 # The manifest comes from `dbt parse`, which `make setup` runs (so also before `make ui`).
@@ -44,7 +44,8 @@ class WarehouseTranslator(DagsterDbtTranslator):
 def dbt_vars(ev_config: EvConfig, window: dg.TimeWindow | None = None) -> str:
     """`--vars` for dbt: the data root (so dbt writes where the Python assets do) and the partition window."""
     settings = ev_config.settings()
-    values = {"ev_data_dir": str(settings.data_dir), "poll_interval_minutes": settings.poll_interval_minutes}
+    values = {"ev_data_dir": str(settings.data_dir), "poll_interval_minutes": settings.poll_interval_minutes,
+              **spark.dbt_vars(settings)}
     if window is not None:
         values.update(min_date=f"{window.start:%Y-%m-%d}", max_date=f"{window.end:%Y-%m-%d}")
     return json.dumps(values)
@@ -68,8 +69,12 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     and then `table_row_count`, the rows of the whole table. Views are not counted: that would run their query.
     """
     window = context.partition_time_window
-    context.log.info(f"dbt build for {window.start:%Y-%m-%d} .. {window.end:%Y-%m-%d} (exclusive)")
-    invocation = dbt.cli(["build", "--vars", dbt_vars(ev_config, window)], context=context)
+    settings = ev_config.settings()
+    if settings.warehouse_engine == "spark":  # EV_WAREHOUSE_ENGINE=spark: Spark reads the raw tables as Parquet
+        exported = spark.export_raw_tables(settings)
+        context.log.info(f"raw tables exported for Spark to {spark.raw_parquet_dir(settings)}: {sum(exported.values())} rows")
+    context.log.info(f"dbt build on {settings.warehouse_engine} for {window.start:%Y-%m-%d} .. {window.end:%Y-%m-%d} (exclusive)")
+    invocation = dbt.cli(["build", *spark.dbt_args(settings), "--vars", dbt_vars(ev_config, window)], context=context)
     # While dbt writes the DuckDB file no other process may open it: hold its events until it has exited, then
     # read what it built once, read-only.
     events, failure = run_to_end(invocation.stream())
@@ -105,6 +110,8 @@ def with_table_metadata(events: list, ev_config: EvConfig, manifest: dict, windo
     """The events with readable dbt metadata, each built model's with its table metadata."""
     events = [event.with_metadata(readable(event.metadata)) for event in events]
     if not any(is_model(event) for event in events):  # dbt failed before building anything: maybe no warehouse yet
+        return events
+    if ev_config.settings().warehouse_engine == "spark":  # the tables are in Spark, not DuckDB: dbt's metadata only
         return events
     with ev_config.connect(read_only=True) as con:
         return [
@@ -181,7 +188,8 @@ def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_con
     """The dbt docs site as one self-contained HTML file under the data root (`docs/index.html`): open it from
     disk, no network needed, or run `make docs` to serve it at DOCS_URL (the link in the metadata)."""
     settings = ev_config.settings()
-    invocation = dbt.cli(["docs", "generate", "--static", "--vars", dbt_vars(ev_config)], manifest=dbt_project.manifest_path)
+    invocation = dbt.cli(["docs", "generate", "--static", *spark.dbt_args(settings), "--vars", dbt_vars(ev_config)],
+                         manifest=dbt_project.manifest_path)
     invocation.wait()
     static = Path(invocation.target_path) / "static_index.html"
     if not static.exists():
