@@ -82,15 +82,27 @@ def one_span(days: int, args, root: Path) -> dict:
     from ev_assets.lib.settings import Settings
 
     data_dir = root / f"days_{days}"
-    print(f"\n{days} days: ingesting the simulated feed into {data_dir}", flush=True)
-    ingest_s = ingest(data_dir, args.start, days, args.cities, args.stations_per_city)
+    if args.reuse_ingested and (data_dir / "warehouse.duckdb").exists():
+        print(f"\n{days} days: reusing the feed ingested before in {data_dir}", flush=True)
+        ingest_s = None
+        os.environ["EV_DATA_DIR"] = str(data_dir)
+        for name in ("spark", "dbt_duckdb", "dbt_spark"):  # everything but the raw tables, afresh
+            shutil.rmtree(data_dir / name, ignore_errors=True)
+        import duckdb
+
+        with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+            for schema in ("staging", "intermediate", "marts"):
+                con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    else:
+        print(f"\n{days} days: ingesting the simulated feed into {data_dir}", flush=True)
+        ingest_s = round(ingest(data_dir, args.start, days, args.cities, args.stations_per_city), 1)
     settings = Settings.from_env()
     duck, on_spark = settings.with_(warehouse_engine="duckdb"), settings.with_(warehouse_engine="spark")
     started = time.perf_counter()
     exported = spark.export_raw_tables(on_spark)
     export_s = time.perf_counter() - started
     window = (args.start.isoformat(), (args.start + timedelta(days=days)).isoformat())
-    print(f"  ingested in {ingest_s:.0f} s; {exported['status_chargingpoints']:,} charging-point and "
+    print(f"  {'ingested in %s s' % ingest_s if ingest_s is not None else 'raw tables reused'}; {exported['status_chargingpoints']:,} charging-point and "
           f"{exported['status_connectors']:,} connector status rows exported for Spark in {export_s:.1f} s", flush=True)
     runs = {}
     for engine in (duck, on_spark):
@@ -103,7 +115,7 @@ def one_span(days: int, args, root: Path) -> dict:
     for problem in problems:
         print(f"    {problem}", flush=True)
     return {"days": days, "status_rows": exported["status_chargingpoints"] + exported["status_connectors"],
-            "raw_rows": sum(exported.values()), "ingest_seconds": round(ingest_s, 1), "export_seconds": round(export_s, 1),
+            "raw_rows": sum(exported.values()), "ingest_seconds": ingest_s, "export_seconds": round(export_s, 1),
             "dbt": runs, "marts": compared, "same_rows": not problems, "differences": problems}
 
 
@@ -124,13 +136,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--stations-per-city", type=int, default=12, help="default: the demo's 12")
     p.add_argument("--data-dir", type=Path, default=None, help="keep the data roots here (default: a temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    p.add_argument("--reuse-ingested", action="store_true",
+                   help="in --data-dir, reuse the raw tables a previous run ingested (the dbt builds start afresh)")
     p.add_argument("--results-json", type=Path, default=None, help="also write the figures as JSON here")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    root, temporary = datadir.prepare(args.data_dir, "spark_benchmark", reset=tuple(f"days_{d}" for d in args.days))
+    reset = () if args.reuse_ingested else tuple(f"days_{d}" for d in args.days)
+    root, temporary = datadir.prepare(args.data_dir, "spark_benchmark", reset=reset)
     started = time.perf_counter()
     try:
         spans = [one_span(days, args, root) for days in args.days]
