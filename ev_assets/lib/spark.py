@@ -27,6 +27,7 @@ from ev_assets.lib.settings import Settings
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 FLOAT_TOLERANCE = 1e-9  # two engines' floats are equal within this (relative, or absolute near 0)
 
+
 def raw_parquet_dir(settings: Settings) -> Path:
     """Where the raw tables are exported for Spark: one folder per table."""
     return settings.data_dir / "spark" / "raw"
@@ -35,8 +36,9 @@ def raw_parquet_dir(settings: Settings) -> Path:
 def export_raw_tables(settings: Settings, names: list[str] | None = None) -> dict[str, int]:
     """Each raw table of the DuckDB warehouse as `<raw_parquet_dir>/<table>/part-0.parquet`, rows per table.
 
-    A table's folder is swapped in whole (written beside it, then renamed), so a reader sees the old or the new
-    export, never half of one. Empty tables are written too: Spark finds their columns and types in the file.
+    A table's folder is written beside it, then renamed into place: a reader never sees a half-written file (for a
+    moment between the two renames the folder is absent). Empty tables are written too: Spark finds their columns
+    and types in the file.
     """
     root = raw_parquet_dir(settings)
     root.mkdir(parents=True, exist_ok=True)
@@ -64,7 +66,6 @@ def dbt_args(settings: Settings) -> list[str]:
 def dbt_vars(settings: Settings) -> dict[str, str]:
     """dbt vars of the Spark target: where the raw tables' Parquet folders are."""
     return {"raw_parquet_dir": str(raw_parquet_dir(settings))} if settings.warehouse_engine == "spark" else {}
-
 
 
 def table_dir(settings: Settings, schema: str, name: str) -> Path:
