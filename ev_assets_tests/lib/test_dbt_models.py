@@ -196,7 +196,11 @@ def other_source_rows() -> dict[str, list[tuple]]:
         "ocm_stations": [
             (1001, "uuid-1", "OBI Bonn-Nord", "Bornheimer Str. 166", "Bonn", "NRW", "53119", "DE", 50.7385, 7.0808,
              1, "Stadtwerke Bonn", 1, "Public", 50, "Operational", 2, 22.0, 2, t("2021-12-01 00:00"),
-             t("2020-01-01 00:00"), "ocm.json"),
+             t("2020-01-01 00:00"), "ocm.json", t("2021-12-02 00:00")),
+            # a later pull: the station is temporarily unavailable (its second version)
+            (1001, "uuid-1", "OBI Bonn-Nord", "Bornheimer Str. 166", "Bonn", "NRW", "53119", "DE", 50.7385, 7.0808,
+             1, "Stadtwerke Bonn", 1, "Public", 75, "Temporarily Unavailable", 2, 22.0, 2, t("2021-12-01 00:00"),
+             t("2020-01-01 00:00"), "ocm2.json", t("2022-01-11 06:00")),
         ],
         "ocm_connections": [(1001, 5001, 25, "Type 2 (Socket Only)", 20, "AC (Three-Phase)", 2, 50, 22.0, 2)],
         "osm_pois": [
@@ -401,6 +405,16 @@ def test_station_history_is_a_type_2_dimension(full_build):
         """,
     )
     assert keys == [(2,)]
+
+
+def test_the_registry_history_is_a_type_2_dimension_and_staging_holds_the_current_version(full_build):
+    rows = query(full_build, "select status_type, strftime(valid_from, '%Y-%m-%d %H:%M'), "
+                             "strftime(valid_to, '%Y-%m-%d %H:%M'), is_current, version "
+                             "from marts.dim_ocm_station_history where ocm_id = 1001 order by version")
+    assert rows == [("Operational", "2021-12-02 00:00", "2022-01-11 06:00", False, 1),
+                    ("Temporarily Unavailable", "2022-01-11 06:00", None, True, 2)]
+    assert query(full_build, "select status_type from staging.stg_ocm__stations where ocm_id = 1001") == [
+        ("Temporarily Unavailable",)]
 
 
 def test_energy_marts_count_sessions_in_their_start_day(full_build):
