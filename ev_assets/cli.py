@@ -3,6 +3,7 @@
     python -m ev_assets.cli demo      # the whole graph: polls, ingestion, warehouse (the README's `make demo`)
     python -m ev_assets.cli ingest    # polls and ingestion only (`make ingest`), honouring EV_SOURCE / EV_REPLAY_DIR
     python -m ev_assets.cli rebuild-raw  # the session and telemetry tables again from the raw store alone
+    python -m ev_assets.cli warehouse # the warehouse job alone for the ingested days (`make warehouse-spark` on Spark)
 
 The poll window comes from the source mode: the simulated range (EV_SIM_START, EV_SIM_DAYS), the recorded
 polls (replay: one window per run of consecutive days that hold recordings), or the latest complete 10-minute
@@ -284,7 +285,7 @@ def _models(instance: dg.DagsterInstance) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ev_assets.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["demo", "ingest", "rebuild-raw"])
+    parser.add_argument("command", choices=["demo", "ingest", "rebuild-raw", "warehouse"])
     parser.add_argument("-v", "--verbose", action="store_true", help="print Dagster's full event log on the console too")
     args = parser.parse_args(argv)
     if not args.verbose:
@@ -301,6 +302,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "rebuild-raw":
         ok = _run(Launcher(instance, settings.data_dir / "logs", verbose=args.verbose), "rebuild_raw_job")
+        _summary(settings)
+        return 0 if ok else 1
+    if args.command == "warehouse":  # `make warehouse-spark`: the warehouse job alone, on the configured engine
+        print(f"data root {settings.data_dir}; warehouse engine {settings.warehouse_engine}", flush=True)
+        launcher = Launcher(instance, settings.data_dir / "logs", verbose=args.verbose)
+        ok = True
+        for window in poll_windows(settings):
+            ok = ok and _run(launcher, "warehouse_job", day_tags(window))
         _summary(settings)
         return 0 if ok else 1
     windows = poll_windows(settings)

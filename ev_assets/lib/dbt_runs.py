@@ -43,10 +43,11 @@ def build_args(
     exclude: str | None = None,
     full_refresh: bool = False,
     unit_tests: bool = False,
+    extra_vars: dict | None = None,
 ) -> list[str]:
     """The arguments after `dbt` (`command` may be two words: "docs generate"). Dagster adds its own `--select`
     for the assets of a run; the benchmark, which runs dbt directly, selects here."""
-    args = [*command.split(), "--vars", json.dumps(dbt_vars(data_dir, poll_interval_minutes))]
+    args = [*command.split(), "--vars", json.dumps({**dbt_vars(data_dir, poll_interval_minutes), **(extra_vars or {})})]
     if select:
         args += ["--select", select]
     if exclude:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Mapping
 
 SOURCE_MODES = ("simulated", "replay", "live")
+WAREHOUSE_ENGINES = ("duckdb", "spark")  # the dbt targets of dbt_project/profiles.yml
 SOURCES = ("chargecloud", "openchargemap", "osm", "sessions", "vehicle_telemetry")
 
 # The 38 city slugs of the chargecloud POI endpoint that the real recordings in shared/data hold.
@@ -72,6 +73,7 @@ class Settings:
     http_retries: int = 4
     http_backoff_s: float = 1.0
     duckdb_memory_limit: str = "4GB"
+    warehouse_engine: str = "duckdb"  # the dbt project's engine: duckdb (embedded) or spark (`make warehouse-spark`)
     simulation: SimulationSettings = field(default_factory=SimulationSettings)
     # --- the service (`make serve`) and monitoring -----------------------------------------------
     serve_host: str = "127.0.0.1"
@@ -195,6 +197,9 @@ class Settings:
             demand_factor=_float(get, "EV_SIM_DEMAND_FACTOR", sim_defaults.demand_factor),
         )
         replay_dir = get("EV_REPLAY_DIR")
+        engine = (get("EV_WAREHOUSE_ENGINE") or defaults.warehouse_engine).lower()
+        if engine not in WAREHOUSE_ENGINES:
+            raise SettingsError(f"EV_WAREHOUSE_ENGINE={engine!r} is not an engine; use one of {', '.join(WAREHOUSE_ENGINES)}")
         return cls(
             data_dir=Path(get("EV_DATA_DIR") or "data").expanduser().resolve(),
             source=source,
@@ -219,6 +224,7 @@ class Settings:
             http_retries=_int(get, "EV_HTTP_RETRIES", defaults.http_retries, minimum=0),
             http_backoff_s=_float(get, "EV_HTTP_BACKOFF_S", defaults.http_backoff_s),
             duckdb_memory_limit=get("EV_DUCKDB_MEMORY_LIMIT") or defaults.duckdb_memory_limit,
+            warehouse_engine=engine,
             simulation=simulation,
             serve_host=get("EV_SERVE_HOST") or defaults.serve_host,
             serve_port=_int(get, "EV_SERVE_PORT", defaults.serve_port, minimum=1),

@@ -19,15 +19,15 @@ sessions as (
 session_hours as (
     select
         sessions.*,
-        unnest(generate_series(time_bucket(interval 1 hour, started_at), ended_at, interval 1 hour)) as hour_start
+        {{ ev_assets.unnest_series(ev_assets.hour_start('started_at'), 'ended_at', 'interval 1 hour') }} as hour_start
     from sessions
 ),
 
 hour_overlaps as (
     select
         *,
-        epoch(least(ended_at, hour_start + interval 1 hour) - greatest(started_at, hour_start)) as overlap_seconds,
-        epoch(ended_at - started_at) as duration_seconds
+        {{ ev_assets.seconds_between('greatest(started_at, hour_start)', 'least(ended_at, hour_start + interval 1 hour)') }} as overlap_seconds,
+        {{ ev_assets.seconds_between('started_at', 'ended_at') }} as duration_seconds
     from session_hours
 )
 

@@ -24,13 +24,13 @@ event_transactions as (
     -- one transaction per id: from its start event to its complete event (first/last event when missing)
     select
         transaction_id,
-        arg_min(station_id, event_at) as station_id,
+        {{ ev_assets.arg_min('station_id', 'event_at') }} as station_id,
         coalesce(min(event_at) filter (where event_type = 'start'), min(event_at)) as started_at,
         coalesce(max(event_at) filter (where event_type = 'complete'), max(event_at)) as ended_at,
         -- the meter counts energy since the start of the transaction
         max(meter_kwh) as energy_kwh,
         max(cost) filter (where event_type = 'complete') as cost,
-        arg_max(currency, event_at) filter (where event_type = 'complete' and cost is not null) as currency
+        {{ ev_assets.arg_max('currency', 'event_at') }} filter (where event_type = 'complete' and cost is not null) as currency
     from charging_events
     group by transaction_id
 ),
@@ -45,7 +45,7 @@ unioned as (
         plugged_out_at as ended_at,
         energy_kwh,
         cast(null as double) as cost,
-        cast(null as varchar) as currency,
+        cast(null as {{ ev_assets.text_type() }}) as currency,
         coalesce(timezone, 'Europe/Oslo') as time_zone
     from norwegian_reports
 

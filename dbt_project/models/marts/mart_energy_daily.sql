@@ -87,7 +87,7 @@ entity_days as (
         source_name,
         entity_type,
         entity_id,
-        cast(unnest(generate_series(first_day, last_day, interval 1 day)) as date) as day
+        {{ ev_assets.unnest_days('first_day', 'last_day') }} as day
     from entity_ranges
 ),
 

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from ev_assets.defs.partitions import daily_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
-from ev_assets.lib import dbt_runs, warehouse
+from ev_assets.lib import dbt_runs, spark, warehouse
 
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -63,8 +63,9 @@ class DbtRunConfig(dg.Config):
 def dbt_args(ev_config: EvConfig, config: DbtRunConfig | None = None) -> list[str]:
     """`dbt build` with the data root and poll interval as --vars (see `dbt_runs.build_args`)."""
     settings = ev_config.settings()
-    return dbt_runs.build_args(settings.data_dir, settings.poll_interval_minutes,
-                               full_refresh=bool(config and config.full_refresh))
+    args = dbt_runs.build_args(settings.data_dir, settings.poll_interval_minutes,
+                               full_refresh=bool(config and config.full_refresh), extra_vars=spark.dbt_vars(settings))
+    return [*args, *spark.dbt_args(settings)]  # EV_WAREHOUSE_ENGINE=spark: the spark target
 
 
 TRANSLATOR = WarehouseTranslator(DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
@@ -136,6 +137,9 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: E
     """One dbt invocation for the selected assets, the window (if any) in its environment; the events with
     their table metadata once dbt has exited. dbt starts from the parse the last run of this data root left."""
     settings = ev_config.settings()
+    if settings.warehouse_engine == "spark":  # EV_WAREHOUSE_ENGINE=spark: Spark reads the raw tables as Parquet
+        exported = spark.export_raw_tables(settings)
+        context.log.info(f"raw tables exported for Spark to {spark.raw_parquet_dir(settings)}: {sum(exported.values())} rows")
     target_path = DBT_PROJECT_DIR / "target" / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
     dbt_runs.reuse_parse(settings.dbt_parse_cache, target_path)
     with environment(dbt_runs.run_env(*((window.start.date(), window.end.date()) if window else ()))):
@@ -191,6 +195,8 @@ def with_table_metadata(events: list, ev_config: EvConfig, manifest: dict, windo
     """The events with readable dbt metadata, each built model's with its table metadata."""
     events = [event.with_metadata(readable(event.metadata)) for event in events]
     if not any(is_model(event) for event in events):  # dbt failed before building anything: maybe no warehouse yet
+        return events
+    if ev_config.settings().warehouse_engine == "spark":  # the tables are in Spark, not DuckDB: dbt's metadata only
         return events
     with ev_config.connect(read_only=True) as con:
         return [
@@ -268,8 +274,9 @@ def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_con
     """The dbt docs site as one self-contained HTML file under the data root (`docs/index.html`): open it from
     disk, no network needed, or run `make docs` to serve it at DOCS_URL (the link in the metadata)."""
     settings = ev_config.settings()
-    args = dbt_runs.build_args(settings.data_dir, settings.poll_interval_minutes, command="docs generate")
-    invocation = dbt.cli([*args, "--static"], manifest=dbt_project.manifest_path)
+    args = dbt_runs.build_args(settings.data_dir, settings.poll_interval_minutes, command="docs generate",
+                               extra_vars=spark.dbt_vars(settings))
+    invocation = dbt.cli([*args, "--static", *spark.dbt_args(settings)], manifest=dbt_project.manifest_path)
     invocation.wait()
     static = Path(invocation.target_path) / "static_index.html"
     if not static.exists():
