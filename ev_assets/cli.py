@@ -244,8 +244,9 @@ def _run(launcher: Launcher, job: str, tags: dict[str, str] | None = None) -> bo
 
 def _summary(settings: Settings) -> None:
     with warehouse.connect(settings.warehouse_path, read_only=True) as con:
-        tables = con.execute(
+        tables = con.execute(  # the raw tables are views over the lake
             """SELECT schema_name, table_name FROM duckdb_tables()
+               UNION ALL SELECT schema_name, view_name FROM duckdb_views() WHERE schema_name = 'raw'
                ORDER BY schema_name, table_name"""
         ).fetchall()
         # exact counts: duckdb_tables().estimated_size still counts the rows a rerun deleted

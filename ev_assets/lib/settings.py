@@ -72,6 +72,8 @@ class Settings:
     http_retries: int = 4
     http_backoff_s: float = 1.0
     duckdb_memory_limit: str = "4GB"
+    lake_url: str | None = None  # where the raw tables live as Parquet (EV_LAKE_URL); unset: <data root>/lake
+    s3_endpoint_url: str | None = None  # an S3-compatible endpoint other than AWS for an s3:// lake or raw store
     simulation: SimulationSettings = field(default_factory=SimulationSettings)
     # --- the service (`make serve`) and monitoring -----------------------------------------------
     serve_host: str = "127.0.0.1"
@@ -98,6 +100,11 @@ class Settings:
     @property
     def raw_dir(self) -> Path:
         return self.data_dir / "raw"
+
+    @property
+    def lake_location(self) -> str:
+        """The lake's URL: EV_LAKE_URL, else the folder `lake/` under the data root."""
+        return self.lake_url or str(self.data_dir / "lake")
 
     @property
     def warehouse_path(self) -> Path:
@@ -213,6 +220,8 @@ class Settings:
             http_retries=_int(get, "EV_HTTP_RETRIES", defaults.http_retries, minimum=0),
             http_backoff_s=_float(get, "EV_HTTP_BACKOFF_S", defaults.http_backoff_s),
             duckdb_memory_limit=get("EV_DUCKDB_MEMORY_LIMIT") or defaults.duckdb_memory_limit,
+            lake_url=_url(get, "EV_LAKE_URL"),
+            s3_endpoint_url=get("EV_S3_ENDPOINT_URL"),
             simulation=simulation,
             serve_host=get("EV_SERVE_HOST") or defaults.serve_host,
             serve_port=_int(get, "EV_SERVE_PORT", defaults.serve_port, minimum=1),
@@ -236,6 +245,14 @@ class Settings:
             live_speed=_float(get, "EV_LIVE_SPEED", defaults.live_speed),
             live_stale_polls=_int(get, "EV_LIVE_STALE_POLLS", defaults.live_stale_polls, minimum=1),
         )
+
+
+def _url(get, name: str) -> str | None:
+    """A local path (made absolute) or a URL with a scheme such as s3:// or file://."""
+    raw = get(name)
+    if raw is None or "://" in raw:
+        return raw
+    return str(Path(raw).expanduser().resolve())
 
 
 def _check_mode(name: str, value: str) -> None:

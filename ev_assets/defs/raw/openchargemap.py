@@ -3,9 +3,10 @@
 
 import dagster as dg
 
-from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
+from ev_assets.defs.resources import EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import rawstore, replayfiles, warehouse
+from ev_assets.lib import rawstore, replayfiles
+from ev_assets.lib.lake import WHOLE
 from ev_assets.lib.sources import openchargemap
 
 RAW_SOURCE = "openchargemap"
@@ -51,17 +52,17 @@ def openchargemap_pull(context: dg.AssetExecutionContext, ev_config: EvConfig):
         table_spec("ocm_stations", "Open Charge Map stations with decoded operator, usage and status names.", deps=["openchargemap_pull"]),
         table_spec("ocm_connections", "Open Charge Map connections (plugs) per station.", deps=["openchargemap_pull"]),
     ],
-    pool=DUCKDB_POOL,
 )
 def ocm_tables(context: dg.AssetExecutionContext, ev_config: EvConfig, openchargemap_pull: str):
     """Parses the latest Open Charge Map pull. Unknown reference IDs stay as IDs; POIs without ID or coordinates,
     and recorded files the pull could not read (level `file`), are quarantined with the reason."""
     raw_path = openchargemap_pull
     parsed = openchargemap.parse_ocm(rawstore.read_raw(raw_path), raw_file=raw_path)
-    with ev_config.connect() as con:
-        n_st = warehouse.replace_rows(con, "ocm_stations", parsed.stations, "TRUE")
-        n_co = warehouse.replace_rows(con, "ocm_connections", parsed.connections, "TRUE")
-        n_q = warehouse.replace_rows(con, "quarantine", parsed.quarantine, "source = 'openchargemap'")
+    lake = ev_config.lake()
+    n_st = lake.write("ocm_stations", parsed.stations, RAW_SOURCE, WHOLE)
+    n_co = lake.write("ocm_connections", parsed.connections, RAW_SOURCE, WHOLE)
+    n_q = lake.write("quarantine", parsed.quarantine, RAW_SOURCE, WHOLE)
+    with ev_config.lake_connect() as con:
         if n_q:
             context.log.warning(f"{n_q} Open Charge Map record(s) quarantined: see raw.quarantine (source 'openchargemap')")
         yield dg.MaterializeResult(asset_key=["raw", "ocm_stations"], metadata={**table_metadata(con, "ocm_stations", n_st), "quarantined_records": n_q})

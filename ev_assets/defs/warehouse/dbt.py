@@ -68,6 +68,8 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     and then `table_row_count`, the rows of the whole table. Views are not counted: that would run their query.
     """
     window = context.partition_time_window
+    with ev_config.connect():  # the sources: the raw views over the lake, made again (EV_LAKE_URL may have moved)
+        pass
     context.log.info(f"dbt build for {window.start:%Y-%m-%d} .. {window.end:%Y-%m-%d} (exclusive)")
     invocation = dbt.cli(["build", "--vars", dbt_vars(ev_config, window)], context=context)
     # While dbt writes the DuckDB file no other process may open it: hold its events until it has exited, then
