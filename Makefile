@@ -14,7 +14,7 @@ export DAGSTER_HOME ?= $(abspath $(EV_DATA_DIR))/dagster_home
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help setup browser demo ingest rebuild-raw test ui docs mlflow serve dashboard live benchmark clean
+.PHONY: help setup browser servers demo ingest rebuild-raw test ui docs mlflow serve dashboard live benchmark clean
 
 help:
 	@echo "make demo       run the whole graph offline on the simulated feed (ingest + warehouse + docs)"
@@ -39,11 +39,14 @@ $(CURDIR)/.tools/bin/uv:
 DBT_MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.md' \) -print)
 
+# The Dagster instance: SQLite under DAGSTER_HOME, or PostgreSQL when EV_DAGSTER_PG_URL names a database.
+INSTANCE_YAML := $(if $(EV_DAGSTER_PG_URL),ev_assets/deploy/dagster-postgres.yaml,dagster.yaml)
+
 # Safe to run again and at the same time as another target: a venv that matches uv.lock is left alone.
 setup: $(UV)
 	@$(UV) sync --frozen --quiet
 	@mkdir -p "$(DAGSTER_HOME)/.nux"
-	@cp dagster.yaml "$(DAGSTER_HOME)/.dagster.yaml.$$$$" && mv -f "$(DAGSTER_HOME)/.dagster.yaml.$$$$" "$(DAGSTER_HOME)/dagster.yaml"
+	@cp $(INSTANCE_YAML) "$(DAGSTER_HOME)/.dagster.yaml.$$$$" && mv -f "$(DAGSTER_HOME)/.dagster.yaml.$$$$" "$(DAGSTER_HOME)/dagster.yaml"
 	@echo "seen: 1" > "$(DAGSTER_HOME)/.nux/nux.yaml"
 	@$(MAKE) --silent --no-print-directory $(DBT_MANIFEST)
 
@@ -68,7 +71,15 @@ browser:
 		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium >/dev/null; }
 
-test: setup browser
+# The scale-out tests start Debian's redis-server (the Celery broker) and postgresql (the Dagster instance) on free
+# ports: installed when missing.
+servers:
+	@{ command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || { \
+		echo "installing Debian's redis-server and postgresql for the scale-out tests"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq redis-server postgresql >/dev/null; }
+
+test: setup browser servers
 	$(RUN) pytest
 
 ui: setup

@@ -145,11 +145,11 @@ class ChampionStore:
     def registry(self):
         """The registry of the data root, or None while it has no `mlflow.db` (nothing is created here)."""
         if self._registry is None:
-            if not (self.root / "mlflow.db").exists():
+            if self.settings.mlflow_store_uri is None and not (self.root / "mlflow.db").exists():
                 return None
             from ev_assets.lib.ml.registry import Registry
 
-            self._registry = Registry(self.root)
+            self._registry = Registry(self.root, store_uri=self.settings.mlflow_store_uri)
         return self._registry
 
     def refresh(self) -> dict[str, dict[str, Any]]:

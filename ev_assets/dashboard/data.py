@@ -261,7 +261,7 @@ class Models:
         self._warm: threading.Thread | None = None
 
     def has_registry(self) -> bool:
-        return (self.root / "mlflow.db").exists()
+        return self.settings.mlflow_store_uri is not None or (self.root / "mlflow.db").exists()
 
     def warm_up(self) -> None:
         """Load champions, overview and the station-time features in a daemon thread (once)."""
@@ -289,7 +289,7 @@ class Models:
         if self._registry is None:
             from ev_assets.lib.ml.registry import Registry
 
-            self._registry = Registry(self.root)
+            self._registry = Registry(self.root, store_uri=self.settings.mlflow_store_uri)
         return self._registry
 
     def champions(self):
@@ -338,8 +338,11 @@ class Models:
         from ev_assets.api.champions import MODEL_NAMES
 
         names = names or MODEL_NAMES
-        stat = (self.root / "mlflow.db").stat()
-        stamp = (stat.st_mtime_ns, stat.st_size, names)
+        if self.settings.mlflow_store_uri is None:
+            stat = (self.root / "mlflow.db").stat()
+            stamp = (stat.st_mtime_ns, stat.st_size, names)
+        else:  # a database elsewhere has no file stamp: re-read every model_reload_s
+            stamp = (int(time.monotonic() // self.settings.model_reload_s), names)
         with self._lock:
             if self._overview is None or self._overview[0] != stamp:
                 self._overview = (stamp, D.registry_overview(self._registry_object(), names))
