@@ -111,9 +111,13 @@ def coordinator_child(spec: dict) -> dict:
     with dg.DagsterInstance.get() as instance:
         report = Launcher(instance, Path(spec["log_dir"])).run(
             "chargecloud_ingest_job", {RANGE_START_TAG: spec["day"], RANGE_END_TAG: spec["day"]})
-        pids = {e.dagster_event.pid for e in instance.all_logs(report.run_id)
-                if e.dagster_event and e.dagster_event.event_type_value == "STEP_START"}
+        events = [e for e in instance.all_logs(report.run_id) if e.dagster_event]
+        starts = {e.step_key: e.timestamp for e in events if e.dagster_event.event_type_value == "STEP_START"}
+        ends = {e.step_key: e.timestamp for e in events if e.dagster_event.event_type_value == "STEP_SUCCESS"}
+        pids = {e.dagster_event.pid for e in events if e.dagster_event.event_type_value == "STEP_START"}
     return {"day": spec["day"], "success": report.success, "wall_s": time.perf_counter() - started,
+            "step_s": sum(ends[k] - starts[k] for k in ends if k in starts),
+            "step_window": [min(starts.values(), default=0), max(ends.values(), default=0)],
             "step_pids": sorted(pids), "coordinator_pid": os.getpid()}
 
 
@@ -143,7 +147,9 @@ def celery_run(data_dir: Path, start: date, days: int, workers: int) -> dict:
                     sys.exit(f"coordinator failed:\n{out[-3000:]}\n{err[-5000:]}")
                 results.append(json.loads(line.removeprefix("RESULT ")))
             wall = time.perf_counter() - started
-    return {"wall_s": wall, "runs": results, "workers": workers,
+    window = (min(r["step_window"][0] for r in results), max(r["step_window"][1] for r in results))
+    return {"wall_s": wall, "runs": results, "workers": workers, "steps_wall_s": window[1] - window[0],
+            "step_s_sum": sum(r["step_s"] for r in results),
             "all_succeeded": all(r["success"] for r in results),
             "worker_processes_used": len({pid for r in results for pid in r["step_pids"]})}
 
@@ -165,6 +171,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--workers", type=int, default=2, help="Celery worker processes (default 2)")
     p.add_argument("--no-celery", dest="celery", action="store_false", help="skip step 4")
+    p.add_argument("--celery-only", action="store_true",
+                   help="only step 4, on a --data-dir a run of this benchmark kept (its polls and in-process lake)")
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--keep", action="store_true")
     p.add_argument("--results-json", type=Path, default=None)
@@ -192,6 +200,16 @@ def main(argv=None) -> int:
               f"{raw_bytes / 2**20:,.0f} MiB of gzip JSON")
 
         spec = {"data_dir": str(data_dir), "start": f"{args.start}", "days": args.days}
+        if args.celery_only:
+            rows_process = lake_rows(data_dir)
+            celery = celery_run(data_dir, args.start, args.days, args.workers)
+            celery["same_rows_as_in_process"] = lake_rows(data_dir) == rows_process
+            print(f" celery: {celery['wall_s']:.1f} s for {args.days} daily runs on {args.workers} workers, steps "
+                  f"{celery['steps_wall_s']:.1f} s from the first start to the last end ({celery['step_s_sum']:.1f} s "
+                  f"of steps in all); same rows as in one process: {celery['same_rows_as_in_process']}")
+            if args.results_json:
+                args.results_json.write_text(json.dumps({"celery": celery, "load_average": os.getloadavg()}, indent=2) + "\n")
+            return 0
         layouts = {layout: run_json_child("layout", {**spec, "layout": layout}) for layout in ("lake", "duckdb")}
         for layout, r in layouts.items():
             print(f"  {layout:>7}: {1000 * r['wall_s'] / r['polls']:6.1f} ms/poll ({r['wall_s']:.1f} s wall, "
@@ -210,7 +228,8 @@ def main(argv=None) -> int:
         if args.celery:
             celery = celery_run(data_dir, args.start, args.days, args.workers)
             print(f" celery: {celery['wall_s']:.1f} s for {args.days} daily runs on {args.workers} workers "
-                  f"(all succeeded: {celery['all_succeeded']}, worker processes used: {celery['worker_processes_used']})")
+                  f"(all succeeded: {celery['all_succeeded']}, worker processes used: {celery['worker_processes_used']}), "
+                  f"steps {celery['steps_wall_s']:.1f} s from the first start to the last end")
             celery["same_rows_as_in_process"] = lake_rows(data_dir) == rows_process
             print(f"         the same rows as in one process: {celery['same_rows_as_in_process']}")
 

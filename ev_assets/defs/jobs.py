@@ -29,7 +29,7 @@ ingest_job = dg.define_asset_job(
 # The part of ingestion that grows with the fleet: one run per day, days in parallel on workers (EV_EXECUTOR=celery)
 chargecloud_ingest_job = dg.define_asset_job(
     "chargecloud_ingest_job",
-    selection=dg.AssetSelection.assets(chargecloud_tables),
+    selection=dg.AssetSelection.assets(chargecloud_tables) - DBT_CHECKS,  # dbt's source tests run with the warehouse
     partitions_def=daily_partitions,
     description="Flatten a day's stored chargecloud polls into the lake's status facts and master data (the part of "
     "ingest_job that grows with the fleet): days are independent partitions, so their runs can run at once.",
