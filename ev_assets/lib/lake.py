@@ -21,8 +21,6 @@ from __future__ import annotations
 import io
 import os
 import uuid
-from typing import Iterable
-
 import fsspec
 import pandas as pd
 import pyarrow as pa
@@ -103,23 +101,6 @@ class Lake:
         self._put(self.partition_path(name, source, day), data)
         return data.num_rows
 
-    def replace_source(self, name: str, rows_by_day: dict[str, pd.DataFrame | pa.Table], source: str,
-                       within: Iterable[str] | None = None) -> int:
-        """Write each day's partition of `source`, then delete the partitions of `source` that were not written
-        (only those in `within` when given): a reload of that source's whole table (or of those days)."""
-        written = sum(self.write(name, rows, source, day) for day, rows in rows_by_day.items())
-        keep = {_key(day) for day in rows_by_day}
-        limit = None if within is None else {_key(day) for day in within}
-        for day in self.days(name, source):
-            if day not in keep and (limit is None or day in limit):
-                self.delete(name, source, day)
-        return written
-
-    def delete(self, name: str, source: str, day: str) -> None:
-        folder = self.partition_path(name, source, day).rsplit("/", 1)[0]
-        if self.fs.exists(folder):
-            self.fs.rm(folder, recursive=True)
-
     def ensure(self, name: str) -> None:
         """The table's empty schema partition, written once."""
         path = self.partition_path(name, SCHEMA_SOURCE, SCHEMA_SOURCE)
@@ -144,9 +125,6 @@ class Lake:
             raise
 
     # --- reading ----------------------------------------------------------------------------------------------
-    def sources(self, name: str) -> list[str]:
-        return sorted(s for s, _ in self.partitions(name) if s != SCHEMA_SOURCE)
-
     def days(self, name: str, source: str) -> list[str]:
         return sorted(d for s, d in self.partitions(name) if s == _key(source))
 
