@@ -28,6 +28,7 @@ help:
 	@echo "make dashboard  open the operator dashboard on http://127.0.0.1:8501"
 	@echo "make live       the live path: broker, feed, consumer, Dagster daemon, service and dashboard (Ctrl-C stops all)"
 	@echo "make benchmark  print the warehouse benchmark figures"
+	@echo "make servers    install Debian's redis-server and postgresql (the scale-out tests start them)"
 
 # uv from PyPI into a private venv when the machine has none. Two targets started at once on a fresh clone would
 # both create it: the first takes the lock (flock, where the machine has it) and the second finds uv installed.
