@@ -147,8 +147,13 @@ class Lake:
 
 
 def to_arrow(name: str, rows: pd.DataFrame | pa.Table) -> pa.Table:
-    """`rows` as an Arrow table of exactly the lake schema of `name` (partition-key columns left out)."""
+    """`rows` as an Arrow table of exactly the lake schema of `name` (partition-key columns left out). Rows without
+    a column of the table are refused: a parser's missing column never becomes a column of NULLs unnoticed."""
     schema = arrow_schema(name)
+    have = rows.column_names if isinstance(rows, pa.Table) else list(rows.columns)
+    missing = [c for c in schema.names if c not in have]
+    if missing:
+        raise ValueError(f"rows for {name} lack columns {missing}")
     if isinstance(rows, pa.Table):
         return rows.select(schema.names).cast(schema, safe=False)
     return pa.Table.from_pandas(rows[schema.names], schema=schema, preserve_index=False, safe=False)

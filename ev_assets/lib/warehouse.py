@@ -119,7 +119,8 @@ def _move_to_lake(con: duckdb.DuckDBPyConnection, lake: lakes.Lake, name: str) -
     source, day = _LEGACY_PARTITION.get(name, (f"'{name}'", "'all'"))  # the session sources, telemetry
     rows = con.execute(f"SELECT *, {source} AS _source, {day} AS _day FROM {tables.SCHEMA}.{name}").df()
     for (part_source, part_day), group in rows.groupby(["_source", "_day"], dropna=False):
-        lake.write(name, group, str(part_source), str(part_day))
+        # a table older than its schema lacks the columns added since: they are empty in its rows
+        lake.write(name, group.reindex(columns=tables.columns(name)), str(part_source), str(part_day))
     return len(rows)
 
 
