@@ -14,7 +14,7 @@ export DAGSTER_HOME ?= $(abspath $(EV_DATA_DIR))/dagster_home
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help setup browser spark demo ingest rebuild-raw warehouse-spark test ui docs mlflow serve dashboard live soak benchmark benchmark-spark clean
+.PHONY: help setup browser spark servers demo ingest rebuild-raw warehouse-spark test ui docs mlflow serve dashboard live soak benchmark benchmark-spark clean
 
 help:
 	@echo "make demo       run the whole graph offline on the simulated feed (ingest + warehouse + docs)"
@@ -30,6 +30,7 @@ help:
 	@echo "make live       the live path: broker, feed, consumer, Dagster daemon, service and dashboard (Ctrl-C stops all)"
 	@echo "make soak       30 simulated days of scheduled operation, audited day by day (data/soak)"
 	@echo "make benchmark  print the warehouse benchmark figures"
+	@echo "make servers    install Debian's redis-server and postgresql (the scale-out tests start them)"
 
 # uv from PyPI into a private venv when the machine has none. Two targets started at once on a fresh clone would
 # both create it: the first takes the lock (flock, where the machine has it) and the second finds uv installed.
@@ -43,12 +44,14 @@ DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type
 
 # The `spark` extra (dbt-spark, pyspark) once installed (`make spark`) stays: setup syncs with it then.
 SPARK_EXTRA = $(if $(wildcard $(CURDIR)/.venv/lib/python*/site-packages/pyspark),--extra spark)
+# The Dagster instance: SQLite under DAGSTER_HOME, or PostgreSQL when EV_DAGSTER_PG_URL names a database.
+INSTANCE_YAML := $(if $(EV_DAGSTER_PG_URL),ev_assets/deploy/dagster-postgres.yaml,dagster.yaml)
 
 # Safe to run again and at the same time as another target: a venv that matches uv.lock is left alone.
 setup: $(UV)
 	@$(UV) sync --frozen --quiet $(SPARK_EXTRA)
 	@mkdir -p "$(DAGSTER_HOME)/.nux"
-	@cp dagster.yaml "$(DAGSTER_HOME)/.dagster.yaml.$$$$" && mv -f "$(DAGSTER_HOME)/.dagster.yaml.$$$$" "$(DAGSTER_HOME)/dagster.yaml"
+	@cp $(INSTANCE_YAML) "$(DAGSTER_HOME)/.dagster.yaml.$$$$" && mv -f "$(DAGSTER_HOME)/.dagster.yaml.$$$$" "$(DAGSTER_HOME)/dagster.yaml"
 	@echo "seen: 1" > "$(DAGSTER_HOME)/.nux/nux.yaml"
 	@$(MAKE) --silent --no-print-directory $(DBT_MANIFEST)
 
@@ -82,7 +85,15 @@ spark: setup
 	@ls -d $(CURDIR)/.venv/lib/python*/site-packages/pyspark >/dev/null 2>&1 || { \
 		echo "installing the spark extra (dbt-spark, pyspark)"; $(LOCKED) $(UV) sync --frozen --quiet --extra spark; }
 
-test: setup browser spark
+# The scale-out tests start Debian's redis-server (the Celery broker) and postgresql (the Dagster instance) on free
+# ports: installed when missing.
+servers:
+	@{ command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || { \
+		echo "installing Debian's redis-server and postgresql for the scale-out tests"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq redis-server postgresql >/dev/null; }
+
+test: setup browser spark servers
 	$(RUN) pytest
 
 # The warehouse job (dbt models, docs) on Spark for the days ingested so far (`make ingest` first).

@@ -30,10 +30,12 @@ import dagster as dg
 import yaml
 
 from ev_assets.defs.partitions import POLL_KEY_FORMAT
-from ev_assets.lib import warehouse
+from ev_assets.lib import lake, warehouse
 from ev_assets.lib.sources import chargecloud
 from ev_assets.lib.sources.chargecloud import floor_slot
 from ev_assets.lib.settings import Settings
+from ev_assets.lib.tables import SCHEMA as RAW_SCHEMA
+from ev_assets.lib.tables import TABLES as RAW_TABLES
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -244,15 +246,18 @@ def _run(launcher: Launcher, job: str, tags: dict[str, str] | None = None) -> bo
 
 
 def _summary(settings: Settings) -> None:
-    with warehouse.connect(settings.warehouse_path, read_only=True) as con:
-        tables = con.execute(
-            """SELECT schema_name, table_name FROM duckdb_tables()
-               ORDER BY schema_name, table_name"""
-        ).fetchall()
+    def counted(con, relations: list[tuple[str, str]]) -> list[tuple[str, str, int]]:
         # exact counts: duckdb_tables().estimated_size still counts the rows a rerun deleted
-        rows = [(schema, name, con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0])
-                for schema, name in tables]
-    print(f"\nWarehouse {settings.warehouse_path} (rows per table):")
+        return [(schema, name, con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0])
+                for schema, name in relations]
+
+    with warehouse.lake_connection(lake.from_settings(settings)) as con:  # the raw tables live in the lake
+        rows = counted(con, [(RAW_SCHEMA, name) for name in sorted(RAW_TABLES)])
+    if settings.warehouse_path.exists():  # the warehouse's own tables, once a warehouse run made them
+        with warehouse.connect(settings.warehouse_path, read_only=True) as con:
+            rows += counted(con, con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name <> ? ORDER BY ALL", [RAW_SCHEMA]).fetchall())
+    print(f"\nWarehouse {settings.warehouse_path}, raw tables in the lake {settings.lake_location} (rows per table):")
     for schema in dict.fromkeys(schema for schema, _, _ in rows):
         tables = ", ".join(f"{name}\0{size:,}" for s, name, size in rows if s == schema)  # \0 keeps name and count together
         print(textwrap.fill(tables, width=110, initial_indent=f"  {schema:<13}", subsequent_indent=" " * 15).replace("\0", " "))

@@ -46,7 +46,8 @@ def dbt_manifest() -> Path:
 def ev_env(monkeypatch, data_dir):
     """A fresh data root and the offline defaults, whatever the developer's shell has set."""
     for name in ("EV_SOURCE", "EV_REPLAY_DIR", "EV_CITIES", "EV_SOURCE_CHARGECLOUD", "EV_SOURCE_OSM",
-                 "EV_SOURCE_OPENCHARGEMAP", "EV_SOURCE_SESSIONS", "OPENCHARGEMAP_API_KEY"):
+                 "EV_SOURCE_OPENCHARGEMAP", "EV_SOURCE_SESSIONS", "OPENCHARGEMAP_API_KEY", "EV_LAKE_URL",
+                 "EV_S3_ENDPOINT_URL", "EV_EXECUTOR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("EV_DATA_DIR", str(data_dir))
     return monkeypatch
@@ -57,6 +58,20 @@ def defs(dbt_manifest):
     from ev_assets.definitions import defs as definitions
 
     return definitions
+
+
+def raw_tables(data_dir: Path):
+    """An in-memory DuckDB with the raw tables of the lake under `data_dir` as views: what ingestion wrote, before
+    any warehouse run made the warehouse file."""
+    import duckdb
+
+    from ev_assets.lib import lake, warehouse
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE SCHEMA raw")
+    warehouse.create_raw_views(con, lake.Lake(str(data_dir / "lake")))
+    return con
 
 
 def run_job(defs, name: str, first: str | None = None, last: str | None = None, instance=None, expect_success=True):

@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 
 from ev_assets import cli
+from ev_assets.lib import lake
 from ev_assets.lib.settings import Settings
-from ev_assets_tests.conftest import run_job
+from ev_assets_tests.conftest import raw_tables, run_job
 
 # a week: the least history with which every model trains (see the README's Models section)
 DEMO_ENV = {"EV_SIM_CITIES": "bonn", "EV_SIM_STATIONS_PER_CITY": "8", "EV_SIM_DAYS": "7", "EV_SIM_START": "2022-01-10"}
@@ -43,18 +44,23 @@ def _recording(folder, name, timestamp):
 
 
 def test_the_summary_prints_exact_row_counts_after_a_rerun(tmp_path, capsys):
-    """A rerun deletes a day's rows and inserts them again: DuckDB's estimated size still counts the deleted ones."""
+    """A rerun deletes a day's rows and inserts them again: DuckDB's estimated size still counts the deleted ones.
+    The raw tables are counted in the lake, the warehouse's own tables in its file."""
     settings = Settings(data_dir=tmp_path)
     with contextlib.closing(duckdb.connect(str(settings.warehouse_path))) as con:
-        con.execute("CREATE SCHEMA raw")
-        con.execute("CREATE TABLE raw.status_chargingpoints AS SELECT range AS id FROM range(3000)")
-        con.execute("DELETE FROM raw.status_chargingpoints WHERE id >= 1000")
-        con.execute("INSERT INTO raw.status_chargingpoints SELECT range FROM range(1000, 1500)")
-        con.execute("CREATE TABLE raw.chargecloud_poll_log (city VARCHAR)")
+        con.execute("CREATE SCHEMA marts")
+        con.execute("CREATE TABLE marts.fct_charging_point_status AS SELECT range AS id FROM range(3000)")
+        con.execute("DELETE FROM marts.fct_charging_point_status WHERE id >= 1000")
+        con.execute("INSERT INTO marts.fct_charging_point_status SELECT range FROM range(1000, 1500)")
+    from ev_assets.lib import tables
+
+    poll_log = tables.frame("chargecloud_poll_log", [{"poll_slot": "2022-01-10T00:00:00Z", "city_slug": "koeln", "ok": True}] * 7)
+    lake.from_settings(settings).write("chargecloud_poll_log", poll_log, "chargecloud", "2022-01-10")
     cli._summary(settings)
     printed = capsys.readouterr().out
-    assert re.search(r"\bstatus_chargingpoints 1,500\b", printed), printed
-    assert re.search(r"\bchargecloud_poll_log 0\b", printed), printed
+    assert re.search(r"\bfct_charging_point_status 1,500\b", printed), printed
+    assert re.search(r"\bchargecloud_poll_log 7\b", printed), printed
+    assert re.search(r"\bstatus_chargingpoints 0\b", printed), printed
 
 
 def test_a_sessions_only_replay_ingests_with_a_notice_for_chargecloud(tmp_path, dbt_manifest):
@@ -77,7 +83,7 @@ def test_a_sessions_only_replay_ingests_with_a_notice_for_chargecloud(tmp_path, 
     assert f"notice: chargecloud has no recorded polls in {replay}" in out, out
     assert "sources_job succeeded" in out and "session_reports_pull" in out, out
     assert re.search(r"\bsession_reports 2\b", out), out
-    with contextlib.closing(duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)) as con:
+    with raw_tables(tmp_path / "data") as con:  # ingestion writes the lake; no warehouse run yet
         assert con.execute("SELECT count(*) FROM raw.session_reports").fetchone()[0] == 2
 
 
@@ -195,12 +201,13 @@ def test_a_broken_input_fails_its_dbt_check_in_dagster(demo):
     from ev_assets.definitions import defs
 
     data_dir, _, _ = demo
-    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
-        con.execute(
-            """INSERT INTO raw.status_chargingpoints
-               SELECT poll_slot, poll_time, city_slug, station_id, 'DE*GHOST*E0001', 'ghost', status, NULL
-               FROM raw.status_chargingpoints LIMIT 1"""
-        )
+    with raw_tables(data_dir) as con:  # a raw row of an unknown charging point, in a partition of its own
+        ghost = con.execute(
+            """SELECT poll_slot, poll_time, city_slug, station_id, 'DE*GHOST*E0001' AS charging_point_id,
+                      'ghost' AS evse_uid, status, NULL AS parkingsensor_status
+               FROM raw.status_chargingpoints WHERE poll_slot < '2022-01-11' LIMIT 1"""
+        ).df()
+    lake.Lake(str(data_dir / "lake")).write("status_chargingpoints", ghost, "ghost", "2022-01-10")
     result = run_job(defs, "warehouse_job", "2022-01-10", "2022-01-10", expect_success=False)
     checks = {
         (e.asset_check_evaluation_data.asset_key.path[-1], e.asset_check_evaluation_data.check_name): e.asset_check_evaluation_data.passed

@@ -263,7 +263,7 @@ class Models:
         self._warm: threading.Thread | None = None
 
     def has_registry(self) -> bool:
-        return (self.root / "mlflow.db").exists()
+        return self.settings.mlflow_store_uri is not None or (self.root / "mlflow.db").exists()
 
     def warm_up(self) -> None:
         """Load champions, overview and the station-time features in a daemon thread (once)."""

@@ -26,6 +26,15 @@ ingest_job = dg.define_asset_job(
     "session sources (Open Charge Map, OSM POIs, session reports, loads, events).",
 )
 
+# The part of ingestion that grows with the fleet: one run per day, days in parallel on workers (EV_EXECUTOR=celery)
+chargecloud_ingest_job = dg.define_asset_job(
+    "chargecloud_ingest_job",
+    selection=dg.AssetSelection.assets(chargecloud_tables) - DBT_CHECKS,  # dbt's source tests run with the warehouse
+    partitions_def=daily_partitions,
+    description="Flatten a day's stored chargecloud polls into the lake's status facts and master data (the part of "
+    "ingest_job that grows with the fleet): days are independent partitions, so their runs can run at once.",
+)
+
 # A replay without chargecloud polls has no day to ingest: the other sources still load (`make ingest`)
 sources_job = dg.define_asset_job(
     "sources_job",
@@ -64,6 +73,6 @@ warehouse_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 defs = dg.Definitions(
-    jobs=[chargecloud_poll_job, ingest_job, sources_job, warehouse_job, rebuild_raw_job],
+    jobs=[chargecloud_poll_job, ingest_job, chargecloud_ingest_job, sources_job, warehouse_job, rebuild_raw_job],
     schedules=[chargecloud_schedule, ingest_schedule, warehouse_schedule],
 )

@@ -14,6 +14,7 @@ from typing import Mapping
 
 SOURCE_MODES = ("simulated", "replay", "live")
 WAREHOUSE_ENGINES = ("duckdb", "spark")  # the dbt targets of dbt_project/profiles.yml
+EXECUTORS = ("default", "celery")  # default: in one process or a process per step, as the run's config says
 SOURCES = ("chargecloud", "openchargemap", "osm", "sessions", "vehicle_telemetry")
 
 # The 38 city slugs of the chargecloud POI endpoint that the real recordings in shared/data hold.
@@ -74,6 +75,12 @@ class Settings:
     http_backoff_s: float = 1.0
     duckdb_memory_limit: str = "4GB"
     warehouse_engine: str = "duckdb"  # the dbt project's engine: duckdb (embedded) or spark (`make warehouse-spark`)
+    lake_url: str | None = None  # where the raw tables live as Parquet (EV_LAKE_URL); unset: <data root>/lake
+    s3_endpoint_url: str | None = None  # an S3-compatible endpoint other than AWS for an s3:// lake
+    # --- beyond one machine -----------------------------------------------------------------------------------
+    executor: str = "default"  # EV_EXECUTOR=celery: a run's steps go to Celery workers
+    celery_broker_url: str = "redis://127.0.0.1:6379/0"  # the broker (and result backend) of the Celery workers
+    mlflow_store_uri: str | None = None  # MLflow's backend store, e.g. postgresql://...; unset: SQLite under the data root
     simulation: SimulationSettings = field(default_factory=SimulationSettings)
     # --- the service (`make serve`) and monitoring -----------------------------------------------
     serve_host: str = "127.0.0.1"
@@ -101,6 +108,11 @@ class Settings:
     @property
     def raw_dir(self) -> Path:
         return self.data_dir / "raw"
+
+    @property
+    def lake_location(self) -> str:
+        """The lake's URL: EV_LAKE_URL, else the folder `lake/` under the data root."""
+        return self.lake_url or str(self.data_dir / "lake")
 
     @property
     def warehouse_path(self) -> Path:
@@ -225,6 +237,11 @@ class Settings:
             http_backoff_s=_float(get, "EV_HTTP_BACKOFF_S", defaults.http_backoff_s),
             duckdb_memory_limit=get("EV_DUCKDB_MEMORY_LIMIT") or defaults.duckdb_memory_limit,
             warehouse_engine=engine,
+            lake_url=_url(get, "EV_LAKE_URL"),
+            s3_endpoint_url=get("EV_S3_ENDPOINT_URL"),
+            executor=_choice(get, "EV_EXECUTOR", EXECUTORS, defaults.executor),
+            celery_broker_url=get("EV_CELERY_BROKER_URL") or defaults.celery_broker_url,
+            mlflow_store_uri=get("EV_MLFLOW_STORE_URI"),
             simulation=simulation,
             serve_host=get("EV_SERVE_HOST") or defaults.serve_host,
             serve_port=_int(get, "EV_SERVE_PORT", defaults.serve_port, minimum=1),
@@ -249,6 +266,21 @@ class Settings:
             live_speed=_float(get, "EV_LIVE_SPEED", defaults.live_speed),
             live_stale_polls=_int(get, "EV_LIVE_STALE_POLLS", defaults.live_stale_polls, minimum=1),
         )
+
+
+def _choice(get, name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (get(name) or default).lower()
+    if value not in choices:
+        raise SettingsError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _url(get, name: str) -> str | None:
+    """A local path (made absolute) or a URL with a scheme such as s3:// or file://."""
+    raw = get(name)
+    if raw is None or "://" in raw:
+        return raw
+    return str(Path(raw).expanduser().resolve())
 
 
 def _check_mode(name: str, value: str) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import dagster as dg
-import duckdb
+from ev_assets_tests.conftest import raw_tables
 import pandas as pd
 
 from ev_assets.defs.raw.sessions import build_session_assets
@@ -27,7 +28,7 @@ def _run(assets, data_dir, inbox=None, source="replay"):
 
 
 def _table(data_dir, name: str) -> pd.DataFrame:
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+    with raw_tables(data_dir) as con:
         return con.execute(f"SELECT * FROM raw.{name} ORDER BY ALL").df()
 
 
@@ -70,8 +71,8 @@ def test_event_exports_accumulate_by_event_id_and_a_changed_record_takes_its_lat
     assert table.set_index("event_id").loc["ev-99", "meter_kwh"] == 5.0
     assert table.set_index("event_id").loc["ev-98", "meter_kwh"] == 1.0
 
-    # rebuilt from the raw store alone by the one command (`make rebuild-raw`), into a new warehouse: the same table
-    (data_dir / "warehouse.duckdb").unlink()
+    # rebuilt from the raw store alone by the one command (`make rebuild-raw`), into a new lake: the same table
+    shutil.rmtree(data_dir / "lake")
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "EV_REPLAY_DIR", "EV_SOURCE")}
     done = subprocess.run([sys.executable, "-m", "ev_assets.cli", "rebuild-raw"], env={**env, "EV_DATA_DIR": str(data_dir)},
                           capture_output=True, text=True, timeout=300)

@@ -7,7 +7,7 @@ def test_definitions_load_with_jobs_and_stopped_schedules(defs):
     dg.Definitions.validate_loadable(defs)
     assert {j.name for j in defs.jobs} == {"chargecloud_poll_job", "ingest_job", "warehouse_job", "ml_job",
                                               "monitoring_job", "retrain_job", "rebuild_raw_job",
-                                              "sources_job"}
+                                              "sources_job", "chargecloud_ingest_job"}
     schedules = {s.name: s for s in defs.schedules}
     assert set(schedules) == {"chargecloud_every_10_minutes", "ingest_daily", "warehouse_daily"}
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())

@@ -7,7 +7,7 @@ import json
 import logging
 
 import dagster as dg
-import duckdb
+from ev_assets_tests.conftest import raw_tables
 import pytest
 
 from ev_assets.defs.raw.openchargemap import ocm_tables, openchargemap_pull
@@ -48,7 +48,7 @@ def _meta(result, asset: str) -> dict:
 
 
 def _query(data_dir, sql: str) -> list[tuple]:
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+    with raw_tables(data_dir) as con:
         return con.execute(sql).fetchall()
 
 

@@ -7,7 +7,7 @@ import json
 import logging
 
 import dagster as dg
-import duckdb
+from ev_assets_tests.conftest import raw_tables
 import numpy as np
 import pandas as pd
 import pytest
@@ -357,7 +357,7 @@ def _materialize(data_dir, source="replay", replay_dir=None):
 
 
 def _query(data_dir, sql):
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+    with raw_tables(data_dir) as con:
         return con.execute(sql).fetchall()
 
 

@@ -29,8 +29,8 @@ def registry(settings: Settings):
     from ev_assets.lib.ml.registry import Registry
 
     root = settings.data_dir / "mlflow"
-    if root not in _REGISTRIES or not (root / "mlflow.db").exists():
-        _REGISTRIES[root] = Registry(root)
+    if root not in _REGISTRIES or not _REGISTRIES[root].exists():
+        _REGISTRIES[root] = Registry(root, store_uri=settings.mlflow_store_uri)
         _REGISTRIES[root].ensure()
     return _REGISTRIES[root]
 

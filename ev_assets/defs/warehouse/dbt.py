@@ -140,6 +140,8 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: E
     if settings.warehouse_engine == "spark":  # EV_WAREHOUSE_ENGINE=spark: Spark reads the raw tables as Parquet
         exported = spark.export_raw_tables(settings)
         context.log.info(f"raw tables exported for Spark to {spark.raw_parquet_dir(settings)}: {sum(exported.values())} rows")
+    with ev_config.connect():  # the sources: the raw views over the lake, made again (EV_LAKE_URL may have moved)
+        pass
     target_path = DBT_PROJECT_DIR / "target" / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
     dbt_runs.reuse_parse(settings.dbt_parse_cache, target_path)
     with environment(dbt_runs.run_env(*((window.start.date(), window.end.date()) if window else ()))):

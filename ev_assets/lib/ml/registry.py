@@ -114,11 +114,14 @@ def heldout_hash(X: pd.DataFrame, y: pd.Series) -> str:
 class Registry:
     """The MLflow tracking store and model registry under one folder (the data root's `mlflow/`)."""
 
-    def __init__(self, root: Path, ui_url: str = DEFAULT_UI_URL):
+    def __init__(self, root: Path, ui_url: str = DEFAULT_UI_URL, store_uri: str | None = None):
+        """`store_uri`: MLflow's backend store elsewhere (EV_MLFLOW_STORE_URI, e.g. postgresql+psycopg2://...);
+        unset, SQLite in `<root>/mlflow.db`. Artifacts stay under `<root>/artifacts`."""
         self.root = Path(root).expanduser().resolve()
         self.db_path = self.root / "mlflow.db"
         self.artifacts_dir = self.root / "artifacts"
-        self.uri = f"sqlite:///{self.db_path}"  # an absolute path gives sqlite:////abs/...
+        self.uri = store_uri or f"sqlite:///{self.db_path}"  # an absolute path gives sqlite:////abs/...
+        self.external_store = store_uri is not None
         self.ui_url = ui_url.rstrip("/")
         self._client: MlflowClient | None = None
         self._experiments: dict[str, str] = {}
@@ -126,6 +129,10 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({str(self.root)!r})"
+
+    def exists(self) -> bool:
+        """Whether the store is there (an external database is assumed to be; the SQLite file must exist)."""
+        return self.external_store or self.db_path.exists()
 
     # --- setup ---------------------------------------------------------------------------------------
     def ensure(self, names: Iterable[str] = ()) -> None:
