@@ -11,9 +11,9 @@ import dagster as dg
 import pandas as pd
 
 from ev_assets.defs.ml.families import FAMILIES, Family
+from ev_assets.defs.ml.models import key_of
 from ev_assets.defs.ml.features import feature_dir, read_feature_set
-from ev_assets.defs.ml.models import registry
-from ev_assets.defs.resources import EvConfig
+from ev_assets.defs.resources import EvConfig, ModelRegistry
 from ev_assets.lib.settings import Settings
 
 MONITORED = ("station_available_15min", "station_available_60min")  # models with a drift report and live error
@@ -85,10 +85,9 @@ def prediction_log(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg
 
 
 # --- drift -------------------------------------------------------------------------------------------------------
-def reference_model(settings: Settings, model: str) -> dict | None:
+def reference_model(store, model: str) -> dict | None:
     """The version a drift report compares with: the champion, else the newest registered version (None: none).
-    With its run's split boundaries and features."""
-    store = registry(settings)
+    With its run's split boundaries and features. `store`: the data root's `Registry`."""
     champion = store.champion(model)
     if champion is not None:
         version, run_id, is_champion = champion.version, champion.run_id, True
@@ -175,7 +174,7 @@ def drift_asset(model: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         group_name="monitoring",
-        deps=[dg.AssetKey(["ml", family.feature_set]), dg.AssetKey(["ml", model]), PREDICTION_LOG],
+        deps=[dg.AssetKey(["ml", family.feature_set]), key_of(model, "champion"), PREDICTION_LOG],
         kinds={"evidently"},
         check_specs=[dg.AssetCheckSpec(NO_DRIFT, asset=key, description=(
             "WARN (non-blocking): fails when more than `drift_share_limit` (EV_DRIFT_SHARE_LIMIT, 0.5) of the "
@@ -189,12 +188,13 @@ def drift_asset(model: str) -> dg.AssetsDefinition:
             "Jensen-Shannon (categorical, binary); at most `drift_sample_rows` rows each side. The HTML report "
             f"is under `<data root>/monitoring/drift/{model}/` (`latest.html`)."),
     )
-    def drift(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg.MaterializeResult:
+    def drift(context: dg.AssetExecutionContext, ev_config: EvConfig,
+              model_registry: ModelRegistry) -> dg.MaterializeResult:
         from ev_assets.lib.monitoring import drift as lib
 
         settings = ev_config.settings()
         limit = settings.drift_share_limit
-        reference = reference_model(settings, model)
+        reference = reference_model(model_registry.store(), model)
         if reference is None:
             note = f"no registered version of {model} yet: nothing to compare (ml_job trains it)"
             context.log.info(note)

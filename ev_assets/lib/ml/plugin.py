@@ -47,6 +47,7 @@ from ev_assets.lib.sources.telemetry.features import FEATURES, GAP_MINUTES, HORI
 # the description and in splits["horizon_minutes"].
 PLUGGED_MODEL, ENERGY_MODEL = "vehicle_plugged_in_15min", "vehicle_energy_to_full_15min"
 BASELINE = "persistence"
+BASELINE_SLOPE = "persistence of the SOC slope"  # the state of charge keeps changing at its recent rate
 MIN_ROWS = 500  # readings with a target needed to train and judge
 # days the readings with a target must span: on fewer, the held-out last 20 % is less than a day (a few hours,
 # often without a single plug-in). Four days are the bare minimum, not enough to beat persistence: on the simulated
@@ -119,20 +120,24 @@ def train_plugin_models(traces: pd.DataFrame, horizon_minutes: int = HORIZON_MIN
               "train_rows": str(len(train)), "valid_rows": str(len(valid)), "test_rows": str(len(test))}
     vehicles = rows["vehicle_id"].nunique()
     trained = []
-    for name, target, task, metrics, primary, baseline in (
-        (PLUGGED_MODEL, "plugged_in_target", "classification", CLASSIFICATION_METRICS, "brier", test["plugged_in"]),
-        (ENERGY_MODEL, "energy_to_full_target", "regression", REGRESSION_METRICS, "mae", 100.0 - test["soc_pct"]),
+    slope = test["soc_rate_per_hour"].astype(float).fillna(0.0) * horizon_minutes / 60
+    clusters = (test["vehicle_id"].astype(str) + "@" + test["reading_at"].dt.strftime("%Y-%m-%d")).reset_index(drop=True)
+    for name, target, task, metrics, primary, baselines in (
+        (PLUGGED_MODEL, "plugged_in_target", "classification", CLASSIFICATION_METRICS, "brier",
+         {BASELINE: test["plugged_in"]}),
+        (ENERGY_MODEL, "energy_to_full_target", "regression", REGRESSION_METRICS, "mae",
+         {BASELINE: 100.0 - test["soc_pct"], BASELINE_SLOPE: 100.0 - (test["soc_pct"] + slope).clip(0, 100)}),
     ):
         booster = _fit(PARAMS[name], train, valid, target)
         test_X = model_matrix(test).reset_index(drop=True)
         test_y = test[target].astype(float).reset_index(drop=True)
-        evaluation = Evaluation.of(primary, metrics, test_y, booster.predict(test_X),
-                                   {BASELINE: baseline.astype(float).to_numpy()})
+        baselines = {b: p.astype(float).to_numpy() for b, p in baselines.items()}
+        evaluation = Evaluation.of(primary, metrics, test_y, booster.predict(test_X), baselines)
         trained.append(TrainedModel(
             name=name, task=task, booster=booster, features=list(FEATURES), params=dict(PARAMS[name]),
             evaluation=evaluation, test_X=test_X, test_y=test_y, splits=dict(splits), train_rows=len(train),
             description=_description(name, horizon_minutes, gap_minutes, vehicles, report.summary()),
-            limits=_limits(name, horizon_minutes),
+            limits=_limits(name, horizon_minutes), test_baselines=baselines, test_clusters=clusters,
         ))
     return trained
 

@@ -58,6 +58,10 @@ FEATURES = [
     "user_sessions_before", "user_mean_energy_kwh_before", "user_mean_duration_h_before", "days_since_user_previous",
 ]
 BASELINE_USER, BASELINE_GLOBAL = "user mean of earlier sessions", "global train mean"
+# the model minimises absolute error (a median): its fair rivals are medians of the user's earlier sessions
+BASELINE_USER_MEDIAN = "user median of earlier sessions"
+BASELINE_USER_WEEKDAY = "user and weekday median"
+MEDIANS = {target: (f"user_median_{target}_before", f"user_weekday_median_{target}_before") for target in HISTORY}
 
 PARAMS = {
     "objective": "regression_l1",  # the primary metric is MAE; targets are skewed (overnight sessions)
@@ -247,6 +251,31 @@ def add_history(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def add_medians(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per session, the median energy and duration of its user's sessions that ended by its plug-in, overall and
+    on the same local weekday (NaN without one): the baselines of the L1 models. Needs `plugin_weekday`."""
+    out = frame.copy()
+    starts, ends = _nanoseconds(out["plugin_utc"]), _nanoseconds(out["plugout_utc"])
+    weekdays = out["plugin_weekday"].to_numpy()
+    results = {column: np.full(len(out), np.nan) for pair in MEDIANS.values() for column in pair}
+    values = {target: out[target].to_numpy(float) for target in MEDIANS}
+    for _, positions in out.groupby("history_key", sort=False).indices.items():
+        order = positions[np.argsort(ends[positions], kind="stable")]
+        ended = np.searchsorted(ends[order], starts[positions], side="right")
+        for row, count in zip(positions, ended):
+            if count == 0:
+                continue
+            before = order[:count]
+            same_day = before[weekdays[before] == weekdays[row]]
+            for target, (overall, weekday) in MEDIANS.items():
+                results[overall][row] = np.median(values[target][before])
+                if len(same_day):
+                    results[weekday][row] = np.median(values[target][same_day])
+    for column, result in results.items():
+        out[column] = result
+    return out
+
+
 def add_calendar(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     local = out["plugin_local"]
@@ -347,7 +376,7 @@ def _verdict(mae: float, baselines: dict[str, float], tie: float = 0.01) -> str:
     if not np.isfinite(gain):
         return "no verdict (undefined MAE)"
     if gain >= tie:
-        return f"beats both baselines on MAE ({gain:.1%} below the {name})"
+        return f"beats every baseline on MAE ({gain:.1%} below the {name})"
     if gain > -tie:
         return f"on par with the {name} on MAE (within {tie:.0%}: no real gain)"
     return f"does NOT beat the {name} on MAE ({-gain:.1%} above it)"
@@ -367,7 +396,8 @@ def _coverage(bounds: dict[str, str], used: list[str]) -> str:
 
 
 def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: dict, used: list[str],
-               found: list[Sessions], left_out: list[str]) -> TrainedModel:
+               found: list[Sessions], left_out: list[str], vocabularies: dict[str, dict[str, int]],
+               test_codes: pd.DataFrame) -> TrainedModel:
     train, valid, test = parts["train"], parts["valid"], parts["test"]
     train_set = lgb.Dataset(train[FEATURES], train[target], free_raw_data=False)
     valid_set = lgb.Dataset(valid[FEATURES], valid[target], reference=train_set)
@@ -380,15 +410,21 @@ def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: d
     test_X = test[FEATURES].reset_index(drop=True)
     test_y = test[target].reset_index(drop=True).rename(name)
     train_mean = train.groupby("dataset")[target].mean()
+    train_median = train.groupby("dataset")[target].median()
     global_mean = test_X["dataset"].map(train_mean).to_numpy(float)
+    global_median = test_X["dataset"].map(train_median).to_numpy(float)
     user_mean = test_X[HISTORY[target]].to_numpy(float)
     user_mean = np.where(np.isnan(user_mean), global_mean, user_mean)
+    overall, weekday = (test[c].to_numpy(float) for c in MEDIANS[target])
+    user_median = np.where(np.isnan(overall), global_median, overall)
+    user_weekday = np.where(np.isnan(weekday), user_median, weekday)
     prediction = booster.predict(test_X)
+    predictions = {BASELINE_USER_MEDIAN: user_median, BASELINE_USER_WEEKDAY: user_weekday, BASELINE_USER: user_mean,
+                   BASELINE_GLOBAL: global_mean}
     evaluation = Evaluation(
         primary="mae",
         model=_per_dataset(test_y, prediction, test_X["dataset"], used),
-        baselines={BASELINE_USER: _per_dataset(test_y, user_mean, test_X["dataset"], used),
-                   BASELINE_GLOBAL: _per_dataset(test_y, global_mean, test_X["dataset"], used)},
+        baselines={b: _per_dataset(test_y, p, test_X["dataset"], used) for b, p in predictions.items()},
     )
     unit = "kWh" if target == "energy_kwh" else "h"
     what = "energy delivered (kWh)" if target == "energy_kwh" else "plug-in duration (h, plug-out minus plug-in)"
@@ -396,17 +432,21 @@ def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: d
     for dataset in used:
         rows_train = int((train["dataset"] == DATASET_CODE[dataset]).sum())
         rows_test = int((test_X["dataset"] == DATASET_CODE[dataset]).sum())
-        m, u, g = (d[f"mae_{dataset}"] for d in (evaluation.model, *evaluation.baselines.values()))
-        s, su, sg = (d[f"smape_{dataset}"] for d in (evaluation.model, *evaluation.baselines.values()))
-        verdict = _verdict(m, {BASELINE_USER: u, BASELINE_GLOBAL: g})
-        if s > min(su, sg):
-            verdict += f"; but its SMAPE is worse than that of the {BASELINE_USER if su <= sg else BASELINE_GLOBAL}"
+        m, s = evaluation.model[f"mae_{dataset}"], evaluation.model[f"smape_{dataset}"]
+        maes = {b: d[f"mae_{dataset}"] for b, d in evaluation.baselines.items()}
+        smapes = {b: d[f"smape_{dataset}"] for b, d in evaluation.baselines.items()}
+        u, g = maes[BASELINE_USER_MEDIAN], maes[BASELINE_GLOBAL]
+        su, sg = smapes[BASELINE_USER_MEDIAN], smapes[BASELINE_GLOBAL]
+        verdict = _verdict(m, maes)
+        best_smape = min(smapes, key=smapes.get)
+        if s > smapes[best_smape]:
+            verdict += f"; but its SMAPE is worse than that of the {best_smape}"
         if not verdict.startswith("beats") or ";" in verdict:
             weak.append(f"{DATASET_LABEL[dataset]}, {what}: {verdict}.")
         per_dataset.append(
             f"- {DATASET_LABEL[dataset]}: train {rows_train:,} / test {rows_test:,} sessions, test from "
             f"{bounds[f'{dataset}_test_start']} to {bounds[f'{dataset}_test_end']}; MAE {m:.3f} {unit} "
-            f"(user mean {u:.3f}, train mean {g:.3f}), SMAPE {s:.1f}% (user mean {su:.1f}%, train mean {sg:.1f}%): "
+            f"(user median {u:.3f}, train mean {g:.3f}), SMAPE {s:.1f}% (user median {su:.1f}%, train mean {sg:.1f}%): "
             f"{verdict}"
         )
     description = "\n".join([
@@ -441,6 +481,10 @@ def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: d
                 "datasets": used},
         evaluation=evaluation, test_X=test_X, test_y=test_y, splits=dict(bounds), train_rows=len(train),
         description=description, limits="\n".join(f"- {line}" for line in limits),
+        test_baselines=predictions,
+        test_groups=test["dataset"].map({v: k for k, v in DATASET_CODE.items()}).reset_index(drop=True),
+        test_clusters=test["history_key"].reset_index(drop=True),
+        encodings=vocabularies, test_codes=test_codes.reset_index(drop=True),
     )
 
 
@@ -451,7 +495,10 @@ def train_session_models(session_reports: pd.DataFrame, acn_sessions: pd.DataFra
     be empty (the model then trains on the other). Raises InsufficientData when neither has enough usable sessions.
     """
     features, found = session_features(session_reports, acn_sessions)
-    parts, bounds, used, left_out = _split(features, found)
+    parts, bounds, used, left_out = _split(add_medians(features) if len(features) else features, found)
     vocabularies = vocabularies_of(parts["train"])
+    # the value behind each code of the held-out rows: another version re-codes them with its own vocabulary
+    test_codes = pd.DataFrame({code: _keyed(parts["test"], column) for code, column in CODE_OF.items()})
     parts = {k: encode(v, vocabularies) for k, v in parts.items()}
-    return [_train_one(name, target, parts, bounds, used, found, left_out) for name, target in TARGETS.items()]
+    return [_train_one(name, target, parts, bounds, used, found, left_out, vocabularies, test_codes)
+            for name, target in TARGETS.items()]

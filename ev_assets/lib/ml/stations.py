@@ -100,6 +100,8 @@ NAN_FEATURES = {
 }
 BASELINE_PERSISTENCE = "persistence"
 BASELINE_HISTORY = "historical mean for the station, weekday and hour"
+BASELINE_CALIBRATED = "calibrated persistence"  # P(available later | available now), on the training rows
+BASELINE_TRANSITION = "state and hour transition"  # P(available later | available now, local hour)
 CLASSIFICATION_PARAMS = {
     "objective": "binary",
     "learning_rate": 0.05,
@@ -516,6 +518,21 @@ def _historical_mean(train: pd.DataFrame, test: pd.DataFrame, target: str) -> np
     return joined["by_slot"].fillna(joined["by_station"]).fillna(train[target].mean()).to_numpy(float)
 
 
+def _transition(train: pd.DataFrame, test: pd.DataFrame, target: str, keys: list[str]) -> np.ndarray:
+    """The training rate of the target given `keys` of the row now (e.g. its state, and the hour), falling back to
+    the rate given the state alone, then overall: persistence made a calibrated probability."""
+    by_keys = train.groupby(keys)[target].mean().rename("by_keys")
+    by_state = train.groupby("any_available")[target].mean().rename("by_state")
+    joined = test[keys].join(by_keys, on=keys).join(by_state, on="any_available")
+    return joined["by_keys"].fillna(joined["by_state"]).fillna(train[target].mean()).to_numpy(float)
+
+
+def _city_groups(test: pd.DataFrame) -> pd.Series:
+    """The site group of each held-out row (its city; no city may get worse under a new champion)."""
+    city = test["city_slug"] if "city_slug" in test.columns else pd.Series("all", index=test.index)
+    return ("city=" + city.fillna("unknown").astype(str)).reset_index(drop=True)
+
+
 def _check_classes(part: pd.DataFrame, target: str, block: str) -> None:
     values = set(part[target].unique())
     if values != {0, 1}:
@@ -570,6 +587,8 @@ def train_availability_models(features: pd.DataFrame) -> list[TrainedModel]:
         prediction = booster.predict(test_X)
         baselines = {
             BASELINE_PERSISTENCE: test["any_available"].to_numpy(float),
+            BASELINE_CALIBRATED: _transition(train, test, target, ["any_available"]),
+            BASELINE_TRANSITION: _transition(train, test, target, ["any_available", "hour"]),
             BASELINE_HISTORY: _historical_mean(train, test, target),
         }
         evaluation = Evaluation.of("brier", CLASSIFICATION_METRICS, test_y, prediction, baselines)
@@ -594,15 +613,19 @@ def train_availability_models(features: pd.DataFrame) -> list[TrainedModel]:
             test_y=test_y,
             splits=splits,
             train_rows=len(train),
+            test_baselines=baselines,
+            test_groups=_city_groups(test),
+            # the polls of one station on one day move together: the bootstrap resamples station-days
+            test_clusters=(test["station_id"].astype(str) + "@" + test["polled_at"].dt.strftime("%Y-%m-%d"))
+            .reset_index(drop=True),
             description=(
                 f"Probability that a charging station has at least one AVAILABLE charging point {horizon} minutes "
                 f"from now (its poll at t + {offset} min), for drivers choosing where to go. Features at poll time t "
                 "only: local time of day, weekday, German public holidays, the station's current and recent "
                 "availability and occupancy (lags, 1 h / 3 h / 24 h rolling means), its equipment, operator, city "
                 f"and nearby points of interest. Test block {bounds['test_start']} .. {bounds['test_end']}: model "
-                f"Brier {table.loc['model', 'brier']:.4f}, persistence "
-                f"{table.loc['baseline: ' + BASELINE_PERSISTENCE, 'brier']:.4f}, historical mean "
-                f"{table.loc['baseline: ' + BASELINE_HISTORY, 'brier']:.4f}."
+                f"Brier {table.loc['model', 'brier']:.4f}; "
+                + ", ".join(f"{b} {table.loc['baseline: ' + b, 'brier']:.4f}" for b in baselines) + "."
             ),
             limits=(
                 f"Verdict: {evaluation.verdict()}. Trained on {rows['station_id'].nunique()} stations over "
@@ -701,6 +724,9 @@ def train_utilization_models(frame: pd.DataFrame) -> list[TrainedModel]:
             evaluation=evaluation,
             test_X=test_X,
             test_y=test_y,
+            test_baselines=baselines,
+            test_groups=_city_groups(test),
+            test_clusters=test["station_id"].astype(str).reset_index(drop=True),
             splits={"split_by": split_by, **{k: str(v) for k, v in bounds.items()}, "train_rows": str(len(train)),
                     "valid_rows": str(len(valid)), "test_rows": str(len(test))},
             train_rows=len(train),
