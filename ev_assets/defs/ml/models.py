@@ -16,7 +16,6 @@ simply is not better fails `promotion_gate` / `no_regression` with WARN (the run
 the champion asset reads the evaluation's verdict and leaves the alias alone.
 """
 
-from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
@@ -98,10 +97,11 @@ def build_candidate_asset(family: Family, name: str) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         name=f"{name}_candidate",
-        specs=[dg.AssetSpec(key, deps=[dg.AssetKey(["ml", family.feature_set])], group_name="ml",
-                            kinds={"lightgbm", "mlflow"}, skippable=True,  # too little data: no candidate
-                            description=f"Candidate `{name}`: LightGBM trained on ml/{family.feature_set}, registered "
-                                        "in MLflow as a new version without the `champion` alias.")],
+        deps=[dg.AssetKey(["ml", family.feature_set])],
+        outs={key.to_python_identifier(): dg.AssetOut(
+            key=key, group_name="ml", kinds={"lightgbm", "mlflow"}, is_required=False,  # too little data: none
+            description=f"Candidate `{name}`: LightGBM trained on ml/{family.feature_set}, registered in MLflow as a "
+                        "new version without the `champion` alias.")},
         check_specs=[dg.AssetCheckSpec(TRAINED, asset=key, description=DESCRIPTIONS[TRAINED])],
     )
     def candidate(context: dg.AssetExecutionContext, ev_config: EvConfig, model_registry: ModelRegistry):
@@ -144,10 +144,11 @@ def build_evaluation_asset(name: str) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"{name}_evaluation",
         ins={"candidate": dg.AssetIn(candidate_key)},
-        specs=[dg.AssetSpec(key, deps=[candidate_key], group_name="ml", kinds={"mlflow"},
-                            description=f"Candidate `{name}` against all its baselines and the current champion (with "
-                                        "its own category codes) on the same held-out rows, with paired bootstrap "
-                                        "intervals; recorded in the version's MLflow tags.")],
+        outs={key.to_python_identifier(): dg.AssetOut(
+            key=key, group_name="ml", kinds={"mlflow"},
+            description=f"Candidate `{name}` against all its baselines and the current champion (with its own "
+                        "category codes) on the same held-out rows, with paired bootstrap intervals; recorded in the "
+                        "version's MLflow tags.")},
         check_specs=[dg.AssetCheckSpec(c, asset=key, blocking=True, description=DESCRIPTIONS[c]) for c in checks],
     )
     def evaluation(context: dg.AssetExecutionContext, ev_config: EvConfig, model_registry: ModelRegistry,

@@ -293,7 +293,16 @@ def test_availability_models_train_on_the_simulated_warehouse(simulated_frames):
     for model in models:
         assert model.task == "classification" and model.evaluation.primary == "brier"
         _assert_finite(model.evaluation, CLASSIFICATION_METRICS,
-                       {"persistence", "historical mean for the station, weekday and hour"})
+                       {"persistence", "calibrated persistence", "state and hour transition",
+                        "historical mean for the station, weekday and hour"})
+        # calibrated persistence: one probability per state now, the training rate of 'available later' in it
+        calibrated = pd.Series(model.test_baselines["calibrated persistence"]).groupby(
+            model.test_X["any_available"].to_numpy()).unique()
+        assert all(len(p) == 1 and 0 < p[0] < 1 for p in calibrated), calibrated
+        assert calibrated[1][0] > calibrated[0][0]  # free now: more likely free later
+        # the gate judges against the strongest: never the 0/1 persistence when a calibrated one is beside it
+        assert model.evaluation.strongest_baseline() != "persistence", model.evaluation.table()
+        assert model.test_groups.str.startswith("city=").all() and model.test_clusters.str.contains("@").all()
         assert not {"available_in_15min", "available_in_60min", "station_id", "polled_at"} & set(model.features)
         assert list(model.test_X.columns) == model.features
         p = model.predict(model.test_X)
