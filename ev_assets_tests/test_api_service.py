@@ -155,15 +155,18 @@ def test_metadata_gives_metrics_baselines_links_and_lineage(root, client):
 
 def test_the_champion_gate_reads_as_numbers_and_flags_not_mlflow_text():
     from ev_assets.api.champions import _gate
+    from ev_assets.lib.ml.gate import Comparison, GateResult
     from ev_assets.lib.ml.registry import Decision
 
-    first = Decision("m", "1", True, "no champion yet", "brier", 0.031, None, None, True).tags()
-    assert _gate({**first, "other": "x"}) == {
-        "decision": "promoted", "reason": "no champion yet", "metric": "brier", "challenger_score": 0.031,
-        "champion_version": None, "champion_score": None, "beats_baselines": True}
-    worse = Decision("m", "2", False, "worse", "brier", 0.04, "1", 0.031, False).tags()
+    first = Decision("m", "1", True, "no champion yet").tags()
+    assert {k: v for k, v in _gate({**first, "other": "x"}).items() if k != "decided_at"} == {
+        "decision": "promoted", "reason": "no champion yet"}
+    versus = Comparison("champion v1", "brier", 0.04, 0.031, 0.009, 0.002, 0.016, 0.95, 500, 50, 0.0)
+    worse = Decision("m", "2", False, "worse", GateResult("brier", None, versus, "1", "no learned codes")).tags()
     gate = _gate({**worse, "champion_gate.margin": "0.0"})
-    assert (gate["champion_version"], gate["champion_score"], gate["beats_baselines"], gate["margin"]) == ("1", 0.031, False, 0.0)
+    assert (gate["champion_version"], gate["champion_score"], gate["beats_baselines"], gate["margin"]) == ("1", 0.031, True, 0.0)
+    assert (gate["champion_difference"], gate["champion_ci_low"], gate["champion_ci_high"]) == (0.009, 0.002, 0.016)
+    assert gate["decision"] == "not promoted" and gate["gate"] == "failed" and gate["champion"] == "champion v1"
 
 
 # --- availability -------------------------------------------------------------------------------------------------

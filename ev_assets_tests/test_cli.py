@@ -128,7 +128,7 @@ def test_demo_builds_every_layer_offline(demo):
     failed = [line for line in out.splitlines() if "failed checks" in line]
     # a model that does not beat its baselines or champion is a WARN of its gate, drift on a small fleet a WARN of
     # its report (a warning that asks for retraining); nothing else may fail
-    assert all(c.endswith((":promotion_gate (warn)", ":no_drift (warn)")) for line in failed for c in line.split("failed checks: ")[1].split(", ")), failed
+    assert all(c.endswith((":promotion_gate (warn)", ":no_regression (warn)", ":no_drift (warn)")) for line in failed for c in line.split("failed checks: ")[1].split(", ")), failed
 
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
     count = lambda table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: E731
@@ -238,22 +238,30 @@ def test_a_failing_step_shows_its_cause(tmp_path, monkeypatch, dbt_manifest):
 
 def test_the_demo_trains_registers_and_gates_every_model(demo):
     from ev_assets.defs.ml.families import FAMILIES
+    from ev_assets.defs.ml.models import key_of
     from ev_assets.lib.ml.core import float32_exact
     from ev_assets.lib.ml.registry import Registry
 
     data_dir, _, out = demo
     registry = Registry(data_dir / "mlflow")
     names = [name for family in FAMILIES for name in family.models]
-    assert "Models (held-out test rows" in out
+    assert "Models: 8 trained, 0 skipped, " in out
     instance = dg.DagsterInstance.get()
+    promoted = 0
     for name in names:
         line = next(line for line in out.splitlines() if line.strip().startswith(name))
         assert "not trained" not in line, line
         assert registry.versions(name) == ["1"], name
-        meta = instance.get_latest_materialization_event(dg.AssetKey(["ml", name])).asset_materialization.metadata
-        assert "baseline" in meta["evaluation"].value and meta["registered_version"].value == "1"
+        meta = instance.get_latest_materialization_event(key_of(name, "evaluation")).asset_materialization.metadata
+        assert "baseline" in meta["evaluation"].value and meta["candidate_version"].value == "1"
+        assert meta["vs_strongest_baseline"].value["rival"].startswith("baseline: ")  # with its interval
         champion = registry.champion(name)
-        assert (champion is not None) == meta["promoted"].value, name  # the alias moved only through the gate
+        event = instance.get_latest_materialization_event(key_of(name, "champion"))
+        # the alias moved only through the champion asset, after every check of the evaluation passed
+        assert (champion is not None) == event.asset_materialization.metadata["promoted"].value, name
+        assert ("promoted" in line) == (champion is not None), line
+        promoted += champion is not None
+    assert f"{promoted} promoted" in out
     # the availability champion is on the edge too, checked against LightGBM
     onnx = data_dir / "ml" / "onnx" / "station_available_15min.onnx"
     assert onnx.exists() == (registry.champion("station_available_15min") is not None)

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from ev_assets import cli
+from ev_assets.defs.ml.models import key_of
 from ev_assets.lib.settings import Settings
 
 # Monday to Thursday, about 16 stations
@@ -131,7 +132,8 @@ def loop(tmp_path_factory, dbt_manifest):
         versions = lambda: {m: registry.versions(m) for m in MODELS}  # noqa: E731
 
         polls_to_warehouse()
-        run("ml_job", only={dg.AssetKey(["ml", n]) for n in ("station_time_features", *MODELS)})
+        run("ml_job", only={dg.AssetKey(["ml", "station_time_features"]),
+                            *(key_of(n, stage) for n in MODELS for stage in ("candidate", "evaluation", "champion"))})
         trained = versions()
         features = pd.read_parquet(data_dir / "ml" / "features" / "station_time_features" / "features.parquet")
         logged = _log_forecasts(data_dir, features)
@@ -197,11 +199,14 @@ def test_the_retraining_registers_a_new_version_through_the_gate(loop):
     assert loop.retrain is not None and loop.retrain.success
     for model in MODELS:
         assert loop.versions_retrained[model] == [*loop.versions_trained[model], str(len(loop.versions_trained[model]) + 1)]
-        gate = _checks(loop.retrain)[f"ml/{model}:promotion_gate"]
-        assert gate.metadata["decision"].value  # promoted or not, and why
-        meta = _materialized(loop.retrain, f"ml/{model}")
+        checks = _checks(loop.retrain)
+        gate = checks[f"ml/{model}_evaluation:promotion_gate"]
+        assert gate.metadata["reason"].value  # better beyond noise or not, with the intervals
+        meta = _materialized(loop.retrain, f"ml/{model}_candidate")
         assert meta["registered_version"] == loop.versions_retrained[model][-1]
-        assert meta["promoted"] == gate.passed
+        champion = _materialized(loop.retrain, f"ml/{model}_champion")
+        cleared = all(c.passed for name, c in checks.items() if name.startswith(f"ml/{model}_evaluation:"))
+        assert champion["promoted"] == cleared and champion["candidate_version"] == meta["registered_version"]
 
 
 def test_a_second_breach_inside_the_cool_down_requests_nothing(loop):

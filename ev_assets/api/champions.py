@@ -65,6 +65,9 @@ class Champion:
     run_url: str
     version_url: str
     loaded_at: str
+    # the category codes bundled with the version (`encodings.json`; None: logged before codes were bundled, the
+    # serving code then rebuilds them from the feature set and the recorded split)
+    encodings: Mapping[str, Mapping[str, int]] | None = None
 
     def predict(self, x: np.ndarray) -> float:
         """The model's output for one feature row (in `features` order)."""
@@ -214,7 +217,7 @@ class ChampionStore:
             trained_at=datetime.fromtimestamp(started / 1000, timezone.utc).isoformat(timespec="seconds")
             if started else None,
             run_url=registry.run_url(experiment_id, run_id), version_url=registry.version_url(name, version),
-            loaded_at=_now(),
+            loaded_at=_now(), encodings=registry.load_encodings(name, version),
         )
 
     # --- the background poller ------------------------------------------------------------------------------------
@@ -249,6 +252,9 @@ def _bool(value: str | None) -> bool | None:
     return None if value is None else value.lower() == "true"
 
 
+_NUMBERS = ("_candidate", "_rival_score", "_difference", "_ci_low", "_ci_high", "_confidence", "_margin")
+
+
 def _gate(tags: dict[str, str]) -> dict:
     """The champion gate's decision from the version's tags (MLflow keeps text): scores as numbers, flags as
     booleans, empty values as null."""
@@ -259,7 +265,7 @@ def _gate(tags: dict[str, str]) -> dict:
         name = key[len(GATE_TAG_PREFIX):]
         if value in ("", None):
             gate[name] = None
-        elif name in ("challenger_score", "champion_score", "margin"):
+        elif name in ("challenger_score", "champion_score", "margin") or name.endswith(_NUMBERS):
             gate[name] = float(value)
         elif name == "beats_baselines":
             gate[name] = _bool(value)

@@ -442,7 +442,10 @@ def predict_session(body: SessionRequest, request: Request, response: Response):
     answers, row = {}, None
     for key, name in (("energy_kwh", C.SESSION_ENERGY), ("duration_h", C.SESSION_DURATION)):
         champion = call.champion(name)
-        history, vocabularies = call.features.vocabularies(champion.name, champion.version, champion.params)
+        if champion.encodings:  # the codes it was trained with, bundled with the model
+            history, vocabularies = call.features.session_history()[0], champion.encodings
+        else:
+            history, vocabularies = call.features.vocabularies(champion.name, champion.version, champion.params)
         row = serving.session_features(
             history, vocabularies, champion.features, dataset=body.dataset, user_id=body.user_id,
             plug_in_at=body.plug_in_at, site_id=body.site_id,

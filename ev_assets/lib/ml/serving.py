@@ -14,7 +14,8 @@
 |                                            | the request as one more (unfinished) session   | `add_calendar`, `encode` (no rounding)       |
 
 The session models code the garage / site / station / user type with a vocabulary learned on their training rows
-(`sessions.vocabularies_of`), which the registry does not store. `session_vocabularies` rebuilds it the same way
+(`sessions.vocabularies_of`), bundled with the logged model (`encodings.json` of its run): the service codes with
+it. For a version logged before the codes were bundled, `session_vocabularies` rebuilds it the same way
 from the session feature set and the champion's recorded split (`split_<dataset>_valid_start`): the training rows
 are the sessions of each trained dataset that plugged in before its validation block. That holds as long as no
 session older than that is added to the raw tables later (then the codes shift; see the module's report).
