@@ -152,7 +152,7 @@ def test_demo_builds_every_layer_offline(demo):
     assert (data_dir / "geo" / "osm_pois.parquet").exists()
     assert "dbt docs site: " in out and "`make docs` serves it" in out
     # the loop closes: a drift report per availability model, self-contained HTML under the data root
-    for model in ("station_available_15min", "station_available_60min"):
+    for model in ("station_available_10min", "station_available_60min"):
         report = data_dir / "monitoring" / "drift" / model / "latest.html"
         assert report.stat().st_size > 100_000 and f"drift report ({model}): {report}" in out
 
@@ -263,12 +263,12 @@ def test_the_demo_trains_registers_and_gates_every_model(demo):
         promoted += champion is not None
     assert f"{promoted} promoted" in out
     # the availability champion is on the edge too, checked against LightGBM
-    onnx = data_dir / "ml" / "onnx" / "station_available_15min.onnx"
-    assert onnx.exists() == (registry.champion("station_available_15min") is not None)
+    onnx = data_dir / "ml" / "onnx" / "station_available_10min.onnx"
+    assert onnx.exists() == (registry.champion("station_available_10min") is not None)
     # a champion serves predictions through MLflow
     features = pd.read_parquet(data_dir / "ml" / "features" / "station_time_features" / "features.parquet")
-    model = registry.load_champion("station_available_15min")
-    rows = features.dropna(subset=["available_in_15min"]).tail(5)
+    model = registry.load_champion("station_available_10min")
+    rows = features.dropna(subset=["available_in_10min"]).tail(5)
     names = model.metadata.get_input_schema().input_names()
     predicted = model.predict(float32_exact(rows, names)[names])  # served as trained: on the float32-exact grid
     assert len(predicted) == 5 and ((0 <= predicted) & (predicted <= 1)).all()
@@ -303,7 +303,7 @@ def test_the_mlflow_ui_shows_every_model_its_champion_and_its_card(demo):
 
 
 # The predict endpoint each model answers on (an endpoint without its champion answers 503, documented).
-ENDPOINT_OF = {"station_available_15min": "/predict/availability", "station_available_60min": "/predict/availability",
+ENDPOINT_OF = {"station_available_10min": "/predict/availability", "station_available_60min": "/predict/availability",
                "station_sessions_per_day": "/predict/utilization", "station_occupied_share": "/predict/utilization",
                "vehicle_plugged_in_15min": "/predict/plugin", "vehicle_energy_to_full_15min": "/predict/energy-to-full",
                "session_energy_kwh": "/predict/session", "session_duration_h": "/predict/session"}

@@ -200,10 +200,10 @@ def test_live_error_is_the_brier_score_of_the_matched_predictions(tmp_path):
     log_dir = tmp_path / "predictions"
     log_dir.mkdir()
     records = [
-        _record(1, "station_available_15min", "A", "2022-01-12T08:15:00.000Z", 0.8),  # poll 08:10 holds 08:15: 1
-        _record(2, "station_available_15min", "A", "2022-01-12T08:20:00.000Z", 0.3),  # poll 08:20: 1
-        _record(3, "station_available_15min", "B", "2022-01-12T08:15:00.000Z", 0.1),  # poll 08:10: 0
-        _record(4, "station_available_15min", "B", "2022-01-12T09:45:00.000Z", 0.6),  # not polled yet: unmatched
+        _record(1, "station_available_10min", "A", "2022-01-12T08:15:00.000Z", 0.8),  # poll 08:10 holds 08:15: 1
+        _record(2, "station_available_10min", "A", "2022-01-12T08:20:00.000Z", 0.3),  # poll 08:20: 1
+        _record(3, "station_available_10min", "B", "2022-01-12T08:15:00.000Z", 0.1),  # poll 08:10: 0
+        _record(4, "station_available_10min", "B", "2022-01-12T09:45:00.000Z", 0.6),  # not polled yet: unmatched
         _record(5, "station_available_60min", "A", "2022-01-12T09:00:00.000Z", 0.9),  # poll 09:00: 0
         _record(6, "station_sessions_per_day", "A", "2022-01-12T00:00:00.000Z", None, endpoint="/predict/utilization"),
     ]
@@ -221,13 +221,13 @@ def test_live_error_is_the_brier_score_of_the_matched_predictions(tmp_path):
     predictions = live.availability_predictions(log)
     assert len(predictions) == 5  # the utilisation answer has no availability probability
     table = live.live_error(predictions, outcomes, poll_interval_minutes=10).set_index("model")
-    short, long = table.loc["station_available_15min"], table.loc["station_available_60min"]
+    short, long = table.loc["station_available_10min"], table.loc["station_available_60min"]
     assert (short["predictions"], short["matched"], short["unmatched"]) == (4, 3, 1)
     assert short["brier"] == pytest.approx(((0.8 - 1) ** 2 + (0.3 - 1) ** 2 + (0.1 - 0) ** 2) / 3)  # 0.18
     assert (long["matched"], long["brier"]) == (1, pytest.approx(0.81))
     assert short["window_start"] == pd.Timestamp("2022-01-12", tz=UTC)
     latest = live.latest_scored(table.reset_index())
-    assert set(latest) == {"station_available_15min", "station_available_60min"}
+    assert set(latest) == {"station_available_10min", "station_available_60min"}
     assert latest["station_available_60min"]["brier"] == pytest.approx(0.81)
 
 
@@ -285,7 +285,7 @@ def _drift_shares(folder, features: pd.DataFrame, hours: int, requests: int) -> 
     inputs = {c: (None if pd.isna(slot[c]) else float(slot[c])) for c in columns}
     settings.prediction_log_dir.mkdir(parents=True)
     lines = [json.dumps({"request_id": f"{i:032x}", "at": (slot["polled_at"] + pd.Timedelta(seconds=i % 590)).isoformat(),
-                         "endpoint": "/predict/availability", "model": "station_available_15min", "version": "1",
+                         "endpoint": "/predict/availability", "model": "station_available_10min", "version": "1",
                          "inputs": inputs, "output": {"probability_available": 0.5}, "station_id": slot["station_id"],
                          "features_at": slot["polled_at"].isoformat(),
                          "target_at": (slot["polled_at"] + pd.Timedelta(minutes=10)).isoformat()}) + "\n"
@@ -293,7 +293,7 @@ def _drift_shares(folder, features: pd.DataFrame, hours: int, requests: int) -> 
     (settings.prediction_log_dir / f"{slot['polled_at']:%Y-%m-%d}.jsonl").write_text("".join(lines))
     reference = {"version": "1", "champion": True, "features": [], "train_start": "2022-01-10 00:00:00+00:00",
                  "train_end": "2022-01-15 00:00:00+00:00"}
-    found = assets.drift_inputs(settings, family, "station_available_15min", reference)
+    found = assets.drift_inputs(settings, family, "station_available_10min", reference)
     summary = drift.compare(found["reference"], found["current"], found["columns"], name="feed",
                             time_column="polled_at", categorical=assets.CATEGORICAL_FEATURES,
                             numerical=[c for c in found["columns"] if c not in assets.CATEGORICAL_FEATURES]).summary

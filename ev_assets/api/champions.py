@@ -24,18 +24,16 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ev_assets.lib.ml import plugin, sessions, stations
+# the model names, re-exported for the service's modules
+from ev_assets.lib.ml.catalog import (  # noqa: F401
+    AVAILABILITY, ENERGY_TO_FULL, OCCUPIED_SHARE, PLUGGED_IN, SESSION_DURATION, SESSION_ENERGY, SESSIONS_PER_DAY,
+)
+from ev_assets.lib.ml.catalog import MODELS as MODEL_NAMES
 from ev_assets.lib.ml.registry import GATE_TAG_PREFIX
 from ev_assets.lib.settings import Settings
 
 log = logging.getLogger("ev_assets.api")
 
-AVAILABILITY = {h: f"station_available_{h}min" for h in stations.HORIZONS}
-SESSIONS_PER_DAY, OCCUPIED_SHARE = tuple(stations.UTILIZATION_TARGETS)
-PLUGGED_IN, ENERGY_TO_FULL = plugin.PLUGGED_MODEL, plugin.ENERGY_MODEL
-SESSION_ENERGY, SESSION_DURATION = tuple(sessions.TARGETS)
-MODEL_NAMES: tuple[str, ...] = (*AVAILABILITY.values(), SESSIONS_PER_DAY, OCCUPIED_SHARE, PLUGGED_IN, ENERGY_TO_FULL,
-                                SESSION_ENERGY, SESSION_DURATION)
 CHAMPION = "champion"
 
 

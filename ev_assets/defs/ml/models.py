@@ -25,14 +25,13 @@ import dagster as dg
 from ev_assets.defs.ml.families import FAMILIES, Family
 from ev_assets.defs.ml.features import feature_dir, input_versions, read_feature_set
 from ev_assets.defs.resources import EvConfig, ModelRegistry
-from ev_assets.lib.ml import core
+from ev_assets.lib.ml import catalog, core
 from ev_assets.lib.ml.core import InsufficientData, TrainedModel
 from ev_assets.lib.ml.registry import GATE_TAG_PREFIX, RegisteredVersion
 from ev_assets.lib.settings import Settings
 
 TRAINED, GATE, NO_REGRESSION, PARITY = "enough_history", "promotion_gate", "no_regression", "onnx_parity"
-# Champions exported to ONNX for edge devices (a charger, a vehicle), each with a blocking parity check.
-ONNX_MODELS = ("station_available_15min", "station_available_60min", "vehicle_plugged_in_15min")
+ONNX_MODELS = catalog.ONNX_MODELS  # exported for edge devices, each with a blocking parity check
 DESCRIPTIONS = {
     TRAINED: "Passes when the candidate was trained; fails (WARN, `skipped`) when there was too little history: the "
              "reason gives the history needed and the history present. Nothing downstream runs then.",

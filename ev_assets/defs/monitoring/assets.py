@@ -14,9 +14,10 @@ from ev_assets.defs.ml.families import FAMILIES, Family
 from ev_assets.defs.ml.models import key_of
 from ev_assets.defs.ml.features import feature_dir, read_feature_set
 from ev_assets.defs.resources import EvConfig, ModelRegistry
+from ev_assets.lib.ml import catalog
 from ev_assets.lib.settings import Settings
 
-MONITORED = ("station_available_15min", "station_available_60min")  # models with a drift report and live error
+MONITORED = catalog.MONITORED  # models with a drift report and live error
 NO_DRIFT = "no_drift"
 REQUESTS_NO_DRIFT = "requests_no_drift"
 MIN_REQUEST_ROWS = 50  # distinct requested feature rows a request-drift report needs

@@ -32,6 +32,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from ev_assets.lib.ml import catalog
 from ev_assets.lib.ml.core import (
     LGB_BASE,
     CLASSIFICATION_METRICS,
@@ -45,7 +46,7 @@ from ev_assets.lib.sources.telemetry.features import FEATURES, GAP_MINUTES, HORI
 
 # The registered names say 15 min whatever `horizon_minutes` is (defs/ml declares them): another horizon is in
 # the description and in splits["horizon_minutes"].
-PLUGGED_MODEL, ENERGY_MODEL = "vehicle_plugged_in_15min", "vehicle_energy_to_full_15min"
+PLUGGED_MODEL, ENERGY_MODEL = catalog.PLUGGED_IN, catalog.ENERGY_TO_FULL
 BASELINE = "persistence"
 BASELINE_SLOPE = "persistence of the SOC slope"  # the state of charge keeps changing at its recent rate
 MIN_ROWS = 500  # readings with a target needed to train and judge

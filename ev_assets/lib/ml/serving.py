@@ -2,7 +2,7 @@
 
 | model(s)                                   | where the row comes from                       | built by (training code)                     |
 |--------------------------------------------|------------------------------------------------|----------------------------------------------|
-| station_available_15min / _60min           | the station's row of `station_time_features`   | `stations.station_time_features` (the ML job |
+| station_available_10min / _60min           | the station's row of `station_time_features`   | `stations.station_time_features` (the ML job |
 |                                            | at or before `at`                              | writes it), rounded by `core.float32_exact`  |
 |                                            |                                                | over the same columns as in training         |
 | station_sessions_per_day / _occupied_share | the station's latest row of                    | `stations.station_utilization_features`; the |
@@ -39,13 +39,13 @@ from typing import Callable, Generic, Iterable, TypeVar
 import numpy as np
 import pandas as pd
 
-from ev_assets.lib.ml import plugin, sessions, stations
+from ev_assets.lib.ml import catalog, plugin, sessions, stations
 from ev_assets.lib.ml.core import float32_exact
 from ev_assets.lib.settings import Settings
 from ev_assets.lib.sources.telemetry import features as telemetry
 
 FEATURES_DIR = ("ml", "features")
-STATION_TIME, STATION_DAY, SESSIONS = "station_time_features", "station_day_features", "session_features"
+STATION_TIME, STATION_DAY, SESSIONS = catalog.STATION_TIME, catalog.STATION_DAY, catalog.SESSIONS
 HISTORY_DAYS = 14  # of the station-time feature set kept in memory (for `at` in the recent past)
 MAKE_DEMO = "run `make demo` (or the ML job, ml_job) to build it"
 

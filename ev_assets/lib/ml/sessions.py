@@ -37,6 +37,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from ev_assets.lib.ml import catalog
 from ev_assets.lib.ml.core import LGB_BASE, REGRESSION_METRICS, Evaluation, InsufficientData, TrainedModel, score, time_split
 
 DATASETS = ("norway", "acn")
@@ -49,7 +50,7 @@ MAX_DURATION_H = 7 * 24  # a plug-in longer than a week is a data error or an ab
 MIN_SESSIONS = 50  # usable sessions a dataset needs to be trained and judged on (a week of the simulated feed has ~60-90)
 VALID_SHARE, TEST_SHARE = 0.15, 0.2
 
-TARGETS = {"session_energy_kwh": "energy_kwh", "session_duration_h": "duration_h"}
+TARGETS = {catalog.SESSION_ENERGY: "energy_kwh", catalog.SESSION_DURATION: "duration_h"}
 HISTORY = {"energy_kwh": "user_mean_energy_kwh_before", "duration_h": "user_mean_duration_h_before"}
 CODE_OF = {"site_code": "site", "station_code": "station", "user_type_code": "user_type"}
 CODES = tuple(CODE_OF)

@@ -1,4 +1,4 @@
-"""Station models from the warehouse marts: will a station have a free charging point in 15 / 60 minutes
+"""Station models from the warehouse marts: will a station have a free charging point in 10 / 60 minutes (the next poll, and the poll an hour later)
 (classification), and how used is a station per day (regression, for site planning). Plain functions: a read-only
 DuckDB connection in, frames and `TrainedModel`s out.
 
@@ -25,7 +25,7 @@ reads nothing after t:
 
 Targets `available_in_<h>min`: `any_available` of the same station at the poll slot t + h rounded down to the
 10-minute grid (the poll whose interval holds t + h, as in the utilisation marts where a poll stands for its
-interval: t + 10 min for 15 min, t + 60 min for 60 min), found by time - NaN when that poll is missing, never the
+interval: t + 10 min for 10 min, t + 60 min for 60 min), found by time - NaN when that poll is missing, never the
 next row. Training drops rows without a target.
 
 Models `station_available_<h>min`: LightGBM binary (probabilities), split by time (`core.time_split` on
@@ -58,6 +58,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from ev_assets.lib.ml import catalog
 from ev_assets.lib.ml.core import (
     float32_exact,
     LGB_BASE,
@@ -72,7 +73,7 @@ from ev_assets.lib.settings import DEFAULT_OSM_TAGS
 
 GRID_MINUTES = 10  # the poll grid of the chargecloud partitions
 LOCAL_TZ = "Europe/Berlin"
-HORIZONS = (15, 60)
+HORIZONS = catalog.AVAILABILITY_HORIZONS  # the next poll (t + 10) and the poll an hour later
 LAGS_MINUTES = (10, 30, 60)
 ROLLING_HOURS = (1, 3, 24)
 ROLLED = ("share_available", "share_occupied", "any_available")
@@ -121,7 +122,7 @@ MIN_STATIONS = 2
 MIN_DAYS_TIME_SPLIT = 3  # fewer days (or days that do not make three time blocks): split by station
 MIN_STATIONS_STATION_SPLIT = 10
 MIN_OBSERVED_SHARE = 0.5  # of the station's charging-point time in the day
-UTILIZATION_TARGETS = {"station_sessions_per_day": "sessions", "station_occupied_share": "share_occupied"}
+UTILIZATION_TARGETS = {catalog.SESSIONS_PER_DAY: "sessions", catalog.OCCUPIED_SHARE: "share_occupied"}
 DAY_CALENDAR = ["weekday", "is_weekend", "is_holiday"]
 UTILIZATION_FEATURES = ["n_charging_points", *STATION, *DAY_CALENDAR]  # + poi_* columns
 BASELINE_OVERALL = "overall mean"
@@ -572,7 +573,7 @@ def train_availability_models(features: pd.DataFrame) -> list[TrainedModel]:
     models = []
     for horizon in horizons:
         target = f"available_in_{horizon}min"
-        name = f"station_available_{horizon}min"
+        name = catalog.AVAILABILITY.get(horizon, f"station_available_{horizon}min")
         rows = frame[frame[target].notna()].copy()
         rows[target] = rows[target].astype(int)
         if rows.empty:
