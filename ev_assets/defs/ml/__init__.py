@@ -9,7 +9,9 @@ from ev_assets.defs.ml.models import model_assets
 ml_job = dg.define_asset_job(
     "ml_job",
     selection=dg.AssetSelection.groups("ml"),
-    description="Build the feature sets and train, register and gate every model (MLflow under the data root).",
+    description="Build the feature sets, then per model: train and register a candidate, evaluate it against its "
+    "baselines and the champion (blocking checks promotion_gate, no_regression, onnx_parity), and move the champion "
+    "alias only when all pass (MLflow under the data root).",
 )
 
 defs = dg.Definitions(assets=[*feature_set_assets, *model_assets], jobs=[ml_job])

@@ -21,6 +21,7 @@ import shutil
 from dataclasses import dataclass, field
 
 import dagster as dg
+import pandas as pd
 
 from ev_assets.defs.ml.families import FAMILIES, Family
 from ev_assets.defs.ml.features import feature_dir, input_versions, read_feature_set
@@ -240,6 +241,7 @@ def build_champion_asset(name: str) -> dg.AssetsDefinition:
             reason = (f"version {registered.version} not promoted ({'; '.join(f'{c} failed' for c in failed)}): "
                       + (f"version {previous.version} stays champion" if previous else "no champion yet"))
         store.record(registered, {f"{GATE_TAG_PREFIX}decision": "promoted" if promoted else "not promoted",
+                                  f"{GATE_TAG_PREFIX}decided_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
                                   **({} if promoted else {f"{GATE_TAG_PREFIX}reason": reason})})
         context.log.info(f"{name}: {reason}")
         current = store.champion(name)

@@ -15,7 +15,9 @@ Split: `core.time_split` on the reading time over all vehicles together (train, 
 stopping, then the held-out test), with the rows whose target lies beyond their block's end dropped (purged), so
 no training label looks into the validation or test period.
 
-Baseline "persistence", on the same held-out rows: nothing changes in 15 minutes (plugged in now; 100 - SOC now).
+Baselines on the same held-out rows: "persistence", nothing changes in 15 minutes (plugged in now; 100 - SOC now);
+for energy-to-full also "persistence of the SOC slope" (the SOC keeps its recent rate per hour for 15 minutes,
+within 0..100).
 
 Primary metrics. Regression: MAE (percentage points, the unit a user reads). Classification: Brier score, not
 AUC. The flag changes within 15 minutes of only 5-8 % of the readings (simulated fleet), so what matters is whether the probability

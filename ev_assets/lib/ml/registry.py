@@ -8,12 +8,15 @@ artifacts under `<root>/artifacts/<model name>/`. One experiment per registered 
   fresh database, two processes running MLflow's migrations at once can leave it unusable). Idempotent; every
   other method calls it once per `Registry` object.
 - `register(trained, tags)` logs one run (params, metrics of the model and of each baseline, features, a hash of
-  the held-out rows, the caller's tags, the model card, the evaluation table) and the LightGBM booster as a new
-  version of the registered model `trained.name`.
-- `decide(trained, registered)` is the champion gate: the new version takes the alias `champion` only if it beats
-  its baselines and the current champion, both scored on the same held-out rows. The decision is written to the
-  version's and the run's tags either way.
-- `champion(name)`, `load_champion(name)`, `load_version(name, version)`: what serving and monitoring read.
+  the held-out rows, the caller's tags, the model card, the evaluation table, the category codes `encodings.json`)
+  and the LightGBM booster as a new version of the registered model `trained.name`, without the alias.
+- `champion_prediction(trained)` scores the current champion as it serves (its booster, its own bundled codes) on
+  `trained`'s held-out rows; `judge(trained)` runs the gate (lib/ml/gate.py) on that; `record(registered, tags)`
+  writes the decision's tags; `promote(name, version)` moves the alias. The asset graph does these in three
+  assets (ev_assets/defs/ml/models.py); `decide(trained, registered)` does all of it in one call, for scripts and
+  tests.
+- `champion(name)`, `load_champion(name)`, `load_version(name, version)`, `load_encodings(name, version)`: what
+  serving and monitoring read.
 
 Everything goes through an `MlflowClient` with explicit tracking and registry URIs, so several data roots can be
 used in one process. The one exception is `mlflow.<flavor>.log_model`, which only works on MLflow's global

@@ -23,9 +23,15 @@ No epoch-second or date feature (the ONNX export is float32, and a trend learned
 ACN's `kwh_requested` / `minutes_available` are deliberately not used: the raw table keeps the LAST of the user's
 inputs, which may have been changed after plug-in.
 
-Baselines on the same held-out rows: the user's mean of earlier (ended) sessions, falling back to the dataset's
-training mean for a user without one, and the dataset's training mean ("global train mean"; per dataset, since a
-mean pooled over a Norwegian garage and a Californian workplace would be a straw man).
+Baselines on the same held-out rows: the user's median of earlier (ended) sessions and the user's median on the
+same weekday (the fair rivals of an L1 model, which predicts a median; falling back to the user's median, then to
+the dataset's training median), the user's mean of earlier sessions (falling back to the dataset's training
+mean), and the dataset's training mean ("global train mean"; per dataset, since a mean pooled over a Norwegian
+garage and a Californian workplace would be a straw man). The gate judges against the strongest.
+
+The garage / site / station / user-type codes are learned on each training's rows; they are bundled with the
+logged model (`TrainedModel.encodings`), and the held-out rows keep the value behind each code
+(`TrainedModel.test_codes`), so that another version is scored with its own codes.
 """
 
 from __future__ import annotations

@@ -30,8 +30,11 @@ next row. Training drops rows without a target.
 
 Models `station_available_<h>min`: LightGBM binary (probabilities), split by time (`core.time_split` on
 `polled_at`), early stopping on the validation block, judged on the test block against "persistence" (available
-now -> available later, 0/1) and the "historical mean for the station, weekday and hour" (target rate in the
-training block, falling back to the station's rate, then the global rate).
+now -> available later, 0/1), "calibrated persistence" (the training rate of available later given available
+now), the "state and hour transition" (given the state now and the local hour, falling back to the state alone)
+and the "historical mean for the station, weekday and hour" (target rate in the training block, falling back to
+the station's rate, then the global rate). The gate judges against the strongest, with station-days as the
+bootstrap's clusters and cities as the groups that must not get worse.
 
 **Utilisation** (`station_utilization_features`, `train_utilization_models`). One row per station and UTC day from
 `marts.mart_utilization_station_daily`, with the station's current attributes (24/7, max power, DC/AC, connectors,

@@ -108,7 +108,7 @@ def features(status) -> pd.DataFrame:
 # --- features ------------------------------------------------------------------------------------------------------
 def test_a_feature_at_t_reads_no_poll_after_t(status, features):
     """Invert S1's availability at every poll after t0: no feature of a row at or before t0 may change, and exactly
-    the targets that look past t0 do (t0 itself for 15 min, t0-50 .. t0 for 60 min)."""
+    the targets that look past t0 do (t0 itself for 10 min, t0-50 .. t0 for 60 min)."""
     t0 = START + pd.Timedelta(hours=30)
     slot = status["polled_at"].dt.floor("10min")
     later = (status["station_id"] == "S1") & (slot > t0)
