@@ -269,8 +269,8 @@ def _models(instance: dg.DagsterInstance) -> None:
     rows, counts = [], {"trained": 0, "skipped": 0, "promoted": 0}
     for name in (name for family in FAMILIES for name in family.models):
         trained = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(key_of(name, "candidate"), TRAINED))
-        check = {} if trained is None or trained.evaluation is None else \
-            {k: v.value for k, v in trained.evaluation.metadata.items()}
+        evaluated = getattr(trained, "evaluation", None)  # None, or only planned: the step did not run or failed
+        check = {k: v.value for k, v in getattr(evaluated, "metadata", {}).items()}
         if check.get("skipped"):  # this run had too little history for it
             counts["skipped"] += 1
             rows.append(f"  {name:<32} skipped: {check['reason']}")
