@@ -289,7 +289,8 @@ def _models(instance: dg.DagsterInstance) -> None:
             counts["promoted"] += 1
             state = "promoted"
         elif champion:
-            state = f"challenger (champion v{champion.get('champion_version')})"
+            current = champion.get("champion_version")
+            state = f"challenger (champion v{current})" if current not in (None, "none") else "challenger (no champion)"
         else:
             state = "challenger (a blocking check failed)" if evaluation or not champion_event else "challenger"
         rows.append(f"  {name:<32} v{candidate['registered_version']:<3} {state:<28} {candidate['verdict']}")
