@@ -50,8 +50,8 @@ def model_predict_us(data_dir: Path, repeats: int = 2000) -> dict:
     from ev_assets.lib.ml.registry import Registry
 
     registry = Registry(data_dir / "mlflow")
-    champion = registry.champion("station_available_15min")
-    booster = registry.load_version("station_available_15min", champion.version, flavor="lightgbm")
+    champion = registry.champion("station_available_10min")
+    booster = registry.load_version("station_available_10min", champion.version, flavor="lightgbm")
     features = booster.feature_name()
     folder = data_dir / "ml" / "features" / "station_time_features"
     row = pd.read_parquet(next(folder.glob("*.parquet")), columns=features).tail(1).to_numpy(dtype=float)
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.2)
         else:
             raise SystemExit("the service did not start within 2 minutes")
-        bodies = [{"station_id": s, "horizon_minutes": h} for s in stations(data_dir) for h in (15, 60)]
+        bodies = [{"station_id": s, "horizon_minutes": h} for s in stations(data_dir) for h in (10, 60)]
         result = asyncio.run(load(url, bodies, args.rate, args.seconds))
     finally:
         server.terminate()

@@ -264,27 +264,45 @@ def _summary(settings: Settings) -> None:
 
 
 def _models(instance: dg.DagsterInstance) -> None:
-    """Each model against its best baseline on the held-out rows, and whether it is the champion."""
+    """Each model's latest candidate against its strongest baseline, and whether it became (or stayed) champion:
+    trained, skipped (too little history) or promoted, from the lifecycle assets' latest records."""
     from ev_assets.defs.ml.families import FAMILIES
-    from ev_assets.defs.ml.models import GATE
+    from ev_assets.defs.ml.models import TRAINED, key_of
 
-    rows = []
+    def metadata(event) -> dict:
+        return {} if event is None else {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+    rows, counts = [], {"trained": 0, "skipped": 0, "promoted": 0}
     for name in (name for family in FAMILIES for name in family.models):
-        event = instance.get_latest_materialization_event(dg.AssetKey(["ml", name]))
-        gate = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey(["ml", name]), GATE))
-        evaluation = None if gate is None else gate.evaluation
-        gate_meta = {k: v.value for k, v in evaluation.metadata.items()} if evaluation is not None else {}
-        if gate_meta.get("skipped"):  # this run had too little history for it
-            rows.append(f"  {name:<32} skipped: {gate_meta['reason']}")
+        trained = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(key_of(name, "candidate"), TRAINED))
+        evaluated = getattr(trained, "evaluation", None)  # None, or only planned: the step did not run or failed
+        check = {k: v.value for k, v in getattr(evaluated, "metadata", {}).items()}
+        if check.get("skipped"):  # this run had too little history for it
+            counts["skipped"] += 1
+            rows.append(f"  {name:<32} skipped: {check['reason']}")
             continue
-        if event is None:
-            rows.append(f"  {name:<32} not trained (see its promotion_gate check)")
+        candidate_event = instance.get_latest_materialization_event(key_of(name, "candidate"))
+        if candidate_event is None:
+            rows.append(f"  {name:<32} not trained (see its {TRAINED} check)")
             continue
-        meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
-        champion = "champion" if meta.get("promoted") else "challenger"
-        rows.append(f"  {name:<32} v{meta['registered_version']:<3} {champion:<10} {meta['verdict']}")
+        counts["trained"] += 1
+        candidate = metadata(candidate_event)
+        champion_event = instance.get_latest_materialization_event(key_of(name, "champion"))
+        champion = metadata(champion_event) if champion_event and champion_event.run_id == candidate_event.run_id else {}
+        evaluation_event = instance.get_latest_materialization_event(key_of(name, "evaluation"))
+        evaluation = metadata(evaluation_event) if evaluation_event and evaluation_event.run_id == candidate_event.run_id else {}
+        if champion.get("promoted"):
+            counts["promoted"] += 1
+            state = "promoted"
+        elif champion:
+            current = champion.get("champion_version")
+            state = f"challenger (champion v{current})" if current not in (None, "none") else "challenger (no champion)"
+        else:
+            state = "challenger (a blocking check failed)" if evaluation or not champion_event else "challenger"
+        rows.append(f"  {name:<32} v{candidate['registered_version']:<3} {state:<28} {candidate['verdict']}")
     if rows:
-        print("\nModels (held-out test rows; MLflow UI: `make mlflow`):")
+        print(f"\nModels: {counts['trained']} trained, {counts['skipped']} skipped, {counts['promoted']} promoted "
+              "(held-out test rows; candidate -> evaluation -> champion; MLflow UI: `make mlflow`):")
         print("\n".join(rows))
 
 

@@ -168,7 +168,7 @@ def test_demo_builds_every_layer_offline(demo):
     failed = [line for line in out.splitlines() if "failed checks" in line]
     # a model that does not beat its baselines or champion is a WARN of its gate, drift on a small fleet a WARN of
     # its report (a warning that asks for retraining); nothing else may fail
-    assert all(c.endswith((":promotion_gate (warn)", ":no_drift (warn)")) for line in failed for c in line.split("failed checks: ")[1].split(", ")), failed
+    assert all(c.endswith((":promotion_gate (warn)", ":no_regression (warn)", ":no_drift (warn)")) for line in failed for c in line.split("failed checks: ")[1].split(", ")), failed
 
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
     count = lambda table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: E731
@@ -192,7 +192,7 @@ def test_demo_builds_every_layer_offline(demo):
     assert (data_dir / "geo" / "osm_pois.parquet").exists()
     assert "dbt docs site: " in out and "`make docs` serves it" in out
     # the loop closes: a drift report per availability model, self-contained HTML under the data root
-    for model in ("station_available_15min", "station_available_60min"):
+    for model in ("station_available_10min", "station_available_60min"):
         report = data_dir / "monitoring" / "drift" / model / "latest.html"
         assert report.stat().st_size > 100_000 and f"drift report ({model}): {report}" in out
 
@@ -279,29 +279,37 @@ def test_a_failing_step_shows_its_cause(tmp_path, monkeypatch, dbt_manifest):
 
 def test_the_demo_trains_registers_and_gates_every_model(demo):
     from ev_assets.defs.ml.families import FAMILIES
+    from ev_assets.defs.ml.models import key_of
     from ev_assets.lib.ml.core import float32_exact
     from ev_assets.lib.ml.registry import Registry
 
     data_dir, _, out = demo
     registry = Registry(data_dir / "mlflow")
     names = [name for family in FAMILIES for name in family.models]
-    assert "Models (held-out test rows" in out
+    assert "Models: 8 trained, 0 skipped, " in out
     instance = dg.DagsterInstance.get()
+    promoted = 0
     for name in names:
         line = next(line for line in out.splitlines() if line.strip().startswith(name))
         assert "not trained" not in line, line
         assert registry.versions(name) == ["1"], name
-        meta = instance.get_latest_materialization_event(dg.AssetKey(["ml", name])).asset_materialization.metadata
-        assert "baseline" in meta["evaluation"].value and meta["registered_version"].value == "1"
+        meta = instance.get_latest_materialization_event(key_of(name, "evaluation")).asset_materialization.metadata
+        assert "baseline" in meta["evaluation"].value and meta["candidate_version"].value == "1"
+        assert meta["vs_strongest_baseline"].value["rival"].startswith("baseline: ")  # with its interval
         champion = registry.champion(name)
-        assert (champion is not None) == meta["promoted"].value, name  # the alias moved only through the gate
+        event = instance.get_latest_materialization_event(key_of(name, "champion"))
+        # the alias moved only through the champion asset, after every check of the evaluation passed
+        assert (champion is not None) == event.asset_materialization.metadata["promoted"].value, name
+        assert ("promoted" in line) == (champion is not None), line
+        promoted += champion is not None
+    assert f"{promoted} promoted" in out
     # the availability champion is on the edge too, checked against LightGBM
-    onnx = data_dir / "ml" / "onnx" / "station_available_15min.onnx"
-    assert onnx.exists() == (registry.champion("station_available_15min") is not None)
+    onnx = data_dir / "ml" / "onnx" / "station_available_10min.onnx"
+    assert onnx.exists() == (registry.champion("station_available_10min") is not None)
     # a champion serves predictions through MLflow
     features = pd.read_parquet(data_dir / "ml" / "features" / "station_time_features" / "features.parquet")
-    model = registry.load_champion("station_available_15min")
-    rows = features.dropna(subset=["available_in_15min"]).tail(5)
+    model = registry.load_champion("station_available_10min")
+    rows = features.dropna(subset=["available_in_10min"]).tail(5)
     names = model.metadata.get_input_schema().input_names()
     predicted = model.predict(float32_exact(rows, names)[names])  # served as trained: on the float32-exact grid
     assert len(predicted) == 5 and ((0 <= predicted) & (predicted <= 1)).all()
@@ -336,7 +344,7 @@ def test_the_mlflow_ui_shows_every_model_its_champion_and_its_card(demo):
 
 
 # The predict endpoint each model answers on (an endpoint without its champion answers 503, documented).
-ENDPOINT_OF = {"station_available_15min": "/predict/availability", "station_available_60min": "/predict/availability",
+ENDPOINT_OF = {"station_available_10min": "/predict/availability", "station_available_60min": "/predict/availability",
                "station_sessions_per_day": "/predict/utilization", "station_occupied_share": "/predict/utilization",
                "vehicle_plugged_in_15min": "/predict/plugin", "vehicle_energy_to_full_15min": "/predict/energy-to-full",
                "session_energy_kwh": "/predict/session", "session_duration_h": "/predict/session"}

@@ -474,7 +474,7 @@ def test_station_forecast_comes_from_the_champions(monkeypatch, modelled_root):
     data_dir, trained, features, _ = modelled_root
     at_ = open_page(monkeypatch, data_dir, "station", {"station": "S1"})
     latest = features[features["station_id"] == "S1"].sort_values("polled_at").iloc[[-1]]
-    for horizon in (15, 60):
+    for horizon in (10, 60):
         model = trained[f"station_available_{horizon}min"]
         x = float32_exact(latest, list(model.features))[list(model.features)]  # rounded as in training
         expected = float(model.booster.predict(x)[0])
@@ -493,11 +493,11 @@ def test_models_page_shows_champions_drift_and_the_gate(monkeypatch, modelled_ro
         decision = "promoted" if decisions[name].promoted else "not promoted"
         assert overview.loc[name, "newest version"] == f"v1: {decision}"
     assert overview.loc["station_available_60min", "drift"] == "DRIFTED"
-    assert overview.loc["station_available_15min", "drift"] == "no report yet"
+    assert overview.loc["station_available_10min", "drift"] == "no report yet"
     assert overview.loc["session_energy_kwh", "champion"] == "none"
     said = texts(at_)
     assert "3 of 4 features drifted (75 % > limit 50 %)" in said and "hour, weekday, lag_1" in said
-    assert "No drift report yet for station_available_15min" in said
+    assert "No drift report yet for station_available_10min" in said
     assert decisions["station_available_60min"].reason in said
     assert [b.label for b in at_.get("download_button")] == ["Open the drift report (HTML)"]
 

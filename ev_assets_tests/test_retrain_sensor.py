@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from ev_assets import cli
+from ev_assets.defs.ml.models import key_of
 from ev_assets.lib.settings import Settings
 
 # Monday to Thursday, about 16 stations
@@ -30,7 +31,7 @@ CLEARED = ("EV_SOURCE", "EV_REPLAY_DIR", "EV_CITIES", "EV_SOURCE_CHARGECLOUD", "
            "EV_SOURCE_SESSIONS", "OPENCHARGEMAP_API_KEY", "DAGSTER_HOME", "EV_SIM_DEMAND_FACTOR", "EV_SIM_SEED",
            "EV_DRIFT_WINDOW_HOURS", "EV_DRIFT_SAMPLE_ROWS", "EV_DRIFT_SHARE_LIMIT", "EV_LIVE_BRIER_LIMIT",
            "EV_RETRAIN_COOLDOWN_MINUTES", "EV_POLL_INTERVAL_MINUTES", "DBT_INDIRECT_SELECTION")
-MODELS = ("station_available_15min", "station_available_60min")
+MODELS = ("station_available_10min", "station_available_60min")
 DRIFT_CHECKS = {f"monitoring/drift_{m}:no_drift" for m in MODELS}
 LIVE_CHECK = "monitoring/live_error:live_error_within_limit"
 LOGGED_P = 0.7  # the probability every logged forecast answered
@@ -50,8 +51,8 @@ def _materialized(result, key: str) -> dict:
 
 
 def _log_forecasts(data_dir, features: pd.DataFrame) -> pd.DataFrame:
-    """30 availability forecasts of the 15-minute model, as the service logs them: the features of a poll of
-    2022-01-13 afternoon, target 15 minutes later."""
+    """30 availability forecasts of the 10-minute model, as the service logs them: the features of a poll of
+    2022-01-13 afternoon, target 10 minutes later (the next poll)."""
     rows = features[features["polled_at"] >= pd.Timestamp("2022-01-13 12:00", tz="UTC")].head(30)
     folder = data_dir / "serving" / "predictions"
     folder.mkdir(parents=True, exist_ok=True)
@@ -62,10 +63,10 @@ def _log_forecasts(data_dir, features: pd.DataFrame) -> pd.DataFrame:
         features_at = row.polled_at
         lines.append(json.dumps({
             "request_id": f"{i:032x}", "at": (features_at + pd.Timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "endpoint": "/predict/availability", "model": "station_available_15min", "version": "1",
+            "endpoint": "/predict/availability", "model": "station_available_10min", "version": "1",
             "inputs": inputs, "request": {"station_id": row.station_id}, "output": {"probability_available": LOGGED_P},
             "latency_ms": 2.0, "station_id": row.station_id, "features_at": features_at.isoformat(),
-            "target_at": (features_at + pd.Timedelta(minutes=15)).isoformat(), "horizon_minutes": 15}))
+            "target_at": (features_at + pd.Timedelta(minutes=10)).isoformat(), "horizon_minutes": 10}))
     (folder / "2022-01-13.jsonl").write_text("\n".join(lines) + "\n")
     return rows
 
@@ -131,7 +132,8 @@ def loop(tmp_path_factory, dbt_manifest):
         versions = lambda: {m: registry.versions(m) for m in MODELS}  # noqa: E731
 
         polls_to_warehouse()
-        run("ml_job", only={dg.AssetKey(["ml", n]) for n in ("station_time_features", *MODELS)})
+        run("ml_job", only={dg.AssetKey(["ml", "station_time_features"]),
+                            *(key_of(n, stage) for n in MODELS for stage in ("candidate", "evaluation", "champion"))})
         trained = versions()
         features = pd.read_parquet(data_dir / "ml" / "features" / "station_time_features" / "features.parquet")
         logged = _log_forecasts(data_dir, features)
@@ -175,11 +177,11 @@ def test_a_demand_shift_with_new_stations_fails_the_drift_checks(loop):
         assert not checks[name].passed and checks[name].severity == dg.AssetCheckSeverity.WARN
         assert checks[name].metadata["share_drifted"].value > Settings().drift_share_limit
     assert loop.monitoring_shifted.success  # a warning: the run itself succeeds
-    meta = _materialized(loop.monitoring_shifted, "monitoring/drift_station_available_15min")
+    meta = _materialized(loop.monitoring_shifted, "monitoring/drift_station_available_10min")
     drifted = set(meta["drifted_columns"].split(", "))
     assert {"share_occupied", "n_charging_points", "poi_total"} <= drifted  # busier, and new stations
     report = Path(meta["report"])  # a stamped report (copied to latest.html, since replaced by a later run)
-    assert report.parent == loop.data_dir / "monitoring" / "drift" / "station_available_15min"
+    assert report.parent == loop.data_dir / "monitoring" / "drift" / "station_available_10min"
     assert report.stat().st_size > 100_000 and (report.parent / "latest.html").exists()
     assert json.loads(report.with_suffix(".json").read_text())["share_drifted"] == meta["share_drifted"]
 
@@ -197,11 +199,14 @@ def test_the_retraining_registers_a_new_version_through_the_gate(loop):
     assert loop.retrain is not None and loop.retrain.success
     for model in MODELS:
         assert loop.versions_retrained[model] == [*loop.versions_trained[model], str(len(loop.versions_trained[model]) + 1)]
-        gate = _checks(loop.retrain)[f"ml/{model}:promotion_gate"]
-        assert gate.metadata["decision"].value  # promoted or not, and why
-        meta = _materialized(loop.retrain, f"ml/{model}")
+        checks = _checks(loop.retrain)
+        gate = checks[f"ml/{model}_evaluation:promotion_gate"]
+        assert gate.metadata["reason"].value  # better beyond noise or not, with the intervals
+        meta = _materialized(loop.retrain, f"ml/{model}_candidate")
         assert meta["registered_version"] == loop.versions_retrained[model][-1]
-        assert meta["promoted"] == gate.passed
+        champion = _materialized(loop.retrain, f"ml/{model}_champion")
+        cleared = all(c.passed for name, c in checks.items() if name.startswith(f"ml/{model}_evaluation:"))
+        assert champion["promoted"] == cleared and champion["candidate_version"] == meta["registered_version"]
 
 
 def test_a_second_breach_inside_the_cool_down_requests_nothing(loop):
@@ -217,15 +222,15 @@ def test_a_second_breach_inside_the_cool_down_requests_nothing(loop):
 
 def test_the_prediction_log_and_the_live_error(loop):
     log = _materialized(loop.monitoring_unchanged, "monitoring/prediction_log")
-    assert log["dagster/row_count"] == 30 and log["per_model"] == {"station_available_15min": 30}
+    assert log["dagster/row_count"] == 30 and log["per_model"] == {"station_available_10min": 30}
     live = _materialized(loop.monitoring_unchanged, "monitoring/live_error")
     # the outcome of each forecast: the station's poll whose interval holds target_at (10 minutes after features_at)
     outcome = loop.features.set_index(["station_id", "polled_at"])["any_available"]
     keys = [(s, t + pd.Timedelta(minutes=10)) for s, t in zip(loop.logged["station_id"], loop.logged["polled_at"])]
     expected = ((LOGGED_P - outcome.loc[keys].astype(float)) ** 2).mean()
     assert (live["predictions"], live["matched"], live["unmatched"]) == (30, 30, 0)
-    assert live["latest_brier"]["station_available_15min"] == pytest.approx(expected)
-    drift = _materialized(loop.monitoring_unchanged, "monitoring/drift_station_available_15min")
+    assert live["latest_brier"]["station_available_10min"] == pytest.approx(expected)
+    drift = _materialized(loop.monitoring_unchanged, "monitoring/drift_station_available_10min")
     assert drift["current_rows_from_requests"] == 30
 
 

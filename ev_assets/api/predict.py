@@ -77,7 +77,7 @@ class Strict(BaseModel):
 class AvailabilityRequest(Strict):
     station_id: Identifier = Field(description="A station id of the station-time feature set (chargecloud).",
                                    examples=["10006"])
-    horizon_minutes: Literal[15, 60] = Field(description="How far ahead: 15 or 60 minutes.")
+    horizon_minutes: Literal[10, 60] = Field(description="How far ahead: 10 (the next poll) or 60 minutes.")
     at: Instant | None = Field(
         default=None, description="Forecast from the station's latest poll slot at or before this instant (ISO-8601 "
         "with a time zone, 2000..2099); default: its latest poll slot.")
@@ -294,10 +294,10 @@ def _iso(stamp: pd.Timestamp) -> str:
 
 # --- endpoints ---------------------------------------------------------------------------------------------------
 @router.post("/availability", response_model=AvailabilityResponse, responses={**ERRORS, 409: E409},
-             summary="Will the station have a free charging point in 15 / 60 minutes?")
+             summary="Will the station have a free charging point in 10 / 60 minutes?")
 async def predict_availability(body: AvailabilityRequest, request: Request, response: Response):
     """The probability that at least one charging point of the station is AVAILABLE `horizon_minutes` after its
-    latest poll slot at or before `at` (`station_available_15min` / `_60min`).
+    latest poll slot at or before `at` (`station_available_10min` / `_60min`).
 
     Features: when the live store has a poll of the station at or before `at` (and not older than the feature
     set's row), the row of that live poll, computed by the training code (`stations.station_time_features`) over
@@ -471,7 +471,10 @@ def predict_session(body: SessionRequest, request: Request, response: Response):
     answers, row = {}, None
     for key, name in (("energy_kwh", C.SESSION_ENERGY), ("duration_h", C.SESSION_DURATION)):
         champion = call.champion(name)
-        history, vocabularies = call.features.vocabularies(champion.name, champion.version, champion.params)
+        if champion.encodings:  # the codes it was trained with, bundled with the model
+            history, vocabularies = call.features.session_history()[0], champion.encodings
+        else:
+            history, vocabularies = call.features.vocabularies(champion.name, champion.version, champion.params)
         row = serving.session_features(
             history, vocabularies, champion.features, dataset=body.dataset, user_id=body.user_id,
             plug_in_at=body.plug_in_at, site_id=body.site_id,

@@ -33,9 +33,10 @@ import streamlit as st
 from ev_assets.lib import dashboard as D
 from ev_assets.lib import kpis, snapshot
 from ev_assets.lib.live import store
+from ev_assets.lib.ml import catalog
 from ev_assets.lib.settings import Settings
 
-AVAILABILITY_MODELS = {15: "station_available_15min", 60: "station_available_60min"}
+AVAILABILITY_MODELS = catalog.AVAILABILITY
 # how often Network now and Station redraw their live part while open (seconds; EV_DASHBOARD_REFRESH_S)
 REFRESH_S = max(float(os.environ.get("EV_DASHBOARD_REFRESH_S") or 5), 1.0)
 
@@ -352,7 +353,7 @@ def models(s: Settings) -> Models:
 
 
 def forecast(s: Settings, station_id: str) -> dict[int, dict[str, Any]]:
-    """Per horizon (15, 60): the probability that a charging point of the station is free at `target_at`, from the
+    """Per horizon (10, 60): the probability that a charging point of the station is free at `target_at`, from the
     champion and the station's latest row of the station-time feature set, built as the service builds it
     (`serving.availability_features`); or `error` saying why there is none."""
     holder = models(s)

@@ -70,4 +70,25 @@ def after_the_warehouse(name: str, job, cron_schedule: str, description: str) ->
     return _schedule
 
 
-defs = dg.Definitions(resources={"ev_config": EvConfig()})
+_REGISTRIES: dict = {}  # MLflow root -> its Registry, whose store is ensured once per process (~3 s each time)
+
+
+class ModelRegistry(dg.ConfigurableResource):
+    """The MLflow model registry of the data root (`<data root>/mlflow`): register candidates, read and move the
+    `champion` alias. Wraps `ev_assets.lib.ml.registry.Registry`; `data_dir` unset: EV_DATA_DIR, as EvConfig."""
+
+    data_dir: Optional[str] = None
+
+    def store(self):
+        """The plain `Registry` of this data root (one per process and root; its store created when missing)."""
+        from ev_assets.lib.ml.registry import Registry
+
+        data_dir = Path(self.data_dir).resolve() if self.data_dir else Settings.from_env().data_dir
+        root = Path(data_dir) / "mlflow"
+        if root not in _REGISTRIES or not (root / "mlflow.db").exists():
+            _REGISTRIES[root] = Registry(root, store_uri=Settings.from_env().mlflow_store_uri)
+            _REGISTRIES[root].ensure()
+        return _REGISTRIES[root]
+
+
+defs = dg.Definitions(resources={"ev_config": EvConfig(), "model_registry": ModelRegistry()})

@@ -95,7 +95,14 @@ class Settings:
     drift_window_hours: int = 24  # the current window of a drift report: the latest hours of features / requests
     drift_sample_rows: int = 5000  # windows and references are sampled to at most this many rows
     drift_share_limit: float = 0.5  # the drift check fails when more than this share of the features drifted
-    live_brier_limit: float = 0.25  # the live-error check fails when the availability Brier score passes this
+    live_brier_limit: float = 0.25  # the live-error limit when persistence's live Brier is unknown
+    # the live-error check fails when the model's live Brier passes this multiple of persistence's on the same rows
+    live_error_ratio_limit: float = 1.0
+    live_error_slack: float = 0.01  # Brier points added to that limit (an unchanged window gives persistence 0)
+    # --- the champion gate ----------------------------------------------------------------------------
+    gate_margin: float = 0.0  # share of the rival's loss the candidate must be better by (0: the CI excludes zero)
+    gate_confidence: float = 0.95  # of the paired bootstrap interval of the loss difference
+    gate_resamples: int = 1000  # bootstrap resamples of the held-out rows (by cluster: station-day, user)
     retrain_cooldown_minutes: int = 360  # after a retraining request, further breaches wait this long
     dashboard_port: int = 8501  # `make dashboard`, on serve_host
     map_tiles: bool = False  # base-map tiles on the dashboard's map: they are fetched online, so off by default
@@ -257,6 +264,11 @@ class Settings:
             drift_sample_rows=_int(get, "EV_DRIFT_SAMPLE_ROWS", defaults.drift_sample_rows, minimum=100),
             drift_share_limit=_float(get, "EV_DRIFT_SHARE_LIMIT", defaults.drift_share_limit),
             live_brier_limit=_float(get, "EV_LIVE_BRIER_LIMIT", defaults.live_brier_limit),
+            live_error_ratio_limit=_float(get, "EV_LIVE_ERROR_RATIO_LIMIT", defaults.live_error_ratio_limit),
+            live_error_slack=_float(get, "EV_LIVE_ERROR_SLACK", defaults.live_error_slack),
+            gate_margin=_float(get, "EV_GATE_MARGIN", defaults.gate_margin),
+            gate_confidence=_float(get, "EV_GATE_CONFIDENCE", defaults.gate_confidence),
+            gate_resamples=_int(get, "EV_GATE_RESAMPLES", defaults.gate_resamples, minimum=100),
             retrain_cooldown_minutes=_int(
                 get, "EV_RETRAIN_COOLDOWN_MINUTES", defaults.retrain_cooldown_minutes, minimum=0
             ),

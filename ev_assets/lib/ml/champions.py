@@ -27,19 +27,18 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ev_assets.lib.ml import plugin, registry_db, sessions, stations
+from ev_assets.lib.ml import registry_db
+# the model names, re-exported for the service's modules
+from ev_assets.lib.ml.catalog import (  # noqa: F401
+    AVAILABILITY, ENERGY_TO_FULL, OCCUPIED_SHARE, PLUGGED_IN, SESSION_DURATION, SESSION_ENERGY, SESSIONS_PER_DAY,
+)
+from ev_assets.lib.ml.catalog import MODELS as MODEL_NAMES
 from ev_assets.lib.ml.registry import GATE_TAG_PREFIX
 from ev_assets.lib.ml.registry_db import DEFAULT_UI_URL, RegistryDB, VersionRow
 from ev_assets.lib.settings import Settings
 
 log = logging.getLogger(__name__)
 
-AVAILABILITY = {h: f"station_available_{h}min" for h in stations.HORIZONS}
-SESSIONS_PER_DAY, OCCUPIED_SHARE = tuple(stations.UTILIZATION_TARGETS)
-PLUGGED_IN, ENERGY_TO_FULL = plugin.PLUGGED_MODEL, plugin.ENERGY_MODEL
-SESSION_ENERGY, SESSION_DURATION = tuple(sessions.TARGETS)
-MODEL_NAMES: tuple[str, ...] = (*AVAILABILITY.values(), SESSIONS_PER_DAY, OCCUPIED_SHARE, PLUGGED_IN, ENERGY_TO_FULL,
-                                SESSION_ENERGY, SESSION_DURATION)
 CHAMPION = registry_db.CHAMPION
 
 
@@ -74,6 +73,9 @@ class Champion:
     def predict_interval(self, x: np.ndarray) -> tuple[float, float] | None:
         """(P10, P90) for one feature row, or None when this version has no interval forecast."""
         return None if self.interval is None else self.interval.predict_row(self.features, x)
+    # the category codes bundled with the version (`encodings.json`; None: logged before codes were bundled, the
+    # serving code then rebuilds them from the feature set and the recorded split)
+    encodings: Mapping[str, Mapping[str, int]] | None = None
 
     def predict(self, x: np.ndarray) -> float:
         """The model's output for one feature row (in `features` order)."""
@@ -203,7 +205,7 @@ class ChampionStore:
             if started else None,
             run_url=registry_db.run_url(self.ui_url, run.experiment_id, version.run_id),
             version_url=registry_db.version_url(self.ui_url, version.name, version.version),
-            loaded_at=_now(), interval=_interval(run),
+            loaded_at=_now(), interval=_interval(run), encodings=_encodings(run),
         )
 
     # --- the background poller ------------------------------------------------------------------------------------
@@ -241,12 +243,23 @@ def _interval(run: registry_db.RunRow):
     return intervals.Interval.from_files(run.artifact_dir)
 
 
+def _encodings(run: registry_db.RunRow):
+    """The category codes bundled with the run (`encodings.json`), or None (logged before codes were bundled)."""
+    import json
+
+    path = None if run.artifact_dir is None else run.artifact_dir / "encodings.json"
+    return json.loads(path.read_text()) if path is not None and path.exists() else None
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _bool(value: str | None) -> bool | None:
     return None if value is None else value.lower() == "true"
+
+
+_NUMBERS = ("_candidate", "_rival_score", "_difference", "_ci_low", "_ci_high", "_confidence", "_margin")
 
 
 def _gate(tags: dict[str, str]) -> dict:
@@ -259,7 +272,7 @@ def _gate(tags: dict[str, str]) -> dict:
         name = key[len(GATE_TAG_PREFIX):]
         if value in ("", None):
             gate[name] = None
-        elif name in ("challenger_score", "champion_score", "margin"):
+        elif name in ("challenger_score", "champion_score", "margin") or name.endswith(_NUMBERS):
             gate[name] = float(value)
         elif name == "beats_baselines":
             gate[name] = _bool(value)

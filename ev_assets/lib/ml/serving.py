@@ -2,7 +2,7 @@
 
 | model(s)                                   | where the row comes from                       | built by (training code)                     |
 |--------------------------------------------|------------------------------------------------|----------------------------------------------|
-| station_available_15min / _60min           | the station's row of `station_time_features`   | `stations.station_time_features` (the ML job |
+| station_available_10min / _60min           | the station's row of `station_time_features`   | `stations.station_time_features` (the ML job |
 |                                            | at or before `at`                              | writes it), rounded by `core.float32_exact`  |
 |                                            |                                                | over the same columns as in training         |
 | station_sessions_per_day / _occupied_share | the station's latest row of                    | `stations.station_utilization_features`; the |
@@ -14,7 +14,8 @@
 |                                            | the request as one more (unfinished) session   | `add_calendar`, `encode` (no rounding)       |
 
 The session models code the garage / site / station / user type with a vocabulary learned on their training rows
-(`sessions.vocabularies_of`), which the registry does not store. `session_vocabularies` rebuilds it the same way
+(`sessions.vocabularies_of`), bundled with the logged model (`encodings.json` of its run): the service codes with
+it. For a version logged before the codes were bundled, `session_vocabularies` rebuilds it the same way
 from the session feature set and the champion's recorded split (`split_<dataset>_valid_start`): the training rows
 are the sessions of each trained dataset that plugged in before its validation block. That holds as long as no
 session older than that is added to the raw tables later (then the codes shift; see the module's report).
@@ -38,13 +39,13 @@ from typing import Callable, Generic, Iterable, TypeVar
 import numpy as np
 import pandas as pd
 
-from ev_assets.lib.ml import plugin, sessions, stations
+from ev_assets.lib.ml import catalog, plugin, sessions, stations
 from ev_assets.lib.ml.core import float32_exact
 from ev_assets.lib.settings import Settings
 from ev_assets.lib.sources.telemetry import features as telemetry
 
 FEATURES_DIR = ("ml", "features")
-STATION_TIME, STATION_DAY, SESSIONS = "station_time_features", "station_day_features", "session_features"
+STATION_TIME, STATION_DAY, SESSIONS = catalog.STATION_TIME, catalog.STATION_DAY, catalog.SESSIONS
 HISTORY_DAYS = 14  # of the station-time feature set kept in memory (for `at` in the recent past)
 MAKE_DEMO = "run `make demo` (or the ML job, ml_job) to build it"
 

@@ -27,11 +27,15 @@ Leakage safety. A row is one session as seen at its plug-in instant t:
 
 No epoch-second or date feature (the ONNX export is float32, and a trend learned on one year would not hold).
 
-Baselines on the same held-out rows: the user's mean of earlier (ended) sessions, falling back to the dataset's
-training mean for a user without one, the dataset's training mean ("global train mean"; per dataset, since a
-mean pooled over a Norwegian garage and a Californian workplace would be a straw man), and the medians of
-`session_baselines` (the user's median, the user-and-weekday median, the training median): the model minimises
-absolute error, so medians are the strong ones.
+Baselines on the same held-out rows: the user's median of earlier (ended) sessions and the user's median on the
+same weekday (the fair rivals of an L1 model, which predicts a median; falling back to the user's median, then to
+the dataset's training median), the user's mean of earlier sessions (falling back to the dataset's training
+mean), and the dataset's training mean ("global train mean"; per dataset, since a mean pooled over a Norwegian
+garage and a Californian workplace would be a straw man). The gate judges against the strongest.
+
+The garage / site / station / user-type codes are learned on each training's rows; they are bundled with the
+logged model (`TrainedModel.encodings`), and the held-out rows keep the value behind each code
+(`TrainedModel.test_codes`), so that another version is scored with its own codes.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from ev_assets.lib.ml import intervals
+from ev_assets.lib.ml import catalog, intervals
 from ev_assets.lib.ml import session_baselines as medians
 from ev_assets.lib.ml.core import LGB_BASE, REGRESSION_METRICS, Evaluation, InsufficientData, TrainedModel, score, time_split
 
@@ -57,7 +61,7 @@ MAX_DURATION_H = 7 * 24  # a plug-in longer than a week is a data error or an ab
 MIN_SESSIONS = 50  # usable sessions a dataset needs to be trained and judged on (a week of the simulated feed has ~60-90)
 VALID_SHARE, TEST_SHARE = 0.15, 0.2
 
-TARGETS = {"session_energy_kwh": "energy_kwh", "session_duration_h": "duration_h"}
+TARGETS = {catalog.SESSION_ENERGY: "energy_kwh", catalog.SESSION_DURATION: "duration_h"}
 HISTORY = {"energy_kwh": "user_mean_energy_kwh_before", "duration_h": "user_mean_duration_h_before"}
 CODE_OF = {"site_code": "site", "station_code": "station", "user_type_code": "user_type"}
 CODES = tuple(CODE_OF)
@@ -70,6 +74,10 @@ FEATURES = [
     *HISTORY_MEDIANS, *PLUGIN_INPUTS,
 ]
 BASELINE_USER, BASELINE_GLOBAL = "user mean of earlier sessions", "global train mean"
+# the model minimises absolute error (a median): its fair rivals are medians of the user's earlier sessions
+BASELINE_USER_MEDIAN = "user median of earlier sessions"
+BASELINE_USER_WEEKDAY = "user and weekday median"
+MEDIANS = {target: (f"user_median_{target}_before", f"user_weekday_median_{target}_before") for target in HISTORY}
 
 PARAMS = {
     "objective": "regression_l1",  # the primary metric is MAE; targets are skewed (overnight sessions)
@@ -273,6 +281,31 @@ def add_history(frame: pd.DataFrame) -> pd.DataFrame:
     return medians.add_history_medians(out, all_starts, all_ends)
 
 
+def add_medians(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per session, the median energy and duration of its user's sessions that ended by its plug-in, overall and
+    on the same local weekday (NaN without one): the baselines of the L1 models. Needs `plugin_weekday`."""
+    out = frame.copy()
+    starts, ends = _nanoseconds(out["plugin_utc"]), _nanoseconds(out["plugout_utc"])
+    weekdays = out["plugin_weekday"].to_numpy()
+    results = {column: np.full(len(out), np.nan) for pair in MEDIANS.values() for column in pair}
+    values = {target: out[target].to_numpy(float) for target in MEDIANS}
+    for _, positions in out.groupby("history_key", sort=False).indices.items():
+        order = positions[np.argsort(ends[positions], kind="stable")]
+        ended = np.searchsorted(ends[order], starts[positions], side="right")
+        for row, count in zip(positions, ended):
+            if count == 0:
+                continue
+            before = order[:count]
+            same_day = before[weekdays[before] == weekdays[row]]
+            for target, (overall, weekday) in MEDIANS.items():
+                results[overall][row] = np.median(values[target][before])
+                if len(same_day):
+                    results[weekday][row] = np.median(values[target][same_day])
+    for column, result in results.items():
+        out[column] = result
+    return out
+
+
 def add_calendar(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     local = out["plugin_local"]
@@ -394,7 +427,8 @@ def _coverage(bounds: dict[str, str], used: list[str]) -> str:
 
 
 def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: dict, used: list[str],
-               found: list[Sessions], left_out: list[str], features: list[str] = FEATURES) -> TrainedModel:
+               found: list[Sessions], left_out: list[str], vocabularies: dict[str, dict[str, int]],
+               test_codes: pd.DataFrame, features: list[str] = FEATURES) -> TrainedModel:
     train, valid, test = parts["train"], parts["valid"], parts["test"]
     train_set = lgb.Dataset(train[features], train[target], free_raw_data=False)
     valid_set = lgb.Dataset(valid[features], valid[target], reference=train_set)
@@ -407,17 +441,22 @@ def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: d
     test_X = test[features].reset_index(drop=True)
     test_y = test[target].reset_index(drop=True).rename(name)
     test = test.reset_index(drop=True)
-    baseline_predictions = medians.baseline_predictions(train, test, target)
     train_mean = train.groupby("dataset")[target].mean()
-    global_mean = test["dataset"].map(train_mean).to_numpy(float)
-    user_mean = test[HISTORY[target]].to_numpy(float)
+    train_median = train.groupby("dataset")[target].median()
+    global_mean = test_X["dataset"].map(train_mean).to_numpy(float)
+    global_median = test_X["dataset"].map(train_median).to_numpy(float)
+    user_mean = test_X[HISTORY[target]].to_numpy(float)
     user_mean = np.where(np.isnan(user_mean), global_mean, user_mean)
+    overall, weekday = (test[c].to_numpy(float) for c in MEDIANS[target])
+    user_median = np.where(np.isnan(overall), global_median, overall)
+    user_weekday = np.where(np.isnan(weekday), user_median, weekday)
     prediction = booster.predict(test_X)
-    baseline_predictions = {BASELINE_USER: user_mean, BASELINE_GLOBAL: global_mean, **baseline_predictions}
+    predictions = {BASELINE_USER_MEDIAN: user_median, BASELINE_USER_WEEKDAY: user_weekday, BASELINE_USER: user_mean,
+                   BASELINE_GLOBAL: global_mean}
     evaluation = Evaluation(
         primary="mae",
         model=_per_dataset(test_y, prediction, test_X["dataset"], used),
-        baselines={b: _per_dataset(test_y, p, test_X["dataset"], used) for b, p in baseline_predictions.items()},
+        baselines={b: _per_dataset(test_y, p, test_X["dataset"], used) for b, p in predictions.items()},
     )
     unit = "kWh" if target == "energy_kwh" else "h"
     what = "energy delivered (kWh)" if target == "energy_kwh" else "plug-in duration (h, plug-out minus plug-in)"
@@ -426,21 +465,20 @@ def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: d
         rows_train = int((train["dataset"] == DATASET_CODE[dataset]).sum())
         rows_test = int((test_X["dataset"] == DATASET_CODE[dataset]).sum())
         m, s = evaluation.model[f"mae_{dataset}"], evaluation.model[f"smape_{dataset}"]
-        u, g = (evaluation.baselines[b][f"mae_{dataset}"] for b in (BASELINE_USER, BASELINE_GLOBAL))
-        su, sg = (evaluation.baselines[b][f"smape_{dataset}"] for b in (BASELINE_USER, BASELINE_GLOBAL))
-        maes = {b: scores[f"mae_{dataset}"] for b, scores in evaluation.baselines.items()}
-        smapes = {b: scores[f"smape_{dataset}"] for b, scores in evaluation.baselines.items()}
+        maes = {b: d[f"mae_{dataset}"] for b, d in evaluation.baselines.items()}
+        smapes = {b: d[f"smape_{dataset}"] for b, d in evaluation.baselines.items()}
+        u, g = maes[BASELINE_USER_MEDIAN], maes[BASELINE_GLOBAL]
+        su, sg = smapes[BASELINE_USER_MEDIAN], smapes[BASELINE_GLOBAL]
         verdict = _verdict(m, maes)
-        if s > min(smapes.values()):
-            verdict += f"; but its SMAPE is worse than that of the {min(smapes, key=smapes.get)}"
+        best_smape = min(smapes, key=smapes.get)
+        if s > smapes[best_smape]:
+            verdict += f"; but its SMAPE is worse than that of the {best_smape}"
         if not verdict.startswith("beats") or ";" in verdict:
             weak.append(f"{DATASET_LABEL[dataset]}, {what}: {verdict}.")
         per_dataset.append(
             f"- {DATASET_LABEL[dataset]}: train {rows_train:,} / test {rows_test:,} sessions, test from "
             f"{bounds[f'{dataset}_test_start']} to {bounds[f'{dataset}_test_end']}; MAE {m:.3f} {unit} "
-            f"(user mean {u:.3f}, train mean {g:.3f}, user median {maes[medians.BASELINE_USER_MEDIAN]:.3f}, "
-            f"user-and-weekday median {maes[medians.BASELINE_USER_WEEKDAY_MEDIAN]:.3f}), SMAPE {s:.1f}% (user mean "
-            f"{su:.1f}%, train mean {sg:.1f}%, user median {smapes[medians.BASELINE_USER_MEDIAN]:.1f}%): "
+            f"(user median {u:.3f}, train mean {g:.3f}), SMAPE {s:.1f}% (user median {su:.1f}%, train mean {sg:.1f}%): "
             f"{verdict}"
         )
     description = "\n".join([
@@ -475,7 +513,10 @@ def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: d
                 "datasets": used},
         evaluation=evaluation, test_X=test_X, test_y=test_y, splits=dict(bounds), train_rows=len(train),
         description=description, limits="\n".join(f"- {line}" for line in limits),
-        baseline_predictions=baseline_predictions,
+        test_baselines=predictions, baseline_predictions=predictions,
+        test_groups=test["dataset"].map({v: k for k, v in DATASET_CODE.items()}).reset_index(drop=True),
+        test_clusters=test["history_key"].reset_index(drop=True),
+        encodings=vocabularies, test_codes=test_codes.reset_index(drop=True),
     )
     interval = intervals.fit(PARAMS, train[features], train[target], valid[features], valid[target],
                              group_feature="dataset")
@@ -491,8 +532,10 @@ def train_session_models(session_reports: pd.DataFrame, acn_sessions: pd.DataFra
     be empty (the model then trains on the other). Raises InsufficientData when neither has enough usable sessions.
     """
     features, found = session_features(session_reports, acn_sessions)
-    parts, bounds, used, left_out = _split(features, found)
+    parts, bounds, used, left_out = _split(add_medians(features) if len(features) else features, found)
     vocabularies = vocabularies_of(parts["train"])
+    # the value behind each code of the held-out rows: another version re-codes them with its own vocabulary
+    test_codes = pd.DataFrame({code: _keyed(parts["test"], column) for code, column in CODE_OF.items()})
     parts = {k: encode(v, vocabularies) for k, v in parts.items()}
-    return [_train_one(name, target, parts, bounds, used, found, left_out, list(feature_names))
+    return [_train_one(name, target, parts, bounds, used, found, left_out, vocabularies, test_codes, list(feature_names))
             for name, target in TARGETS.items()]

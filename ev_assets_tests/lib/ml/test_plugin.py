@@ -73,10 +73,22 @@ def test_evaluation_holds_persistence_and_finite_metrics(models):
     for model, metrics in ((models[PLUGGED_MODEL], core.CLASSIFICATION_METRICS),
                            (models[ENERGY_MODEL], core.REGRESSION_METRICS)):
         evaluation = model.evaluation
-        assert set(evaluation.baselines) == {"persistence"}
-        assert set(evaluation.model) == set(metrics) == set(evaluation.baselines["persistence"])
+        expected = {"persistence"} if model.name == PLUGGED_MODEL else {"persistence", "persistence of the SOC slope"}
+        assert set(evaluation.baselines) == expected == set(model.test_baselines)
+        for baseline in expected:
+            assert set(evaluation.model) == set(metrics) == set(evaluation.baselines[baseline])
+            assert all(np.isfinite(v) for v in evaluation.baselines[baseline].values())
+            assert len(model.test_baselines[baseline]) == len(model.test_y)
         assert all(np.isfinite(v) for v in evaluation.model.values())
-        assert all(np.isfinite(v) for v in evaluation.baselines["persistence"].values())
+
+
+def test_the_soc_slope_baseline_extends_the_recent_rate(models):
+    """Persistence of the SOC slope: 100 - (SOC now + its rate per hour x the horizon), within 0..100."""
+    energy = models[ENERGY_MODEL]
+    rate = energy.test_X["soc_rate_per_hour"].fillna(0) * 15 / 60
+    expected = 100 - (energy.test_X["soc_pct"] + rate).clip(0, 100)
+    np.testing.assert_allclose(energy.test_baselines["persistence of the SOC slope"], expected, atol=0.02)
+    assert energy.evaluation.beats_baselines, energy.evaluation.verdict()
 
 
 def test_persistence_is_what_the_reading_says_now(models):
