@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -187,6 +188,7 @@ class Soak:
         differing, one_shot_s, compared = [], None, 0
         if number % self.plan.marts_every == 0 or number == self.plan.days:
             differing, one_shot_s, compared = audit.one_shot_differences(self.settings, self.plan.start, day)
+        before = dict(self.last_champions)  # the champions at the previous audit
         champions = self.registry_champions()
         promotions = [f"{name} v{self.last_champions.get(name, '-')} -> v{version}"
                       for name, version in champions.items() if self.last_champions.get(name) != version]
@@ -195,8 +197,7 @@ class Soak:
             self.champions_seen.setdefault(name, set()).add(version)
         served = [a for a in answers if a.path == "/predict/availability"]
         unanswered = [f"{a.at:%m-%d %H:%M} {a.path} {a.status} {a.detail}" for a in answers
-                      if not (a.status == 200 or (a.status == 503 and a.path == "/predict/availability"
-                                                  and not self.champions_seen))]
+                      if not (a.status == 200 or no_champion_yet(a, before))]
         served_not_champion = sorted({f"{a.model} v{a.version}" for a in served if a.status == 200
                                       and a.version not in self.champions_seen.get(a.model, set())})
         now_served = self.service.champions()
@@ -227,6 +228,13 @@ class Soak:
             if champion is not None:
                 found[name] = str(champion.version)
         return found
+
+
+def no_champion_yet(answer, champions: dict[str, str]) -> bool:
+    """A forecast refused (503) because its model had no champion yet: the right answer before the first
+    training that promoted one."""
+    found = re.search(r"no champion for (\S+)", answer.detail) if answer.status == 503 else None
+    return found is not None and found.group(1) not in champions
 
 
 HEADER = (f"{'day':>3} {'date':<10} {'runs':>4} {'fail':>4} {'raw rows':>10} {'lost':>4} {'marts':>9} "
