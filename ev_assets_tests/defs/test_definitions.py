@@ -9,7 +9,8 @@ def test_definitions_load_with_jobs_and_stopped_schedules(defs):
                                               "monitoring_job", "retrain_job", "rebuild_raw_job",
                                               "sources_job"}
     schedules = {s.name: s for s in defs.schedules}
-    assert set(schedules) == {"chargecloud_every_10_minutes", "ingest_daily", "warehouse_daily"}
+    assert set(schedules) == {"chargecloud_every_10_minutes", "ingest_daily", "warehouse_daily", "monitoring_daily",
+                              "ml_weekly"}
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
     assert schedules["chargecloud_every_10_minutes"].cron_schedule == "*/10 * * * *"
 
