@@ -277,8 +277,10 @@ def verdict(plan: Plan, days: list[Day]) -> list[str]:
         failed += [f"day {d.day}: {p}" for p in d.problems]
         if not d.shifted and d.retrain_requests:
             failed.append(f"day {d.day}: {d.retrain_requests} retraining request(s) before the shift (day {plan.shift_day})")
-    if plan.days >= plan.shift_day and not any(d.retrain_requests for d in days if d.shifted):
-        failed.append(f"no retraining was requested after the shift on day {plan.shift_day}")
+    served_before_shift = any(d.champions for d in days if not d.shifted)
+    if served_before_shift and plan.days >= plan.shift_day and not any(d.retrain_requests for d in days if d.shifted):
+        failed.append(f"no retraining was requested after the shift on day {plan.shift_day} (champions were served "
+                      "before it)")
     growth = [d for d in days if d.day >= 3]
     if len(growth) >= 2:
         first, last = growth[0], growth[-1]
