@@ -179,7 +179,7 @@ def session_source_rows() -> dict[str, list[tuple]]:
         ],
         "acn_sessions": [
             ("acn1", "jpl", "c1", "jpl-1", "s1", "u1", t("2022-01-11 15:10"), t("2022-01-11 19:00"),
-             t("2022-01-11 17:10"), 14.0, 20.0, 230.0, "America/Los_Angeles", "acn.json"),
+             t("2022-01-11 17:10"), 14.0, 20.0, 230.0, None, None, None, "America/Los_Angeles", "acn.json"),
         ],
         "charging_events": [
             ("e1", "tx1", "EV-1", "1", "start", t("2022-01-12 10:00"), 0.0, 22.0, None, None, "events.csv"),
