@@ -130,9 +130,9 @@ class Driver:
 
     def evaluate_schedule(self, name: str, fired: datetime, now: datetime) -> None:
         schedule = self.schedules[name]
-        context = dg.build_schedule_context(instance=self.instance, scheduled_execution_time=fired,
-                                            repository_def=self.repository)
-        data = schedule.evaluate_tick(context)
+        with dg.build_schedule_context(instance=self.instance, scheduled_execution_time=fired,
+                                       repository_def=self.repository) as context:  # closes what it opened
+            data = schedule.evaluate_tick(context)
         for request in data.run_requests or []:
             if name == POLL_SCHEDULE:
                 self.polls.append(request.partition_key)
@@ -144,8 +144,9 @@ class Driver:
             self.launch(now, job, name, {"dagster/schedule_name": name, **request.tags}, request.partition_key)
 
     def evaluate_sensor(self, now: datetime) -> None:
-        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, repository_def=self.repository)
-        data = self.sensor.evaluate_tick(context)
+        with dg.build_sensor_context(instance=self.instance, cursor=self.cursor,
+                                     repository_def=self.repository) as context:
+            data = self.sensor.evaluate_tick(context)
         self.cursor = data.cursor
         if data.skip_message and not data.run_requests:
             self.sensor_skips.append((now, data.skip_message))
