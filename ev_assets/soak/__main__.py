@@ -218,17 +218,13 @@ class Soak:
         return report
 
     def registry_champions(self) -> dict[str, str]:
+        """Model -> the version holding the `champion` alias in the registry (every model of every family)."""
+        from ev_assets.defs.ml.families import FAMILIES
         from ev_assets.lib.ml.registry import Registry
 
-        names = self.service.champions().keys()
         registry = Registry(self.settings.data_dir / "mlflow")
-        found = {}
-        for name in names:
-            champion = registry.champion(name)
-            if champion is not None:
-                found[name] = str(champion.version)
-        return found
-
+        found = {name: registry.champion(name) for family in FAMILIES for name in family.models}
+        return {name: str(champion.version) for name, champion in found.items() if champion is not None}
 
 def no_champion_yet(answer, champions: dict[str, str]) -> bool:
     """A forecast refused (503) because its model had no champion yet: the right answer before the first

@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta, timezone
 import dagster as dg
 
 from ev_assets.cli import RANGE_END_TAG, RANGE_START_TAG, Launcher
-from ev_assets.defs.partitions import POLL_KEY_FORMAT
 from ev_assets.lib.live import store
 from ev_assets.lib.live.clock import LiveClock
 from ev_assets.lib.settings import Settings
@@ -188,7 +187,3 @@ class Driver:
 
 def partition_day(partition: str) -> date:
     return datetime.strptime(partition[:10], "%Y-%m-%d").date()
-
-
-def poll_key(slot: datetime) -> str:
-    return f"{slot:{POLL_KEY_FORMAT}}"
