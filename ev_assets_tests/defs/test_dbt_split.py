@@ -19,7 +19,7 @@ def test_the_incremental_models_are_partitioned_by_day_and_the_rest_not():
     assert dbt.warehouse_dbt_models.partitions_def is None
     assert not rest & INCREMENTAL
     assert {"stg_chargecloud__charging_point_statuses", "dim_station", "mart_utilization_station_daily"} <= rest
-    assert len(rest | daily) == 41
+    assert len(rest | daily) == 43
 
 
 def test_the_warehouse_job_runs_both_with_every_dbt_test_as_a_check(defs):
