@@ -1,6 +1,7 @@
 """The dbt project on Spark (profiles.yml target `spark`): the raw tables as Parquet, and dbt's arguments.
 
-Spark reads the raw tables as Parquet files: `export_raw_tables` writes each raw table of the DuckDB warehouse to
+Spark reads the raw tables as Parquet files: `export_raw_tables` writes each raw table of the lake (as DuckDB reads it,
+a partitioned table's versions collapsed) to
 `<data root>/spark/raw/<table>/` (one file, replaced atomically), and dbt's on-run-start hook (macro
 register_raw_tables) makes each a view `raw.<table>` over its folder. What Spark builds (its Hive metastore and
 table files) stays under `<data root>/spark`. Java 17 and the `spark` extra come from `make spark`.
@@ -21,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ev_assets.lib import tables, warehouse
+from ev_assets.lib import lake, tables, warehouse
 from ev_assets.lib.settings import Settings
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -34,7 +35,8 @@ def raw_parquet_dir(settings: Settings) -> Path:
 
 
 def export_raw_tables(settings: Settings, names: list[str] | None = None) -> dict[str, int]:
-    """Each raw table of the DuckDB warehouse as `<raw_parquet_dir>/<table>/part-0.parquet`, rows per table.
+    """Each raw table of the lake, as the DuckDB warehouse reads it, as `<raw_parquet_dir>/<table>/part-0.parquet`,
+    rows per table.
 
     A table's folder is written beside it, then renamed into place: a reader never sees a half-written file (for a
     moment between the two renames the folder is absent). Empty tables are written too: Spark finds their columns
@@ -43,7 +45,7 @@ def export_raw_tables(settings: Settings, names: list[str] | None = None) -> dic
     root = raw_parquet_dir(settings)
     root.mkdir(parents=True, exist_ok=True)
     counts = {}
-    with warehouse.connect(settings.warehouse_path, read_only=True) as con:
+    with warehouse.lake_connection(lake.from_settings(settings)) as con:
         for name in names or list(tables.TABLES):
             staging = root / f".{name}.{uuid.uuid4().hex}"
             staging.mkdir()
@@ -118,7 +120,7 @@ def compare_marts(duck: Settings, on_spark: Settings) -> tuple[dict[str, int], l
 
 def normalized(value):
     """One cell as a comparable Python value: instants in UTC, dates as dates, lists as tuples, NULL as None."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, pd.Timestamp):
         return value.tz_convert("UTC").to_pydatetime() if value.tzinfo else value.tz_localize("UTC").to_pydatetime()

@@ -1,7 +1,7 @@
 """The dbt project on two engines: a small simulated week built on DuckDB and on Spark gives the same marts.
 
-Ingestion runs in-process (the demo's jobs) for one city with a few stations; its raw tables go to Spark as
-Parquet (`spark.export_raw_tables`). dbt builds the week on each engine, side by side (DuckDB through the
+Ingestion runs in-process (the demo's jobs) for one city with a few stations into the lake; DuckDB reads it as
+views and Spark as the Parquet that `spark.export_raw_tables` writes from it. dbt builds the week on each engine, side by side (DuckDB through the
 `duckdb` target in one window; Spark through `--target spark`, dbt-spark's session method with a local Spark and
 Java 17, in two: six days, then the last one incrementally), and every table of the `marts` schema
 (dimensions, facts, KPI marts) must be equal row for row, floats within 1e-9.
@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from ev_assets.lib import spark
+from ev_assets.lib import lake, spark, warehouse
 from ev_assets.lib.settings import Settings
 from ev_assets_tests.conftest import run_job
 
@@ -56,6 +56,8 @@ def both_engines(tmp_path_factory, dbt_manifest) -> tuple[Settings, Settings]:
         run_job(defs, "ingest_job", WEEK[0], last)
         settings = Settings.from_env()
     duck, on_spark = settings.with_(warehouse_engine="duckdb"), settings.with_(warehouse_engine="spark")
+    with warehouse.connect(duck.warehouse_path, lake=lake.from_settings(duck)):
+        pass  # DuckDB's sources: the raw views over the lake, as the warehouse assets make them before dbt
     exported = spark.export_raw_tables(on_spark)
     assert exported["status_chargingpoints"] > 1000, exported  # a week of polls reached the Parquet folders
 
