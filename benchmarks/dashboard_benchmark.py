@@ -86,7 +86,7 @@ def time_pages(data_dir: Path, station: str, runs: int, period: str = "Last 7 da
 # page -> (path, texts that show once the page has drawn its answers, whatever the data)
 BROWSER_PAGES = {
     "network": ("/network", ["Network now", "Stations by status now", "Trend over the period"]),
-    "station": ("/station?station={station}", ["Will it be free soon?", "free in 15 min", "free in 60 min",
+    "station": ("/station?station={station}", ["Will it be free soon?", "free in 10 min", "free in 60 min",
                                                 "Status timeline"]),
     "reliability": ("/reliability", ["Worst availability", "Operators, worst first"]),
     "energy": ("/energy", ["Energy", "total", "peak day"]),

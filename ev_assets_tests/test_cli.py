@@ -117,7 +117,7 @@ def test_a_replay_demo_with_too_little_history_skips_the_models_and_exits_0(tmp_
         line = next((line for line in models.splitlines() if line.strip().startswith(name + " ")), None)
         assert line is not None and "skipped: too little history" in line, (name, models)
     # the history needed and the history present, e.g. for the availability models
-    assert re.search(r"station_available_15min +skipped: too little history: only 1 day\(s\) of polls "
+    assert re.search(r"station_available_10min +skipped: too little history: only 1 day\(s\) of polls "
                      r"\(2022-01-11 \.\. 2022-01-11\).*need at least 2 days", models), models
 
 

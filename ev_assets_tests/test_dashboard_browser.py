@@ -45,13 +45,13 @@ PAGES = {
     "network": ("/", ["Network now", "charging points", "40.0 %", "Stations by status now", "By operator",
                       "Trend over the period"]),
     "station": ("/station?station=S1", ["Aachener Straße 1", "Will it be free soon?", "free now", "1 of 2",
-                                         "free in 15 min", "likely", "by the champion models",
+                                         "free in 10 min", "likely", "by the champion models",
                                          "Usually busiest: Monday 18:00–19:00", "Status timeline",
                                          "Café Rhein", "Charging points and connectors"]),
     "reliability": ("/reliability", [f"Worst availability, 10 Jan 2022 – 11 Jan 2022: {A_B}", "75.0 % available",
                                      "Operators, worst first", "Cities, worst first", "Stations of"]),
     "energy": ("/energy", ["Energy", "total", "20.0 kWh", "peak day", "10 Jan 2022"]),
-    "models": ("/models", ["Models", "station_available_15min", "station_available_60min", "DRIFTED",
+    "models": ("/models", ["Models", "station_available_10min", "station_available_60min", "DRIFTED",
                            "Latest retraining decision"]),
 }
 ERRORS = ("Traceback", "Error:", "Exception")
