@@ -86,6 +86,7 @@ def test_a_week_of_ingestion_on_two_celery_workers_against_postgres_equals_the_i
 
 def test_mlflow_keeps_its_runs_and_registered_models_in_postgres(tmp_path, servers_installed):
     from ev_assets.lib.ml.registry import Registry
+    from ev_assets.lib.ml.registry_db import RegistryDB
 
     with servers.postgres_server(tmp_path / "postgres", databases=("mlflow",)) as urls:
         registry = Registry(tmp_path / "mlflow", store_uri=urls["mlflow"])
@@ -101,3 +102,11 @@ def test_mlflow_keeps_its_runs_and_registered_models_in_postgres(tmp_path, serve
         assert again.exists() and not (tmp_path / "mlflow" / "mlflow.db").exists()
         assert again.client.get_run(run.info.run_id).data.metrics == {"brier": 0.125}
         assert str(again.client.get_model_version_by_alias("station_availability", "champion").version) == "1"
+
+        # the service's and the dashboard's reader (no MLflow import) finds the same champion and run
+        db = RegistryDB(tmp_path / "elsewhere", store_uri=urls["mlflow"])
+        assert db.exists() and db.champion("station_availability").version == "1"
+        assert db.run(run.info.run_id).metrics == {"brier": 0.125}
+        before = db.stamp()
+        client.create_model_version("station_availability", f"runs:/{run.info.run_id}/model", run.info.run_id)
+        assert [v.version for v in db.versions("station_availability")] == ["1", "2"] and db.stamp() != before

@@ -259,6 +259,7 @@ class Models:
         self._store = None
         self._checked = float("-inf")
         self._overview: tuple[tuple, list[dict]] | None = None
+        self._db = None
         self._features = None
         self._online = None
         self._warm: threading.Thread | None = None
@@ -334,7 +335,10 @@ class Models:
         from ev_assets.lib.ml.registry_db import RegistryDB
 
         names = names or MODEL_NAMES
-        db = RegistryDB(self.root)
+        with self._lock:
+            if self._db is None:  # one (its connection pool, for a server store)
+                self._db = RegistryDB(self.root, self.settings.mlflow_store_uri)
+        db = self._db
         stamp = (db.stamp(), names)
         with self._lock:
             if self._overview is None or self._overview[0] != stamp:

@@ -128,7 +128,7 @@ class ChampionStore:
         self.settings = settings
         self.names = tuple(names)
         self.root = Path(settings.data_dir) / "mlflow"
-        self.db = RegistryDB(self.root)
+        self.db = RegistryDB(self.root, settings.mlflow_store_uri)
         self.ui_url = ui_url
         self._status: dict[str, ModelStatus] = {name: ModelStatus() for name in self.names}
         self._refresh_lock = threading.Lock()
@@ -167,7 +167,7 @@ class ChampionStore:
         error = None
         try:
             if not self.db.exists():  # (nothing is created here)
-                error = f"no model registry at {self.db.db_path} yet"
+                error = f"no model registry at {self.db.where} yet"
                 target = None
             else:
                 target = self.db.champion(name)
