@@ -4,7 +4,7 @@ live "now" endpoints.
 
 Polls are landed straight into a landing store (`store.land`) from status changes made by the live path's own
 tracker (`live.changes.StatusTracker`): no broker is needed. The marts are the synthetic ones of the station model
-tests, published as a snapshot. The API tests reuse the trained champions of test_api_service's `root` fixture.
+tests, published as a snapshot. The API tests reuse the trained champions of `service_root` (fixtures/roots.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from ev_assets.lib import snapshot
 from ev_assets.lib.live import bus, changes, messages, store
 from ev_assets.lib.live.clock import LiveClock
 from ev_assets.lib.ml import serving, stations
-from ev_assets_tests.lib.ml.test_stations_models import POINTS, synthetic_marts
-from ev_assets_tests.test_api_service import root  # noqa: F401 - the trained champions (module fixture)
+from ev_assets_tests.fixtures.synthetic import POINTS, synthetic_marts
 
 START = pd.Timestamp("2021-12-31 12:00", tz="UTC")
 CITY = {"S1": "bonn", "S2": "bonn", "S3": "koeln"}
@@ -166,13 +165,18 @@ LIVE_DAY = START + pd.Timedelta(days=2)  # the day after the feature set's two d
 
 
 @pytest.fixture(scope="module")
-def service(root):  # noqa: F811
+def root(service_root):
+    return service_root
+
+
+@pytest.fixture(scope="module")
+def service(root):
     """The `root` data root (feature sets of synthetic_status' two days, trained champions) with no live store."""
     with TestClient(create_app(root.settings), base_url="http://127.0.0.1") as client:
         yield client
 
 
-def test_a_time_past_the_newest_data_is_a_409_with_the_age_and_the_newest_time(root, service):  # noqa: F811
+def test_a_time_past_the_newest_data_is_a_409_with_the_age_and_the_newest_time(root, service):
     newest = root.frames["station_time"].query("station_id == 'S1'")["polled_at"].max()
     r = service.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 15,
                                                      "at": "2099-01-01T00:00:00Z"})
@@ -192,7 +196,7 @@ def test_a_time_past_the_newest_data_is_a_409_with_the_age_and_the_newest_time(r
     assert "409" in service.get("/openapi.json").json()["paths"]["/predict/availability"]["post"]["responses"]
 
 
-def test_without_live_data_health_says_so_and_now_is_503(root, service):  # noqa: F811
+def test_without_live_data_health_says_so_and_now_is_503(root, service):
     live = service.get("/health").json()["live"]
     assert live["present"] is False and "no live data" in live["message"] and live["age_s"] is None
     for url in ("/kpi/status/now", "/kpi/status/now/S1"):
@@ -200,19 +204,19 @@ def test_without_live_data_health_says_so_and_now_is_503(root, service):  # noqa
         assert r.status_code == 503 and "no live data" in r.json()["detail"]
 
 
-def test_latest_forecast_from_the_feature_set_says_its_age(root, service):  # noqa: F811
+def test_latest_forecast_from_the_feature_set_says_its_age(root, service):
     body = service.post("/predict/availability", json={"station_id": "S2", "horizon_minutes": 60}).json()
     assert body["features_from"] == "feature_set" and body["stale"] is True and body["age_s"] > 86400 * 365
 
 
-def test_other_predictions_carry_data_as_of(root, service):  # noqa: F811
+def test_other_predictions_carry_data_as_of(root, service):
     r = service.post("/predict/utilization", json={"station_id": "S1", "date": "2022-01-20"})
     assert r.status_code == 200 and r.json()["data_as_of"].startswith(r.json()["attributes_from"])
     assert r.headers["X-Data-As-Of"] == r.json()["data_as_of"]
 
 
 @pytest.fixture(scope="module")
-def live_service(root, tmp_path_factory):  # noqa: F811
+def live_service(root, tmp_path_factory):
     """The same data root with a marts snapshot and a live store holding the polls of the day after the feature set,
     a live clock a minute past the last poll, and one open charging session."""
     polls = city_polls(1, start=LIVE_DAY, seed=5)
@@ -246,7 +250,7 @@ def live_service(root, tmp_path_factory):  # noqa: F811
         path.unlink()
 
 
-def test_availability_uses_the_latest_live_poll(root, live_service):  # noqa: F811
+def test_availability_uses_the_latest_live_poll(root, live_service):
     client, polls = live_service.client, live_service.polls
     r = client.post("/predict/availability", json={"station_id": "S3", "horizon_minutes": 15})
     assert r.status_code == 200, r.text
@@ -272,7 +276,7 @@ def test_availability_uses_the_latest_live_poll(root, live_service):  # noqa: F8
     assert r.status_code == 409 and pd.Timestamp(r.json()["newest_data_at"]) == newest["poll_time"].max().floor("ms")
 
 
-def test_the_dashboard_forecast_uses_the_same_live_row_as_the_service(root, live_service):  # noqa: F811
+def test_the_dashboard_forecast_uses_the_same_live_row_as_the_service(root, live_service):
     from ev_assets.dashboard import data
 
     for horizon in (15, 60):
@@ -283,7 +287,7 @@ def test_the_dashboard_forecast_uses_the_same_live_row_as_the_service(root, live
         assert shown["probability"] == pytest.approx(r.json()["probability_available"], abs=1e-12)
 
 
-def test_health_reports_the_age_of_the_live_data(root, live_service):  # noqa: F811
+def test_health_reports_the_age_of_the_live_data(root, live_service):
     live = live_service.client.get("/health").json()["live"]
     assert live["present"] is True and live["message"] is None
     assert pd.Timestamp(live["newest_poll_time"]) == live_service.last_poll

@@ -2,15 +2,15 @@
 features it builds are the training features, row for row), champion reload without restart, every answer in the
 prediction log under concurrent requests and after a `kill -9`.
 
-One small data root serves the module: the four feature sets written as the ML job writes them (small simulated
-inputs), the eight models trained on them by the training functions and registered with champions in its MLflow
-registry (~20 s). The crash and concurrency tests run the real service (`python -m ev_assets.api`) on a free port.
+One small data root serves the module (`service_root` of fixtures/roots.py, shared with api/test_live.py): the four
+feature sets written as the ML job writes them (small simulated inputs), the eight models trained on them by the
+training functions and registered with champions in its MLflow registry (~20 s). The crash and concurrency tests
+run the real service (`python -m ev_assets.api`) on a free port.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import signal
@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -31,62 +30,17 @@ from fastapi.testclient import TestClient
 from ev_assets.api import champions as C
 from ev_assets.api.app import create_app
 from ev_assets.lib import predlog
-from ev_assets.lib.ml import core, plugin, sessions, stations
-from ev_assets.lib.ml.registry import Registry, sanitize_key
+from ev_assets.lib.ml import core, plugin, sessions
+from ev_assets.lib.ml.registry import sanitize_key
 from ev_assets.lib.settings import Settings
 from ev_assets.lib.sources.telemetry.features import feature_frame
-from ev_assets_tests.lib.ml.test_plugin import raw_rows
-from ev_assets_tests.lib.ml.test_sessions_models import synthetic_acn, synthetic_reports
-from ev_assets_tests.lib.ml.test_stations_models import synthetic_daily, synthetic_marts, synthetic_status
-
-REPO = Path(__file__).resolve().parents[1]
-LINEAGE = {"ml/station_time_features": "st-v1", "marts/fct_charging_point_status": "fct-v7"}
-
-
-@dataclass
-class Root:
-    settings: Settings
-    registry: Registry
-    trained: dict[str, core.TrainedModel]
-    frames: dict[str, pd.DataFrame]  # what was written to the feature sets (as read back)
-    versions: dict[str, str]  # model -> its champion version
-
-
-def _write(folder: Path, name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    folder.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(folder / f"{name}.parquet", index=False)
-    return pd.read_parquet(folder / f"{name}.parquet")  # train on what serving will read, as the ML job does
+from ev_assets_tests.fixtures.paths import REPO_ROOT
+from ev_assets_tests.fixtures.roots import LINEAGE, Root
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Root:
-    data_dir = tmp_path_factory.mktemp("service") / "data"
-    features = data_dir / "ml" / "features"
-    with contextlib.closing(synthetic_marts(synthetic_status(days=2), synthetic_daily(3, 20))) as con:
-        station_time = _write(features / "station_time_features", "features", stations.station_time_features(con))
-        station_day = _write(features / "station_day_features", "features", stations.station_utilization_features(con))
-    traces = _write(features / "vehicle_telemetry_features", "traces", raw_rows(days=5))
-    reports = _write(features / "session_features", "session_reports", synthetic_reports(300))
-    acn = _write(features / "session_features", "acn_sessions", synthetic_acn(300))
-
-    trained = {m.name: m for m in [*stations.train_availability_models(station_time),
-                                   *stations.train_utilization_models(station_day),
-                                   *plugin.train_plugin_models(traces),
-                                   *sessions.train_session_models(reports, acn)]}
-    assert set(trained) == set(C.MODEL_NAMES)
-    registry = Registry(data_dir / "mlflow")
-    registry.ensure()
-    versions = {}
-    for name, model in trained.items():
-        tags = {"feature_set": "station_time_features", **{f"input.{k}": v for k, v in LINEAGE.items()}}
-        registered = registry.register(model, tags=tags)
-        registry.promote(name, registered.version)  # tiny data: promote whatever the gate would say
-        versions[name] = registered.version
-    settings = Settings(data_dir=data_dir, model_reload_s=0)  # polling off: tests reload explicitly
-    frames = {"station_time": station_time, "station_day": station_day, "traces": traces, "reports": reports,
-              "acn": acn}
-    yield Root(settings, registry, trained, frames, versions)
-    predlog.close_all()
+def root(service_root) -> Root:
+    return service_root
 
 
 @pytest.fixture(scope="module")
@@ -487,7 +441,7 @@ def server(root):
     port = _free_port()
     env = {**os.environ, "EV_DATA_DIR": str(root.settings.data_dir), "EV_SERVE_PORT": str(port),
            "EV_SERVE_HOST": "127.0.0.1", "EV_MODEL_RELOAD_S": "0"}
-    process = subprocess.Popen([sys.executable, "-m", "ev_assets.api"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "ev_assets.api"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from ev_assets_tests.conftest import REPO_ROOT
+from ev_assets_tests.fixtures.paths import REPO_ROOT
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

@@ -3,14 +3,13 @@ status joined to the snapshot's dimensions, the open sessions with their energy 
 "as of HH:MM (N s ago)" on the live (simulated) clock, the fallback to the marts snapshot, and the live state alone
 (a fresh clone running `make live` before any `make demo`).
 
-The snapshot is `test_dashboard`'s hand-made one (S1..S4 in koeln and bonn); the live store is filled as the
-consumer fills it (`live_feed.LiveFeed`), on 12 January 2022, the day after the snapshot's last poll.
+The snapshot is the hand-made one of `fixtures.dashboard` (S1..S4 in koeln and bonn); the live store is filled as the
+consumer fills it (`fixtures.live_feed.LiveFeed`), on 12 January 2022, the day after the snapshot's last poll.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,32 +20,10 @@ from ev_assets.lib import dashboard as D
 from ev_assets.lib import snapshot
 from ev_assets.lib.live.clock import LiveClock
 from ev_assets.lib.settings import Settings, SimulationSettings
-from ev_assets_tests.live_feed import LiveFeed, event
-from ev_assets_tests.test_dashboard import build_warehouse, frame, metrics, open_page, texts
+from ev_assets_tests.fixtures.dashboard import build_warehouse, frame, metrics, open_page, texts
+from ev_assets_tests.fixtures.live_feed import AS_OF, T0, LiveFeed, event, first_state, poll
 
 UTC = timezone.utc
-T0 = datetime(2022, 1, 12, 9, 0, tzinfo=UTC)  # the first live poll
-POINTS = {"S1*1": ("koeln", "S1"), "S1*2": ("koeln", "S1"), "S2*1": ("koeln", "S2"), "S3*1": ("bonn", "S3")}
-AS_OF = re.compile(r"as of (\d\d:\d\d) UTC \((\d+ (?:s|min)) ago\) · simulated clock, (?:60|120)x")
-
-
-def poll(feed: LiveFeed, slot: datetime, **statuses: str):
-    """A poll of S1*1, S1*2, S2*1, S3*1 (S4*1 is never reported): AVAILABLE unless given (S1_2="CHARGING")."""
-    return feed.poll(slot, {cp: (*where, statuses.get(cp.replace("*", "_"), "AVAILABLE"))
-                            for cp, where in POINTS.items()})
-
-
-def first_state(live_dir: Path, speed: float = 60.0) -> LiveFeed:
-    """S1*2 charging (transaction t1 on connector 2, 2.5 kWh so far), S3*1 out of order; t0 at S1 completed today
-    (11 kWh, 4.29 EUR); the live clock at 60x, 30 simulated seconds after the poll."""
-    feed = LiveFeed(live_dir, LiveClock.starting_at(T0 + timedelta(seconds=30), speed))
-    poll(feed, T0, S1_2="CHARGING", S3_1="OUTOFORDER")
-    feed.events([event("Started", "t0", "S1", 1, T0 - timedelta(hours=2), 0),
-                 event("Ended", "t0", "S1", 1, T0 - timedelta(hours=1), 11000, 0, cost=4.29),
-                 event("Started", "t1", "S1", 2, T0 - timedelta(minutes=20), 0, 22000),
-                 event("Updated", "t1", "S1", 2, T0 - timedelta(minutes=10), 2500, 22000)])
-    return feed
-
 
 @pytest.fixture
 def live_root(tmp_path) -> tuple[Path, LiveFeed]:

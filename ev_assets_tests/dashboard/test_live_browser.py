@@ -14,10 +14,9 @@ import pytest
 from ev_assets.lib import snapshot
 from ev_assets.lib.settings import Settings
 from ev_assets_tests import browser
-from ev_assets_tests.live_feed import event
-from ev_assets_tests.test_dashboard import build_warehouse
-from ev_assets_tests.test_dashboard_browser import ERRORS, DevTools, tab  # noqa: F401 - tab: the Chromium tab fixture
-from ev_assets_tests.test_dashboard_live import AS_OF, first_state, poll
+from ev_assets_tests.browser import ERRORS, DevTools
+from ev_assets_tests.fixtures.dashboard import build_warehouse
+from ev_assets_tests.fixtures.live_feed import AS_OF, event, first_state, poll
 
 REFRESH_S = 2
 SPEED = 120

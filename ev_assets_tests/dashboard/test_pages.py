@@ -2,8 +2,8 @@
 values, every page on an empty data root (an explanation, no exception), the filters carrying across pages, and the
 forecast and Models page on a registry with trained champions.
 
-The data root is built once per module: a warehouse of hand-made marts (columns and types of their dbt contracts,
-`dbt_project/models/marts/<model>.yml`) published as the marts snapshot the dashboard reads. Two UTC days, Monday
+The data root (`dashboard_root`, built once per session) is a warehouse of hand-made marts (columns and types of
+their dbt contracts, `dbt_project/models/marts/<model>.yml`) published as the marts snapshot the dashboard reads. Two UTC days, Monday
 10 and Tuesday 11 January 2022:
 
     S1 koeln "RheinEnergie AG", 2 points S1*1 (22 kW AC, Type 2), S1*2 (50 kW DC, CCS):
@@ -17,7 +17,7 @@ The data root is built once per module: a warehouse of hand-made marts (columns 
     latest poll (11th 23:50): 5 points -> available 40 %, charging 20 %, out of order 20 %, unknown 20 %
     reliability (koeln 48 h RheinEnergie + 24 h A/B a day, bonn 24 h A/B a day; bonn A/B out of order 24 h on the
         11th): RheinEnergie 100 %, Stadtwerke A/B GmbH 72 / 96 h = 75.0 % -> the worst; bonn 50.0 %
-    session energy: the Norwegian rows of test_api_kpis (U1, U2, U3, garages G1, G2): all users 10-11 Jan 20 kWh
+    session energy: the Norwegian rows of api/test_kpis (U1, U2, U3, garages G1, G2): all users 10-11 Jan 20 kWh
 """
 
 from __future__ import annotations
@@ -25,216 +25,30 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
-import yaml
-from streamlit.testing.v1 import AppTest
 
 from ev_assets.lib import snapshot
 from ev_assets.lib.ml.core import float32_exact
 from ev_assets.lib.settings import Settings
-from ev_assets_tests.test_api_kpis import energy_rows, summary_rows
-
-REPO = Path(__file__).resolve().parents[1]
-APP = REPO / "ev_assets" / "dashboard" / "app.py"
-MARTS_YML = REPO / "dbt_project" / "models" / "marts"
-PAGES = {"network": "views/network.py", "station": "views/station.py", "reliability": "views/reliability.py",
-         "energy": "views/energy.py", "models": "views/models.py"}
-UTC = timezone.utc
-A_B, RHEIN, QUIET = "Stadtwerke A/B GmbH", "RheinEnergie AG", "Quiet GmbH"
-KEYS = {RHEIN: "rheinenergie", A_B: "stadtwerkeab", QUIET: "quiet"}
-HAS_OPERATORS = (MARTS_YML / "dim_operator.yml").exists()
-
-
-# --- the hand-made marts ------------------------------------------------------------------------------------------
-def contract(model: str) -> dict[str, str]:
-    spec = yaml.safe_load((MARTS_YML / f"{model}.yml").read_text())
-    return {c["name"]: c["data_type"] for c in spec["models"][0]["columns"]}
-
-
-def create_mart(con: duckdb.DuckDBPyConnection, model: str, rows: list[dict]) -> None:
-    """`marts.<model>` with the columns and types of its contract; a row's keys the contract lacks (operator_key
-    before dim_operator existed) are left out, columns a row does not give are NULL."""
-    columns = contract(model)
-    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-    con.execute(f"CREATE TABLE marts.{model} ({', '.join(f'{n} {t}' for n, t in columns.items())})")
-    for row in rows:
-        row = {k: v for k, v in row.items() if k in columns}
-        con.execute(f"INSERT INTO marts.{model} ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
-                    list(row.values()))
-
-
-def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(2022, 1, day, hour, minute, second, tzinfo=UTC)
-
-
-STATIONS = {  # id -> (city, operator, name, lat, lon, points {id: (standard, power type, kW)})
-    "S1": ("koeln", RHEIN, "Aachener Straße 1", 50.9400, 6.9300,
-           {"S1*1": ("IEC_62196_T2", "AC_3_PHASE", 22.0), "S1*2": ("IEC_62196_T2_COMBO", "DC", 50.0)}),
-    "S2": ("koeln", A_B, "Domplatz 2", 50.9410, 6.9580, {"S2*1": ("IEC_62196_T2", "AC_3_PHASE", 11.0)}),
-    "S3": ("bonn", A_B, "Marktplatz 3", 50.7350, 7.1000, {"S3*1": ("IEC_62196_T2", "AC_3_PHASE", 22.0)}),
-    "S4": ("bonn", QUIET, "Ruhige Gasse 4", 50.7300, 7.0900, {"S4*1": ("DOMESTIC_F", "AC_1_PHASE", 3.7)}),
-}
-
-
-def dimension_rows():
-    stations, points, connectors = [], [], []
-    for sid, (city, operator, name, lat, lon, cps) in STATIONS.items():
-        stations.append({"station_key": f"{sid}-v1", "station_id": sid, "city_slug": city, "station_name": name,
-                         "address": name, "city": city.capitalize(), "postal_code": "50000", "country": "DE",
-                         "latitude": lat, "longitude": lon, "operator_name": operator, "operator_key": KEYS[operator],
-                         "operator_hotline": "+49 221 0000", "is_roaming": sid == "S1", "is_open_24_7": sid != "S4",
-                         "valid_from": at(1, 0), "is_current": True})
-        for cp, (standard, power_type, kw) in cps.items():
-            points.append({"charging_point_key": f"{cp}-v1", "charging_point_id": cp, "evse_uid": f"DE*X*{cp}",
-                           "station_id": sid, "valid_from": at(1, 0), "is_current": True})
-            connectors.append({"connector_key": f"{cp}-c-v1", "connector_id": f"{cp}-c", "charging_point_id": cp,
-                               "station_id": sid, "standard": standard, "format": "SOCKET", "power_type": power_type,
-                               "max_power_kw": kw, "rated_power_kw": kw, "valid_from": at(1, 0), "is_current": True})
-    operators = [{"operator_key": KEYS[o], "operator_name": o, "spellings": [o], "n_spellings": 1,
-                  "normalized_names": [KEYS[o]], "n_stations": sum(1 for s in STATIONS.values() if s[1] == o)}
-                 for o in (RHEIN, A_B, QUIET)]
-    return stations, points, connectors, operators
-
-
-def status_rows() -> list[dict]:
-    """10-minute polls of the 11th for every point but S4*1."""
-    rows = []
-    for slot in range(144):
-        minute = slot * 10
-        hour = minute // 60
-        for cp, sid, city, second in (("S1*1", "S1", "koeln", 1), ("S1*2", "S1", "koeln", 1),
-                                      ("S2*1", "S2", "koeln", 1), ("S3*1", "S3", "bonn", 2)):
-            status = "AVAILABLE"
-            if cp == "S1*1" and (8 <= hour < 10 or hour >= 22):
-                status = "CHARGING"
-            if cp == "S3*1":
-                status = "OUTOFORDER"
-            polled = at(11, hour, minute % 60, second)
-            rows.append({"status_id": f"{cp}-{slot}", "charging_point_id": cp, "charging_point_key": f"{cp}-v1",
-                         "station_id": sid, "station_key": f"{sid}-v1", "city_slug": city, "polled_at": polled,
-                         "hour_start": at(11, hour), "poll_date": date(2022, 1, 11), "status": status})
-    return rows
-
-
-def station_day(day, sid, points, charging, available, ooo, sessions=0, minutes=0.0) -> dict:
-    city, operator = STATIONS[sid][:2]
-    n = charging + available + ooo
-    return {"day": date(2022, 1, day), "station_id": sid, "city_slug": city, "operator_name": operator,
-            "operator_key": KEYS[operator], "n_charging_points": points, "n_polls": n, "n_polls_charging": charging,
-            "n_polls_occupied": charging, "n_polls_available": available, "n_polls_out_of_order": ooo,
-            "n_polls_unknown": 0, "observed_hours": n / 6, "share_charging": charging / n,
-            "share_occupied": charging / n, "share_available": available / n, "share_out_of_order": ooo / n,
-            "share_unknown": 0.0, "sessions": sessions, "session_minutes": minutes,
-            "mean_session_minutes": minutes / sessions if sessions else None,
-            "energy_kwh_lower": 0.0, "energy_kwh_upper": 0.0}
-
-
-STATION_DAYS = [
-    station_day(10, "S1", 2, 24, 264, 0, 1, 120.0), station_day(11, "S1", 2, 24, 264, 0, 2, 230.0),
-    station_day(10, "S2", 1, 0, 144, 0), station_day(11, "S2", 1, 0, 144, 0),
-    station_day(10, "S3", 1, 0, 144, 0), station_day(11, "S3", 1, 0, 0, 144),
-]
-
-
-def reliability_day(day, city, operator, stations, points, observed, ooo, failures) -> dict:
-    in_service = observed - ooo
-    return {"day": date(2022, 1, day), "city_slug": city, "operator_name": operator, "operator_key": KEYS[operator],
-            "n_stations": stations, "n_charging_points": points, "observed_hours": observed,
-            "known_status_hours": observed, "out_of_order_hours": ooo, "in_service_hours": in_service,
-            "availability_pct": 100 * in_service / observed, "failures": failures,
-            "mtbf_hours": in_service / failures if failures else None}
-
-
-RELIABILITY_DAYS = [
-    reliability_day(10, "koeln", RHEIN, 1, 2, 48.0, 0.0, 0), reliability_day(11, "koeln", RHEIN, 1, 2, 48.0, 0.0, 0),
-    reliability_day(10, "koeln", A_B, 1, 1, 24.0, 0.0, 0), reliability_day(11, "koeln", A_B, 1, 1, 24.0, 0.0, 0),
-    reliability_day(10, "bonn", A_B, 1, 1, 24.0, 0.0, 0), reliability_day(11, "bonn", A_B, 1, 1, 24.0, 24.0, 1),
-]
-
-
-def hourly_rows() -> list[dict]:
-    rows = []
-    busy = {(10, 8): 6, (10, 9): 6, (10, 17): 12, (11, 8): 6, (11, 9): 6, (11, 22): 6, (11, 23): 6}
-    for day in (10, 11):
-        for hour in range(24):
-            occupied = busy.get((day, hour), 0)
-            rows.append({"station_id": "S1", "city_slug": "koeln", "hour_start": at(day, hour),
-                         "day": date(2022, 1, day), "n_charging_points": 2, "n_polls": 12,
-                         "n_polls_charging": occupied, "n_polls_occupied": occupied,
-                         "n_polls_available": 12 - occupied, "n_polls_out_of_order": 0, "n_polls_unknown": 0,
-                         "observed_hours": 2.0, "share_charging": occupied / 12, "share_occupied": occupied / 12,
-                         "share_available": 1 - occupied / 12, "share_out_of_order": 0.0, "share_unknown": 0.0,
-                         "sessions_started": 0})
-    return rows
-
-
-def session_rows() -> list[dict]:
-    def session(sid, day, start, end, minutes, is_open=False):
-        return {"session_id": sid, "charging_point_id": "S1*1", "charging_point_key": "S1*1-v1", "station_id": "S1",
-                "city_slug": "koeln", "session_start": at(day, start), "session_end": None if is_open else at(day, end),
-                "session_date": date(2022, 1, day), "start_hour": at(day, start), "duration_minutes": minutes,
-                "n_polls": int(minutes // 10), "is_open": is_open, "rated_power_kw": 22.0, "current_type": "AC",
-                "energy_kwh_lower": minutes / 60 * 11, "energy_kwh_upper": minutes / 60 * 22}
-    return [session("a", 10, 8, 10, 120.0), session("b", 11, 8, 10, 120.0), session("c", 11, 22, 0, 110.0, True)]
-
-
-def out_of_order_rows() -> list[dict]:
-    return [{"interval_id": "i1", "level": "charging_point", "item_id": "S3*1", "charging_point_id": "S3*1",
-             "station_id": "S3", "city_slug": "bonn", "operator_name": A_B, "operator_key": KEYS[A_B],
-             "status": "OUTOFORDER", "interval_start": at(11, 0, 0, 2), "interval_end": at(12, 0),
-             "interval_date": date(2022, 1, 11), "duration_minutes": 1440.0, "n_polls": 144, "is_open": True,
-             "is_failure_start": True}]
-
-
-def poi_rows():
-    pois = [{"poi_id": "node/1", "poi_name": "Café Rhein", "category": "cafe", "tag_key": "amenity",
-             "tag_value": "cafe", "area": "koeln", "longitude": 6.931, "latitude": 50.941},
-            {"poi_id": "way/2", "poi_name": "REWE", "category": "supermarket", "tag_key": "shop",
-             "tag_value": "supermarket", "area": "koeln", "longitude": 6.934, "latitude": 50.942}]
-    near = [{"poi_station_id": "p1", "station_id": "S1", "poi_id": "node/1", "category": "cafe", "distance_m": 120.4,
-             "radius_m": 500.0},
-            {"poi_station_id": "p2", "station_id": "S1", "poi_id": "way/2", "category": "supermarket",
-             "distance_m": 340.0, "radius_m": 500.0}]
-    return pois, near
-
-
-def build_warehouse(path: Path) -> Path:
-    stations, points, connectors, operators = dimension_rows()
-    pois, near = poi_rows()
-    con = duckdb.connect(str(path))
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        create_mart(con, "dim_station", stations)
-        if HAS_OPERATORS:
-            create_mart(con, "dim_operator", operators)
-        create_mart(con, "dim_charging_point", points)
-        create_mart(con, "dim_connector", connectors)
-        create_mart(con, "dim_poi", pois)
-        create_mart(con, "dim_poi_station", near)
-        create_mart(con, "fct_charging_point_status", status_rows())
-        create_mart(con, "fct_charging_sessions", session_rows())
-        create_mart(con, "fct_out_of_order_intervals", out_of_order_rows())
-        create_mart(con, "mart_utilization_station_daily", STATION_DAYS)
-        create_mart(con, "mart_utilization_station_hourly", hourly_rows())
-        create_mart(con, "mart_reliability_daily", RELIABILITY_DAYS)
-        create_mart(con, "mart_energy_daily", energy_rows())
-        create_mart(con, "mart_energy_summary", summary_rows())
-    finally:
-        con.close()
-    return path
+from ev_assets_tests.fixtures.dashboard import (
+    create_mart,
+    dimension_rows,
+    frame,
+    metrics,
+    open_page,
+    texts,
+)
+from ev_assets_tests.fixtures.dashboard import A_B, PAGES, QUIET, RHEIN
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    data_dir = tmp_path_factory.mktemp("dashboard") / "data"
-    data_dir.mkdir()
-    snapshot.publish(build_warehouse(data_dir.parent / "warehouse.duckdb"), Settings(data_dir=data_dir).snapshot_dir)
-    return data_dir
+def root(dashboard_root) -> Path:
+    return dashboard_root
 
 
 @pytest.fixture
@@ -242,38 +56,6 @@ def empty_root(tmp_path) -> Path:
     (tmp_path / "data").mkdir()
     return tmp_path / "data"
 
-
-def open_page(monkeypatch, data_dir: Path, page: str = "network", query: dict | None = None) -> AppTest:
-    monkeypatch.setenv("EV_DATA_DIR", str(data_dir))
-    at_ = AppTest.from_file(str(APP), default_timeout=120)
-    for key, value in (query or {}).items():
-        at_.query_params[key] = value
-    at_.run()
-    if page != "network":
-        at_.switch_page(PAGES[page]).run()
-    assert not at_.exception, [e.value for e in at_.exception]
-    return at_
-
-
-def texts(at_: AppTest) -> str:
-    """Everything the page says in text elements (markdown, captions, callouts, titles)."""
-    parts = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
-        parts.extend(str(e.value) for e in at_.get(kind))
-    return "\n".join(parts)
-
-
-def metrics(at_: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at_.metric}
-
-
-def frame(at_: AppTest, *columns: str) -> pd.DataFrame:
-    """The first dataframe on the page holding these columns."""
-    for element in at_.dataframe:
-        value = element.value
-        if all(c in value.columns for c in columns):
-            return value
-    raise AssertionError(f"no dataframe with columns {columns}")
 
 
 # --- every page with data ------------------------------------------------------------------------------------------
@@ -435,7 +217,7 @@ def modelled_root(root, tmp_path_factory):
     two availability models trained on it and registered as champions, and a drift report of one of them."""
     from ev_assets.lib.ml import stations
     from ev_assets.lib.ml.registry import Registry
-    from ev_assets_tests.lib.ml.test_stations_models import synthetic_marts, synthetic_status
+    from ev_assets_tests.fixtures.synthetic import synthetic_marts, synthetic_status
 
     data_dir = tmp_path_factory.mktemp("dashboard_models") / "data"
     (data_dir / "serving").mkdir(parents=True)

@@ -22,22 +22,16 @@ plug-in). The parser is used only to load the warehouse, never for the expected 
 from __future__ import annotations
 
 import csv
-import json
-import os
-import subprocess
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import duckdb
 import pytest
+from ev_assets_tests.fixtures.dbt import query as dbt_query
+from ev_assets_tests.fixtures.dbt import run_dbt
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DBT_PROJECT = REPO_ROOT / "dbt_project"
-DBT = Path(sys.executable).with_name("dbt")
 
 DATASET = Path("norway") / "Dataset 1_EV charging reports.csv"
 OSLO = ZoneInfo("Europe/Oslo")
@@ -263,27 +257,16 @@ def loaded(tmp_path_factory, csv_path: Path):
 def built(loaded) -> dict:
     """`dbt build` of the energy marts and everything upstream (models, unit and data tests)."""
     data_dir, _parsed = loaded
-    target = data_dir / "dbt_target"
-    command = [
-        str(DBT), "build", "--select", "+mart_energy_daily", "+mart_energy_summary",
-        "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
-        "--target-path", str(target), "--log-path", str(data_dir / "dbt_logs"),
-        "--vars", json.dumps({"ev_data_dir": str(data_dir)}),
-    ]
-    env = {**os.environ, "EV_DATA_DIR": str(data_dir), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    done = subprocess.run(command, cwd=DBT_PROJECT, env=env, capture_output=True, text=True, timeout=600)
-    results_file = target / "run_results.json"
-    assert results_file.exists(), f"dbt wrote no results:\n{done.stdout[-5000:]}\n{done.stderr[-3000:]}"
-    results = json.loads(results_file.read_text())["results"]
+    run = run_dbt(data_dir, "build", "--select", "+mart_energy_daily", "+mart_energy_summary",
+                  dbt_vars={"ev_data_dir": str(data_dir)})
+    results = run["results"]
     errors = {r["unique_id"]: r["status"] for r in results if r["status"] not in ("success", "pass", "warn")}
-    assert done.returncode == 0 and not errors, (errors, done.stdout[-5000:])
+    assert run["returncode"] == 0 and not errors, (errors, run["stdout"][-5000:])
     return {"data_dir": data_dir, "results": results}
 
 
 def query(built: dict, sql: str, params=()) -> list[tuple]:
-    with duckdb.connect(str(built["data_dir"] / "warehouse.duckdb"), read_only=True) as con:
-        con.execute("SET TimeZone = 'UTC'")
-        return con.execute(sql, list(params)).fetchall()
+    return dbt_query(built["data_dir"], sql, params)
 
 
 def mart_daily(built: dict) -> dict[tuple[str, str, date], dict]:

@@ -12,21 +12,16 @@ is also the table of the docs block `operator_mapping`: the test keeps the docs 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 from urllib.parse import quote
 
-import duckdb
 import pytest
+from ev_assets_tests.fixtures.dbt import query, run_dbt
+from ev_assets_tests.fixtures.paths import DBT_PROJECT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DBT_PROJECT = REPO_ROOT / "dbt_project"
-DBT = Path(sys.executable).with_name("dbt")
 DOCS = DBT_PROJECT / "docs" / "operators.md"
 RECORDINGS = ("20220111_215824_cp_data_cities.json", "20220111_220822_cp_data_cities.json")
 DAY = "2022-01-11"
@@ -122,28 +117,13 @@ def built(recordings: Path, tmp_path_factory) -> Path:
             else:
                 warehouse.replace_rows(con, table, frame, "TRUE")
 
-    target = data_dir / "dbt_target"
-    command = [
-        str(DBT), "build", "--select", "+dim_operator", "+mart_utilization_operator_daily", "+mart_reliability_daily",
-        "--indirect-selection", "cautious",  # not the tests of models outside the selection
-        "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
-        "--target-path", str(target), "--log-path", str(data_dir / "dbt_logs"),
-        "--vars", json.dumps({"ev_data_dir": str(data_dir)}),
-    ]
-    env = {**os.environ, "EV_DATA_DIR": str(data_dir), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    done = subprocess.run(command, cwd=DBT_PROJECT, env=env, capture_output=True, text=True, timeout=900)
-    results_file = target / "run_results.json"
-    assert results_file.exists(), f"dbt wrote no results:\n{done.stdout[-5000:]}\n{done.stderr[-3000:]}"
-    results = json.loads(results_file.read_text())["results"]
-    failed = {r["unique_id"]: r["status"] for r in results if r["status"] not in ("success", "pass")}
-    assert done.returncode == 0 and not failed, (failed, done.stdout[-5000:])
+    run = run_dbt(data_dir, "build", "--select", "+dim_operator", "+mart_utilization_operator_daily",
+                  "+mart_reliability_daily",
+                  "--indirect-selection", "cautious",  # not the tests of models outside the selection
+                  dbt_vars={"ev_data_dir": str(data_dir)}, timeout=900)
+    failed = {r["unique_id"]: r["status"] for r in run["results"] if r["status"] not in ("success", "pass")}
+    assert run["returncode"] == 0 and not failed, (failed, run["stdout"][-5000:])
     return data_dir
-
-
-def query(data_dir: Path, sql: str, params=()) -> list[tuple]:
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        con.execute("SET TimeZone = 'UTC'")
-        return con.execute(sql, list(params)).fetchall()
 
 
 def dim_operator(data_dir: Path) -> dict[str, dict]:

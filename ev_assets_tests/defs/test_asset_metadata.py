@@ -10,8 +10,8 @@ import pytest
 from dagster._core.definitions.metadata import normalize_metadata
 
 from ev_assets.lib import tables
-from ev_assets_tests.conftest import check_results, run_job
-from ev_assets_tests.lib.test_dbt_models import write_raw_warehouse
+from ev_assets_tests.fixtures.jobs import check_results, run_job
+from ev_assets_tests.fixtures.raw_fleet import write_raw_warehouse
 
 DAY = "2022-01-11"
 # Definition metadata the Dagster UI never shows (dagster-dbt's handles on its manifest and translator).

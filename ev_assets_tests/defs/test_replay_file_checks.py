@@ -16,8 +16,7 @@ from ev_assets.defs.raw.sessions import build_session_assets
 from ev_assets.defs.resources import EvConfig
 from ev_assets.lib.sources.sessions.simulate import simulated_files
 from ev_assets.lib.settings import SimulationSettings
-from ev_assets_tests.lib.test_openchargemap import RECORDED_POI, RECORDED_REFERENCE
-from ev_assets_tests.lib.test_osm import TINY_OSM
+from ev_assets_tests.fixtures.recordings import RECORDED_POI, RECORDED_REFERENCE, TINY_OSM
 
 CHECK = "all_replay_files_read"
 

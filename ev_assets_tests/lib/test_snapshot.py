@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ev_assets.lib import snapshot
-from ev_assets_tests.test_api_kpis import build_warehouse, make_app
+from ev_assets_tests.fixtures.kpi_marts import build_warehouse, make_app
 
 
 def small_warehouse(path: Path, value: int) -> Path:

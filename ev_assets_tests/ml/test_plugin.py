@@ -2,24 +2,12 @@
 persistence on held-out later rows, and a clear InsufficientData when the traces cannot carry a model."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from ev_assets.lib.ml import core
 from ev_assets.lib.ml.plugin import ENERGY_MODEL, PLUGGED_MODEL, train_plugin_models
-from ev_assets.lib.settings import SimulationSettings
-from ev_assets.lib.sources.telemetry import combine, parse, simulated_files
 from ev_assets.lib.sources.telemetry.features import FEATURES
-
-# Four weeks: the held-out last 20 % then holds weekdays as well as a weekend. With two weeks the test period is
-# mostly the second weekend, of which training saw one, and the plug-in model does NOT reliably beat persistence.
-DAYS = 28
-
-
-def raw_rows(days: int = DAYS, seed: int = 42) -> pd.DataFrame:
-    """Rows of raw.vehicle_telemetry as the table asset writes them (simulated file -> parser)."""
-    return combine([parse(name, data) for name, data in simulated_files(SimulationSettings(seed=seed, days=days))]).table
-
+from ev_assets_tests.fixtures.synthetic import raw_rows
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, core.TrainedModel]:

@@ -19,6 +19,7 @@ from ev_assets.lib import tables
 from ev_assets.lib.ml import sessions as S
 from ev_assets.lib.ml.core import REGRESSION_METRICS, InsufficientData
 from ev_assets.lib.sources.sessions import parse
+from ev_assets_tests.fixtures.synthetic import synthetic_acn, synthetic_reports
 
 REPORTS = "norway/Dataset 1_EV charging reports.csv"
 ACN = "acn/acndata_sessions_jpl_2021-05_2021-09.json"
@@ -195,49 +196,6 @@ def test_onnx_export_matches_lightgbm_on_the_real_held_out_sessions(models, tmp_
         result = export.to_onnx(model, tmp_path / f"{name}.onnx")
         assert result.parity_ok and result.n_rows == len(model.test_y) > 1000, (name, result.max_abs_diff)
         assert result.max_abs_diff < 1e-3
-
-
-def synthetic_reports(n: int, seed: int = 0, users: int = 8) -> pd.DataFrame:
-    """`n` plausible Norwegian sessions, one every ~17 hours, for a few users in two garages."""
-    rng = np.random.default_rng(seed)
-    plugin = pd.Timestamp("2019-01-07 17:00") + pd.to_timedelta(np.arange(n) * 17 + rng.integers(0, 300, n), "min") * 60
-    hours = rng.uniform(0.5, 14, n)
-    user = rng.integers(0, users, n)
-    return tables.frame("session_reports", pd.DataFrame({
-        "session_id": [str(i + 1) for i in range(n)],
-        "garage_id": [f"G{u % 2}" for u in user],
-        "user_id": [f"G{u % 2}-{u}" for u in user],
-        "user_type": ["Shared" if u == 0 else "Private" for u in user],
-        "shared_id": [None] * n,
-        "plugin_at": plugin,
-        "plugout_at": plugin + pd.to_timedelta(np.round(hours * 60), "min"),
-        "energy_kwh": np.round(2 + 2.5 * hours * rng.uniform(0.6, 1.0, n) + user, 2),
-        "duration_hours": hours,
-        "timezone": "Europe/Oslo",
-        "raw_file": "synthetic.csv",
-    }))
-
-
-def synthetic_acn(n: int, seed: int = 0, users: int = 12) -> pd.DataFrame:
-    """`n` plausible ACN workplace sessions (UTC times, a user id for most), one every ~7 hours."""
-    rng = np.random.default_rng(seed)
-    minutes = np.arange(n) * 7 * 60 + rng.integers(0, 120, n)
-    connection = pd.Timestamp("2021-05-03 15:00", tz="UTC") + pd.to_timedelta(minutes, "min")
-    hours = rng.uniform(0.5, 10, n)
-    user = rng.integers(0, users, n)
-    return tables.frame("acn_sessions", pd.DataFrame({
-        "session_id": [f"s{i}" for i in range(n)],
-        "site_id": "0002", "cluster_id": "0039",
-        "station_id": [f"2-39-{u % 5}" for u in user],
-        "space_id": [f"space-{u % 5}" for u in user],
-        "user_id": [None if u == 0 else f"{u:09d}" for u in user],
-        "connection_time": connection,
-        "disconnect_time": connection + pd.to_timedelta(np.round(hours * 3600), "s"),
-        "done_charging_time": pd.NaT,
-        "kwh_delivered": np.round(1 + 3 * np.minimum(hours, 4) * rng.uniform(0.5, 1.0, n), 3),
-        "kwh_requested": None, "minutes_available": None,
-        "timezone": "America/Los_Angeles", "raw_file": "synthetic.json",
-    }))
 
 
 @pytest.mark.parametrize("empty", ["session_reports", "acn_sessions"])

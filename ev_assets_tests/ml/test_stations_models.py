@@ -1,5 +1,5 @@
 """Station availability and utilisation models: leakage-safe features from the marts, targets found by time, POI
-context, and training on a small simulated warehouse (one demo run shared by this module)."""
+context, and training on a small simulated warehouse (the demo run the session shares, `demo_root`)."""
 
 from __future__ import annotations
 
@@ -13,81 +13,10 @@ import pytest
 
 from ev_assets.lib.ml import stations
 from ev_assets.lib.ml.core import CLASSIFICATION_METRICS, REGRESSION_METRICS, InsufficientData
+from ev_assets_tests.fixtures.roots import DEMO_DAYS, DEMO_STATIONS
+from ev_assets_tests.fixtures.synthetic import START, synthetic_daily, synthetic_marts, synthetic_status
 
-START = pd.Timestamp("2021-12-31 12:00", tz="UTC")  # the synthetic polls run into New Year's Day (a holiday)
-POINTS = {"S1": 2, "S2": 1, "S3": 3}  # station -> charging points
 TARGETS = ["available_in_15min", "available_in_60min"]
-
-
-# --- a synthetic warehouse shaped like the marts -----------------------------------------------------------------
-def synthetic_status(days: float = 2, seed: int = 7, always_available: bool = False) -> pd.DataFrame:
-    """marts.fct_charging_point_status rows: every point polled every 10 minutes, a few seconds into its slot, with
-    a sticky random status."""
-    rng = np.random.default_rng(seed)
-    slots = pd.date_range(START, periods=int(days * 144), freq="10min")
-    rows = []
-    for station, n in POINTS.items():
-        for point in range(1, n + 1):
-            status = "AVAILABLE"
-            for slot in slots:
-                if not always_available and rng.random() < 0.15:
-                    status = rng.choice(["AVAILABLE", "AVAILABLE", "CHARGING", "CHARGING", "BLOCKED", "OUTOFORDER"])
-                rows.append({"charging_point_id": f"{station}*{point}", "station_id": station,
-                             "station_key": f"{station}-v1", "city_slug": "bonn" if station != "S3" else "koeln",
-                             "polled_at": slot + pd.Timedelta(seconds=int(rng.integers(1, 9))), "status": status})
-    return pd.DataFrame(rows)
-
-
-def synthetic_daily(n_stations: int = 3, days: int = 10) -> pd.DataFrame:
-    rng = np.random.default_rng(3)
-    rows = []
-    for s in range(n_stations):
-        for d in pd.date_range("2022-01-03", periods=days, freq="D"):
-            rows.append({"day": d.date(), "station_id": f"S{s + 1}", "city_slug": "bonn", "operator_name": "Op",
-                         "n_charging_points": 2, "observed_hours": 48.0, "sessions": int(rng.integers(0, 9)),
-                         "share_occupied": float(rng.random()), "share_available": 0.5, "share_out_of_order": 0.0})
-    return pd.DataFrame(rows)
-
-
-def synthetic_marts(status: pd.DataFrame, daily: pd.DataFrame | None = None, pois: bool = True):
-    """An in-memory DuckDB with the columns of the marts the station features read."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("CREATE SCHEMA marts")
-    con.execute("""CREATE TABLE marts.fct_charging_point_status (charging_point_id VARCHAR, station_id VARCHAR,
-                   station_key VARCHAR, city_slug VARCHAR, polled_at TIMESTAMPTZ, status VARCHAR)""")
-    if len(status):
-        con.register("_status", status)
-        con.execute("INSERT INTO marts.fct_charging_point_status SELECT charging_point_id, station_id, station_key, "
-                    "city_slug, polled_at, status FROM _status")
-    con.execute("""CREATE TABLE marts.dim_station AS
-                   SELECT * FROM (VALUES ('S1-v1', 'S1', 'bonn', 'Stadtwerke Bonn', TRUE, TRUE),
-                                         ('S2-v1', 'S2', 'bonn', 'Stadtwerke Bonn', NULL, TRUE),
-                                         ('S3-v1', 'S3', 'koeln', 'RheinEnergie', FALSE, TRUE))
-                   AS t(station_key, station_id, city_slug, operator_name, is_open_24_7, is_current)""")
-    con.execute(f"""CREATE TABLE marts.dim_connector AS
-                    SELECT * FROM (VALUES
-                      ('S1*1-a', 'S1*1', 'S1', 'AC_3_PHASE', 22.0, 22.0, TIMESTAMPTZ '{START}', NULL, TRUE),
-                      ('S1*2-a', 'S1*2', 'S1', 'DC', 50.0, 50.0, TIMESTAMPTZ '{START}', NULL, TRUE),
-                      ('S3*1-a', 'S3*1', 'S3', 'AC_3_PHASE', 11.0, 11.0, TIMESTAMPTZ '{START}', NULL, TRUE))
-                    AS t(connector_id, charging_point_id, station_id, power_type, max_power_kw, rated_power_kw,
-                         valid_from, valid_to, is_current)""")
-    con.execute("""CREATE TABLE marts.dim_poi_station (station_id VARCHAR, poi_id VARCHAR, category VARCHAR,
-                   distance_m DOUBLE, radius_m DOUBLE)""")
-    if pois:  # S1: two cafes, a supermarket and a museum; S2: none; S3: a car park
-        con.execute("""INSERT INTO marts.dim_poi_station VALUES ('S1', 'node/1', 'cafe', 10, 500),
-                       ('S1', 'node/2', 'cafe', 20, 500), ('S1', 'node/3', 'supermarket', 30, 500),
-                       ('S1', 'way/4', 'museum', 40, 500), ('S3', 'node/5', 'parking', 50, 500)""")
-    daily = synthetic_daily() if daily is None else daily
-    con.execute("""CREATE TABLE marts.mart_utilization_station_daily (day DATE, station_id VARCHAR, city_slug VARCHAR,
-                   operator_name VARCHAR, n_charging_points INTEGER, observed_hours DOUBLE, sessions INTEGER,
-                   share_occupied DOUBLE, share_available DOUBLE, share_out_of_order DOUBLE)""")
-    if len(daily):
-        con.register("_daily", daily)
-        con.execute("INSERT INTO marts.mart_utilization_station_daily SELECT day, station_id, city_slug, "
-                    "operator_name, n_charging_points, observed_hours, sessions, share_occupied, share_available, "
-                    "share_out_of_order FROM _daily")
-    return con
 
 
 def features_of(status: pd.DataFrame) -> pd.DataFrame:
@@ -234,41 +163,11 @@ def test_too_few_days_for_a_time_split_split_by_station():
 
 
 # --- on a small simulated warehouse ------------------------------------------------------------------------------
-SIM_DAYS = 6
-SIM_ENV = {"EV_SIM_CITIES": "bonn,bayreuth", "EV_SIM_STATIONS_PER_CITY": "6", "EV_SIM_DAYS": str(SIM_DAYS),
-           "EV_SIM_START": "2022-01-10"}
-CLEARED = ("EV_SOURCE", "EV_REPLAY_DIR", "EV_CITIES", "EV_SOURCE_CHARGECLOUD", "EV_SOURCE_OSM", "EV_SOURCE_OPENCHARGEMAP",
-           "EV_SOURCE_SESSIONS", "OPENCHARGEMAP_API_KEY", "DAGSTER_HOME")
-
-
 @pytest.fixture(scope="module")
-def simulated(tmp_path_factory, dbt_manifest):
-    """The warehouse of a small simulated demo: the jobs `make demo` runs up to the warehouse (polls, ingestion,
-    dbt), in-process on a temporary instance, without the docs site and without ml_job (which would train every
-    model family, these included)."""
-    import dagster as dg
-
-    from ev_assets import cli
-    from ev_assets.definitions import defs
-    from ev_assets.lib.settings import Settings
-
-    data_dir = tmp_path_factory.mktemp("stations") / "data"
-    with pytest.MonkeyPatch.context() as env:
-        for name in CLEARED:
-            env.delenv(name, raising=False)
-        env.setenv("EV_DATA_DIR", str(data_dir))
-        for name, value in SIM_ENV.items():
-            env.setenv(name, value)
-        instance = dg.DagsterInstance.ephemeral()
-        (window,) = cli.poll_windows(Settings.from_env())
-        for job, tags in (("chargecloud_poll_job", cli.poll_tags(window)), ("ingest_job", cli.day_tags(window)),
-                          ("warehouse_job", cli.day_tags(window))):
-            job_def = defs.resolve_job_def(job)
-            keys = [k for k in job_def.asset_layer.executable_asset_keys if k.path[-1] != "dbt_docs_site"]
-            result = job_def.execute_in_process(instance=instance, tags=tags, raise_on_error=False, asset_selection=keys)
-            failures = [e.step_failure_data.error.to_string() for e in result.all_events if e.is_step_failure]
-            assert result.success, f"{job}: " + "\n".join(failures)
-    return data_dir / "warehouse.duckdb"
+def simulated(demo_root):
+    """The warehouse of the session's small simulated demo (`demo_root`: polls, ingestion, dbt, as `make demo` runs
+    them), read only here."""
+    return demo_root.data_dir / "warehouse.duckdb"
 
 
 @pytest.fixture(scope="module")
@@ -287,7 +186,8 @@ def _assert_finite(evaluation, names, baselines):
 
 def test_availability_models_train_on_the_simulated_warehouse(simulated_frames):
     features, _ = simulated_frames
-    assert features["station_id"].nunique() == 12 and features["polled_at"].dt.floor("D").nunique() == SIM_DAYS
+    assert features["station_id"].nunique() == DEMO_STATIONS
+    assert features["polled_at"].dt.floor("D").nunique() == DEMO_DAYS
     models = stations.train_availability_models(features)
     assert [m.name for m in models] == ["station_available_15min", "station_available_60min"]
     for model in models:
@@ -307,7 +207,8 @@ def test_availability_models_train_on_the_simulated_warehouse(simulated_frames):
 
 def test_utilization_models_train_on_the_simulated_warehouse(simulated_frames):
     _, days = simulated_frames
-    assert len(days) == 12 * SIM_DAYS and not days[[c for c in days.columns if c.startswith("poi_")]].isna().any().any()
+    assert len(days) == DEMO_STATIONS * DEMO_DAYS
+    assert not days[[c for c in days.columns if c.startswith("poi_")]].isna().any().any()
     models = stations.train_utilization_models(days)
     assert [m.name for m in models] == ["station_sessions_per_day", "station_occupied_share"]
     for model in models:
@@ -327,8 +228,8 @@ def test_a_one_day_warehouse_raises_insufficient_data(simulated, tmp_path):
     with contextlib.closing(duckdb.connect(str(one_day), read_only=True)) as con:
         features = stations.station_time_features(con)
         days = stations.station_utilization_features(con)
-    assert len(features) == 12 * 144
+    assert len(features) == DEMO_STATIONS * 144
     with pytest.raises(InsufficientData, match=r"only 1 day\(s\) of polls .*at least 2 days"):
         stations.train_availability_models(features)
-    with pytest.raises(InsufficientData, match="12 usable station-days.*at least 40"):
+    with pytest.raises(InsufficientData, match=f"{DEMO_STATIONS} usable station-days.*at least 40"):
         stations.train_utilization_models(days)

@@ -21,13 +21,13 @@ import pytest
 
 from ev_assets import cli
 from ev_assets.lib.settings import Settings
+from ev_assets_tests.fixtures import jobs
 
 # Monday to Thursday, about 16 stations
 INITIAL = {"EV_SIM_CITIES": "koeln,bonn", "EV_SIM_STATIONS_PER_CITY": "8", "EV_SIM_START": "2022-01-10", "EV_SIM_DAYS": "4"}
 # the Friday after: three times the demand, and twice as many stations per city
 SHIFTED = {"EV_SIM_START": "2022-01-14", "EV_SIM_DAYS": "1", "EV_SIM_DEMAND_FACTOR": "3", "EV_SIM_STATIONS_PER_CITY": "16"}
-CLEARED = ("EV_SOURCE", "EV_REPLAY_DIR", "EV_CITIES", "EV_SOURCE_CHARGECLOUD", "EV_SOURCE_OSM", "EV_SOURCE_OPENCHARGEMAP",
-           "EV_SOURCE_SESSIONS", "OPENCHARGEMAP_API_KEY", "DAGSTER_HOME", "EV_SIM_DEMAND_FACTOR", "EV_SIM_SEED",
+CLEARED = (*jobs.CLEARED, "EV_SIM_DEMAND_FACTOR", "EV_SIM_SEED",
            "EV_DRIFT_WINDOW_HOURS", "EV_DRIFT_SAMPLE_ROWS", "EV_DRIFT_SHARE_LIMIT", "EV_LIVE_BRIER_LIMIT",
            "EV_RETRAIN_COOLDOWN_MINUTES", "EV_POLL_INTERVAL_MINUTES", "DBT_INDIRECT_SELECTION")
 MODELS = ("station_available_15min", "station_available_60min")

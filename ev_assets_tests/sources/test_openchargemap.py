@@ -17,43 +17,9 @@ from ev_assets.lib.rawstore import write_raw
 from ev_assets.lib.replayfiles import FileReport
 from ev_assets.lib.settings import Settings, SettingsError
 from ev_assets.lib.tables import columns
+from ev_assets_tests.fixtures.recordings import RECORDED_POI, RECORDED_REFERENCE
 
 KEY = "sekrit-test-key-4711"
-
-# A small recorded answer: three POIs as the real compact /poi endpoint returns them (IDs shortened), and the
-# part of the reference data that decodes them. Operator 3534 is newer than the reference, as in real life.
-RECORDED_POI = [
-    {
-        "ID": 470413, "UUID": "5FDA8AE3-D7EF-4257-B934-6EEDB18F0A5A", "DataProviderID": 1, "OperatorID": 3492,
-        "UsageTypeID": 1, "StatusTypeID": 50, "NumberOfPoints": 2, "DateCreated": "2025-11-30T13:40:00Z",
-        "DateLastVerified": "2025-12-03T13:43:00Z",
-        "AddressInfo": {"ID": 470802, "Title": "Bahnhof Leutkirch", "AddressLine1": "Bahnhof", "Town": "Leutkirch",
-                        "StateOrProvince": "Baden-Württemberg", "Postcode": "88299", "CountryID": 87,
-                        "Latitude": 47.82588156247911, "Longitude": 10.016700731501714, "DistanceUnit": 0},
-        "Connections": [{"ID": 789933, "ConnectionTypeID": 33, "StatusTypeID": 50, "LevelID": 2, "PowerKW": 11,
-                         "CurrentTypeID": 10, "Quantity": 2}],
-    },
-    {
-        "ID": 470410, "UUID": "0B5B0E0C-0000-4000-8000-000000000001", "OperatorID": 3534, "StatusTypeID": 50,
-        "DateCreated": "2025-11-28T20:06:00Z", "DateLastVerified": "2025-12-01T20:07:00Z",
-        "AddressInfo": {"Title": "Autohof", "AddressLine1": "Industriestr. 1", "CountryID": 87,
-                        "Latitude": 48.41, "Longitude": 10.1},
-        "Connections": [
-            {"ID": 789923, "ConnectionTypeID": 33, "CurrentTypeID": 30, "PowerKW": 300, "Quantity": 2},
-            {"ID": 789924, "ConnectionTypeID": 25, "CurrentTypeID": 20, "PowerKW": 22.5},
-        ],
-    },
-    {"ID": 470999, "AddressInfo": {"Title": "no coordinates"}, "Connections": []},
-]
-RECORDED_REFERENCE = {
-    "Operators": [{"ID": 3492, "Title": "EnBW"}],
-    "UsageTypes": [{"ID": 1, "Title": "Public"}],
-    "StatusTypes": [{"ID": 50, "Title": "Operational"}],
-    "ConnectionTypes": [{"ID": 33, "Title": "CCS (Type 2)"}, {"ID": 25, "Title": "Type 2 (Socket Only)"}],
-    "CurrentTypes": [{"ID": 10, "Title": "AC (Single-Phase)"}, {"ID": 20, "Title": "AC (Three-Phase)"},
-                     {"ID": 30, "Title": "DC"}],
-    "Countries": [{"ID": 87, "Title": "Germany", "ISOCode": "DE"}],
-}
 
 
 def _assert_contract(tables: ocm.OcmTables) -> None:

@@ -20,23 +20,10 @@ from ev_assets.lib.rawstore import write_raw
 from ev_assets.lib.replayfiles import FileReport
 from ev_assets.lib.settings import DEFAULT_OSM_TAGS, Settings
 from ev_assets.lib.tables import columns
+from ev_assets_tests.fixtures.recordings import TINY_OSM
 
 # A hand-made extract: a cafe that is also a supermarket, a fuel station drawn as a square way, an untagged
 # node, and a tourism node that only custom tags pick up.
-TINY_OSM = """<?xml version="1.0" encoding="UTF-8"?>
-<osm version="0.6" generator="test">
-  <node id="1" lat="49.9500000" lon="11.5700000"><tag k="amenity" v="cafe"/><tag k="shop" v="supermarket"/>
-    <tag k="name" v="Cafe Markt"/></node>
-  <node id="2" lat="49.9600000" lon="11.5800000"/>
-  <node id="3" lat="49.9600000" lon="11.5810000"/>
-  <node id="4" lat="49.9610000" lon="11.5810000"/>
-  <node id="5" lat="49.9610000" lon="11.5800000"/>
-  <node id="6" lat="49.9700000" lon="11.5900000"><tag k="tourism" v="hotel"/></node>
-  <node id="7" lat="49.9710000" lon="11.5910000"/>
-  <way id="10"><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="5"/><nd ref="2"/>
-    <tag k="amenity" v="fuel"/><tag k="name" v="Tanke"/></way>
-</osm>
-"""
 
 
 def _no_network(monkeypatch) -> None:
