@@ -33,10 +33,11 @@ from ev_assets.lib import warehouse
 from ev_assets.lib.sources import chargecloud
 from ev_assets.lib.sources.chargecloud import floor_slot
 from ev_assets.lib.settings import Settings
+from ev_assets.lib.vocabulary import POLL_GRID_MINUTES
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-GRID = timedelta(minutes=10)
+GRID = timedelta(minutes=POLL_GRID_MINUTES)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = REPO_ROOT / "workspace.yaml"
 MAX_WARNINGS = 8  # per run on the console; all of them are in the run's event log
@@ -64,7 +65,8 @@ def poll_windows(settings: Settings, now: datetime | None = None) -> list[Window
                 windows[-1][1] = slot
             else:
                 windows.append([slot, slot])
-        return [(floor_slot(first, 10), floor_slot(last, 10) + GRID) for first, last in windows]
+        return [(floor_slot(first, POLL_GRID_MINUTES), floor_slot(last, POLL_GRID_MINUTES) + GRID)
+                for first, last in windows]
     end = floor_slot(now or datetime.now(timezone.utc), 10)
     return [(end - GRID, end)]
 

@@ -21,15 +21,20 @@ from typing import Any, Iterable
 import duckdb
 import pandas as pd
 
+from ev_assets.lib import vocabulary
+
 LOCAL_TZ = "Europe/Berlin"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
-# The charging-point status vocabulary (see `ev_assets.lib.sources.chargecloud.STATUSES`) in the groups the pages show.
+# The charging-point status vocabulary (`ev_assets.lib.vocabulary`) in the groups the pages show: charging apart from
+# the rest of the occupied group.
 AVAILABLE, CHARGING, OCCUPIED, OUT_OF_ORDER, UNKNOWN = (
     "available", "charging", "blocked / reserved", "out of order", "unknown")
 CATEGORIES = (AVAILABLE, CHARGING, OCCUPIED, OUT_OF_ORDER, UNKNOWN)
-CATEGORY_OF = {"AVAILABLE": AVAILABLE, "CHARGING": CHARGING, "RESERVED": OCCUPIED, "BLOCKED": OCCUPIED,
-               "OUTOFORDER": OUT_OF_ORDER, "INOPERATIVE": OUT_OF_ORDER, "UNKNOWN": UNKNOWN}
+CATEGORY_OF = {"AVAILABLE": AVAILABLE, "UNKNOWN": UNKNOWN,
+               **{s: OCCUPIED for s in vocabulary.OCCUPIED}, **{s: OUT_OF_ORDER for s in vocabulary.OUT_OF_ORDER},
+               "CHARGING": CHARGING}
+assert set(CATEGORY_OF) == set(vocabulary.STATUSES), "every status has its group on the pages"
 COLORS = {AVAILABLE: "#2ca02c", CHARGING: "#1f77b4", OCCUPIED: "#9467bd", OUT_OF_ORDER: "#d62728",
           UNKNOWN: "#9e9e9e"}
 # A station's status on the map: the most useful status of its charging points (a free point first).
@@ -167,7 +172,7 @@ def _df(con, sql: str, **values) -> pd.DataFrame:
 
 # --- network now -------------------------------------------------------------------------------------------------
 def latest_status(con: duckdb.DuckDBPyConnection, city: str | None = None, operator: str | None = None,
-                  poll_interval_minutes: int = 10) -> pd.DataFrame:
+                  poll_interval_minutes: int = vocabulary.POLL_GRID_MINUTES) -> pd.DataFrame:
     """Every current charging point with its status at the latest poll of its city (one row per point).
 
     Columns: charging_point_id, station_id, station_name, address, city_slug, operator_name, latitude, longitude,
@@ -329,7 +334,7 @@ def station_equipment(con: duckdb.DuckDBPyConnection, station_id: str) -> pd.Dat
 
 
 def status_timeline(con: duckdb.DuckDBPyConnection, station_id: str, start: date, end: date,
-                    poll_interval_minutes: int = 10, gap_multiple: int = 3) -> pd.DataFrame:
+                    poll_interval_minutes: int = vocabulary.POLL_GRID_MINUTES, gap_multiple: int = 3) -> pd.DataFrame:
     """Runs of equal status per charging point of the station from the status facts of the UTC days
     [start, end]: charging_point_id, status, category, start, finish, polls. A run ends at the next poll with
     another status; a silence longer than `gap_multiple` poll intervals ends it (as `int_status_intervals` does)

@@ -12,6 +12,8 @@ from datetime import date
 from pathlib import Path
 from typing import Mapping
 
+from ev_assets.lib.vocabulary import POLL_GRID_MINUTES
+
 SOURCE_MODES = ("simulated", "replay", "live")
 SOURCES = ("chargecloud", "openchargemap", "osm", "sessions", "vehicle_telemetry")
 
@@ -60,7 +62,7 @@ class Settings:
     telemetry_gap_minutes: int = 240  # no reading for longer than this is a gap: deltas and targets do not span it
     telemetry_horizon_minutes: int = 15  # how far ahead the vehicle telemetry targets look
     cities: tuple[str, ...] = CHARGECLOUD_CITIES
-    poll_interval_minutes: int = 10
+    poll_interval_minutes: int = POLL_GRID_MINUTES  # polled every grid slot by default
     chargecloud_url: str = "https://new-poi.chargecloud.de"
     ocm_url: str = "https://api.openchargemap.io/v3/poi/"
     ocm_api_key: str | None = field(default=None, repr=False)  # never logged
