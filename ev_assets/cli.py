@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     docs = settings.data_dir / "docs" / "index.html"
     if docs.exists():
         print(f"\ndbt docs site: {docs} (opens offline; `make docs` serves it)")
-    for report in sorted((settings.monitoring_dir / "drift").glob("*/latest.html")):
+    for report in sorted(settings.drift_dir.glob("*/latest.html")):
         print(f"drift report ({report.parent.name}): {report}")
     if args.command == "demo":
         print("Service: `make serve`, docs at http://127.0.0.1:8000/docs; dashboard: `make dashboard`, "

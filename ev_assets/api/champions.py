@@ -19,7 +19,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -111,12 +110,12 @@ class ModelStatus:
 
 
 class ChampionStore:
-    """The champions of `names` from `Registry(settings.data_dir / "mlflow")`, reloaded in the background."""
+    """The champions of `names` from `Registry(settings.mlflow_dir)`, reloaded in the background."""
 
     def __init__(self, settings: Settings, names: tuple[str, ...] = MODEL_NAMES, registry=None):
         self.settings = settings
         self.names = tuple(names)
-        self.root = Path(settings.data_dir) / "mlflow"
+        self.root = settings.mlflow_dir
         self._registry = registry
         self._status: dict[str, ModelStatus] = {name: ModelStatus() for name in self.names}
         self._refresh_lock = threading.Lock()

@@ -583,11 +583,11 @@ def registry_overview(registry, names: Iterable[str]) -> list[dict[str, Any]]:
     return out
 
 
-def drift_status(monitoring_dir: Path, model: str, share_limit: float) -> dict[str, Any] | None:
-    """The latest drift report of a model (`<monitoring_dir>/drift/<model>/latest.json` and `latest.html`, written
+def drift_status(drift_dir: Path, model: str, share_limit: float) -> dict[str, Any] | None:
+    """The latest drift report of a model (`<drift_dir>/<model>/latest.json` and `latest.html`, written
     by `ev_assets.lib.monitoring.drift.save`), with `drifted` = share_drifted > share_limit as the check judges;
     None when there is none."""
-    folder = Path(monitoring_dir) / "drift" / model
+    folder = Path(drift_dir) / model
     summary_path, html = folder / "latest.json", folder / "latest.html"
     if not summary_path.exists() and not html.exists():
         return None
@@ -608,9 +608,9 @@ def drift_status(monitoring_dir: Path, model: str, share_limit: float) -> dict[s
     }
 
 
-def live_error(monitoring_dir: Path) -> dict[str, Any] | None:
-    """`<monitoring_dir>/live_error/latest.json` (the live Brier score per model), None when there is none."""
-    path = Path(monitoring_dir) / "live_error" / "latest.json"
+def live_error(live_error_dir: Path) -> dict[str, Any] | None:
+    """`<live_error_dir>/latest.json` (the live Brier score per model), None when there is none."""
+    path = Path(live_error_dir) / "latest.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

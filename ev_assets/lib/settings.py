@@ -119,9 +119,34 @@ class Settings:
         return self.serving_dir / "predictions"
 
     @property
+    def mlflow_dir(self) -> Path:
+        """The model registry: `mlflow.db` and the run `artifacts/` (`ev_assets.lib.ml.registry.Registry`)."""
+        return self.data_dir / "mlflow"
+
+    @property
+    def feature_sets_dir(self) -> Path:
+        """One folder of Parquet files per feature set (`<feature set>/<frame>.parquet`), as the ML job writes them."""
+        return self.data_dir / "ml" / "features"
+
+    @property
+    def onnx_dir(self) -> Path:
+        """The ONNX exports of the champions that run on the edge (`<model>.onnx`)."""
+        return self.data_dir / "ml" / "onnx"
+
+    @property
     def monitoring_dir(self) -> Path:
         """Drift reports (HTML) and live-error summaries."""
         return self.data_dir / "monitoring"
+
+    @property
+    def drift_dir(self) -> Path:
+        """One folder of drift reports per monitored model (`<model>/latest.html`, `latest.json`)."""
+        return self.monitoring_dir / "drift"
+
+    @property
+    def live_error_dir(self) -> Path:
+        """The live error of the served forecasts against the polls that followed (`latest.json`)."""
+        return self.monitoring_dir / "live_error"
 
     @property
     def live_dir(self) -> Path:

@@ -28,7 +28,7 @@ _REGISTRIES: dict = {}  # data root -> its Registry, whose store is ensured once
 def registry(settings: Settings):
     from ev_assets.lib.ml.registry import Registry
 
-    root = settings.data_dir / "mlflow"
+    root = settings.mlflow_dir
     if root not in _REGISTRIES or not (root / "mlflow.db").exists():
         _REGISTRIES[root] = Registry(root)
         _REGISTRIES[root].ensure()
@@ -138,7 +138,7 @@ def onnx_parity(settings: Settings, key: dg.AssetKey, trained: TrainedModel, pro
     """Export a new champion to ONNX and check it against LightGBM on the held-out rows."""
     from ev_assets.lib.ml import export
 
-    path = settings.data_dir / "ml" / "onnx" / f"{trained.name}.onnx"
+    path = settings.onnx_dir / f"{trained.name}.onnx"
     if not promoted:
         return dg.AssetCheckResult(asset_key=key, check_name=PARITY, passed=True, metadata={
             "exported": False, "reason": "not the champion: the champion's export stays", "path": dg.MetadataValue.path(str(path))})

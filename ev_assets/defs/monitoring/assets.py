@@ -201,7 +201,7 @@ def drift_asset(model: str) -> dg.AssetsDefinition:
             return dg.MaterializeResult(metadata={"note": note}, check_results=[dg.AssetCheckResult(
                 check_name=NO_DRIFT, passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"note": note})])
         ref, current, columns, notes = drift_inputs(settings, family, model, reference)
-        summary = lib.report(ref, current, columns, name=model, folder=settings.monitoring_dir / "drift" / model,
+        summary = lib.report(ref, current, columns, name=model, folder=settings.drift_dir / model,
                              time_column=family.time_column, max_rows=settings.drift_sample_rows, seed=DRIFT_SEED,
                              categorical=CATEGORICAL_FEATURES,
                              numerical=[c for c in columns if c not in CATEGORICAL_FEATURES], share_limit=limit)
@@ -270,7 +270,7 @@ def live_error(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg.Mat
     table = live.live_error(predictions, outcomes, settings.poll_interval_minutes,
                             window=pd.Timedelta(hours=settings.drift_window_hours))
     latest = live.latest_scored(table)
-    path = _write_json(settings.monitoring_dir / "live_error", {
+    path = _write_json(settings.live_error_dir, {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "brier_limit": limit,
         "latest": latest, "windows": json.loads(table.to_json(orient="records", date_format="iso"))})
 
