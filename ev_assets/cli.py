@@ -327,17 +327,17 @@ def main(argv: list[str] | None = None) -> int:
     _summary(settings)
     if args.command == "demo":
         _models(instance)
-    docs = settings.data_dir / "docs" / "index.html"
+    docs = settings.docs_site_path
     if docs.exists():
         print(f"\ndbt docs site: {docs} (opens offline; `make docs` serves it)")
     for report in sorted(settings.drift_dir.glob("*/latest.html")):
         print(f"drift report ({report.parent.name}): {report}")
     if args.command == "demo":
-        print("Service: `make serve`, docs at http://127.0.0.1:8000/docs; dashboard: `make dashboard`, "
-              f"http://127.0.0.1:{settings.dashboard_port}")
+        print(f"Service: `make serve`, docs at {settings.service_url}/docs; dashboard: `make dashboard`, "
+              f"{settings.dashboard_url}")
     if instance.is_ephemeral:
         return 0 if ok else 1
-    print(f"Runs, assets and checks: `make ui`, then http://127.0.0.1:3000 (Dagster instance {instance.root_directory})")
+    print(f"Runs, assets and checks: `make ui`, then {settings.dagster_ui_url} (Dagster instance {instance.root_directory})")
     return 0 if ok else 1
 
 

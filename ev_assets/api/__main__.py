@@ -20,7 +20,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("ev_assets.api").setLevel(logging.INFO)  # champion loads and swaps, not every request
     app = create_app(settings)
-    base = f"http://{settings.serve_host}:{settings.serve_port}"
+    base = settings.service_url
     print(f"ev-assets service on {base} (data {settings.data_dir}): interactive docs at {base}/docs", flush=True)
     # one worker: the champion store and the prediction log's lock live in this process; no access log (the
     # prediction log records every answer, and a log line per request costs latency)

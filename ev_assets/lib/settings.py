@@ -78,7 +78,7 @@ class Settings:
     # --- the service (`make serve`) and monitoring -----------------------------------------------
     serve_host: str = "127.0.0.1"
     serve_port: int = 8000
-    cors_origins: tuple[str, ...] = ("http://127.0.0.1:8501", "http://localhost:8501")  # the dashboard
+    cors_origins: tuple[str, ...] = ()  # browser origins the service answers; none given: the dashboard's
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")  # Host headers the service answers (+ serve_host)
     max_body_bytes: int = 1_000_000  # a request body over this is refused (413) before it is read whole
     admin_token: str | None = field(default=None, repr=False)  # X-Admin-Token of the admin routes; never logged
@@ -90,13 +90,51 @@ class Settings:
     live_brier_limit: float = 0.25  # the live-error check fails when the availability Brier score passes this
     retrain_cooldown_minutes: int = 360  # after a retraining request, further breaches wait this long
     dashboard_port: int = 8501  # `make dashboard`, on serve_host
+    # the tools the Makefile serves on 127.0.0.1: `make ui`, `make docs` (the dbt docs site), `make mlflow`
+    dagster_ui_port: int = 3000
+    docs_port: int = 8080
+    mlflow_port: int = 5000
     map_tiles: bool = False  # base-map tiles on the dashboard's map: they are fetched online, so off by default
     # --- the live path (`make live`) --------------------------------------------------------------
     nats_url: str | None = None  # a NATS JetStream server to use; unset: `make live` starts its own under live_dir
     live_speed: float = 60.0  # simulated live feed: simulated seconds per wall-clock second (1 = real time)
     live_stale_polls: int = 2  # live data older than this many poll intervals is stale (checks, /health, API)
 
+    def __post_init__(self) -> None:
+        if not self.cors_origins:  # the dashboard's origins, on the port it is served on
+            origins = tuple(f"http://{host}:{self.dashboard_port}" for host in ("127.0.0.1", "localhost"))
+            object.__setattr__(self, "cors_origins", origins)
+
+    # --- where things are served -----------------------------------------------------------------
+    @property
+    def service_url(self) -> str:
+        """The prediction and KPI service (`make serve`); its interactive docs at `/docs`."""
+        return f"http://{self.serve_host}:{self.serve_port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{self.serve_host}:{self.dashboard_port}"
+
+    @property
+    def dagster_ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.dagster_ui_port}"
+
+    @property
+    def docs_url(self) -> str:
+        """The dbt docs site `make docs` serves (the Dagster UI links here: browsers refuse its file:// links)."""
+        return f"http://127.0.0.1:{self.docs_port}/"
+
+    @property
+    def mlflow_url(self) -> str:
+        """The MLflow UI `make mlflow` serves on the data root's registry."""
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
     # --- derived paths under the one data root -------------------------------------------------
+    @property
+    def docs_site_path(self) -> Path:
+        """The dbt docs site as one self-contained HTML file (`make docs` serves it at `docs_url`)."""
+        return self.data_dir / "docs" / "index.html"
+
     @property
     def raw_dir(self) -> Path:
         return self.data_dir / "raw"
@@ -243,8 +281,7 @@ class Settings:
             simulation=simulation,
             serve_host=get("EV_SERVE_HOST") or defaults.serve_host,
             serve_port=_int(get, "EV_SERVE_PORT", defaults.serve_port, minimum=1),
-            cors_origins=tuple(o.strip() for o in (get("EV_CORS_ORIGINS") or "").split(",") if o.strip())
-            or defaults.cors_origins,
+            cors_origins=tuple(o.strip() for o in (get("EV_CORS_ORIGINS") or "").split(",") if o.strip()),
             allowed_hosts=_csv(get("EV_ALLOWED_HOSTS")) or defaults.allowed_hosts,
             max_body_bytes=_int(get, "EV_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1),
             admin_token=get("EV_ADMIN_TOKEN"),

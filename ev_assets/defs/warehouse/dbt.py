@@ -18,13 +18,14 @@ from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
 from ev_assets.defs.partitions import daily_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.lib import warehouse
+from ev_assets.lib.settings import Settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 # The manifest comes from `dbt parse`, which `make setup` runs (so also before `make ui`).
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
-# `make docs` serves the docs site here (the UI cannot open file:// links); the Makefile's `docs` target uses this port.
-DOCS_URL = "http://127.0.0.1:8080/"
+# `make docs` serves the docs site here (the UI cannot open file:// links): `Settings.docs_url`.
+DOCS_URL = Settings().docs_url
 # dagster-dbt's name for the seconds dbt spent on a node; it is shown as `dbt_execution_s` instead.
 DBT_DURATION_KEY = "Execution Duration"
 
@@ -179,19 +180,19 @@ def day_column(columns: list[tuple[str, str]]) -> str | None:
 )
 def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: EvConfig) -> dg.MaterializeResult:
     """The dbt docs site as one self-contained HTML file under the data root (`docs/index.html`): open it from
-    disk, no network needed, or run `make docs` to serve it at DOCS_URL (the link in the metadata)."""
+    disk, no network needed, or run `make docs` to serve it at `settings.docs_url` (the link in the metadata)."""
     settings = ev_config.settings()
     invocation = dbt.cli(["docs", "generate", "--static", "--vars", dbt_vars(ev_config)], manifest=dbt_project.manifest_path)
     invocation.wait()
     static = Path(invocation.target_path) / "static_index.html"
     if not static.exists():
         raise FileNotFoundError(f"dbt docs generate --static wrote no {static}")
-    target = settings.data_dir / "docs" / "index.html"
+    target = settings.docs_site_path
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(static, target)
     return dg.MaterializeResult(
         metadata={"path": dg.MetadataValue.path(str(target)), "bytes": target.stat().st_size,
-                  "open": dg.MetadataValue.url(DOCS_URL)}  # a file:// link is refused by browsers from the UI
+                  "open": dg.MetadataValue.url(settings.docs_url)}  # browsers refuse a file:// link from the UI
     )
 
 

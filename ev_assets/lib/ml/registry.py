@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from ev_assets.lib.ml import core
+from ev_assets.lib.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
@@ -51,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # Nothing of the platform phones home: MLflow's usage telemetry is off in every process that uses the registry.
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
-DEFAULT_UI_URL = "http://127.0.0.1:5000"  # `make mlflow` serves the UI here
+DEFAULT_UI_URL = Settings().mlflow_url  # `make mlflow` serves the UI here
 CHAMPION = "champion"
 EXPERIMENT_PREFIX = "ev-assets/"
 GATE_TAG_PREFIX = "champion_gate."
