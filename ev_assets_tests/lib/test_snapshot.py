@@ -161,13 +161,18 @@ def _check(body, expected) -> None:
     assert item[field] == value
 
 
-def test_the_service_answers_while_a_warehouse_run_holds_the_file(tmp_path):
+def _published(tmp_path):
+    """A data root holding the KPI tests' warehouse, its published snapshot and a client of the KPI router on it."""
     root = tmp_path / "data"
     root.mkdir()
     warehouse = build_warehouse(root / "warehouse.duckdb")
     snaps = root / "serving" / "snapshots"
     snapshot.publish(warehouse, snaps)
-    client = TestClient(make_app(snaps, root))
+    return root, warehouse, snaps, TestClient(make_app(snaps, root))
+
+
+def test_the_service_answers_while_a_warehouse_run_holds_the_file(tmp_path):
+    root, warehouse, snaps, client = _published(tmp_path)
     for url, expected in QUERIES.items():  # warm: the reader has the snapshot open before the run starts
         _check(client.get(url).json(), expected)
 
@@ -218,12 +223,7 @@ def test_the_service_answers_while_a_warehouse_run_holds_the_file(tmp_path):
 
 
 def test_publishing_while_requests_run_never_fails_a_request(tmp_path):
-    root = tmp_path / "data"
-    root.mkdir()
-    warehouse = build_warehouse(root / "warehouse.duckdb")
-    snaps = root / "serving" / "snapshots"
-    snapshot.publish(warehouse, snaps)
-    client = TestClient(make_app(snaps, root))
+    root, warehouse, snaps, client = _published(tmp_path)
     seen: list[float] = []
     failures: list[str] = []
     done = threading.Event()

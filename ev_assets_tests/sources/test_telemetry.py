@@ -4,9 +4,7 @@ and the cleaned traces with their gap masks and time-based targets."""
 import gzip
 import io
 import json
-import logging
 
-import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
@@ -17,6 +15,7 @@ from ev_assets.lib.replayfiles import FileReport
 from ev_assets.lib.settings import Settings, SettingsError, SimulationSettings
 from ev_assets.lib.sources.telemetry import features
 from ev_assets.lib.sources.telemetry.simulate import FLEET, LOCAL, simulate_traces, simulated_files
+from ev_assets_tests.fixtures.jobs import materialize
 
 T0 = pd.Timestamp("2022-01-10 06:00", tz="UTC")
 GOOD_CSV = (
@@ -343,14 +342,8 @@ def clean_env(ev_env):
 
 def _materialize(data_dir, source="replay", replay_dir=None):
     from ev_assets.defs.raw.telemetry import telemetry_assets
-    from ev_assets.defs.resources import EvConfig
 
-    instance = dg.DagsterInstance.ephemeral()
-    config = EvConfig(data_dir=str(data_dir), source=source, replay_dir=str(replay_dir) if replay_dir else None)
-    result = dg.materialize(telemetry_assets, resources={"ev_config": config}, instance=instance, raise_on_error=False)
-    failures = [e.step_failure_data.error.to_string() for e in result.all_events if e.is_step_failure]
-    assert result.success, "\n".join(failures)
-    warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    result, warnings = materialize(telemetry_assets, data_dir, replay_dir, source)
     [check] = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     [table] = result.asset_materializations_for_node("vehicle_telemetry_table")
     return check, {k: v.value for k, v in table.metadata.items()}, warnings
