@@ -55,6 +55,7 @@ def test_the_summary_prints_exact_row_counts_after_a_rerun(tmp_path, capsys):
     assert re.search(r"\bchargecloud_poll_log 0\b", printed), printed
 
 
+@pytest.mark.slow
 def test_a_sessions_only_replay_ingests_with_a_notice_for_chargecloud(tmp_path, dbt_manifest):
     """A replay folder with a session report and no chargecloud polls: chargecloud is an empty source (a notice),
     the session reports load, and `ingest` exits 0."""
@@ -104,6 +105,7 @@ def demo(demo_root):
         yield demo_root.data_dir, demo_root.code, demo_root.out
 
 
+@pytest.mark.slow
 def test_demo_builds_every_layer_offline(demo):
     data_dir, code, out = demo
     assert code == 0, out
@@ -142,6 +144,7 @@ def test_demo_builds_every_layer_offline(demo):
         assert report.stat().st_size > 100_000 and f"drift report ({model}): {report}" in out
 
 
+@pytest.mark.slow
 def test_a_broken_input_fails_its_dbt_check_in_dagster(demo, demo_root, tmp_path, monkeypatch):
     from ev_assets.definitions import defs
 
@@ -165,6 +168,7 @@ def test_a_broken_input_fails_its_dbt_check_in_dagster(demo, demo_root, tmp_path
     assert checks[("status_chargingpoints", "no_duplicate_charging_point_poll")] is True  # dbt source tests too
 
 
+@pytest.mark.slow
 def test_the_demo_prints_a_short_account(demo):
     _, _, out = demo
     lines = out.splitlines()
@@ -176,6 +180,7 @@ def test_the_demo_prints_a_short_account(demo):
     assert lines[-1].startswith("Runs, assets and checks: `make ui`")
 
 
+@pytest.mark.slow
 def test_the_demo_runs_are_the_jobs_runs_in_the_ui(demo):
     """The UI's job page lists the runs of its code location: runs must carry that origin (not in-process ones)."""
     from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
@@ -187,6 +192,7 @@ def test_the_demo_runs_are_the_jobs_runs_in_the_ui(demo):
         assert runs[0].remote_job_origin.location_name == "ev_assets"
 
 
+@pytest.mark.slow
 def test_each_daily_partition_describes_itself(demo):
     instance = dg.DagsterInstance.get()
     events = instance.fetch_materializations(dg.AssetKey(["raw", "status_chargingpoints"]), limit=10).records
@@ -203,6 +209,7 @@ def test_each_daily_partition_describes_itself(demo):
     assert "DE\\*" in preview  # ids such as DE*BON*E1*001 stay as they are when the Markdown renders
 
 
+@pytest.mark.slow
 def test_a_failing_step_shows_its_cause(tmp_path, monkeypatch, dbt_manifest):
     for name in CLEARED:
         monkeypatch.delenv(name, raising=False)
@@ -222,6 +229,7 @@ def test_a_failing_step_shows_its_cause(tmp_path, monkeypatch, dbt_manifest):
     assert "ingest_job FAILED" in text
 
 
+@pytest.mark.slow
 def test_the_demo_trains_registers_and_gates_every_model(demo):
     from ev_assets.defs.ml.families import FAMILIES
     from ev_assets.lib.ml.core import float32_exact
@@ -252,6 +260,7 @@ def test_the_demo_trains_registers_and_gates_every_model(demo):
     assert len(predicted) == 5 and ((0 <= predicted) & (predicted <= 1)).all()
 
 
+@pytest.mark.slow
 def test_the_mlflow_ui_shows_every_model_its_champion_and_its_card(demo):
     """`make mlflow`'s server on the demo's registry, looked at in headless Chromium."""
     from ev_assets.defs.ml.families import FAMILIES
@@ -287,6 +296,7 @@ ENDPOINT_OF = {"station_available_15min": "/predict/availability", "station_avai
                "session_energy_kwh": "/predict/session", "session_duration_h": "/predict/session"}
 
 
+@pytest.mark.slow
 def test_the_service_serves_the_demo_offline_and_keeps_its_contract(demo):
     """`make serve` on the demo's data root: healthy, its interactive docs render offline in Chromium, and
     schemathesis finds no 5xx and no undocumented status against its OpenAPI spec."""

@@ -9,6 +9,7 @@ from ev_assets_tests.fixtures.paths import REPO_ROOT
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.slow
 def test_a_second_make_setup_does_not_touch_the_venv():
     venv_cfg = REPO_ROOT / ".venv" / "pyvenv.cfg"
     if not venv_cfg.exists():
@@ -26,6 +27,7 @@ def test_a_second_make_setup_does_not_touch_the_venv():
 
 
 @pytest.mark.skipif(shutil.which("make") is None or shutil.which("git") is None, reason="make or git is not installed")
+@pytest.mark.slow
 def test_two_make_targets_at_once_on_a_fresh_clone(tmp_path):
     """The README says targets are safe to run at the same time: on a fresh clone both install uv, the environment
     and the dbt manifest, and neither dies on the other's half-made files (issue 18: 1)."""

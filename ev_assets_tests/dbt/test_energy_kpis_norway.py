@@ -32,6 +32,8 @@ import pytest
 from ev_assets_tests.fixtures.dbt import query as dbt_query
 from ev_assets_tests.fixtures.dbt import run_dbt
 
+pytestmark = pytest.mark.slow  # dbt builds of a warehouse (a minute or more on 2 cores)
+
 
 DATASET = Path("norway") / "Dataset 1_EV charging reports.csv"
 OSLO = ZoneInfo("Europe/Oslo")

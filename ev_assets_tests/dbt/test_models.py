@@ -24,6 +24,9 @@ from ev_assets_tests.fixtures.dbt import query, run_dbt
 from ev_assets_tests.fixtures.paths import DBT, DBT_PROJECT
 from ev_assets_tests.fixtures.raw_fleet import DAYS, EXPECTED_SESSIONS, P1, P2, P3, write_raw_warehouse
 
+pytestmark = pytest.mark.slow  # dbt builds of a warehouse (a minute or more on 2 cores)
+
+
 def node_name(unique_id: str) -> str:
     """'test.ev_assets.<name>.<hash>' / 'model.ev_assets.<name>' / 'unit_test.ev_assets.<model>.<name>' -> name."""
     parts = unique_id.split(".")

@@ -22,6 +22,8 @@ import pytest
 from ev_assets_tests.fixtures.dbt import query, run_dbt
 from ev_assets_tests.fixtures.paths import DBT_PROJECT
 
+pytestmark = pytest.mark.slow  # dbt builds of a warehouse (a minute or more on 2 cores)
+
 DOCS = DBT_PROJECT / "docs" / "operators.md"
 RECORDINGS = ("20220111_215824_cp_data_cities.json", "20220111_220822_cp_data_cities.json")
 DAY = "2022-01-11"

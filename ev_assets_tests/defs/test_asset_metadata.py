@@ -62,6 +62,7 @@ def test_raw_column_descriptions_come_from_the_dbt_sources(defs):
 
 
 # --- dbt models -------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_every_dbt_model_shows_its_columns_as_built_with_descriptions(warehouse_run):
     data_dir, materialized, _, _ = warehouse_run
     assert len(materialized) > 30
@@ -81,6 +82,7 @@ def test_every_dbt_model_shows_its_columns_as_built_with_descriptions(warehouse_
     assert share.description.startswith("Share of observed time AVAILABLE.\n\n**AVAILABLE**: free and working")
 
 
+@pytest.mark.slow
 def test_tables_report_the_rows_of_the_day_and_views_are_not_run(warehouse_run):
     data_dir, materialized, _, _ = warehouse_run
     facts = materialized["marts/fct_charging_point_status"].metadata
@@ -97,6 +99,7 @@ def test_tables_report_the_rows_of_the_day_and_views_are_not_run(warehouse_run):
     assert "dagster/row_count" not in view and "dagster/column_schema" in view
 
 
+@pytest.mark.slow
 def test_dbt_metadata_is_readable_in_the_ui(warehouse_run, defs):
     _, materialized, _, result = warehouse_run
     for key, event in materialized.items():
@@ -113,6 +116,7 @@ def test_dbt_metadata_is_readable_in_the_ui(warehouse_run, defs):
     assert len(checks) > 100 and all(checks.values())
 
 
+@pytest.mark.slow
 def test_docs_site_link_opens_in_a_browser_on_the_overview(warehouse_run):
     from ev_assets.defs.warehouse.dbt import DOCS_URL
 

@@ -184,6 +184,7 @@ def _assert_finite(evaluation, names, baselines):
         assert all(np.isfinite(predictor[m]) for m in names), predictor
 
 
+@pytest.mark.slow
 def test_availability_models_train_on_the_simulated_warehouse(simulated_frames):
     features, _ = simulated_frames
     assert features["station_id"].nunique() == DEMO_STATIONS
@@ -205,6 +206,7 @@ def test_availability_models_train_on_the_simulated_warehouse(simulated_frames):
         assert "persistence" in model.model_card()
 
 
+@pytest.mark.slow
 def test_utilization_models_train_on_the_simulated_warehouse(simulated_frames):
     _, days = simulated_frames
     assert len(days) == DEMO_STATIONS * DEMO_DAYS
@@ -219,6 +221,7 @@ def test_utilization_models_train_on_the_simulated_warehouse(simulated_frames):
         assert not {"sessions", "share_occupied", "share_available"} & set(model.features)
 
 
+@pytest.mark.slow
 def test_a_one_day_warehouse_raises_insufficient_data(simulated, tmp_path):
     one_day = tmp_path / "one_day.duckdb"
     shutil.copy(simulated, one_day)

@@ -155,6 +155,7 @@ def loop(tmp_path_factory, dbt_manifest):
 
 
 # --- the story -------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_without_drift_the_checks_pass_and_the_sensor_requests_nothing(loop):
     checks = _checks(loop.monitoring_unchanged)
     assert {name for name, c in checks.items() if c.passed} >= DRIFT_CHECKS | {LIVE_CHECK}, \
@@ -169,6 +170,7 @@ def test_without_drift_the_checks_pass_and_the_sensor_requests_nothing(loop):
         assert meta["current_rows_from_polls"] > 0 and meta["reference_rows"] > 0
 
 
+@pytest.mark.slow
 def test_a_demand_shift_with_new_stations_fails_the_drift_checks(loop):
     checks = _checks(loop.monitoring_shifted)
     for name in DRIFT_CHECKS:
@@ -184,6 +186,7 @@ def test_a_demand_shift_with_new_stations_fails_the_drift_checks(loop):
     assert json.loads(report.with_suffix(".json").read_text())["share_drifted"] == meta["share_drifted"]
 
 
+@pytest.mark.slow
 def test_the_sensor_requests_exactly_one_retraining(loop):
     (request,) = loop.tick_shifted.run_requests
     assert request.job_name in (None, "retrain_job")
@@ -193,6 +196,7 @@ def test_the_sensor_requests_exactly_one_retraining(loop):
     assert json.loads(loop.tick_shifted.cursor)["last_request_at"]
 
 
+@pytest.mark.slow
 def test_the_retraining_registers_a_new_version_through_the_gate(loop):
     assert loop.retrain is not None and loop.retrain.success
     for model in MODELS:
@@ -204,6 +208,7 @@ def test_the_retraining_registers_a_new_version_through_the_gate(loop):
         assert meta["promoted"] == gate.passed
 
 
+@pytest.mark.slow
 def test_a_second_breach_inside_the_cool_down_requests_nothing(loop):
     checks = _checks(loop.monitoring_again)
     failed = {name for name, c in checks.items() if not c.passed}
@@ -215,6 +220,7 @@ def test_a_second_breach_inside_the_cool_down_requests_nothing(loop):
     assert set(cursor["handled"].values()) != set(json.loads(loop.tick_shifted.cursor)["handled"].values())
 
 
+@pytest.mark.slow
 def test_the_prediction_log_and_the_live_error(loop):
     log = _materialized(loop.monitoring_unchanged, "monitoring/prediction_log")
     assert log["dagster/row_count"] == 30 and log["per_model"] == {"station_available_15min": 30}
