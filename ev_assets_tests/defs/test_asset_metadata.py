@@ -1,7 +1,7 @@
 """What the asset catalog shows about each table: described columns of the raw tables, and for every dbt model
 built its columns, row counts and a preview, with nothing the UI cannot display; the docs site link opens.
 
-The warehouse job runs once, on the hand-made raw tables of `lib/test_dbt_models.py`, for the day 2022-01-11.
+The warehouse job runs once, on the hand-made raw tables of `fixtures/raw_fleet.py`, for the day 2022-01-11.
 """
 
 import dagster as dg
