@@ -1,5 +1,6 @@
 """The live dashboard as a user sees it: `python -m ev_assets.dashboard` on a free port against a data root whose
-live store the test fills (the hand-made snapshot and the first live state of `fixtures.dashboard` and `fixtures.live_feed`),
+live store the test fills (the hand-made snapshot of `fixtures.dashboard`, the first live state of
+`fixtures.live_feed`),
 Network now and Station opened in headless Chromium, then more status changes and meter events landed while the
 pages stay open: each page shows them by itself (its fragment redraws every EV_DASHBOARD_REFRESH_S seconds), with
 no reload. Screenshots before and after go to `<data root>/screenshots/`."""
