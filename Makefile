@@ -14,7 +14,7 @@ export DAGSTER_HOME ?= $(abspath $(EV_DATA_DIR))/dagster_home
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help setup browser demo ingest rebuild-raw test ui docs mlflow serve dashboard live benchmark clean
+.PHONY: help setup browser demo ingest rebuild-raw test ui docs mlflow serve dashboard live soak benchmark clean
 
 help:
 	@echo "make demo       run the whole graph offline on the simulated feed (ingest + warehouse + docs)"
@@ -27,6 +27,7 @@ help:
 	@echo "make serve      start the prediction and KPI service on http://127.0.0.1:8000 (docs at /docs)"
 	@echo "make dashboard  open the operator dashboard on http://127.0.0.1:8501"
 	@echo "make live       the live path: broker, feed, consumer, Dagster daemon, service and dashboard (Ctrl-C stops all)"
+	@echo "make soak       30 simulated days of scheduled operation, audited day by day (data/soak)"
 	@echo "make benchmark  print the warehouse benchmark figures"
 
 # uv from PyPI into a private venv when the machine has none. Two targets started at once on a fresh clone would
@@ -97,6 +98,13 @@ dashboard: setup
 # an accelerated clock (EV_LIVE_SPEED), the consumer, the Dagster daemon with the live sensors, service, dashboard.
 live: setup
 	@$(RUN) python -m ev_assets.live run $(ARGS)
+
+# Scheduled operation on an accelerated clock (30 days by default, ARGS="--days 5" for fewer), in a data root of its
+# own with its own Dagster instance: `EV_DATA_DIR=$(SOAK_DIR) make ui` (or mlflow, dashboard) shows what it did.
+SOAK_DIR ?= $(abspath $(EV_DATA_DIR))/soak
+soak:
+	@$(MAKE) --no-print-directory setup EV_DATA_DIR="$(SOAK_DIR)" DAGSTER_HOME="$(SOAK_DIR)/dagster_home"
+	@EV_DATA_DIR="$(SOAK_DIR)" DAGSTER_HOME="$(SOAK_DIR)/dagster_home" $(RUN) python -m ev_assets.soak $(ARGS)
 
 benchmark: setup
 	$(RUN) python benchmarks/warehouse_benchmark.py $(ARGS)

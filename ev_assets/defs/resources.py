@@ -42,4 +42,21 @@ class EvConfig(dg.ConfigurableResource):
         return warehouse.connect(settings.warehouse_path, read_only=read_only, memory_limit=settings.duckdb_memory_limit)
 
 
+def after_the_warehouse(name: str, job, cron_schedule: str, description: str) -> dg.ScheduleDefinition:
+    """A schedule (stopped by default) of an unpartitioned job that reads the warehouse: until `warehouse_job` has
+    succeeded once (schedules turned on before the first ingest and warehouse runs) its tick is a skip that says
+    so, not a failed run."""
+
+    @dg.schedule(name=name, job=job, cron_schedule=cron_schedule, execution_timezone="UTC",
+                 default_status=dg.DefaultScheduleStatus.STOPPED, description=description)
+    def _schedule(context: dg.ScheduleEvaluationContext):
+        built = context.instance.get_run_records(
+            dg.RunsFilter(job_name="warehouse_job", statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)
+        if not built:
+            return dg.SkipReason("no warehouse_job run has succeeded yet: the ingest and warehouse runs come first")
+        return dg.RunRequest()
+
+    return _schedule
+
+
 defs = dg.Definitions(resources={"ev_config": EvConfig()})

@@ -136,7 +136,8 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("connection_count", "INTEGER"),
         ("date_last_verified", "TIMESTAMPTZ"),
         ("date_created", "TIMESTAMPTZ"),
-        ("raw_file", "VARCHAR"),
+        ("raw_file", "VARCHAR"),  # the first pull that gave this version of the station
+        ("first_pulled_at", "TIMESTAMPTZ"),  # when that pull was stored: the version is valid from then
     ],
     "ocm_connections": [
         ("ocm_id", "BIGINT"),

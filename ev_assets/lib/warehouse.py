@@ -39,8 +39,19 @@ def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> None:
+    """Create the raw tables that are missing, and add to an existing one the columns a newer version of its
+    schema has (appended at the end, empty in the rows already there): an older data root keeps working."""
+    present: dict[str, set[str]] = {}
+    for table, column in con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                                     "WHERE table_schema = ?", [tables.SCHEMA]).fetchall():
+        present.setdefault(table, set()).add(column)
     for name in names:
-        con.execute(tables.ddl(name))
+        if name not in present:
+            con.execute(tables.ddl(name))
+            continue
+        for column, typ in tables.TABLES[name]:
+            if column not in present[name]:
+                con.execute(f"ALTER TABLE {tables.SCHEMA}.{name} ADD COLUMN {column} {typ}")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> int:
@@ -52,7 +63,7 @@ def _insert(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> i
         raise ValueError(f"frame for {name} lacks columns {missing}")
     con.register("_frame", frame[cols])
     try:
-        con.execute(f"INSERT INTO {tables.SCHEMA}.{name} SELECT {', '.join(cols)} FROM _frame")
+        con.execute(f"INSERT INTO {tables.SCHEMA}.{name} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM _frame")
     finally:
         con.unregister("_frame")
     return len(frame)

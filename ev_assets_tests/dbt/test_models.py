@@ -169,6 +169,16 @@ def test_station_history_is_a_type_2_dimension(full_build):
     assert keys == [(2,)]
 
 
+def test_the_registry_history_is_a_type_2_dimension_and_staging_holds_the_current_version(full_build):
+    rows = query(full_build, "select status_type, strftime(valid_from, '%Y-%m-%d %H:%M'), "
+                             "strftime(valid_to, '%Y-%m-%d %H:%M'), is_current, version "
+                             "from marts.dim_ocm_station_history where ocm_id = 1001 order by version")
+    assert rows == [("Operational", "2021-12-02 00:00", "2022-01-11 06:00", False, 1),
+                    ("Temporarily Unavailable", "2022-01-11 06:00", None, True, 2)]
+    assert query(full_build, "select status_type from staging.stg_ocm__stations where ocm_id = 1001") == [
+        ("Temporarily Unavailable",)]
+
+
 def test_energy_marts_count_sessions_in_their_start_day(full_build):
     daily = query(
         full_build,

@@ -244,11 +244,35 @@ class FakeInstance:
         return self.records.get(key.to_user_string())
 
 
-def _record(record_id: int, status: str):
-    """What the sensor reads of an `AssetCheckExecutionRecord`."""
+def _record(record_id: int, status: str, version: str | None = None):
+    """What the sensor reads of an `AssetCheckExecutionRecord` (with the drift check's reference version)."""
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-    return SimpleNamespace(id=record_id, run_id=f"run{record_id:05d}", status=AssetCheckExecutionRecordStatus[status])
+    evaluation = SimpleNamespace(metadata={"reference_version": dg.MetadataValue.text(version)} if version else {})
+    return SimpleNamespace(id=record_id, run_id=f"run{record_id:05d}", status=AssetCheckExecutionRecordStatus[status],
+                           evaluation=evaluation)
+
+
+def test_a_drift_that_persists_against_the_same_version_is_one_breach():
+    """Day after day the check fails against v3, for which a retraining was requested (and the gate kept v3): no
+    more requests. It passes, then fails again: a new breach. v4 fails: a new breach too."""
+    from ev_assets.defs.monitoring.sensors import Cursor, evaluate
+
+    drift15, _ = sorted(DRIFT_CHECKS)
+    day = timedelta(days=1)
+    now = datetime(2022, 1, 20, 1, tzinfo=timezone.utc)
+    cool = timedelta(hours=6)
+    request, _, cursor = evaluate(FakeInstance({drift15: _record(1, "FAILED", "3")}), Cursor(), cool, now)
+    assert request is not None and cursor.requested_for == {drift15: "3"}
+    request, reason, cursor = evaluate(FakeInstance({drift15: _record(2, "FAILED", "3")}), Cursor.load(cursor.dump()),
+                                       cool, now + day)
+    assert request is None and "one request per breach" in reason
+    request, _, cursor = evaluate(FakeInstance({drift15: _record(3, "SUCCEEDED", "3")}), cursor, cool, now + 2 * day)
+    assert request is None and cursor.requested_for == {}
+    request, _, cursor = evaluate(FakeInstance({drift15: _record(4, "FAILED", "3")}), cursor, cool, now + 3 * day)
+    assert request is not None
+    request, _, cursor = evaluate(FakeInstance({drift15: _record(5, "FAILED", "4")}), cursor, cool, now + 4 * day)
+    assert request is not None and cursor.requested_for == {drift15: "4"}
 
 
 def test_cursor_rules_one_request_per_breach_planned_skipped_cool_down_honoured():

@@ -308,3 +308,26 @@ def test_live_failure_message_never_shows_the_key(httpserver):
 def test_reference_url_sits_beside_the_poi_endpoint():
     assert ocm.reference_url("https://api.openchargemap.io/v3/poi/") == "https://api.openchargemap.io/v3/referencedata/"
     assert ocm.reference_url("https://api.openchargemap.io/v3/poi") == "https://api.openchargemap.io/v3/referencedata/"
+
+
+def test_the_registry_history_keeps_each_version_of_a_station_from_the_pull_that_gave_it(real_tables):
+    """Pulls A, A, B, A of the real response (B: one station's operator and status changed): that station has
+    three versions (A from the first pull, B, A again); every other station one."""
+    from datetime import datetime, timedelta, timezone
+
+    a = real_tables
+    changed = a.stations.iloc[0]["ocm_id"]
+    b_stations = a.stations.copy()
+    row = b_stations["ocm_id"] == changed
+    b_stations.loc[row, "operator_name"] = "Another Operator GmbH"
+    b_stations.loc[row, "status_type"] = "Temporarily Unavailable"
+    b = ocm.OcmTables(b_stations, a.connections, a.quarantine)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    versions = ocm.station_versions([(a, t0), (a, t0 + timedelta(days=1)), (b, t0 + timedelta(days=2)),
+                                     (a, t0 + timedelta(days=3))])
+    assert len(versions) == len(a.stations) + 2
+    history = versions[versions["ocm_id"] == changed].sort_values("first_pulled_at")
+    assert history["operator_name"].tolist()[1] == "Another Operator GmbH"
+    assert history["first_pulled_at"].tolist() == [pd.Timestamp(t0 + timedelta(days=d)) for d in (0, 2, 3)]
+    assert (versions[versions["ocm_id"] != changed]["first_pulled_at"] == pd.Timestamp(t0)).all()
+    assert list(versions.columns) == columns("ocm_stations")

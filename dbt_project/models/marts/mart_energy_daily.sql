@@ -48,7 +48,7 @@ peak_hours as (
     where energy_kwh > 0
     qualify row_number() over (
         partition by source_name, entity_type, entity_id, cast(hour_start as date)
-        order by energy_kwh desc, hour_start
+        order by round(energy_kwh, 9) desc, hour_start  -- ties to 1e-9 kWh: the earliest hour
     ) = 1
 ),
 

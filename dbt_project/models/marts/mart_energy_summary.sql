@@ -28,7 +28,9 @@ totals as (
 peak_days as (
     select source_name, entity_type, entity_id, day as peak_day, energy_kwh as peak_day_kwh
     from daily
-    qualify row_number() over (partition by source_name, entity_type, entity_id order by energy_kwh desc, day) = 1
+    -- ties (to 1e-9 kWh: sums of doubles differ in their last bits with the order rows are added in) go to the
+    -- earliest, so the daily runs and a one-shot build pick the same
+    qualify row_number() over (partition by source_name, entity_type, entity_id order by round(energy_kwh, 9) desc, day) = 1
 ),
 
 peak_hours as (
@@ -37,7 +39,7 @@ peak_hours as (
     where peak_hour_start is not null
     qualify row_number() over (
         partition by source_name, entity_type, entity_id
-        order by peak_hour_kwh desc, peak_hour_start
+        order by round(peak_hour_kwh, 9) desc, peak_hour_start
     ) = 1
 ),
 
@@ -54,7 +56,7 @@ busiest_hours_of_day as (
     where energy_kwh > 0
     qualify row_number() over (
         partition by source_name, entity_type, entity_id
-        order by energy_kwh desc, hour_of_day
+        order by round(energy_kwh, 9) desc, hour_of_day
     ) = 1
 )
 

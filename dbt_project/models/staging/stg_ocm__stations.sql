@@ -1,44 +1,40 @@
+{#- One row per Open Charge Map POI: its latest version (the most recently verified entry on a tie). -#}
+
 with
 
-source as (
-    select * from {{ source('raw', 'ocm_stations') }}
-),
-
-renamed as (
+ranked as (
     select
-        ocm_id,
-        uuid as ocm_uuid,
-        {{ clean_text('title') }} as station_name,
-        {{ clean_text('address') }} as address,
-        {{ clean_text('town') }} as city,
-        {{ clean_text('state') }} as state,
-        {{ clean_text('postcode') }} as postal_code,
-        upper({{ clean_text('country_iso') }}) as country,
-        latitude,
-        longitude,
-        operator_id,
-        {{ clean_text('operator_name') }} as operator_name,
-        usage_type_id,
-        {{ clean_text('usage_type') }} as usage_type,
-        status_type_id,
-        {{ clean_text('status_type') }} as status_type,
-        number_of_points,
-        max_power_kw,
-        connection_count,
-        date_last_verified as last_verified_at,
-        date_created as created_at,
-        raw_file
-    from source
-),
-
-deduplicated as (
-    -- every pull lists a POI again: keep its most recently verified entry (latest pull on a tie)
-    select *
-    from renamed
-    qualify row_number() over (
-        partition by ocm_id
-        order by last_verified_at desc nulls last, raw_file desc nulls last
-    ) = 1
+        *,
+        row_number() over (
+            partition by ocm_id
+            order by first_pulled_at desc nulls last, last_verified_at desc nulls last, raw_file desc nulls last
+        ) as version_rank
+    from {{ ref('stg_ocm__station_versions') }}
 )
 
-select * from deduplicated
+select
+    ocm_id,
+    ocm_uuid,
+    station_name,
+    address,
+    city,
+    state,
+    postal_code,
+    country,
+    latitude,
+    longitude,
+    operator_id,
+    operator_name,
+    usage_type_id,
+    usage_type,
+    status_type_id,
+    status_type,
+    number_of_points,
+    max_power_kw,
+    connection_count,
+    last_verified_at,
+    created_at,
+    raw_file,
+    first_pulled_at
+from ranked
+where version_rank = 1

@@ -5,6 +5,7 @@ import dagster as dg
 
 from ev_assets.defs.monitoring.assets import MONITORED, MONITORED_FAMILIES, monitoring_assets
 from ev_assets.defs.monitoring.sensors import build_retrain_sensor
+from ev_assets.defs.resources import after_the_warehouse
 
 FEATURE_SETS = dg.AssetSelection.assets(*(dg.AssetKey(["ml", f.feature_set]) for f in MONITORED_FAMILIES))
 
@@ -27,4 +28,10 @@ retrain_job = dg.define_asset_job(
 
 retrain_on_drift = build_retrain_sensor(retrain_job)
 
-defs = dg.Definitions(assets=monitoring_assets, jobs=[monitoring_job, retrain_job], sensors=[retrain_on_drift])
+# Daily, after the warehouse run (00:45 UTC) has built the day: the drift and live-error checks the sensor reads.
+monitoring_schedule = after_the_warehouse(
+    "monitoring_daily", monitoring_job, "15 1 * * *",
+    "Refresh the station-time features, the drift reports and the live error every day at 01:15 UTC.")
+
+defs = dg.Definitions(assets=monitoring_assets, jobs=[monitoring_job, retrain_job], schedules=[monitoring_schedule],
+                      sensors=[retrain_on_drift])

@@ -1,5 +1,7 @@
 """Open Charge Map: the raw registry pull and the station tables parsed from it."""
 
+from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 
@@ -48,21 +50,34 @@ def openchargemap_pull(context: dg.AssetExecutionContext, ev_config: EvConfig):
 
 @dg.multi_asset(
     specs=[
-        table_spec("ocm_stations", "Open Charge Map stations with decoded operator, usage and status names.", deps=["openchargemap_pull"]),
+        table_spec("ocm_stations", "Open Charge Map stations with decoded operator, usage and status names: every version over the stored pulls.", deps=["openchargemap_pull"]),
         table_spec("ocm_connections", "Open Charge Map connections (plugs) per station.", deps=["openchargemap_pull"]),
     ],
     pool=DUCKDB_POOL,
 )
 def ocm_tables(context: dg.AssetExecutionContext, ev_config: EvConfig, openchargemap_pull: str):
-    """Parses the latest Open Charge Map pull. Unknown reference IDs stay as IDs; POIs without ID or coordinates,
-    and recorded files the pull could not read (level `file`), are quarantined with the reason."""
-    raw_path = openchargemap_pull
-    parsed = openchargemap.parse_ocm(rawstore.read_raw(raw_path), raw_file=raw_path)
+    """`ocm_stations` holds every version of every station over all stored pulls (a new row when a later pull
+    gives a station other values, with `first_pulled_at`; dbt builds the type-2 `dim_ocm_station_history` and the
+    current `stg_ocm__stations` from it); `ocm_connections` and the quarantine are those of the latest pull. Unknown
+    reference IDs stay as IDs; POIs without ID or coordinates, and recorded files the pull could not read (level
+    `file`), are quarantined with the reason."""
+    settings = ev_config.settings()
+    latest = Path(openchargemap_pull)
+    parsed = openchargemap.parse_ocm(rawstore.read_raw(latest), raw_file=str(latest))
+    pulls = [(p, datetime.fromtimestamp(p.stat().st_mtime, timezone.utc))
+             for p in rawstore.stored_pulls(settings.raw_dir, RAW_SOURCE)]
+    if pulls and pulls[-1][0] != latest:  # the registry came back to an earlier content (stored once): now again
+        pulls.append((latest, datetime.now(timezone.utc)))
+    versions = openchargemap.station_versions(
+        [(parsed if path == latest else openchargemap.parse_ocm(rawstore.read_raw(path), raw_file=str(path)), at)
+         for path, at in pulls])
     with ev_config.connect() as con:
-        n_st = warehouse.replace_rows(con, "ocm_stations", parsed.stations, "TRUE")
+        n_st = warehouse.replace_rows(con, "ocm_stations", versions, "TRUE")
         n_co = warehouse.replace_rows(con, "ocm_connections", parsed.connections, "TRUE")
         n_q = warehouse.replace_rows(con, "quarantine", parsed.quarantine, "source = 'openchargemap'")
         if n_q:
             context.log.warning(f"{n_q} Open Charge Map record(s) quarantined: see raw.quarantine (source 'openchargemap')")
-        yield dg.MaterializeResult(asset_key=["raw", "ocm_stations"], metadata={**table_metadata(con, "ocm_stations", n_st), "quarantined_records": n_q})
+        station_meta = {**table_metadata(con, "ocm_stations", n_st), "quarantined_records": n_q, "stored_pulls": len(pulls),
+                        "stations": int(versions["ocm_id"].nunique()) if n_st else 0}
+        yield dg.MaterializeResult(asset_key=["raw", "ocm_stations"], metadata=station_meta)
         yield dg.MaterializeResult(asset_key=["raw", "ocm_connections"], metadata=table_metadata(con, "ocm_connections", n_co))

@@ -403,6 +403,19 @@ def load_clock(con: sqlite3.Connection) -> LiveClock:
     return LiveClock(row[0], parse_iso(row[1]), row[2]) if row else LiveClock.real()
 
 
+def platform_now(live_dir: Path) -> datetime:
+    """Now on the platform's clock: the simulated clock that `make live` or `make soak` stored in the landing
+    store, else real time. What measures a cool-down or an age in simulated time reads it here."""
+    try:
+        con = connect_reader(live_dir)
+    except NoLiveData:
+        return datetime.now(timezone.utc)
+    try:
+        return load_clock(con).now()
+    finally:
+        con.close()
+
+
 def counts(con: sqlite3.Connection) -> dict[str, int]:
     names = ("messages", "quarantine", "status_changes", "poll_marks", "charging_events", "status_now", "transactions")
     return {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in names}

@@ -3,8 +3,8 @@
 Simulated mode must exercise the same parsers as replay and live, so the generator writes bytes (Norway CSVs
 with decimal commas and CRLF, ACN JSON with RFC-1123 times, JSON Lines event logs) rather than rows. Everything
 follows from `SimulationSettings` (seed, start, days, cities, stations_per_city): the same settings give the
-same bytes. Each source draws from its own seeded stream, so the reports and the hourly loads derived from them
-always match, whichever is pulled first.
+same bytes. Each source draws from its own stream per day, so the reports and the hourly loads derived from them
+always match, whichever is pulled first, and a day's records are the same whatever range it was pulled in.
 """
 
 from __future__ import annotations
@@ -74,6 +74,18 @@ def _users() -> list[tuple[str, str, str | None]]:
     return users
 
 
+def _day_stream(sim: SimulationSettings, source: str, day: date) -> random.Random:
+    """The random stream of one source and day: a day's records are the same whatever range they were pulled in
+    (an overlapping export repeats them exactly), and no two days are alike."""
+    return random.Random(f"{sim.seed}:{source}:{day.isoformat()}")
+
+
+def _energy(rng: random.Random, plugin: datetime, plugout: datetime) -> float:
+    """2-40 kWh, but never more than a 3.6 kW charger could deliver while plugged in."""
+    hours = (plugout - plugin).total_seconds() / 3600.0
+    return round(min(rng.uniform(2.0, 40.0), 0.95 * HOURLY_POWERS_KW[0] * hours), 2)
+
+
 def _minute(day: date, rng: random.Random, first_hour: int, last_hour: int) -> datetime:
     return datetime(day.year, day.month, day.day, rng.randint(first_hour, last_hour), rng.randint(0, 59))
 
@@ -84,22 +96,22 @@ def norway_sessions(sim: SimulationSettings) -> list[NorwaySession]:
     Energy is 2-40 kWh, but never more than a 3.6 kW charger could deliver while plugged in, so the hourly
     loads derived from the sessions deliver exactly the reported energy.
     """
-    rng = random.Random(f"{sim.seed}:norway")
     drafts = []
     for offset in range(sim.days):
         day = sim.start + timedelta(days=offset)
+        rng = _day_stream(sim, "norway", day)
+        plugged = []
         for garage, user, shared in _users():
             if shared and rng.random() < 0.4:
                 start = _minute(day, rng, 10, 12)
-                drafts.append((garage, user, shared, start, start + timedelta(minutes=rng.randint(60, 180))))
+                plugged.append((garage, user, shared, start, start + timedelta(minutes=rng.randint(60, 180))))
             if rng.random() < 0.7:
                 start = _minute(day, rng, 16, 21)
-                drafts.append((garage, user, shared, start, _minute(day + timedelta(days=1), rng, 6, 8)))
+                plugged.append((garage, user, shared, start, _minute(day + timedelta(days=1), rng, 6, 8)))
+        drafts += [(*draft, _energy(rng, draft[3], draft[4])) for draft in plugged]
     sessions = []
     number = {user: n for n, (_, user, _) in enumerate(_users(), start=1)}
-    for garage, user, shared, plugin, plugout in sorted(drafts, key=lambda d: (d[3], d[1])):
-        hours = (plugout - plugin).total_seconds() / 3600.0
-        energy = round(min(rng.uniform(2.0, 40.0), 0.95 * HOURLY_POWERS_KW[0] * hours), 2)
+    for garage, user, shared, plugin, plugout, energy in sorted(drafts, key=lambda d: (d[3], d[1])):
         # the id names the user and the plug-in minute: the same session has the same id whatever range is
         # simulated, and sessions of other ranges never reuse it (the raw tables merge pulls by session id)
         session_id = int(f"{plugin:%y%m%d%H%M}") * 100 + number[user]
@@ -225,11 +237,11 @@ def _acn_session(rng: random.Random, station: str, space: str, arrival: datetime
 
 def acn_json(sim: SimulationSettings) -> bytes:
     """A JSON list of sessions at one simulated workplace site with `stations_per_city` stations."""
-    rng = random.Random(f"{sim.seed}:acn")
     local = ZoneInfo(ACN_TIMEZONE)
     sessions = []
     for offset in range(sim.days):
         day = sim.start + timedelta(days=offset)
+        rng = _day_stream(sim, "acn", day)
         for k in range(1, sim.stations_per_city + 1):
             if rng.random() < 0.75:
                 arrival = _minute(day, rng, 6, 10).replace(tzinfo=local)
@@ -305,11 +317,11 @@ def simulated_events(sim: SimulationSettings) -> list[dict[str, Any]]:
     Each uses one of the station's charging points (its OCPP connector number) at the lower of the point's and
     the car's power.
     """
-    rng = random.Random(f"{sim.seed}:events")
     stations = fleet_stations(sim)
     events = []
     for offset in range(sim.days):
         day = sim.start + timedelta(days=offset)
+        rng = _day_stream(sim, "events", day)
         last_start = datetime(day.year, day.month, day.day, 22, tzinfo=timezone.utc)
         for station, point_kw in stations:
             cursor = datetime(day.year, day.month, day.day, 6, tzinfo=timezone.utc)
