@@ -14,13 +14,14 @@ export DAGSTER_HOME ?= $(abspath $(EV_DATA_DIR))/dagster_home
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help setup browser demo ingest rebuild-raw test ui docs mlflow serve dashboard live soak benchmark clean
+.PHONY: help setup browser spark servers demo ingest rebuild-raw warehouse-spark test ui docs mlflow serve dashboard live soak benchmark benchmark-spark clean
 
 help:
 	@echo "make demo       run the whole graph offline on the simulated feed (ingest + warehouse + docs)"
 	@echo "make test       run the test suite"
 	@echo "make ingest     run only the ingestion jobs (honours EV_SOURCE, EV_REPLAY_DIR)"
 	@echo "make rebuild-raw  rebuild the session and telemetry tables from the raw store alone"
+	@echo "make warehouse-spark  build the warehouse (the dbt project) on Spark instead of DuckDB, for the data ingested"
 	@echo "make ui         open the Dagster UI on http://127.0.0.1:3000 with the instance the demo wrote to"
 	@echo "make docs       serve the dbt docs site the demo wrote on http://127.0.0.1:8080"
 	@echo "make mlflow     open the MLflow UI (runs, registered models, champions) on http://127.0.0.1:5000"
@@ -29,6 +30,7 @@ help:
 	@echo "make live       the live path: broker, feed, consumer, Dagster daemon, service and dashboard (Ctrl-C stops all)"
 	@echo "make soak       30 simulated days of scheduled operation, audited day by day (data/soak)"
 	@echo "make benchmark  print the warehouse benchmark figures"
+	@echo "make servers    install Debian's redis-server and postgresql (the scale-out tests start them)"
 
 # uv from PyPI into a private venv when the machine has none. Two targets started at once on a fresh clone would
 # both create it: the first takes the lock (flock, where the machine has it) and the second finds uv installed.
@@ -40,11 +42,16 @@ $(CURDIR)/.tools/bin/uv:
 DBT_MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.md' \) -print)
 
+# The `spark` extra (dbt-spark, pyspark) once installed (`make spark`) stays: setup syncs with it then.
+SPARK_EXTRA = $(if $(wildcard $(CURDIR)/.venv/lib/python*/site-packages/pyspark),--extra spark)
+# The Dagster instance: SQLite under DAGSTER_HOME, or PostgreSQL when EV_DAGSTER_PG_URL names a database.
+INSTANCE_YAML := $(if $(EV_DAGSTER_PG_URL),ev_assets/deploy/dagster-postgres.yaml,dagster.yaml)
+
 # Safe to run again and at the same time as another target: a venv that matches uv.lock is left alone.
 setup: $(UV)
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet $(SPARK_EXTRA)
 	@mkdir -p "$(DAGSTER_HOME)/.nux"
-	@cp dagster.yaml "$(DAGSTER_HOME)/.dagster.yaml.$$$$" && mv -f "$(DAGSTER_HOME)/.dagster.yaml.$$$$" "$(DAGSTER_HOME)/dagster.yaml"
+	@cp $(INSTANCE_YAML) "$(DAGSTER_HOME)/.dagster.yaml.$$$$" && mv -f "$(DAGSTER_HOME)/.dagster.yaml.$$$$" "$(DAGSTER_HOME)/dagster.yaml"
 	@echo "seen: 1" > "$(DAGSTER_HOME)/.nux/nux.yaml"
 	@$(MAKE) --silent --no-print-directory $(DBT_MANIFEST)
 
@@ -69,8 +76,29 @@ browser:
 		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium >/dev/null; }
 
-test: setup browser
+# The dbt project's second engine (README "Warehouse engines"): Debian's Java 17 and the `spark` extra of
+# pyproject.toml (dbt-spark with pyspark, ~560 MB), installed when missing. `make demo` needs neither.
+spark: setup
+	@command -v java >/dev/null || { echo "installing Debian's openjdk-17-jre-headless for Spark"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	@ls -d $(CURDIR)/.venv/lib/python*/site-packages/pyspark >/dev/null 2>&1 || { \
+		echo "installing the spark extra (dbt-spark, pyspark)"; $(LOCKED) $(UV) sync --frozen --quiet --extra spark; }
+
+# The scale-out tests start Debian's redis-server (the Celery broker) and postgresql (the Dagster instance) on free
+# ports: installed when missing.
+servers:
+	@{ command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || { \
+		echo "installing Debian's redis-server and postgresql for the scale-out tests"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq redis-server postgresql >/dev/null; }
+
+test: setup browser spark servers
 	$(RUN) pytest
+
+# The warehouse job (dbt models, docs) on Spark for the days ingested so far (`make ingest` first).
+warehouse-spark: spark
+	@EV_WAREHOUSE_ENGINE=spark $(RUN) python -m ev_assets.cli warehouse $(ARGS)
 
 ui: setup
 	$(RUN) dagster dev -w workspace.yaml --host 127.0.0.1 --port 3000
@@ -108,6 +136,10 @@ soak:
 
 benchmark: setup
 	$(RUN) python benchmarks/warehouse_benchmark.py $(ARGS)
+
+# The dbt builds of 7 and 30 simulated days on Spark local[2] and on DuckDB, with the same rows.
+benchmark-spark: spark
+	$(RUN) python benchmarks/spark_benchmark.py $(ARGS)
 
 clean:
 	rm -rf "$(EV_DATA_DIR)" dbt_project/target dbt_project/logs

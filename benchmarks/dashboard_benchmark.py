@@ -14,8 +14,15 @@ snapshot is a new cache key, so its first visit is again a cold one for the mart
    2,400 points and 365 days; hourly and daily utilization marts, sessions, reliability, POIs) with the marts'
    column names. Built once under `--workdir` and reused.
 
+3. In a browser (`--browser`): `python -m ev_assets.dashboard` served on the demo root and each page's first visit
+   after the start opened in headless Chromium (the test's DevTools tab), timed from the navigation until the
+   page's answers show (polled every 0.1 s): what a user waits for, the JavaScript bundle, the websocket and the
+   server's first runs included. `--checkout PATH` serves the dashboard of another checkout (its `.venv`), e.g. the
+   main branch, to compare before and after on the same data in one run.
+
     .venv/bin/python benchmarks/dashboard_benchmark.py [--data-dir data] [--runs 5] [--skip-year]
         [--points 2400] [--days 365] [--workdir /tmp/ev_dashboard_benchmark] [--results-json out.json]
+        [--browser [--checkout PATH ...] [--browser-runs 3]]
 """
 
 from __future__ import annotations
@@ -72,6 +79,54 @@ def time_pages(data_dir: Path, station: str, runs: int, period: str = "Last 7 da
                          "warm_max_s": round(max(warm), 3), "errors": errors}
         print(f"  {page:<12} cold {cold:6.2f} s   warm median {statistics.median(warm):5.2f} s "
               f"(max {max(warm):5.2f} s){'   ERRORS: ' + '; '.join(errors) if errors else ''}", flush=True)
+    return results
+
+
+# --- first visits in a browser -----------------------------------------------------------------------------------
+# page -> (path, texts that show once the page has drawn its answers, whatever the data)
+BROWSER_PAGES = {
+    "network": ("/network", ["Network now", "Stations by status now", "Trend over the period"]),
+    "station": ("/station?station={station}", ["Will it be free soon?", "free in 10 min", "free in 60 min",
+                                                "Status timeline"]),
+    "reliability": ("/reliability", ["Worst availability", "Operators, worst first"]),
+    "energy": ("/energy", ["Energy", "total", "peak day"]),
+    "models": ("/models", ["Models", "Champion = the version holding"]),
+}
+
+
+def browser_first_visits(data_dir: Path, station: str, checkout: Path) -> dict[str, float]:
+    """Seconds until each page's answers show on its first visit after the dashboard of `checkout` started."""
+    from ev_assets_tests import browser
+
+    port = browser.free_port()
+    base = f"http://127.0.0.1:{port}"
+    python = checkout / ".venv" / "bin" / "python"
+    env = {"EV_DATA_DIR": str(data_dir), "EV_DASHBOARD_PORT": str(port), "EV_SERVE_HOST": "127.0.0.1"}
+    seconds = {}
+    tab = browser.DevTools()
+    try:
+        with browser.server([str(python), "-m", "ev_assets.dashboard"], f"{base}/_stcore/health", env=env,
+                            cwd=checkout):
+            for page, (path, expected) in BROWSER_PAGES.items():
+                _, seconds[page] = tab.timed_open(base + path.format(station=station), expected, timeout_s=120)
+    finally:
+        tab.close()
+    return seconds
+
+
+def time_browser(data_dir: Path, station: str, checkouts: list[Path], runs: int) -> dict[str, dict]:
+    """Per checkout and page: the first visits of `runs` fresh starts (each a new server and a new tab)."""
+    results = {}
+    for checkout in checkouts:
+        visits = [browser_first_visits(data_dir, station, checkout) for _ in range(runs)]
+        load = os.getloadavg()[0]
+        per_page = {page: [v[page] for v in visits] for page in BROWSER_PAGES}
+        results[str(checkout)] = {page: {"median_s": round(statistics.median(t), 2), "max_s": round(max(t), 2)}
+                                  for page, t in per_page.items()}
+        print(f"  {checkout} (load average {load:.1f}):", flush=True)
+        for page, t in per_page.items():
+            print(f"    {page:<12} first visit median {statistics.median(t):5.2f} s   max {max(t):5.2f} s   "
+                  f"({', '.join(f'{x:.2f}' for x in t)})", flush=True)
     return results
 
 
@@ -321,15 +376,24 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "ev_dashboard_benchmark")
     parser.add_argument("--results-json", type=Path)
+    parser.add_argument("--browser", action="store_true", help="time each page's first visit in headless Chromium")
+    parser.add_argument("--checkout", type=Path, action="append",
+                        help="serve the dashboard of this checkout (repeatable; default: this one)")
+    parser.add_argument("--browser-runs", type=int, default=3)
     args = parser.parse_args()
 
     os.environ.setdefault("EV_MODEL_RELOAD_S", "3600")  # one registry look-up per run, not one per 10 s
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root, station = demo_root(args.data_dir.resolve(), Path(tmp) / "data")
-        print(f"demo data ({args.data_dir}, station {station}):", flush=True)
-        results["demo"] = time_pages(root, station, args.runs)
-        if not args.skip_year:
+        if args.browser:
+            print(f"first visits in Chromium, demo data ({args.data_dir}, station {station}):", flush=True)
+            results["browser"] = time_browser(root, station, [c.resolve() for c in args.checkout or [ROOT]],
+                                              args.browser_runs)
+        if args.runs > 0:  # (--runs 0: the browser figures only)
+            print(f"demo data ({args.data_dir}, station {station}):", flush=True)
+            results["demo"] = time_pages(root, station, args.runs)
+        if not args.skip_year and args.runs > 0:
             args.workdir.mkdir(parents=True, exist_ok=True)
             root, station = year_root(args.workdir, args.points, args.days)
             for period in ("Last 7 days", "Last 365 days"):

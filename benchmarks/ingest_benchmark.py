@@ -16,8 +16,8 @@ Steps (see benchmarks/README.md, "Ingestion"):
             materialization (Dagster's run included, Python's start-up and imports not); peak memory is the child's
             high-water mark (wait4 `ru_maxrss`). A run over a day without polls goes first, in the same process:
             Dagster imports much of itself on a process's first run (~2.5 s), which is not ingestion. --repeat
-            runs (default 3, each a fresh process and warehouse) give the median: the cores are shared.
-3. flat   - the same ingest of 1 day and of --flat-days days (default 2), each in a fresh child and warehouse, to
+            runs (default 3, each a fresh process and lake) give the median: the cores are shared.
+3. flat   - the same ingest of 1 day and of --flat-days days (default 2), each in a fresh child and lake, to
             show that peak memory does not grow with the number of days (skipped with --no-flat-check).
 
 Nothing is written to the repository: everything goes to --data-dir (default a fresh temporary folder, removed at
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -42,7 +41,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-import datadir  # noqa: E402 (benchmarks/, beside this script)
+from bench import datadir  # noqa: E402 (benchmarks/bench/, beside this script)
+from bench.machine import machine_line as shared_machine_line  # noqa: E402
 
 TARGET_MS_PER_POLL = 20.0
 SLOTS_PER_DAY = 144
@@ -92,9 +92,9 @@ def store_polls(raw_dir: Path, sim, start: date, days: int, workers: int) -> tup
 def ingest_child(spec: dict) -> dict:
     """Materialize `chargecloud_tables` over [start, start + days) and describe what it wrote."""
     import dagster as dg
-    import duckdb
 
     from ev_assets.cli import RANGE_END_TAG, RANGE_START_TAG
+    from ev_assets.lib import lake, warehouse
     from ev_assets.defs.raw.chargecloud import chargecloud_tables
     from ev_assets.defs.resources import EvConfig
 
@@ -135,19 +135,17 @@ def ingest_child(spec: dict) -> dict:
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
-    rows = {name: con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] for name in TABLES}
-    polls = con.execute("SELECT count(DISTINCT poll_slot) FROM raw.chargecloud_poll_log").fetchone()[0]
-    con.close()
-    warehouse_bytes = (data_dir / "warehouse.duckdb").stat().st_size
-    return {"warehouse_bytes": warehouse_bytes, "ingest_wall_s": wall, "empty_run_s": first_run, "polls": polls, "rows": rows, "checks": checks}
+    with warehouse.lake_connection(lake.Lake(str(data_dir / "lake"))) as con:  # the raw tables are in the lake
+        rows = {name: con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] for name in TABLES}
+        polls = con.execute("SELECT count(DISTINCT poll_slot) FROM raw.chargecloud_poll_log").fetchone()[0]
+    lake_bytes = sum(p.stat().st_size for p in (data_dir / "lake").rglob("*") if p.is_file())
+    return {"lake_bytes": lake_bytes, "ingest_wall_s": wall, "empty_run_s": first_run, "polls": polls, "rows": rows, "checks": checks}
 
 
 def run_child(spec: dict) -> dict:
     """Run `ingest_child` in a fresh process on a fresh warehouse; adds its peak RSS and whole wall time."""
     data_dir = Path(spec["data_dir"])
-    for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
-        (data_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(data_dir / "lake", ignore_errors=True)  # a fresh lake (the raw tables) per run
     command = [sys.executable, __file__, "--_child", json.dumps(spec)]
     out = tempfile.TemporaryFile(mode="w+")
     err = tempfile.TemporaryFile(mode="w+")
@@ -163,6 +161,7 @@ def run_child(spec: dict) -> dict:
     line = next(line for line in stdout.splitlines() if line.startswith("INGEST_RESULT "))
     result = json.loads(line.removeprefix("INGEST_RESULT "))
     result.update(days=spec["days"], peak_rss_bytes=usage.ru_maxrss * 1024, process_wall_s=process_wall,
+                  cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
                   load_average=os.getloadavg())
     return result
 
@@ -175,19 +174,7 @@ def mib(b: float) -> str:
 
 
 def machine_line() -> str:
-    import duckdb
-    import pandas as pd
-
-    try:
-        head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip() or "?"
-        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "ev_assets"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        revision = f"project at {head}" + (" with uncommitted ev_assets/ changes" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        revision = "project revision unknown"
-    return (f"{revision}; {os.cpu_count()} cores, Python {platform.python_version()}, duckdb {duckdb.__version__}, "
-            f"pandas {pd.__version__}; load average {os.getloadavg()[0]:.2f} (other processes share the cores)")
+    return shared_machine_line("ev_assets", ("duckdb", "pandas", "msgspec", "dagster"))
 
 
 def report_run(label: str, run: dict) -> str:
@@ -213,7 +200,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "this benchmark made before keeps its stored polls, so later runs skip step 1")
     p.add_argument("--keep", action="store_true", help="keep the data dir (a temporary one is removed otherwise)")
     p.add_argument("--repeat", type=int, default=3,
-                   help="ingest runs of --days (each a fresh process and warehouse); the median is reported "
+                   help="ingest runs of --days (each a fresh process and lake); the median is reported "
                         "(default 3: the cores are shared, single runs vary by +-20%%)")
     p.add_argument("--workers", type=int, default=2, help="processes that simulate and store the polls (step 1)")
     p.add_argument("--no-flat-check", dest="flat_check", action="store_false",
@@ -272,8 +259,8 @@ def main(argv=None) -> int:
                 print(report_run(f"{days} day" + ("s" if days > 1 else ""), runs[days]))
             growth = runs[args.flat_days]["peak_rss_bytes"] - runs[1]["peak_rss_bytes"]
             print(f"    flat: peak RSS {args.flat_days} days vs 1 day {growth / runs[1]['peak_rss_bytes']:+.1%} "
-                  f"({growth / 1024**2:+,.0f} MiB; the warehouse file grew by "
-                  f"{(runs[args.flat_days]['warehouse_bytes'] - runs[1]['warehouse_bytes']) / 1024**2:,.0f} MiB)")
+                  f"({growth / 1024**2:+,.0f} MiB; the lake grew by "
+                  f"{(runs[args.flat_days]['lake_bytes'] - runs[1]['lake_bytes']) / 1024**2:,.0f} MiB)")
 
         per_poll = 1000 * main_run["ingest_wall_s"] / max(main_run["polls"], 1)
         year_polls = 365 * SLOTS_PER_DAY
@@ -303,7 +290,7 @@ def main(argv=None) -> int:
             if args.flat_check:
                 flat_days = (1, args.flat_days)
                 results["peak_rss_bytes_by_days"] = {str(d): runs[d]["peak_rss_bytes"] for d in flat_days}
-                results["warehouse_bytes_by_days"] = {str(d): runs[d]["warehouse_bytes"] for d in flat_days}
+                results["lake_bytes_by_days"] = {str(d): runs[d]["lake_bytes"] for d in flat_days}
                 results["ingest_ms_per_poll_by_days"] = {
                     str(d): round(1000 * runs[d]["ingest_wall_s"] / max(runs[d]["polls"], 1), 2) for d in flat_days
                 }

@@ -3,6 +3,7 @@
     python -m ev_assets.cli demo      # the whole graph: polls, ingestion, warehouse (the README's `make demo`)
     python -m ev_assets.cli ingest    # polls and ingestion only (`make ingest`), honouring EV_SOURCE / EV_REPLAY_DIR
     python -m ev_assets.cli rebuild-raw  # the session and telemetry tables again from the raw store alone
+    python -m ev_assets.cli warehouse # the warehouse job alone for the ingested days (`make warehouse-spark` on Spark)
 
 The poll window comes from the source mode: the simulated range (EV_SIM_START, EV_SIM_DAYS), the recorded
 polls (replay: one window per run of consecutive days that hold recordings), or the latest complete 10-minute
@@ -29,10 +30,12 @@ import dagster as dg
 import yaml
 
 from ev_assets.defs.partitions import POLL_KEY_FORMAT
-from ev_assets.lib import warehouse
+from ev_assets.lib import lake, warehouse
 from ev_assets.lib.sources import chargecloud
 from ev_assets.lib.sources.chargecloud import floor_slot
 from ev_assets.lib.settings import Settings
+from ev_assets.lib.tables import SCHEMA as RAW_SCHEMA
+from ev_assets.lib.tables import TABLES as RAW_TABLES
 from ev_assets.lib.vocabulary import POLL_GRID_MINUTES
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -67,7 +70,7 @@ def poll_windows(settings: Settings, now: datetime | None = None) -> list[Window
                 windows.append([slot, slot])
         return [(floor_slot(first, POLL_GRID_MINUTES), floor_slot(last, POLL_GRID_MINUTES) + GRID)
                 for first, last in windows]
-    end = floor_slot(now or datetime.now(timezone.utc), 10)
+    end = floor_slot(now or datetime.now(timezone.utc), POLL_GRID_MINUTES)
     return [(end - GRID, end)]
 
 
@@ -245,48 +248,69 @@ def _run(launcher: Launcher, job: str, tags: dict[str, str] | None = None) -> bo
 
 
 def _summary(settings: Settings) -> None:
-    with warehouse.connect(settings.warehouse_path, read_only=True) as con:
-        tables = con.execute(
-            """SELECT schema_name, table_name FROM duckdb_tables()
-               ORDER BY schema_name, table_name"""
-        ).fetchall()
+    def counted(con, relations: list[tuple[str, str]]) -> list[tuple[str, str, int]]:
         # exact counts: duckdb_tables().estimated_size still counts the rows a rerun deleted
-        rows = [(schema, name, con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0])
-                for schema, name in tables]
-    print(f"\nWarehouse {settings.warehouse_path} (rows per table):")
+        return [(schema, name, con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0])
+                for schema, name in relations]
+
+    with warehouse.lake_connection(lake.from_settings(settings)) as con:  # the raw tables live in the lake
+        rows = counted(con, [(RAW_SCHEMA, name) for name in sorted(RAW_TABLES)])
+    if settings.warehouse_path.exists():  # the warehouse's own tables, once a warehouse run made them
+        with warehouse.connect(settings.warehouse_path, read_only=True) as con:
+            rows += counted(con, con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name <> ? ORDER BY ALL", [RAW_SCHEMA]).fetchall())
+    print(f"\nWarehouse {settings.warehouse_path}, raw tables in the lake {settings.lake_location} (rows per table):")
     for schema in dict.fromkeys(schema for schema, _, _ in rows):
         tables = ", ".join(f"{name}\0{size:,}" for s, name, size in rows if s == schema)  # \0 keeps name and count together
         print(textwrap.fill(tables, width=110, initial_indent=f"  {schema:<13}", subsequent_indent=" " * 15).replace("\0", " "))
 
 
 def _models(instance: dg.DagsterInstance) -> None:
-    """Each model against its best baseline on the held-out rows, and whether it is the champion."""
+    """Each model's latest candidate against its strongest baseline, and whether it became (or stayed) champion:
+    trained, skipped (too little history) or promoted, from the lifecycle assets' latest records."""
     from ev_assets.defs.ml.families import FAMILIES
-    from ev_assets.defs.ml.models import GATE
+    from ev_assets.defs.ml.models import TRAINED, key_of
 
-    rows = []
+    def metadata(event) -> dict:
+        return {} if event is None else {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+    rows, counts = [], {"trained": 0, "skipped": 0, "promoted": 0}
     for name in (name for family in FAMILIES for name in family.models):
-        event = instance.get_latest_materialization_event(dg.AssetKey(["ml", name]))
-        gate = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey(["ml", name]), GATE))
-        evaluation = None if gate is None else gate.evaluation
-        gate_meta = {k: v.value for k, v in evaluation.metadata.items()} if evaluation is not None else {}
-        if gate_meta.get("skipped"):  # this run had too little history for it
-            rows.append(f"  {name:<32} skipped: {gate_meta['reason']}")
+        trained = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(key_of(name, "candidate"), TRAINED))
+        evaluated = getattr(trained, "evaluation", None)  # None, or only planned: the step did not run or failed
+        check = {k: v.value for k, v in getattr(evaluated, "metadata", {}).items()}
+        if check.get("skipped"):  # this run had too little history for it
+            counts["skipped"] += 1
+            rows.append(f"  {name:<32} skipped: {check['reason']}")
             continue
-        if event is None:
-            rows.append(f"  {name:<32} not trained (see its promotion_gate check)")
+        candidate_event = instance.get_latest_materialization_event(key_of(name, "candidate"))
+        if candidate_event is None:
+            rows.append(f"  {name:<32} not trained (see its {TRAINED} check)")
             continue
-        meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
-        champion = "champion" if meta.get("promoted") else "challenger"
-        rows.append(f"  {name:<32} v{meta['registered_version']:<3} {champion:<10} {meta['verdict']}")
+        counts["trained"] += 1
+        candidate = metadata(candidate_event)
+        champion_event = instance.get_latest_materialization_event(key_of(name, "champion"))
+        champion = metadata(champion_event) if champion_event and champion_event.run_id == candidate_event.run_id else {}
+        evaluation_event = instance.get_latest_materialization_event(key_of(name, "evaluation"))
+        evaluation = metadata(evaluation_event) if evaluation_event and evaluation_event.run_id == candidate_event.run_id else {}
+        if champion.get("promoted"):
+            counts["promoted"] += 1
+            state = "promoted"
+        elif champion:
+            current = champion.get("champion_version")
+            state = f"challenger (champion v{current})" if current not in (None, "none") else "challenger (no champion)"
+        else:
+            state = "challenger (a blocking check failed)" if evaluation or not champion_event else "challenger"
+        rows.append(f"  {name:<32} v{candidate['registered_version']:<3} {state:<28} {candidate['verdict']}")
     if rows:
-        print("\nModels (held-out test rows; MLflow UI: `make mlflow`):")
+        print(f"\nModels: {counts['trained']} trained, {counts['skipped']} skipped, {counts['promoted']} promoted "
+              "(held-out test rows; candidate -> evaluation -> champion; MLflow UI: `make mlflow`):")
         print("\n".join(rows))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ev_assets.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["demo", "ingest", "rebuild-raw"])
+    parser.add_argument("command", choices=["demo", "ingest", "rebuild-raw", "warehouse"])
     parser.add_argument("-v", "--verbose", action="store_true", help="print Dagster's full event log on the console too")
     args = parser.parse_args(argv)
     if not args.verbose:
@@ -303,6 +327,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "rebuild-raw":
         ok = _run(Launcher(instance, settings.data_dir / "logs", verbose=args.verbose), "rebuild_raw_job")
+        _summary(settings)
+        return 0 if ok else 1
+    if args.command == "warehouse":  # `make warehouse-spark`: the warehouse job alone, on the configured engine
+        print(f"data root {settings.data_dir}; warehouse engine {settings.warehouse_engine}", flush=True)
+        launcher = Launcher(instance, settings.data_dir / "logs", verbose=args.verbose)
+        ok = True
+        for window in poll_windows(settings):
+            ok = ok and _run(launcher, "warehouse_job", day_tags(window))
         _summary(settings)
         return 0 if ok else 1
     windows = poll_windows(settings)

@@ -43,11 +43,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(command: list[str], ready_url: str, env: dict | None = None, timeout_s: float = 120) -> Iterator[None]:
-    """Run `command` in its own process group until the block ends; ready when `ready_url` answers 200."""
+def server(command: list[str], ready_url: str, env: dict | None = None, timeout_s: float = 120,
+           cwd: Path | None = None) -> Iterator[None]:
+    """Run `command` (in `cwd`) in its own process group until the block ends; ready when `ready_url` answers 200."""
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                               start_new_session=True)
+                               start_new_session=True, cwd=cwd)
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -147,16 +148,22 @@ class DevTools:
 
     def open(self, url: str, expected: list[str], timeout_s: float = 180) -> str:
         """Load `url` (a new Streamlit session) and wait until every `expected` text shows; its visible text."""
+        return self.timed_open(url, expected, timeout_s)[0]
+
+    def timed_open(self, url: str, expected: list[str], timeout_s: float = 180) -> tuple[str, float]:
+        """`open`, and the seconds from the navigation until every `expected` text showed (polled every 0.1 s)."""
+        started = time.monotonic()
         self.call("Page.navigate", url=url)
-        deadline = time.monotonic() + timeout_s
+        deadline = started + timeout_s
         while True:
             text = self.text()
             missing = [t for t in expected if t not in text]
             if not missing:
+                seconds = time.monotonic() - started
                 time.sleep(2)  # let the charts finish drawing
-                return self.text()
+                return self.text(), seconds
             assert time.monotonic() < deadline, f"{url}: {missing} not on the page; it shows: {text[:3000]}"
-            time.sleep(0.5)
+            time.sleep(0.1)
 
     def screenshot(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@
 
 {% macro surrogate_key(columns) -%}
     {#- A stable text key over the given columns (md5 of their '|'-joined text; NULL parts as ''). -#}
-    md5(concat_ws('|', {% for column in columns %}coalesce(cast({{ column }} as varchar), ''){{ ", " if not loop.last }}{% endfor %}))
+    md5(concat_ws('|', {% for column in columns %}coalesce({{ ev_assets.text_of(column) }}, ''){{ ", " if not loop.last }}{% endfor %}))
 {%- endmacro %}
 
 

@@ -30,12 +30,12 @@
     {%- set legal_forms = operator_legal_forms() | join('|') -%}
     nullif(replace(
         regexp_replace(
-            trim(regexp_replace(
-                strip_accents(
-                    replace(replace(replace(replace(lower(trim({{ column }})), 'ä', 'ae'), 'ö', 'oe'), 'ü', 'ue'), 'ß', 'ss')
+            trim({{ ev_assets.regexp_replace_all(
+                ev_assets.strip_accents(
+                    "replace(replace(replace(replace(lower(trim(" ~ column ~ ")), 'ä', 'ae'), 'ö', 'oe'), 'ü', 'ue'), 'ß', 'ss')"
                 ),
-                '[^a-z0-9]+', ' ', 'g'
-            )),
+                "'[^a-z0-9]+'", "' '"
+            ) }}),
             '( ({{ legal_forms }}))+$', ''
         ),
         ' ', ''

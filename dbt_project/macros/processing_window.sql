@@ -1,11 +1,18 @@
 {#-
-    The processing window [min_date, max_date): UTC days passed by Dagster as --vars (partition keys).
+    The processing window [min_date, max_date): UTC days, the partition keys; from --vars min_date/max_date, else
+    from the environment variables EV_DBT_MIN_DATE/EV_DBT_MAX_DATE (how Dagster and the benchmark pass them).
     Absent or empty vars mean "process everything". All day boundaries are UTC (the profile pins TimeZone).
 -#}
 
 {% macro window_date(name) -%}
     {#- The var as 'YYYY-MM-DD', or none. YAML --vars may hand over a date object: take its text. -#}
+    {#- Dagster gives the window as EV_DBT_MIN_DATE / EV_DBT_MAX_DATE, read only when the SQL is compiled: a
+        window in --vars would make every partition parse the whole project again (~4-6 s), and an environment
+        variable read while parsing would re-parse every model that reads it. -#}
     {%- set value = var(name, none) -%}
+    {%- if value is none and execute -%}
+        {%- set value = env_var('EV_DBT_' ~ (name | upper), '') -%}
+    {%- endif -%}
     {%- if value is none or (value | string | trim) == '' -%}
         {{ return(none) }}
     {%- endif -%}
@@ -20,14 +27,14 @@
 {% macro window_start() -%}
     {#- SQL literal of the window's first instant (UTC midnight of min_date), or none. -#}
     {%- set day = window_date('min_date') -%}
-    {{ return(none if day is none else "timestamptz '" ~ day ~ " 00:00:00+00'") }}
+    {{ return(none if day is none else ev_assets.utc_timestamp_literal(day ~ " 00:00:00")) }}
 {%- endmacro %}
 
 
 {% macro window_end() -%}
     {#- SQL literal of the first instant after the window (UTC midnight of max_date), or none. -#}
     {%- set day = window_date('max_date') -%}
-    {{ return(none if day is none else "timestamptz '" ~ day ~ " 00:00:00+00'") }}
+    {{ return(none if day is none else ev_assets.utc_timestamp_literal(day ~ " 00:00:00")) }}
 {%- endmacro %}
 
 
@@ -46,7 +53,7 @@
 
 {% macro poll_interval() -%}
     {#- What one poll stands for. -#}
-    to_minutes({{ var('poll_interval_minutes') | int }})
+    {{ ev_assets.minutes_interval(var('poll_interval_minutes') | int) }}
 {%- endmacro %}
 
 
@@ -58,7 +65,7 @@
 
 {% macro gap_limit() -%}
     {#- The gap limit as an interval. -#}
-    to_minutes({{ gap_limit_minutes() }})
+    {{ ev_assets.minutes_interval(gap_limit_minutes()) }}
 {%- endmacro %}
 
 
@@ -101,9 +108,10 @@
         Pre-hook of the incremental models that carry runs over: before an incremental run, drop the stored rows
         from the window start on. The run recomputes all of them (up to the end of the data processed so far),
         so rows that would no longer exist (e.g. a run first seen without the day before it) cannot linger.
-        Rows before the window are replaced through the unique key.
+        Rows before the window are replaced through the unique key. (Not on Spark, whose tables cannot delete
+        rows: insert_overwrite replaces the day partitions, macro complete_day_partitions.)
     -#}
-    {%- if is_incremental() and window_start() is not none -%}
+    {%- if is_incremental() and window_start() is not none and target.type != 'spark' -%}
         delete from {{ this }} where {{ column }} >= {{ window_start() }}
     {%- endif -%}
 {%- endmacro %}

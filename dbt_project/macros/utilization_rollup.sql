@@ -37,7 +37,7 @@ select
     cast(n_stations as integer) as n_stations,
     cast(n_charging_points as integer) as n_charging_points,
     cast(n_polls as bigint) as n_polls,
-    cast(n_polls * {{ var('poll_interval_minutes') }} / 60.0 as double) as observed_hours,
+    cast(n_polls * {{ var('poll_interval_minutes') }} / 60e0 as double) as observed_hours,
     cast(n_polls_charging / n_polls as double) as share_charging,
     cast(n_polls_occupied / n_polls as double) as share_occupied,
     cast(n_polls_available / n_polls as double) as share_available,

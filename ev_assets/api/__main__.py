@@ -18,7 +18,8 @@ def main() -> None:
     except SettingsError as exc:
         sys.exit(f"ev-assets service: {exc}")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("ev_assets.api").setLevel(logging.INFO)  # champion loads and swaps, not every request
+    for name in ("ev_assets.api", "ev_assets.lib.ml.champions"):  # champion loads and swaps, not every request
+        logging.getLogger(name).setLevel(logging.INFO)
     app = create_app(settings)
     base = settings.service_url
     print(f"ev-assets service on {base} (data {settings.data_dir}): interactive docs at {base}/docs", flush=True)

@@ -34,10 +34,10 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ev_assets.api import champions as C
 from ev_assets.api import guard, kpis, live, plan, predict
 from ev_assets.api.deps import get_champions, get_settings
 from ev_assets.lib import snapshot
+from ev_assets.lib.ml import champions as C
 from ev_assets.lib.ml import serving
 from ev_assets.lib.settings import Settings
 
@@ -277,7 +277,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     app.state.snapshot.close()
 
     # /docs and /redoc serve Swagger UI and ReDoc from the package, not from a CDN: they work offline
-    app = FastAPIOffline(title="ev-assets service", version="1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPIOffline(title="ev-assets service", version="1.0", description=DESCRIPTION, lifespan=lifespan,
+                          openapi_tags=kpis.OPENAPI_TAGS)
     app.state.settings = settings
     app.state.champions = store
     app.state.features = serving.FeatureSets(settings)

@@ -27,5 +27,5 @@ def get_snapshot(request: Request) -> "snapshot.Reader":
 
 
 def get_champions(request: Request):
-    """The model store (`ev_assets.api.champions.Champions`) of the running app."""
+    """The model store (`ev_assets.lib.ml.champions.ChampionStore`) of the running app."""
     return request.app.state.champions

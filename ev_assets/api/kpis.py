@@ -4,8 +4,10 @@ The service never opens `warehouse.duckdb` (a warehouse run holds it); it reads 
 publishes (`ev_assets.lib.snapshot`). The SQL lives in `ev_assets.lib.kpis`; this router parses the request,
 maps errors to status codes and documents the answers:
 
-- `start_date` / `end_date`: optional ISO dates (`YYYY-MM-DD`, UTC days, both inclusive). An unparsable date or
-  a start after the end is a 400 (not FastAPI's 422: the parameters are read as text and checked here).
+- `start_date` / `end_date`: optional ISO dates (`YYYY-MM-DD`, both inclusive). An unparsable date or a start
+  after the end is a 400 (not FastAPI's 422: the parameters are read as text and checked here).
+- The day rule (`ENERGY_DAY_RULE`): the session-energy routes count the site's own local days (Europe/Oslo for the
+  Norwegian reports); utilization and reliability count UTC days. Times in the answers are UTC instants.
 - 404 for a user, garage, station, city or operator that is nowhere in the marts; a known one with no data in
   the range gets an empty list (or, for a single figure, `n_days` 0 and nulls).
 - Operators are counted once: an operator is its `operator_key` (every spelling of its name in the feed), asked
@@ -30,6 +32,11 @@ from ev_assets.lib.vocabulary import OCCUPIED, OUT_OF_ORDER, spoken
 router = APIRouter(prefix="/kpi")
 
 ENERGY = "KPIs: session energy (Norwegian reports)"
+ENERGY_DAY_RULE = (
+    "Days are the site's own local days (Europe/Oslo for the Norwegian reports; the marts' `time_zone`): a "
+    "session's energy counts on the local day it is plugged in (00:09 in Oslo counts on that day, not on the UTC "
+    "day before), and hourly figures (peak hour, active hours) count each hour in the local day and clock hour it "
+    "falls in. The facts stay in UTC: times in the answers are UTC instants.")
 UTILIZATION = "KPIs: utilization"
 RELIABILITY = "KPIs: reliability"
 
@@ -74,20 +81,33 @@ def _parse_date(name: str, text: str | None) -> date | None:
         raise HTTPException(400, f"{name} {text!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
-def date_range(
-    start_date: str | None = Query(
-        None, description="First UTC day (YYYY-MM-DD), inclusive; open when absent.", json_schema_extra=_DATE_DOC
-    ),
-    end_date: str | None = Query(
-        None, description="Last UTC day (YYYY-MM-DD), inclusive; open when absent.", json_schema_extra=_DATE_DOC
-    ),
-) -> tuple[date | None, date | None]:
-    start, end = _parse_date("start_date", start_date), _parse_date("end_date", end_date)
-    try:
-        kpis.check_range(start, end)
-    except kpis.InvalidRequest as error:
-        raise HTTPException(400, str(error)) from None
-    return start, end
+def _date_range(day: str):
+    """The `start_date` / `end_date` parameters of a route whose days are `day` (documented as such)."""
+    def date_range(
+        start_date: str | None = Query(
+            None, description=f"First {day} (YYYY-MM-DD), inclusive; open when absent.", json_schema_extra=_DATE_DOC
+        ),
+        end_date: str | None = Query(
+            None, description=f"Last {day} (YYYY-MM-DD), inclusive; open when absent.", json_schema_extra=_DATE_DOC
+        ),
+    ) -> tuple[date | None, date | None]:
+        start, end = _parse_date("start_date", start_date), _parse_date("end_date", end_date)
+        try:
+            kpis.check_range(start, end)
+        except kpis.InvalidRequest as error:
+            raise HTTPException(400, str(error)) from None
+        return start, end
+    return date_range
+
+
+date_range = _date_range("UTC day")  # utilization and reliability
+energy_date_range = _date_range("local day of the site (Europe/Oslo for the Norwegian reports; see the day rule of "
+                                "the session energy routes)")
+OPENAPI_TAGS = [
+    {"name": ENERGY, "description": f"Session energy of the Norwegian residential reports. {ENERGY_DAY_RULE}"},
+    {"name": UTILIZATION, "description": "Charging-point time shares from the chargecloud polls, per UTC day."},
+    {"name": RELIABILITY, "description": "Availability and failures from the chargecloud polls, per UTC day."},
+]
 
 
 DATA_AS_OF_HEADER = "X-Data-As-Of"
@@ -95,13 +115,15 @@ DATA_AS_OF_RULE = (
     "Freshness: every answer carries the X-Data-As-Of header (and an object answer a `data_as_of` field): the "
     "marts snapshot's newest data time for what the route reads, i.e. the newest status poll "
     "(marts.fct_charging_point_status; else the start of the newest day of marts.mart_utilization_station_daily) for "
-    "utilization and reliability, the start of the newest day with session "
+    "utilization and reliability, the start (UTC) of the newest local day with session "
     "energy (marts.mart_energy_daily) for the energy routes; `unknown` when the snapshot has none.")
 ENERGY_PREFIXES = ("/kpi/users", "/kpi/garages", "/kpi/energy", "/kpi/active-hours")
 _AS_OF_SQL = {  # the first that gives a time
     "status": ("SELECT max(polled_at) FROM marts.fct_charging_point_status",
                "SELECT max(CAST(day AS TIMESTAMP)) FROM marts.mart_utilization_station_daily"),
-    "energy": ("SELECT max(CAST(day AS TIMESTAMP)) FROM marts.mart_energy_daily",),
+    # the start of the newest local day (a snapshot from before `time_zone`: of the newest day read as UTC)
+    "energy": ("SELECT max(timezone(time_zone, CAST(day AS TIMESTAMP))) FROM marts.mart_energy_daily",
+               "SELECT max(CAST(day AS TIMESTAMP)) FROM marts.mart_energy_daily"),
 }
 _AS_OF: dict[tuple[str | None, str], str | None] = {}
 
@@ -188,8 +210,8 @@ class DaySpan(BaseModel):
 
 
 class EntityEnergy(BaseModel):
-    first_day: date = Field(description="First day of its data within the range (UTC).")
-    last_day: date = Field(description="Last day of its data within the range (UTC).")
+    first_day: date = Field(description="First (local) day of its data within the range.")
+    last_day: date = Field(description="Last (local) day of its data within the range.")
     n_days: int = Field(description="Calendar days from first_day to last_day.")
     sessions: int = Field(description="Sessions starting in those days.")
     energy_kwh: float = Field(description="Energy of those sessions (kWh).")
@@ -224,9 +246,9 @@ class HourlyLoad(BaseModel):
 
 
 class DailyEnergy(BaseModel):
-    day: date = Field(description="UTC day.")
+    day: date = Field(description="Local day of the site.")
     sessions: int = Field(description="Sessions starting in the day.")
-    energy_kwh: float = Field(description="Daily total: the whole energy of the sessions starting in the day (kWh).")
+    energy_kwh: float = Field(description="Daily total: the whole energy of the sessions plugged in on the (local) day (kWh).")
     energy_kwh_cumulative: float = Field(description="Energy since the first day of the data up to this day (kWh).")
     energy_kwh_rolling_7d_avg: float = Field(
         description="Mean daily total of this day and the 6 days before (fewer at the start of the data)."
@@ -253,13 +275,16 @@ class PeakDay(Scope):
 
 
 class PeakHour(Scope):
-    hour_start: datetime | None = Field(description="UTC hour with the most energy (earliest on a tie).")
+    hour_start: datetime | None = Field(
+        description="Start (UTC) of the hour with the most energy (earliest on a tie); the range selects it by its "
+                    "local day.")
     energy_kwh: float | None = Field(description="Energy spread into that hour (kWh).")
 
 
 class DailyActiveHours(BaseModel):
-    day: date = Field(description="UTC day.")
-    active_charging_hours: int = Field(description="Clock hours (UTC) of the day in which energy was drawn, 0-24.")
+    day: date = Field(description="Local day of the site.")
+    active_charging_hours: int = Field(
+        description="Local clock hours of the day in which energy was drawn, 0-24 (0-25 on the day clocks go back).")
 
 
 class ActiveHoursAverage(DaySpan, Scope):
@@ -270,13 +295,13 @@ class ActiveHoursAverage(DaySpan, Scope):
 
 # --- session energy endpoints ----------------------------------------------------------------------------------
 @router.get("/users", tags=[ENERGY], response_model=list[UserEnergy], responses=_responses())
-def get_users(rng=Depends(date_range), con=Depends(marts)):
+def get_users(rng=Depends(energy_date_range), con=Depends(marts)):
     """Users of the Norwegian residential reports with data in the range, with their sessions and energy there."""
     return _answer(kpis.users, con, *rng)
 
 
 @router.get("/garages", tags=[ENERGY], response_model=list[GarageEnergy], responses=_responses())
-def get_garages(rng=Depends(date_range), con=Depends(marts)):
+def get_garages(rng=Depends(energy_date_range), con=Depends(marts)):
     """Garages of the Norwegian residential reports with data in the range, with their sessions and energy there."""
     return _answer(kpis.garages, con, *rng)
 
@@ -286,10 +311,10 @@ def get_garages(rng=Depends(date_range), con=Depends(marts)):
     responses=_responses(not_found="Unknown user."),
 )
 def get_hourly_loads(
-    user_id: str = Path(min_length=1, description="User (User_ID)."), rng=Depends(date_range), con=Depends(marts)
+    user_id: str = Path(min_length=1, description="User (User_ID)."), rng=Depends(energy_date_range), con=Depends(marts)
 ):
     """Hourly loads of one user from the dataset's hourly file: one row per hour with a session of the user
-    (synthetic load at 3.6 / 7.2 kW and the flexible part); the range selects by the UTC day of the hour."""
+    (synthetic load at 3.6 / 7.2 kW and the flexible part); the range selects by the local (Oslo) day of the hour."""
     return _answer(kpis.hourly_loads, con, user_id, *rng)
 
 
@@ -302,16 +327,16 @@ def _scope_responses() -> dict:
 
 @router.get("/energy/daily", tags=[ENERGY], response_model=list[DailyEnergy], responses=_scope_responses())
 def get_energy_daily(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                     rng=Depends(date_range), con=Depends(marts)):
+                     rng=Depends(energy_date_range), con=Depends(marts)):
     """Daily energy of a user, a garage or all users, one row per calendar day. Daily totals count a session's
-    whole energy in the UTC day it starts; every calendar day between the first and last day of the data is a row
+    whole energy in the local day it starts; every calendar day between the first and last day of the data is a row
     (idle days 0)."""
     return _answer(kpis.energy_daily, con, _scope(con, user_id, garage_id), *rng)
 
 
 @router.get("/energy/total", tags=[ENERGY], response_model=EnergyTotal, responses=_scope_responses())
 def get_energy_total(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                     rng=Depends(date_range), con=Depends(marts),
+                     rng=Depends(energy_date_range), con=Depends(marts),
                      as_of=Depends(data_as_of)):
     """Total energy and sessions of a user, a garage or all users in the range."""
     return _stamped(_answer(kpis.energy_total, con, _scope(con, user_id, garage_id), *rng), as_of)
@@ -319,7 +344,7 @@ def get_energy_total(user_id: str | None = USER_ID, garage_id: str | None = GARA
 
 @router.get("/energy/daily-average", tags=[ENERGY], response_model=EnergyAverage, responses=_scope_responses())
 def get_energy_daily_average(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                             rng=Depends(date_range), con=Depends(marts),
+                             rng=Depends(energy_date_range), con=Depends(marts),
                              as_of=Depends(data_as_of)):
     """Mean daily energy over the calendar days of the range (idle days count)."""
     return _stamped(_answer(kpis.energy_daily_average, con, _scope(con, user_id, garage_id), *rng), as_of)
@@ -327,7 +352,7 @@ def get_energy_daily_average(user_id: str | None = USER_ID, garage_id: str | Non
 
 @router.get("/energy/last-7-days", tags=[ENERGY], response_model=Last7Days, responses=_scope_responses())
 def get_energy_last_7_days(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                           rng=Depends(date_range), con=Depends(marts),
+                           rng=Depends(energy_date_range), con=Depends(marts),
                            as_of=Depends(data_as_of)):
     """Mean daily energy of the last 7 days: the 7 calendar days ending at the latest day with data (on or before
     end_date when given), clipped to start_date and to the first day of the data; from_day / to_day say which."""
@@ -336,7 +361,7 @@ def get_energy_last_7_days(user_id: str | None = USER_ID, garage_id: str | None 
 
 @router.get("/energy/peak-day", tags=[ENERGY], response_model=PeakDay, responses=_scope_responses())
 def get_energy_peak_day(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                        rng=Depends(date_range), con=Depends(marts),
+                        rng=Depends(energy_date_range), con=Depends(marts),
                         as_of=Depends(data_as_of)):
     """The day of the range with the highest daily total (nulls without data in the range)."""
     return _stamped(_answer(kpis.energy_peak_day, con, _scope(con, user_id, garage_id), *rng), as_of)
@@ -352,18 +377,18 @@ def _hourly_responses() -> dict:
 
 @router.get("/energy/peak-hour", tags=[ENERGY], response_model=PeakHour, responses=_hourly_responses())
 def get_energy_peak_hour(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                         rng=Depends(date_range), con=Depends(marts),
+                         rng=Depends(energy_date_range), con=Depends(marts),
                          as_of=Depends(data_as_of)):
-    """The UTC hour of the range in which a user or garage drew the most energy (a session's energy spread evenly
-    over its hours). Needs user_id or garage_id."""
+    """The hour of the range (its start as a UTC instant) in which a user or garage drew the most energy (a
+    session's energy spread evenly over its hours). Needs user_id or garage_id."""
     return _stamped(_answer(kpis.energy_peak_hour, con, _scope(con, user_id, garage_id), *rng), as_of)
 
 
 @router.get("/active-hours/daily", tags=[ENERGY], response_model=list[DailyActiveHours],
             responses=_hourly_responses())
 def get_active_hours_daily(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                           rng=Depends(date_range), con=Depends(marts)):
-    """Active charging hours per day: clock hours (UTC) in which a user or garage drew energy. Needs user_id or
+                           rng=Depends(energy_date_range), con=Depends(marts)):
+    """Active charging hours per local day: local clock hours in which a user or garage drew energy. Needs user_id or
     garage_id."""
     return _answer(kpis.active_hours_daily, con, _scope(con, user_id, garage_id), *rng)
 
@@ -371,7 +396,7 @@ def get_active_hours_daily(user_id: str | None = USER_ID, garage_id: str | None 
 @router.get("/active-hours/average", tags=[ENERGY], response_model=ActiveHoursAverage,
             responses=_hourly_responses())
 def get_active_hours_average(user_id: str | None = USER_ID, garage_id: str | None = GARAGE_ID,
-                             rng=Depends(date_range), con=Depends(marts),
+                             rng=Depends(energy_date_range), con=Depends(marts),
                              as_of=Depends(data_as_of)):
     """Mean active charging hours per calendar day of the range (idle days count as 0). Needs user_id or
     garage_id."""

@@ -9,8 +9,8 @@ energy-to-full forecast (`POST /predict/energy-to-full`, percentage points of th
 from __future__ import annotations
 
 import math
-from datetime import datetime
-from typing import Annotated, Any, Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Callable, Coroutine, Literal
 
 from fastapi import APIRouter, Body, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -78,6 +78,23 @@ Kw = Annotated[float, _number(ge=0, le=1000)]
 Probability = Annotated[float, _number(ge=0, le=1)]
 
 
+class Quantiles(BaseModel):
+    """An interval forecast: P10 <= P50 <= P90."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    p10: float = _number(ge=0, le=1000, description="10th percentile.")
+    p50: float = _number(ge=0, le=1000, description="Median (the point forecast).")
+    p90: float = _number(ge=0, le=1000, description="90th percentile.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Quantiles":
+        if not self.p10 <= self.p50 <= self.p90:
+            raise ValueError(f"the quantiles must be ordered p10 <= p50 <= p90 (got {self.p10:g}, {self.p50:g}, "
+                             f"{self.p90:g})")
+        return self
+
+
 class PlanRequest(BaseModel):
     """A charging request: the slots with their prices, the charger, when the vehicle is plugged in, how much
     energy it needs. Every per-slot list has one value per price."""
@@ -119,6 +136,16 @@ class PlanRequest(BaseModel):
         "from the service's energy-to-full forecast (`POST /predict/energy-to-full`)."))
     efficiency: float = _number(1.0, ge=0.5, le=1, description=(
         "Share of the drawn energy that reaches the battery (0.5..1, default 1)."))
+    energy_kwh_forecast: Quantiles | None = Field(None, description=(
+        "The energy need as an interval forecast, kWh (P10/P50/P90, e.g. the session energy forecast): the plan "
+        "takes the quantile `plan_on` names. Instead of the other energy inputs."))
+    plugged_in_hours_forecast: Quantiles | None = Field(None, description=(
+        "How long the vehicle stays plugged in from `plug_in_at` (default: the start), hours, as an interval "
+        "forecast (P10/P50/P90, e.g. the session duration forecast): the plan takes the quantile `plan_on` names. "
+        "Instead of `plug_out_at`, `plugged_in` and `plugged_in_probability`."))
+    plan_on: Literal["cautious", "p50"] = Field("cautious", description=(
+        "Which quantiles of the forecasts the plan rests on: `cautious` (default) the P90 energy need and the P10 "
+        "plugged-in time, so that the car is charged in all but about 1 case in 10 of each; `p50` the medians."))
 
     @field_validator("grid_limit_kw", "pv_kw", "plugged_in", "plugged_in_probability")
     @classmethod
@@ -137,12 +164,22 @@ class PlanRequest(BaseModel):
         if len(ways) > 1:
             raise ValueError(f"give only one of plugged_in, plugged_in_probability, plug_in_at/plug_out_at "
                              f"(got {', '.join(ways)})")
+        if self.plugged_in_hours_forecast is not None and (self.plug_out_at or self.plugged_in is not None
+                                                           or self.plugged_in_probability is not None):
+            raise ValueError("give plugged_in_hours_forecast or plug_out_at/plugged_in/plugged_in_probability, "
+                             "not both")
         if self.plug_in_at and self.plug_out_at and self.plug_out_at <= self.plug_in_at:
             raise ValueError("plug_out_at must be after plug_in_at")
         self._energy_need()  # raises on a missing or contradictory need
         return self
 
     def _energy_need(self) -> float:
+        if self.energy_kwh_forecast is not None:
+            if any(v is not None for v in (self.energy_kwh, self.energy_to_full_pct, self.soc_pct,
+                                           self.target_soc_pct)):
+                raise ValueError("give energy_kwh_forecast or energy_kwh/energy_to_full_pct/soc_pct/target_soc_pct, "
+                                 "not both")
+            return planlib.quantile_of(self.energy_kwh_forecast.model_dump(), self.plan_on, "energy")[0]
         if self.energy_kwh is not None:
             if self.energy_to_full_pct is not None or self.target_soc_pct is not None:
                 raise ValueError("give energy_kwh, or energy_to_full_pct, or target_soc_pct: not more than one")
@@ -164,6 +201,37 @@ class PlanRequest(BaseModel):
         return planlib.energy_need(self.capacity_kwh, self.soc_pct,
                                    100.0 if self.target_soc_pct is None else self.target_soc_pct)
 
+    def _plug_out(self) -> datetime | None:
+        if self.plugged_in_hours_forecast is None:
+            return self.plug_out_at
+        hours = planlib.quantile_of(self.plugged_in_hours_forecast.model_dump(), self.plan_on, "stay")[0]
+        return (self.plug_in_at or self.start) + timedelta(hours=hours)
+
+    def basis(self) -> str:
+        """Which inputs, and which quantiles of the forecasts, the plan rests on, in words."""
+        if self.energy_kwh_forecast is not None:
+            value, name = planlib.quantile_of(self.energy_kwh_forecast.model_dump(), self.plan_on, "energy")
+            energy = f"energy need: the {name} of energy_kwh_forecast ({value:g} kWh)"
+        elif self.energy_kwh is not None:
+            energy = "energy need: energy_kwh"
+        elif self.energy_to_full_pct is not None:
+            energy = "energy need: capacity_kwh x energy_to_full_pct"
+        else:
+            energy = "energy need: capacity_kwh with soc_pct and target_soc_pct"
+        if self.plugged_in_hours_forecast is not None:
+            hours, name = planlib.quantile_of(self.plugged_in_hours_forecast.model_dump(), self.plan_on, "stay")
+            stay = (f"plugged in: from {'plug_in_at' if self.plug_in_at else 'the start'} for the {name} of "
+                    f"plugged_in_hours_forecast ({hours:g} h, until {self._plug_out().isoformat()})")
+        elif self.plugged_in is not None:
+            stay = "plugged in: plugged_in"
+        elif self.plugged_in_probability is not None:
+            stay = f"plugged in: plugged_in_probability >= {self.min_plugged_in_probability:g}"
+        elif self.plug_in_at or self.plug_out_at:
+            stay = "plugged in: plug_in_at/plug_out_at"
+        else:
+            stay = "plugged in: the whole horizon"
+        return f"{energy}; {stay}"
+
     def problem(self) -> planlib.Problem:
         n = len(self.prices)
         if self.plugged_in is not None:
@@ -172,7 +240,7 @@ class PlanRequest(BaseModel):
             share = [1.0 if p >= self.min_plugged_in_probability else 0.0 for p in self.plugged_in_probability]
         else:
             share = planlib.plugged_share_between(self.start, self.slot_minutes, n, self.plug_in_at,
-                                                  self.plug_out_at)
+                                                  self._plug_out())
         soc = self.soc_pct
         if soc is None and self.energy_to_full_pct is not None:
             soc = 100.0 - self.energy_to_full_pct
@@ -213,6 +281,8 @@ class PlanResponse(BaseModel):
     schedule: list[PlanSlot] = Field(description="The least-cost schedule: only the slots that charge, in order. "
                                                  "When infeasible, the best partial one (everything possible).")
     immediate_schedule: list[PlanSlot] = Field(description="The charge-at-once schedule it is compared with.")
+    basis: str = Field(description="Which inputs the plan rests on, and with forecasts which quantile of each "
+                                   "(e.g. the P90 of energy_kwh_forecast and the P10 of plugged_in_hours_forecast).")
 
 
 class PlanValidationProblem(BaseModel):
@@ -245,6 +315,13 @@ _EXAMPLES = {
                   "prices": [0.40, 0.38, 0.30, 0.22, 0.18, 0.18],
                   "plugged_in_probability": [0.2, 0.7, 0.9, 0.95, 0.95, 0.9],
                   "charger_kw": 7.4, "capacity_kwh": 50, "energy_to_full_pct": 20},
+    },
+    "cautious, from interval forecasts": {
+        "summary": "Session energy and duration forecasts as P10/P50/P90: plan on the P90 need and the P10 stay",
+        "value": {"start": "2025-01-06T18:00:00+01:00", "slot_minutes": 60,
+                  "prices": [0.42, 0.40, 0.36, 0.30, 0.24, 0.21, 0.20, 0.20, 0.21, 0.24, 0.30, 0.38, 0.45],
+                  "charger_kw": 11, "energy_kwh_forecast": {"p10": 6.0, "p50": 11.5, "p90": 19.0},
+                  "plugged_in_hours_forecast": {"p10": 4.0, "p50": 9.5, "p90": 12.0}, "plan_on": "cautious"},
     },
     "PV and grid limit": {
         "summary": "Free PV at midday, a 4 kW grid limit, an explicit energy need",
@@ -280,7 +357,10 @@ def _slots(slots: list[planlib.SlotPlan]) -> list[PlanSlot]:
         "`plug_in_at`/`plug_out_at`, or `plugged_in_probability` per slot from the plug-in forecast "
         "(`POST /predict/plugin`). The energy need: `energy_kwh`, or `capacity_kwh` with `soc_pct` (and "
         "`target_soc_pct`, default 100), or `capacity_kwh` with `energy_to_full_pct` from the energy-to-full "
-        "forecast (`POST /predict/energy-to-full`, percentage points of the battery).\n\n"
+        "forecast (`POST /predict/energy-to-full`, percentage points of the battery). With interval forecasts "
+        "(`energy_kwh_forecast`, `plugged_in_hours_forecast`: P10/P50/P90) the plan rests by default on the P90 "
+        "energy need and the P10 plugged-in time (`plan_on: cautious`), or on the medians (`plan_on: p50`); "
+        "`basis` says which it used.\n\n"
         "**Not enough plugged-in time** is an answer, not an error: 200 with `feasible: false`, the most that can "
         "be delivered, the shortfall, and the best partial schedule."
     ),
@@ -305,4 +385,5 @@ def plan(request: Annotated[PlanRequest, Body(openapi_examples=_EXAMPLES)]) -> P
         shortfall_kwh=_r(result.shortfall_kwh), energy_kwh=_r(result.energy_kwh), cost=_r(result.cost),
         immediate_cost=_r(result.immediate_cost), saving=_r(result.saving), saving_pct=_r(result.saving_pct, 2),
         schedule=_slots(result.schedule), immediate_schedule=_slots(result.immediate_schedule),
+        basis=request.basis(),
     )

@@ -7,6 +7,7 @@ endpoints that ask two models: utilization and session).
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -17,11 +18,13 @@ import pandas as pd
 from fastapi import APIRouter, Request, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from ev_assets.api import champions as C
 from ev_assets.api.deps import get_champions, get_settings
 from ev_assets.lib import predlog
+from ev_assets.lib.ml import champions as C
 from ev_assets.lib.ml import serving
 from ev_assets.lib.settings import Settings
+
+log = logging.getLogger("ev_assets.api")
 
 Date = date  # (a field below is called `date`)
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -74,7 +77,7 @@ class Strict(BaseModel):
 class AvailabilityRequest(Strict):
     station_id: Identifier = Field(description="A station id of the station-time feature set (chargecloud).",
                                    examples=["10006"])
-    horizon_minutes: Literal[15, 60] = Field(description="How far ahead: 15 or 60 minutes.")
+    horizon_minutes: Literal[10, 60] = Field(description="How far ahead: 10 (the next poll) or 60 minutes.")
     at: Instant | None = Field(
         default=None, description="Forecast from the station's latest poll slot at or before this instant (ISO-8601 "
         "with a time zone, 2000..2099); default: its latest poll slot.")
@@ -113,6 +116,10 @@ class SessionRequest(Strict):
                                           "latest session. Ignored for norway.")
     user_type: Literal["private", "shared"] | None = Field(default=None, description="Norway: private or shared "
                                                            "charger; default: that of the user's latest session.")
+    kwh_requested: float | None = Field(default=None, ge=0, le=500, description="ACN: the energy the driver asks "
+                                        "for at plug-in (the app's first input), kWh. Ignored for norway.")
+    minutes_available: float | None = Field(default=None, ge=0, le=10080, description="ACN: how long the driver "
+                                            "says the car stays, minutes (the app's first input). Ignored for norway.")
     new_user: bool = Field(default=False, description="Allow a user without any session in the feature set (cold "
                            "start: no history, the model falls back on the calendar and the site). Without it an "
                            "unknown user is a 404, which catches typos.")
@@ -129,6 +136,13 @@ class Forecast(BaseModel):
     value: float
     model: str = Field(description="The registered model that answered.")
     version: str = Field(description="Its registry version (the champion at the time).")
+
+
+class IntervalForecast(Forecast):
+    value: float = Field(description="The point forecast: the P50.")
+    p10: float | None = Field(None, description="10th percentile (the 80 % interval's lower end); null when the "
+                              "champion has no interval forecast.")
+    p90: float | None = Field(None, description="90th percentile (its upper end).")
 
 
 class AvailabilityResponse(Answered):
@@ -174,6 +188,9 @@ class PluginResponse(VehicleResponse):
 class EnergyResponse(VehicleResponse):
     energy_to_full_pct: float = Field(ge=0, le=100, description="100 - state of charge at target_at, in percentage "
                                       "points of the battery (clipped to 0..100).")
+    energy_to_full_pct_p10: float | None = Field(None, ge=0, le=100, description=(
+        "10th percentile of the same (the 80 % interval's lower end); null when the champion has no interval."))
+    energy_to_full_pct_p90: float | None = Field(None, ge=0, le=100, description="90th percentile of the same.")
 
 
 class SessionResponse(Answered):
@@ -185,8 +202,8 @@ class SessionResponse(Answered):
     site_id: str | None
     station_id: str | None
     user_type: str | None
-    energy_kwh: Forecast
-    duration_h: Forecast
+    energy_kwh: IntervalForecast
+    duration_h: IntervalForecast
 
 
 class ErrorBody(BaseModel):
@@ -267,7 +284,7 @@ class _Call:
             raise serving.NotReady(f"the prediction could not be written to the prediction log "
                                    f"({type(exc).__name__}: {exc}); it was not answered") from exc
         response.headers[REQUEST_ID_HEADER] = self.request_id
-        C.log.debug("%s %s answered by %s (%.2f ms)", self.endpoint, self.request_id,
+        log.debug("%s %s answered by %s (%.2f ms)", self.endpoint, self.request_id,
                    ", ".join(f"{r['model']} v{r['version']}" for r in self.records), latency_ms)
 
 
@@ -277,10 +294,10 @@ def _iso(stamp: pd.Timestamp) -> str:
 
 # --- endpoints ---------------------------------------------------------------------------------------------------
 @router.post("/availability", response_model=AvailabilityResponse, responses={**ERRORS, 409: E409},
-             summary="Will the station have a free charging point in 15 / 60 minutes?")
+             summary="Will the station have a free charging point in 10 / 60 minutes?")
 async def predict_availability(body: AvailabilityRequest, request: Request, response: Response):
     """The probability that at least one charging point of the station is AVAILABLE `horizon_minutes` after its
-    latest poll slot at or before `at` (`station_available_15min` / `_60min`).
+    latest poll slot at or before `at` (`station_available_10min` / `_60min`).
 
     Features: when the live store has a poll of the station at or before `at` (and not older than the feature
     set's row), the row of that live poll, computed by the training code (`stations.station_time_features`) over
@@ -355,7 +372,7 @@ def _live_availability(request: Request, body: AvailabilityRequest, index, stamp
         try:
             row = online.row(con, body.station_id, body.at, index, stamp)
         except snapshot.NoSnapshot:
-            C.log.warning("live data but no marts snapshot: availability answered from the feature set")
+            log.warning("live data but no marts snapshot: availability answered from the feature set")
             row = None
         return row, clock, pd.Timestamp(newest[1]) if newest else None
     finally:
@@ -428,7 +445,19 @@ def predict_energy_to_full(body: VehicleRequest, request: Request, response: Res
     (`vehicle_energy_to_full_15min`), from the vehicle's readings, cleaned and featurised as in training."""
     call = _Call(request, "/predict/energy-to-full", body)
     champion, row, value = _vehicle(call, C.ENERGY_TO_FULL, body)
-    return _vehicle_answer(call, champion, row, "energy_to_full_pct", min(max(value, 0.0), 100.0), body, response)
+    value = min(max(value, 0.0), 100.0)
+    answer = _vehicle_answer(call, champion, row, "energy_to_full_pct", value, body, response)
+    quantiles = _quantiles(champion, row.x, value)
+    return {**answer, **{f"energy_to_full_pct_{k}": min(v, 100.0) for k, v in quantiles.items()}}
+
+
+def _quantiles(champion, x, value: float) -> dict[str, float]:
+    """P10 / P90 of the champion's interval forecast around `value` (never below 0, P10 <= value <= P90)."""
+    found = champion.predict_interval(x)
+    if found is None:
+        return {}
+    low, high = found
+    return {"p10": min(max(low, 0.0), value), "p90": max(high, value)}
 
 
 @router.post("/session", response_model=SessionResponse, responses=ERRORS,
@@ -442,14 +471,19 @@ def predict_session(body: SessionRequest, request: Request, response: Response):
     answers, row = {}, None
     for key, name in (("energy_kwh", C.SESSION_ENERGY), ("duration_h", C.SESSION_DURATION)):
         champion = call.champion(name)
-        history, vocabularies = call.features.vocabularies(champion.name, champion.version, champion.params)
+        if champion.encodings:  # the codes it was trained with, bundled with the model
+            history, vocabularies = call.features.session_history()[0], champion.encodings
+        else:
+            history, vocabularies = call.features.vocabularies(champion.name, champion.version, champion.params)
         row = serving.session_features(
             history, vocabularies, champion.features, dataset=body.dataset, user_id=body.user_id,
             plug_in_at=body.plug_in_at, site_id=body.site_id,
             station_id=body.station_id if body.dataset == "acn" else None,
-            user_type=body.user_type if body.dataset == "norway" else None, allow_new_user=body.new_user)
+            user_type=body.user_type if body.dataset == "norway" else None, allow_new_user=body.new_user,
+            kwh_requested=body.kwh_requested, minutes_available=body.minutes_available)
         value = max(call.predict(champion, row.x), 0.0)
-        answers[key] = {"value": value, "model": champion.name, "version": champion.version}
+        answers[key] = {"value": value, "model": champion.name, "version": champion.version,
+                        **_quantiles(champion, row.x, value)}
         call.record(champion, row.inputs, {key: value}, dataset=body.dataset, user_id=body.user_id,
                     plug_in_at=_iso(pd.Timestamp(body.plug_in_at)))
     as_of = call.data_as_of(response, row.history_as_of if row.history_as_of is not None else body.plug_in_at)

@@ -34,6 +34,6 @@ settings = data.settings()
 page = st.navigation(PAGES)
 filters.sidebar(settings)
 page.run()
-# MLflow takes seconds to load: start it in the background once the first page is drawn (not before: the
-# loading thread would slow that page down), so the Station and Models pages rarely wait for it.
+# The champions and the station-time features, loaded in the background once the first page is drawn (not
+# before: the loading thread would slow that page down), so the Station page finds them loaded.
 data.warm_up(settings)

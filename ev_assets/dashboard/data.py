@@ -5,9 +5,11 @@
   `st.cache_data` keyed by the CURRENT snapshot's path: a newly published snapshot is a new key, so the next run
   of a page reads it, and old entries age out.
 - Models: the champions of the availability models (for the station forecast) and the registry overview (for the
-  Models page) come from MLflow, whose import and first query take seconds. `Models` loads both in a background
-  thread as soon as the app starts (`warm_up`) and keeps them; the champions are looked up again every
-  `settings.model_reload_s` seconds (as the service does), the overview whenever `mlflow.db` changes.
+  Models page) are read from the registry's SQLite file and the boosters' files directly
+  (`ev_assets.lib.ml.registry_db`, milliseconds; never through MLflow, whose import and store take seconds).
+  `Models` keeps them, with the station-time feature set, after the first page has been drawn (`warm_up`, a
+  background thread); the champions are looked up again every `settings.model_reload_s` seconds (as the service
+  does), the overview whenever `mlflow.db` changes.
 - Live state: `live(settings)` reads the live path's landing store (`store.connect_reader`, read-only: a reader
   sees the last committed batch and never blocks the consumer) under `st.cache_data` keyed by the store file's and
   its WAL's size and modification time, so it is read again only after a batch has landed. The pages that show
@@ -31,9 +33,10 @@ import streamlit as st
 from ev_assets.lib import dashboard as D
 from ev_assets.lib import kpis, snapshot
 from ev_assets.lib.live import store
+from ev_assets.lib.ml import catalog
 from ev_assets.lib.settings import Settings
 
-AVAILABILITY_MODELS = {15: "station_available_15min", 60: "station_available_60min"}
+AVAILABILITY_MODELS = catalog.AVAILABILITY
 # how often Network now and Station redraw their live part while open (seconds; EV_DASHBOARD_REFRESH_S)
 REFRESH_S = max(float(os.environ.get("EV_DASHBOARD_REFRESH_S") or 5), 1.0)
 
@@ -87,6 +90,7 @@ READERS: dict[str, Callable] = {
     "energy_entities": D.energy_entities,
     "energy_span": D.energy_span,
     "energy_series": D.energy_series,
+    "energy_time_zone": D.energy_time_zone,
 }
 
 
@@ -255,13 +259,13 @@ class Models:
         self._store = None
         self._checked = float("-inf")
         self._overview: tuple[tuple, list[dict]] | None = None
-        self._registry = None
+        self._db = None
         self._features = None
         self._online = None
         self._warm: threading.Thread | None = None
 
     def has_registry(self) -> bool:
-        return (self.root / "mlflow.db").exists()
+        return self.settings.mlflow_store_uri is not None or (self.root / "mlflow.db").exists()
 
     def warm_up(self) -> None:
         """Load champions, overview and the station-time features in a daemon thread (once)."""
@@ -285,13 +289,6 @@ class Models:
         except Exception:  # noqa: BLE001 - the page that needs it shows the error
             pass
 
-    def _registry_object(self):
-        if self._registry is None:
-            from ev_assets.lib.ml.registry import Registry
-
-            self._registry = Registry(self.root)
-        return self._registry
-
     def champions(self):
         """A `ChampionStore` (the service's) of the two availability models, refreshed at most every
         `model_reload_s` seconds; None without a registry."""
@@ -299,10 +296,9 @@ class Models:
             return None
         with self._lock:
             if self._store is None:
-                from ev_assets.api.champions import ChampionStore
+                from ev_assets.lib.ml.champions import ChampionStore
 
-                self._store = ChampionStore(self.settings, names=tuple(AVAILABILITY_MODELS.values()),
-                                            registry=self._registry_object())
+                self._store = ChampionStore(self.settings, names=tuple(AVAILABILITY_MODELS.values()))
             if time.monotonic() - self._checked >= max(self.settings.model_reload_s, 1.0):
                 self._store.refresh()
                 self._checked = time.monotonic()
@@ -335,14 +331,18 @@ class Models:
         """`dashboard.registry_overview` of every model the service serves, re-read when mlflow.db changes."""
         if not self.has_registry():
             return None
-        from ev_assets.api.champions import MODEL_NAMES
+        from ev_assets.lib.ml.champions import MODEL_NAMES
+        from ev_assets.lib.ml.registry_db import RegistryDB
 
         names = names or MODEL_NAMES
-        stat = (self.root / "mlflow.db").stat()
-        stamp = (stat.st_mtime_ns, stat.st_size, names)
+        with self._lock:
+            if self._db is None:  # one (its connection pool, for a server store)
+                self._db = RegistryDB(self.root, self.settings.mlflow_store_uri)
+        db = self._db
+        stamp = (db.stamp(), names)
         with self._lock:
             if self._overview is None or self._overview[0] != stamp:
-                self._overview = (stamp, D.registry_overview(self._registry_object(), names))
+                self._overview = (stamp, D.registry_overview(db, names))
             return self._overview[1]
 
 
@@ -357,11 +357,11 @@ def models(s: Settings) -> Models:
 
 
 def forecast(s: Settings, station_id: str) -> dict[int, dict[str, Any]]:
-    """Per horizon (15, 60): the probability that a charging point of the station is free at `target_at`, from the
+    """Per horizon (10, 60): the probability that a charging point of the station is free at `target_at`, from the
     champion and the station's latest row of the station-time feature set, built as the service builds it
     (`serving.availability_features`); or `error` saying why there is none."""
     holder = models(s)
-    if not holder.has_registry():  # (before importing the ML code, which takes seconds)
+    if not holder.has_registry():
         return {h: {"error": "no model registry yet: run `make demo` to train the models"} for h in AVAILABILITY_MODELS}
     from ev_assets.lib.ml import serving
 

@@ -4,7 +4,7 @@ import dagster as dg
 
 from ev_assets.defs.partitions import daily_partitions, poll_partitions
 from ev_assets.defs.raw.chargecloud import chargecloud_polls, chargecloud_tables
-from ev_assets.defs.warehouse.dbt import warehouse_dbt_models
+from ev_assets.defs.warehouse.dbt import warehouse_dbt_daily, warehouse_dbt_models
 
 chargecloud_poll_job = dg.define_asset_job(
     "chargecloud_poll_job",
@@ -15,7 +15,7 @@ chargecloud_poll_job = dg.define_asset_job(
 
 RAW_ASSETS = dg.AssetSelection.groups("raw") - dg.AssetSelection.assets(chargecloud_polls)
 # dbt's tests on the raw tables (source tests) are checks too; they run with the dbt models, in the warehouse job
-DBT_CHECKS = dg.AssetSelection.checks(*warehouse_dbt_models.check_keys)
+DBT_CHECKS = dg.AssetSelection.checks(*warehouse_dbt_models.check_keys, *warehouse_dbt_daily.check_keys)
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
@@ -24,6 +24,15 @@ ingest_job = dg.define_asset_job(
     partitions_def=daily_partitions,
     description="Flatten the day's stored polls into status facts and master data, and pull the registries and "
     "session sources (Open Charge Map, OSM POIs, session reports, loads, events).",
+)
+
+# The part of ingestion that grows with the fleet: one run per day, days in parallel on workers (EV_EXECUTOR=celery)
+chargecloud_ingest_job = dg.define_asset_job(
+    "chargecloud_ingest_job",
+    selection=dg.AssetSelection.assets(chargecloud_tables) - DBT_CHECKS,  # dbt's source tests run with the warehouse
+    partitions_def=daily_partitions,
+    description="Flatten a day's stored chargecloud polls into the lake's status facts and master data (the part of "
+    "ingest_job that grows with the fleet): days are independent partitions, so their runs can run at once.",
 )
 
 # A replay without chargecloud polls has no day to ingest: the other sources still load (`make ingest`)
@@ -64,6 +73,6 @@ warehouse_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 defs = dg.Definitions(
-    jobs=[chargecloud_poll_job, ingest_job, sources_job, warehouse_job, rebuild_raw_job],
+    jobs=[chargecloud_poll_job, ingest_job, chargecloud_ingest_job, sources_job, warehouse_job, rebuild_raw_job],
     schedules=[chargecloud_schedule, ingest_schedule, warehouse_schedule],
 )

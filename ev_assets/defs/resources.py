@@ -10,7 +10,7 @@ from typing import Optional
 
 import dagster as dg
 
-from ev_assets.lib import warehouse
+from ev_assets.lib import lake, warehouse
 from ev_assets.lib.settings import SOURCE_MODES, Settings, SettingsError
 
 DUCKDB_POOL = "duckdb"  # one writer at a time for the DuckDB file
@@ -38,8 +38,19 @@ class EvConfig(dg.ConfigurableResource):
         return env.with_(**changes) if changes else env
 
     def connect(self, read_only: bool = False):
+        """The warehouse file (writing: with the raw views over the lake made again)."""
         settings = self.settings()
-        return warehouse.connect(settings.warehouse_path, read_only=read_only, memory_limit=settings.duckdb_memory_limit)
+        return warehouse.connect(settings.warehouse_path, read_only=read_only, memory_limit=settings.duckdb_memory_limit,
+                                 lake=None if read_only else lake.from_settings(settings))
+
+    def lake(self) -> lake.Lake:
+        return lake.from_settings(self.settings())
+
+    def lake_connect(self, partition: tuple[str, str] | None = None):
+        """An in-memory DuckDB over the lake's raw tables (or one (source, day) partition of each): what ingestion
+        reads back, without the warehouse file."""
+        settings = self.settings()
+        return warehouse.lake_connection(lake.from_settings(settings), settings.duckdb_memory_limit, partition)
 
 
 def after_the_warehouse(name: str, job, cron_schedule: str, description: str) -> dg.ScheduleDefinition:
@@ -59,4 +70,27 @@ def after_the_warehouse(name: str, job, cron_schedule: str, description: str) ->
     return _schedule
 
 
-defs = dg.Definitions(resources={"ev_config": EvConfig()})
+_REGISTRIES: dict = {}  # MLflow root -> its Registry, whose store is ensured once per process (~3 s each time)
+
+
+class ModelRegistry(dg.ConfigurableResource):
+    """The MLflow model registry of the data root (`<data root>/mlflow`): register candidates, read and move the
+    `champion` alias. Wraps `ev_assets.lib.ml.registry.Registry`; `data_dir` unset: EV_DATA_DIR, as EvConfig."""
+
+    data_dir: Optional[str] = None
+
+    def store(self):
+        """The plain `Registry` of this data root (one per process and root; its store created when missing)."""
+        from ev_assets.lib.ml.registry import Registry
+
+        settings = Settings.from_env()
+        if self.data_dir:
+            settings = settings.with_(data_dir=Path(self.data_dir).resolve())
+        root = settings.mlflow_dir
+        if root not in _REGISTRIES or not (root / "mlflow.db").exists():
+            _REGISTRIES[root] = Registry(root, store_uri=settings.mlflow_store_uri)
+            _REGISTRIES[root].ensure()
+        return _REGISTRIES[root]
+
+
+defs = dg.Definitions(resources={"ev_config": EvConfig(), "model_registry": ModelRegistry()})

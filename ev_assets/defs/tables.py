@@ -1,4 +1,5 @@
-"""Asset specs and materialization metadata for the warehouse tables of `ev_assets.lib.tables`."""
+"""Asset specs and materialization metadata for the raw tables of `ev_assets.lib.tables` (lake partitions, read by
+the warehouse as the views of schema `raw`)."""
 
 
 import json
@@ -42,7 +43,7 @@ def table_spec(name: str, description: str, group_name: str = "raw", **kwargs) -
         key=dg.AssetKey([tables.SCHEMA, name]),
         description=description,
         group_name=group_name,
-        kinds={"duckdb"},
+        kinds={"parquet"},  # lake partitions; the warehouse reads them as the view warehouse.raw.<name>
         metadata={"dagster/column_schema": column_schema(name), "dagster/table_name": f"warehouse.{tables.SCHEMA}.{name}"},
         **kwargs,
     )

@@ -457,6 +457,17 @@ def energy_entities(con: duckdb.DuckDBPyConnection, source: str, entity_type: st
     ).fetchall()]
 
 
+def energy_time_zone(con: duckdb.DuckDBPyConnection, source: str) -> str:
+    """The time zone whose days a source's energy counts in (mart_energy_summary.time_zone); UTC for a snapshot
+    from before that column."""
+    try:
+        found = con.execute("SELECT any_value(time_zone) FROM marts.mart_energy_summary WHERE source_name = $source",
+                            {"source": source}).fetchone()[0]
+    except duckdb.BinderException:
+        found = None
+    return found or "UTC"
+
+
 def energy_span(con: duckdb.DuckDBPyConnection, source: str) -> tuple[date | None, date | None]:
     """First and last day of a source in mart_energy_daily."""
     return tuple(con.execute("SELECT min(day), max(day) FROM marts.mart_energy_daily WHERE source_name = $source",
@@ -541,45 +552,37 @@ def metrics_table(metrics: dict[str, float]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def registry_overview(registry, names: Iterable[str]) -> list[dict[str, Any]]:
+def registry_overview(db, names: Iterable[str], ui_url: str | None = None) -> list[dict[str, Any]]:
     """Per model: its champion (version, metrics, primary metric, run link) and its newest version with that
-    version's champion-gate decision (`champion_gate.*` tags: promoted or not, and why). `registry` is an
-    `ev_assets.lib.ml.registry.Registry`."""
-    from mlflow.exceptions import MlflowException
+    version's champion-gate decision (`champion_gate.*` tags: promoted or not, and why). `db` is an
+    `ev_assets.lib.ml.registry_db.RegistryDB` (read straight from the registry's file, without MLflow)."""
+    from ev_assets.lib.ml import registry_db
 
-    client = registry.client
+    ui_url = ui_url or registry_db.DEFAULT_UI_URL
     out = []
-    for name in names:
-        entry: dict[str, Any] = {"name": name, "champion": None, "newest": None}
-        try:
-            versions = sorted(client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version))
-        except MlflowException:
-            versions = []
-        if not versions:
+    with db.connect() as con:
+        for name in names:
+            entry: dict[str, Any] = {"name": name, "champion": None, "newest": None}
+            versions = sorted(db.versions(name, con), key=lambda v: int(v.version))
+            if not versions:
+                out.append(entry)
+                continue
+            champion = db.champion(name, con)
+            if champion is not None:
+                run = db.run(champion.run_id, con)
+                entry["champion"] = {
+                    "version": champion.version, "run_id": champion.run_id, "metrics": run.metrics,
+                    "primary_metric": run.tags.get("primary_metric"), "verdict": run.tags.get("verdict"),
+                    "trained_at": pd.Timestamp(run.start_ms, unit="ms", tz="UTC") if run.start_ms else None,
+                    "run_url": registry_db.run_url(ui_url, run.experiment_id, champion.run_id),
+                    "version_url": registry_db.version_url(ui_url, name, champion.version),
+                }
+            newest = versions[-1]
+            gate = {k.split(".", 1)[1]: v for k, v in newest.tags.items() if k.startswith("champion_gate.")}
+            entry["newest"] = {"version": newest.version, "gate": gate, "n_versions": len(versions),
+                               "created_at": pd.Timestamp(newest.created_ms, unit="ms", tz="UTC")
+                               if newest.created_ms else None}
             out.append(entry)
-            continue
-        champion_version = None
-        try:
-            champion_version = str(client.get_model_version_by_alias(name, "champion").version)
-        except MlflowException:
-            pass
-        by_version = {str(v.version): v for v in versions}
-        if champion_version in by_version:
-            version = by_version[champion_version]
-            run = client.get_run(version.run_id)
-            entry["champion"] = {
-                "version": champion_version, "run_id": version.run_id, "metrics": dict(run.data.metrics),
-                "primary_metric": run.data.tags.get("primary_metric"), "verdict": run.data.tags.get("verdict"),
-                "trained_at": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC") if run.info.start_time else None,
-                "run_url": registry.run_url(run.info.experiment_id, version.run_id),
-                "version_url": registry.version_url(name, champion_version),
-            }
-        newest = versions[-1]
-        gate = {k.split(".", 1)[1]: v for k, v in (newest.tags or {}).items() if k.startswith("champion_gate.")}
-        entry["newest"] = {"version": str(newest.version), "gate": gate, "n_versions": len(versions),
-                           "created_at": pd.Timestamp(newest.creation_timestamp, unit="ms", tz="UTC")
-                           if newest.creation_timestamp else None}
-        out.append(entry)
     return out
 
 

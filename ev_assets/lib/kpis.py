@@ -1,7 +1,8 @@
 """KPIs over the marts snapshot: one function per KPI, taking a DuckDB connection, returning plain dicts / lists.
 
-Dates are UTC days, ranges `[start, end]` inclusive, either end optional (None: open). Callers check a range
-with `check_range` first.
+Ranges `[start, end]` are inclusive, either end optional (None: open). Callers check a range with `check_range`
+first. Session energy counts the site's own local days (the marts' `time_zone`: Europe/Oslo for the Norwegian
+reports; dbt docs block `energy_attribution`); utilization and reliability count UTC days. Times are UTC instants.
 
 Session KPIs come from the Norwegian residential reports (`source_name = 'norway'` of `marts.mart_energy_daily`),
 per user, per garage, or (without either) summed over all users (= the whole dataset: every session has one user).
@@ -281,7 +282,8 @@ def _entity_days(con, scope: SessionScope, start, end, columns: str, extra: str 
 
 
 def energy_peak_hour(con, scope: SessionScope, start: date | None = None, end: date | None = None) -> Row:
-    """The UTC hour of the range with the most (spread) energy, earliest on a tie; None fields without one."""
+    """The hour of the range (its start, UTC) with the most (spread) energy, earliest on a tie; None fields without
+    one. The range selects hours by their local day."""
     _require_entity(scope, "the peak hour")
     rows = _entity_days(
         con, scope, start, end, "peak_hour_start AS hour_start, peak_hour_kwh AS energy_kwh",
@@ -291,7 +293,7 @@ def energy_peak_hour(con, scope: SessionScope, start: date | None = None, end: d
 
 
 def active_hours_daily(con, scope: SessionScope, start: date | None = None, end: date | None = None) -> list[Row]:
-    """Per calendar day of the range: clock hours (UTC) in which the user / garage drew energy."""
+    """Per local calendar day of the range: local clock hours in which the user / garage drew energy."""
     _require_entity(scope, "active hours")
     return _entity_days(con, scope, start, end, "day, active_charging_hours")
 
@@ -316,7 +318,7 @@ def hourly_loads(con, user_id: str, start: date | None = None, end: date | None 
     """The user's hourly loads of the Norwegian dataset (synthetic and flexible loads at 3.6 / 7.2 kW), per hour.
 
     One row per local hour with a session of the user (sessions sharing an hour are added up); the range selects
-    by the UTC day of the hour.
+    by the local (Oslo) day of the hour, as the other energy KPIs do.
     """
     known = _exists(
         con,
@@ -334,7 +336,7 @@ def hourly_loads(con, user_id: str, start: date | None = None, end: date | None 
                sum(synthetic_3_6kw_kwh) AS synthetic_3_6kw_kwh, sum(synthetic_7_2kw_kwh) AS synthetic_7_2kw_kwh,
                sum(flex_3_6kw_kwh) AS flex_3_6kw_kwh, sum(flex_7_2kw_kwh) AS flex_7_2kw_kwh
         FROM {HOURLY_LOADS}
-        WHERE user_id = $user AND {_in_range('CAST(hour_start_at AS DATE)')}
+        WHERE user_id = $user AND {_in_range('CAST(hour_start_local AS DATE)')}
         GROUP BY hour_start_local, hour_start_at
         ORDER BY hour_start_local, hour_start_at
         """,

@@ -35,6 +35,10 @@ from typing import Sequence
 
 import numpy as np
 
+# Which quantiles of an interval forecast a plan rests on: the median, or the cautious pair (a high energy need and
+# a short stay, so that the car is charged in all but ~1 case in 10 of each).
+PLAN_ON = {"p50": ("p50", "p50"), "cautious": ("p90", "p10")}
+
 # Energies below this (kWh) are solver noise, not charging.
 EPS_KWH = 1e-9
 # A need below this (kWh, one watt-hour's thousandth) is nothing to charge.
@@ -99,6 +103,14 @@ class Plan:
 def energy_need(capacity_kwh: float, soc_pct: float, target_soc_pct: float = 100.0) -> float:
     """kWh the battery needs to go from `soc_pct` to `target_soc_pct` (0 when it is already there)."""
     return max(0.0, capacity_kwh * (target_soc_pct - soc_pct) / 100.0)
+
+
+def quantile_of(forecast: dict[str, float], plan_on: str, what: str) -> tuple[float, str]:
+    """(value, name) of the quantile of `forecast` ({"p10", "p50", "p90"}) a plan rests on: for `plan_on` "p50"
+    the median; for "cautious" the P90 of an energy need (`what` "energy") and the P10 of a stay ("stay")."""
+    energy, stay = PLAN_ON[plan_on]
+    name = energy if what == "energy" else stay
+    return float(forecast[name]), name.upper()
 
 
 def slot_bounds(start: datetime, slot_minutes: int, n_slots: int) -> list[tuple[datetime, datetime]]:

@@ -15,6 +15,8 @@ from typing import Mapping
 from ev_assets.lib.vocabulary import POLL_GRID_MINUTES
 
 SOURCE_MODES = ("simulated", "replay", "live")
+WAREHOUSE_ENGINES = ("duckdb", "spark")  # the dbt targets of dbt_project/profiles.yml
+EXECUTORS = ("default", "celery")  # default: in one process or a process per step, as the run's config says
 SOURCES = ("chargecloud", "openchargemap", "osm", "sessions", "vehicle_telemetry")
 
 # The 38 city slugs of the chargecloud POI endpoint that the real recordings in shared/data hold.
@@ -74,6 +76,13 @@ class Settings:
     http_retries: int = 4
     http_backoff_s: float = 1.0
     duckdb_memory_limit: str = "4GB"
+    warehouse_engine: str = "duckdb"  # the dbt project's engine: duckdb (embedded) or spark (`make warehouse-spark`)
+    lake_url: str | None = None  # where the raw tables live as Parquet (EV_LAKE_URL); unset: <data root>/lake
+    s3_endpoint_url: str | None = None  # an S3-compatible endpoint other than AWS for an s3:// lake
+    # --- beyond one machine -----------------------------------------------------------------------------------
+    executor: str = "default"  # EV_EXECUTOR=celery: a run's steps go to Celery workers
+    celery_broker_url: str = "redis://127.0.0.1:6379/0"  # the broker (and result backend) of the Celery workers
+    mlflow_store_uri: str | None = None  # MLflow's backend store, e.g. postgresql://...; unset: SQLite under the data root
     simulation: SimulationSettings = field(default_factory=SimulationSettings)
     # --- the service (`make serve`) and monitoring -----------------------------------------------
     serve_host: str = "127.0.0.1"
@@ -84,10 +93,18 @@ class Settings:
     admin_token: str | None = field(default=None, repr=False)  # X-Admin-Token of the admin routes; never logged
     model_reload_s: float = 10.0  # how often the service looks for a new champion
     predlog_fsync: bool = False  # fsync each logged prediction (survives power loss, not only a crash; slower)
+    backtest_origins: int = 4  # rolling-origin backtest folds per model family (0: none)
     drift_window_hours: int = 24  # the current window of a drift report: the latest hours of features / requests
     drift_sample_rows: int = 5000  # windows and references are sampled to at most this many rows
     drift_share_limit: float = 0.5  # the drift check fails when more than this share of the features drifted
-    live_brier_limit: float = 0.25  # the live-error check fails when the availability Brier score passes this
+    live_brier_limit: float = 0.25  # the live-error limit when persistence's live Brier is unknown
+    # the live-error check fails when the model's live Brier passes this multiple of persistence's on the same rows
+    live_error_ratio_limit: float = 1.0
+    live_error_slack: float = 0.01  # Brier points added to that limit (an unchanged window gives persistence 0)
+    # --- the champion gate ----------------------------------------------------------------------------
+    gate_margin: float = 0.0  # share of the rival's loss the candidate must be better by (0: the CI excludes zero)
+    gate_confidence: float = 0.95  # of the paired bootstrap interval of the loss difference
+    gate_resamples: int = 1000  # bootstrap resamples of the held-out rows (by cluster: station-day, user)
     retrain_cooldown_minutes: int = 360  # after a retraining request, further breaches wait this long
     dashboard_port: int = 8501  # `make dashboard`, on serve_host
     # the tools the Makefile serves on 127.0.0.1: `make ui`, `make docs` (the dbt docs site), `make mlflow`
@@ -140,8 +157,18 @@ class Settings:
         return self.data_dir / "raw"
 
     @property
+    def lake_location(self) -> str:
+        """The lake's URL: EV_LAKE_URL, else the folder `lake/` under the data root."""
+        return self.lake_url or str(self.data_dir / "lake")
+
+    @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def dbt_parse_cache(self) -> Path:
+        """dbt's parsed project for this data root (`partial_parse.msgpack`), reused by the next dbt run."""
+        return self.data_dir / "dbt" / "partial_parse.msgpack"
 
     @property
     def serving_dir(self) -> Path:
@@ -254,6 +281,9 @@ class Settings:
             demand_factor=_float(get, "EV_SIM_DEMAND_FACTOR", sim_defaults.demand_factor),
         )
         replay_dir = get("EV_REPLAY_DIR")
+        engine = (get("EV_WAREHOUSE_ENGINE") or defaults.warehouse_engine).lower()
+        if engine not in WAREHOUSE_ENGINES:
+            raise SettingsError(f"EV_WAREHOUSE_ENGINE={engine!r} is not an engine; use one of {', '.join(WAREHOUSE_ENGINES)}")
         return cls(
             data_dir=Path(get("EV_DATA_DIR") or "data").expanduser().resolve(),
             source=source,
@@ -278,6 +308,12 @@ class Settings:
             http_retries=_int(get, "EV_HTTP_RETRIES", defaults.http_retries, minimum=0),
             http_backoff_s=_float(get, "EV_HTTP_BACKOFF_S", defaults.http_backoff_s),
             duckdb_memory_limit=get("EV_DUCKDB_MEMORY_LIMIT") or defaults.duckdb_memory_limit,
+            warehouse_engine=engine,
+            lake_url=_url(get, "EV_LAKE_URL"),
+            s3_endpoint_url=get("EV_S3_ENDPOINT_URL"),
+            executor=_choice(get, "EV_EXECUTOR", EXECUTORS, defaults.executor),
+            celery_broker_url=get("EV_CELERY_BROKER_URL") or defaults.celery_broker_url,
+            mlflow_store_uri=get("EV_MLFLOW_STORE_URI"),
             simulation=simulation,
             serve_host=get("EV_SERVE_HOST") or defaults.serve_host,
             serve_port=_int(get, "EV_SERVE_PORT", defaults.serve_port, minimum=1),
@@ -287,10 +323,16 @@ class Settings:
             admin_token=get("EV_ADMIN_TOKEN"),
             model_reload_s=_float(get, "EV_MODEL_RELOAD_S", defaults.model_reload_s),
             predlog_fsync=(get("EV_PREDLOG_FSYNC") or "").lower() in ("1", "true", "yes"),
+            backtest_origins=_int(get, "EV_BACKTEST_ORIGINS", defaults.backtest_origins, minimum=0),
             drift_window_hours=_int(get, "EV_DRIFT_WINDOW_HOURS", defaults.drift_window_hours, minimum=1),
             drift_sample_rows=_int(get, "EV_DRIFT_SAMPLE_ROWS", defaults.drift_sample_rows, minimum=100),
             drift_share_limit=_float(get, "EV_DRIFT_SHARE_LIMIT", defaults.drift_share_limit),
             live_brier_limit=_float(get, "EV_LIVE_BRIER_LIMIT", defaults.live_brier_limit),
+            live_error_ratio_limit=_float(get, "EV_LIVE_ERROR_RATIO_LIMIT", defaults.live_error_ratio_limit),
+            live_error_slack=_float(get, "EV_LIVE_ERROR_SLACK", defaults.live_error_slack),
+            gate_margin=_float(get, "EV_GATE_MARGIN", defaults.gate_margin),
+            gate_confidence=_float(get, "EV_GATE_CONFIDENCE", defaults.gate_confidence),
+            gate_resamples=_int(get, "EV_GATE_RESAMPLES", defaults.gate_resamples, minimum=100),
             retrain_cooldown_minutes=_int(
                 get, "EV_RETRAIN_COOLDOWN_MINUTES", defaults.retrain_cooldown_minutes, minimum=0
             ),
@@ -300,6 +342,21 @@ class Settings:
             live_speed=_float(get, "EV_LIVE_SPEED", defaults.live_speed),
             live_stale_polls=_int(get, "EV_LIVE_STALE_POLLS", defaults.live_stale_polls, minimum=1),
         )
+
+
+def _choice(get, name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (get(name) or default).lower()
+    if value not in choices:
+        raise SettingsError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _url(get, name: str) -> str | None:
+    """A local path (made absolute) or a URL with a scheme such as s3:// or file://."""
+    raw = get(name)
+    if raw is None or "://" in raw:
+        return raw
+    return str(Path(raw).expanduser().resolve())
 
 
 def _check_mode(name: str, value: str) -> None:

@@ -212,6 +212,9 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("kwh_delivered", "DOUBLE"),
         ("kwh_requested", "DOUBLE"),
         ("minutes_available", "DOUBLE"),
+        ("first_kwh_requested", "DOUBLE"),  # the first of userInputs: what the driver said at plug-in
+        ("first_minutes_available", "DOUBLE"),
+        ("first_input_at", "TIMESTAMPTZ"),  # its modifiedAt
         ("timezone", "VARCHAR"),
         ("raw_file", "VARCHAR"),
     ],
@@ -240,6 +243,23 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("raw_file", "VARCHAR"),
     ],
 }
+
+# Master-data tables hold versions: the columns naming one item (each version adds `attr_hash`). A version seen on
+# several days is one row, with the first and last time it was seen.
+VERSIONED: dict[str, tuple[str, ...]] = {
+    "chargingstations": ("station_id",),
+    "chargingpoints": ("charging_point_id",),
+    "connectors": ("charging_point_id", "connector_id"),  # OCPI connector ids are per EVSE
+}
+
+
+def collapse_versions_sql(name: str, relation: str) -> str:
+    """SQL of one row per version of master-data table `name` found in `relation` (rows of its columns, a version
+    maybe many times): the first and last time it was seen widened over all of them."""
+    ident = [*VERSIONED[name], "attr_hash"]
+    attrs = [c if c in ident else f"any_value({c}) AS {c}" for c in columns(name) if c not in ("first_seen_at", "last_seen_at")]
+    return (f"SELECT {', '.join(attrs)}, min(first_seen_at) AS first_seen_at, max(last_seen_at) AS last_seen_at "
+            f"FROM {relation} GROUP BY {', '.join(ident)}")
 
 
 def ddl(name: str) -> str:

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -119,24 +120,30 @@ def main(argv: list[str] | None = None) -> int:
     driver = Driver(plan, settings, instance, launcher, sys.stdout)
     service = Service(settings, logs / "soak_service.log").start()
     memory = audit.MemoryPeak()
+    def save(days: list[Day], failed: list[str] | None = None) -> None:
+        """The figures so far (after each day, so a long soak can be read while it runs)."""
+        if args.results_json:
+            args.results_json.parent.mkdir(parents=True, exist_ok=True)
+            args.results_json.write_text(json.dumps({"plan": {k: str(v) for k, v in asdict(plan).items()},
+                                                     "days": [asdict(d) for d in days], "failed": failed}, indent=1))
+
     try:
-        days = Soak(plan, settings, driver, service, memory).run()
+        days = Soak(plan, settings, driver, service, memory, save).run()
     finally:
         service.stop()
         memory.stop()
     failed = verdict(plan, days)
-    if args.results_json:
-        args.results_json.parent.mkdir(parents=True, exist_ok=True)
-        args.results_json.write_text(json.dumps({"plan": {k: str(v) for k, v in asdict(plan).items()},
-                                                 "days": [asdict(d) for d in days], "failed": failed}, indent=1))
+    save(days, failed)
     if not instance.is_ephemeral:
         print(f"Runs: `EV_DATA_DIR={settings.data_dir} make ui`; models: `EV_DATA_DIR={settings.data_dir} make mlflow`")
     return 1 if failed else 0
 
 
 class Soak:
-    def __init__(self, plan: Plan, settings: Settings, driver: Driver, service: Service, memory: audit.MemoryPeak):
+    def __init__(self, plan: Plan, settings: Settings, driver: Driver, service: Service, memory: audit.MemoryPeak,
+                 save=lambda days: None):
         self.plan, self.settings, self.driver, self.service, self.memory = plan, settings, driver, service, memory
+        self.save = save
         self.ledger = audit.Ledger()
         self.stations: list[str] = []
         self.champions_seen: dict[str, set[str]] = {}
@@ -155,6 +162,7 @@ class Soak:
                 report = self.audit(day, self.driver.runs[runs_before:], self.service.answers[answers_before:],
                                     time.monotonic() - wall)
                 days.append(report)
+                self.save(days)
                 print(line(report), flush=True)
                 details = ([f"{name}: {n:+,} record(s) pulled but not held" for name, n in report.lost.items()]
                            + report.marts_differing + report.unanswered[:3] + report.served_not_champion + report.problems)
@@ -180,6 +188,7 @@ class Soak:
         differing, one_shot_s, compared = [], None, 0
         if number % self.plan.marts_every == 0 or number == self.plan.days:
             differing, one_shot_s, compared = audit.one_shot_differences(self.settings, self.plan.start, day)
+        before = dict(self.last_champions)  # the champions at the previous audit
         champions = self.registry_champions()
         promotions = [f"{name} v{self.last_champions.get(name, '-')} -> v{version}"
                       for name, version in champions.items() if self.last_champions.get(name) != version]
@@ -188,8 +197,7 @@ class Soak:
             self.champions_seen.setdefault(name, set()).add(version)
         served = [a for a in answers if a.path == "/predict/availability"]
         unanswered = [f"{a.at:%m-%d %H:%M} {a.path} {a.status} {a.detail}" for a in answers
-                      if not (a.status == 200 or (a.status == 503 and a.path == "/predict/availability"
-                                                  and not self.champions_seen))]
+                      if not (a.status == 200 or no_champion_yet(a, before))]
         served_not_champion = sorted({f"{a.model} v{a.version}" for a in served if a.status == 200
                                       and a.version not in self.champions_seen.get(a.model, set())})
         now_served = self.service.champions()
@@ -210,16 +218,20 @@ class Soak:
         return report
 
     def registry_champions(self) -> dict[str, str]:
+        """Model -> the version holding the `champion` alias in the registry (every model of every family)."""
+        from ev_assets.defs.ml.families import FAMILIES
         from ev_assets.lib.ml.registry import Registry
 
-        names = self.service.champions().keys()
         registry = Registry(self.settings.mlflow_dir)
-        found = {}
-        for name in names:
-            champion = registry.champion(name)
-            if champion is not None:
-                found[name] = str(champion.version)
-        return found
+        found = {name: registry.champion(name) for family in FAMILIES for name in family.models}
+        return {name: str(champion.version) for name, champion in found.items() if champion is not None}
+
+
+def no_champion_yet(answer, champions: dict[str, str]) -> bool:
+    """A forecast refused (503) because its model had no champion yet: the right answer before the first
+    training that promoted one."""
+    found = re.search(r"no champion for (\S+)", answer.detail) if answer.status == 503 else None
+    return found is not None and found.group(1) not in champions
 
 
 HEADER = (f"{'day':>3} {'date':<10} {'runs':>4} {'fail':>4} {'raw rows':>10} {'lost':>4} {'marts':>9} "
@@ -262,8 +274,10 @@ def verdict(plan: Plan, days: list[Day]) -> list[str]:
         failed += [f"day {d.day}: {p}" for p in d.problems]
         if not d.shifted and d.retrain_requests:
             failed.append(f"day {d.day}: {d.retrain_requests} retraining request(s) before the shift (day {plan.shift_day})")
-    if plan.days >= plan.shift_day and not any(d.retrain_requests for d in days if d.shifted):
-        failed.append(f"no retraining was requested after the shift on day {plan.shift_day}")
+    served_before_shift = any(d.champions for d in days if not d.shifted)
+    if served_before_shift and plan.days >= plan.shift_day and not any(d.retrain_requests for d in days if d.shifted):
+        failed.append(f"no retraining was requested after the shift on day {plan.shift_day} (champions were served "
+                      "before it)")
     growth = [d for d in days if d.day >= 3]
     if len(growth) >= 2:
         first, last = growth[0], growth[-1]

@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta, timezone
 import dagster as dg
 
 from ev_assets.cli import RANGE_END_TAG, RANGE_START_TAG, Launcher
-from ev_assets.defs.partitions import POLL_KEY_FORMAT
 from ev_assets.lib.live import store
 from ev_assets.lib.live.clock import LiveClock
 from ev_assets.lib.settings import Settings
@@ -131,9 +130,9 @@ class Driver:
 
     def evaluate_schedule(self, name: str, fired: datetime, now: datetime) -> None:
         schedule = self.schedules[name]
-        context = dg.build_schedule_context(instance=self.instance, scheduled_execution_time=fired,
-                                            repository_def=self.repository)
-        data = schedule.evaluate_tick(context)
+        with dg.build_schedule_context(instance=self.instance, scheduled_execution_time=fired,
+                                       repository_def=self.repository) as context:  # closes what it opened
+            data = schedule.evaluate_tick(context)
         for request in data.run_requests or []:
             if name == POLL_SCHEDULE:
                 self.polls.append(request.partition_key)
@@ -145,8 +144,9 @@ class Driver:
             self.launch(now, job, name, {"dagster/schedule_name": name, **request.tags}, request.partition_key)
 
     def evaluate_sensor(self, now: datetime) -> None:
-        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, repository_def=self.repository)
-        data = self.sensor.evaluate_tick(context)
+        with dg.build_sensor_context(instance=self.instance, cursor=self.cursor,
+                                     repository_def=self.repository) as context:
+            data = self.sensor.evaluate_tick(context)
         self.cursor = data.cursor
         if data.skip_message and not data.run_requests:
             self.sensor_skips.append((now, data.skip_message))
@@ -188,7 +188,3 @@ class Driver:
 
 def partition_day(partition: str) -> date:
     return datetime.strptime(partition[:10], "%Y-%m-%d").date()
-
-
-def poll_key(slot: datetime) -> str:
-    return f"{slot:{POLL_KEY_FORMAT}}"

@@ -99,7 +99,5 @@ class Service:
     def champions(self) -> dict[str, str]:
         """Model -> champion version the service serves now (from `/health`)."""
         status, payload = self._call("GET", "/health")
-        models = payload.get("models", {}) if status == 200 else {}
-        if isinstance(models, list):
-            return {m["name"]: str(m.get("version")) for m in models if m.get("version") is not None}
-        return {name: str(v.get("version") if isinstance(v, dict) else v) for name, v in models.items() if v}
+        models = payload.get("models", {}) if status == 200 else {}  # /health: name -> {"version": ..., ...}
+        return {name: str(m["version"]) for name, m in models.items() if m.get("version") is not None}

@@ -26,12 +26,15 @@ Operators (dim_operator): rheinenergie "RheinEnergie AG"; stadtwerkeab "Stadtwer
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from fastapi.testclient import TestClient
 
 from ev_assets.lib import snapshot
 from ev_assets.lib.settings import Settings
-from ev_assets_tests.fixtures.kpi_marts import A_B, build_warehouse, make_app
+from ev_assets_tests.fixtures.kpi_marts import A_B, OSLO, UTC, build_warehouse, make_app
 
 
 def approx(value):
@@ -60,11 +63,13 @@ def ok(client: TestClient, url: str):
 
 
 def test_answers_carry_the_snapshots_newest_data_time(client):
-    """Energy routes: the newest day with session energy; utilization / reliability: the newest status poll."""
+    """Energy routes: the start of the newest (local, Oslo) day with session energy; utilization / reliability: the
+    newest status poll."""
     energy = client.get("/kpi/energy/total")
     assert energy.headers["X-Data-As-Of"] == energy.json()["data_as_of"]
     newest_day = max(row["day"] for row in client.get("/kpi/energy/daily").json())
-    assert energy.json()["data_as_of"] == f"{newest_day}T00:00:00.000Z"
+    midnight = datetime.combine(date.fromisoformat(newest_day), datetime.min.time(), ZoneInfo(OSLO)).astimezone(UTC)
+    assert energy.json()["data_as_of"] == f"{midnight:%Y-%m-%dT%H:%M}:00.000Z" == "2022-01-13T23:00:00.000Z"
     assert client.get("/kpi/users").headers["X-Data-As-Of"] == energy.json()["data_as_of"]
     status = client.get("/kpi/utilization/stations").headers["X-Data-As-Of"]
     newest_poll_day = max(row["last_day"] for row in client.get("/kpi/utilization/stations").json())

@@ -178,7 +178,7 @@ def service(root):
 
 def test_a_time_past_the_newest_data_is_a_409_with_the_age_and_the_newest_time(root, service):
     newest = root.frames["station_time"].query("station_id == 'S1'")["polled_at"].max()
-    r = service.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 15,
+    r = service.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 10,
                                                      "at": "2099-01-01T00:00:00Z"})
     assert r.status_code == 409, r.text
     body = r.json()
@@ -189,7 +189,7 @@ def test_a_time_past_the_newest_data_is_a_409_with_the_age_and_the_newest_time(r
     assert "2099-01-01" in body["detail"] and newest.strftime("%Y-%m-%d") in body["detail"]
     # within the limit of the newest poll it is answered, from that poll
     at = newest + pd.Timedelta(minutes=15)
-    r = service.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 15, "at": at.isoformat()})
+    r = service.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 10, "at": at.isoformat()})
     assert r.status_code == 200 and pd.Timestamp(r.json()["features_at"]) == newest
     assert r.json()["stale"] is False and r.json()["features_from"] == "feature_set"
     assert r.headers["X-Data-As-Of"] == r.json()["data_as_of"]
@@ -252,7 +252,7 @@ def live_service(root, tmp_path_factory):
 
 def test_availability_uses_the_latest_live_poll(root, live_service):
     client, polls = live_service.client, live_service.polls
-    r = client.post("/predict/availability", json={"station_id": "S3", "horizon_minutes": 15})
+    r = client.post("/predict/availability", json={"station_id": "S3", "horizon_minutes": 10})
     assert r.status_code == 200, r.text
     body = r.json()
     newest = polls[polls["city_slug"] == "koeln"]
@@ -271,7 +271,7 @@ def test_availability_uses_the_latest_live_poll(root, live_service):
     assert record["inputs"]["n_charging_points"] == len(last)
     assert record["inputs"]["n_available"] == (last["status"] == "AVAILABLE").sum()
     # a time inside the live data before the feature set's end still answers; one far past it is a 409
-    r = client.post("/predict/availability", json={"station_id": "S3", "horizon_minutes": 15,
+    r = client.post("/predict/availability", json={"station_id": "S3", "horizon_minutes": 10,
                                                    "at": (live_service.last_poll + pd.Timedelta(hours=2)).isoformat()})
     assert r.status_code == 409 and pd.Timestamp(r.json()["newest_data_at"]) == newest["poll_time"].max().floor("ms")
 
@@ -279,7 +279,7 @@ def test_availability_uses_the_latest_live_poll(root, live_service):
 def test_the_dashboard_forecast_uses_the_same_live_row_as_the_service(root, live_service):
     from ev_assets.dashboard import data
 
-    for horizon in (15, 60):
+    for horizon in (10, 60):
         r = live_service.client.post("/predict/availability", json={"station_id": "S3", "horizon_minutes": horizon})
         shown = data.forecast(root.settings, "S3")[horizon]
         assert shown["features_from"] == "live"

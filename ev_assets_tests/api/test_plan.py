@@ -193,6 +193,29 @@ def test_the_forecasts_feed_the_plan(client):
     assert [s["price"] for s in answer["schedule"]] == [0.3, 0.2]
 
 
+def test_interval_forecasts_plan_on_the_p90_need_and_the_p10_stay_and_say_so(client):
+    body = {"start": "2025-01-06T18:00:00+01:00", "slot_minutes": 60,
+            "prices": [0.42, 0.40, 0.36, 0.30, 0.24, 0.21, 0.20, 0.20, 0.21, 0.24, 0.30, 0.38, 0.45],
+            "charger_kw": 11, "energy_kwh_forecast": {"p10": 6.0, "p50": 11.5, "p90": 19.0},
+            "plugged_in_hours_forecast": {"p10": 4.0, "p50": 9.5, "p90": 12.0}}
+    cautious = client.post("/plan", json=body).json()  # plan_on defaults to cautious
+    assert cautious["energy_needed_kwh"] == 19.0 and cautious["plugged_in_slots"] == 4  # 18:00 .. 22:00
+    assert cautious["schedule"][-1]["end"] <= "2025-01-06T22:00:00+01:00"
+    assert cautious["basis"] == ("energy need: the P90 of energy_kwh_forecast (19 kWh); plugged in: from the start "
+                                 "for the P10 of plugged_in_hours_forecast (4 h, until 2025-01-06T22:00:00+01:00)")
+    median = client.post("/plan", json={**body, "plan_on": "p50"}).json()
+    assert median["energy_needed_kwh"] == 11.5 and median["plugged_in_slots"] == 10  # 9.5 h: 10 slots, one half
+    assert "the P50 of energy_kwh_forecast (11.5 kWh)" in median["basis"] and "P50 of plugged_in" in median["basis"]
+    assert median["cost"] < cautious["cost"]  # less energy, more time for the cheap night hours
+    assert client.post("/plan", json=GOOD).json()["basis"] == (
+        "energy need: capacity_kwh with soc_pct and target_soc_pct; plugged in: plug_in_at/plug_out_at")
+    for bad, words in (({"energy_kwh_forecast": {"p10": 9, "p50": 8, "p90": 10}}, "ordered"),
+                       ({"energy_kwh": 5}, "energy_kwh_forecast or"),
+                       ({"plug_out_at": "2025-01-07T03:00:00+01:00"}, "plugged_in_hours_forecast or")):
+        response = client.post("/plan", json={**body, **bad})
+        assert response.status_code == 422 and words in response.text
+
+
 def test_not_enough_plugged_in_time_is_a_200_with_feasible_false(client):
     body = {**GOOD, "plug_out_at": "2025-01-06T19:30:00+01:00"}
     response = client.post("/plan", json=body)

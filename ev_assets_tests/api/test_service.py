@@ -27,9 +27,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from ev_assets.api import champions as C
 from ev_assets.api.app import create_app
 from ev_assets.lib import predlog
+from ev_assets.lib.ml import champions as C
 from ev_assets.lib.ml import core, plugin, sessions
 from ev_assets.lib.ml.registry import sanitize_key
 from ev_assets.lib.settings import Settings
@@ -108,31 +108,34 @@ def test_metadata_gives_metrics_baselines_links_and_lineage(root, client):
 
 
 def test_the_champion_gate_reads_as_numbers_and_flags_not_mlflow_text():
-    from ev_assets.api.champions import _gate
+    from ev_assets.lib.ml.champions import _gate
+    from ev_assets.lib.ml.gate import Comparison, GateResult
     from ev_assets.lib.ml.registry import Decision
 
-    first = Decision("m", "1", True, "no champion yet", "brier", 0.031, None, None, True).tags()
-    assert _gate({**first, "other": "x"}) == {
-        "decision": "promoted", "reason": "no champion yet", "metric": "brier", "challenger_score": 0.031,
-        "champion_version": None, "champion_score": None, "beats_baselines": True}
-    worse = Decision("m", "2", False, "worse", "brier", 0.04, "1", 0.031, False).tags()
+    first = Decision("m", "1", True, "no champion yet").tags()
+    assert {k: v for k, v in _gate({**first, "other": "x"}).items() if k != "decided_at"} == {
+        "decision": "promoted", "reason": "no champion yet"}
+    versus = Comparison("champion v1", "brier", 0.04, 0.031, 0.009, 0.002, 0.016, 0.95, 500, 50, 0.0)
+    worse = Decision("m", "2", False, "worse", GateResult("brier", None, versus, "1", "no learned codes")).tags()
     gate = _gate({**worse, "champion_gate.margin": "0.0"})
-    assert (gate["champion_version"], gate["champion_score"], gate["beats_baselines"], gate["margin"]) == ("1", 0.031, False, 0.0)
+    assert (gate["champion_version"], gate["champion_score"], gate["beats_baselines"], gate["margin"]) == ("1", 0.031, True, 0.0)
+    assert (gate["champion_difference"], gate["champion_ci_low"], gate["champion_ci_high"]) == (0.009, 0.002, 0.016)
+    assert gate["decision"] == "not promoted" and gate["gate"] == "failed" and gate["champion"] == "champion v1"
 
 
 # --- availability -------------------------------------------------------------------------------------------------
 def test_availability_answers_with_the_training_features_and_logs_them(root, client):
-    trained = root.trained["station_available_15min"]
+    trained = root.trained["station_available_10min"]
     frame = root.frames["station_time"]
     row = frame[frame["station_id"] == "S1"].iloc[100]
     at = row["polled_at"] + pd.Timedelta(minutes=4)  # between two polls: the poll slot at or before it
 
-    r = client.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 15, "at": at.isoformat()})
+    r = client.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 10, "at": at.isoformat()})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["model"] == "station_available_15min" and body["version"] == root.versions[trained.name]
+    assert body["model"] == "station_available_10min" and body["version"] == root.versions[trained.name]
     assert pd.Timestamp(body["features_at"]) == row["polled_at"]
-    assert pd.Timestamp(body["target_at"]) == row["polled_at"] + pd.Timedelta(minutes=15)
+    assert pd.Timestamp(body["target_at"]) == row["polled_at"] + pd.Timedelta(minutes=10)
     assert r.headers["X-Request-ID"] == body["request_id"]
 
     expected = core.float32_exact(frame.iloc[[row.name]], trained.features)[trained.features]  # as training did
@@ -143,31 +146,31 @@ def test_availability_answers_with_the_training_features_and_logs_them(root, cli
     assert list(record["inputs"]) == trained.features
     assert all(same(record["inputs"][f], expected[f].iloc[0]) for f in trained.features)
     assert record["output"] == {"probability_available": body["probability_available"]}
-    assert record["request"] == {"station_id": "S1", "horizon_minutes": 15, "at": at.isoformat().replace("+00:00", "Z")}
+    assert record["request"] == {"station_id": "S1", "horizon_minutes": 10, "at": at.isoformat().replace("+00:00", "Z")}
     assert record["latency_ms"] > 0
 
 
 def test_availability_defaults_to_the_latest_poll_and_answers_both_horizons(root, client):
     latest = root.frames["station_time"].query("station_id == 'S2'")["polled_at"].max()
-    for horizon in (15, 60):
+    for horizon in (10, 60):
         body = client.post("/predict/availability", json={"station_id": "S2", "horizon_minutes": horizon}).json()
         assert pd.Timestamp(body["features_at"]) == latest and 0 <= body["probability_available"] <= 1
         assert body["model"] == f"station_available_{horizon}min"
 
 
 @pytest.mark.parametrize("payload, status, words", [
-    ({"station_id": "S1", "horizon_minutes": 30}, 422, "horizon_minutes: Input should be 15 or 60"),
-    ({"station_id": "S1", "horizon_minutes": "15"}, 422, "horizon_minutes"),
+    ({"station_id": "S1", "horizon_minutes": 30}, 422, "horizon_minutes: Input should be 10 or 60"),
+    ({"station_id": "S1", "horizon_minutes": "10"}, 422, "horizon_minutes"),
     ({"station_id": "S1", "horizon_minutes": True}, 422, "horizon_minutes"),
     ({"station_id": "S1"}, 422, "horizon_minutes: Field required"),
-    ({"station_id": "S1", "horizon_minutes": 15, "colour": "red"}, 422, "colour: Extra inputs are not permitted"),
-    ({"station_id": "S1", "horizon_minutes": 15, "at": "2022-01-01T10:00:00"}, 422, "with a time zone"),
-    ({"station_id": "S1", "horizon_minutes": 15, "at": 1641031200}, 422, "ISO-8601"),
-    ({"station_id": "S1", "horizon_minutes": 15, "at": "9999-01-01T00:00:00Z"}, 422, "years 2000..2099"),
-    ({"station_id": "S1", "horizon_minutes": 15, "at": "2023-02-29T00:00:00Z"}, 422, "at: Value error"),
-    ({"station_id": "", "horizon_minutes": 15}, 422, "station_id"),
-    ({"station_id": "NOPE", "horizon_minutes": 15}, 404, "unknown station 'NOPE'"),
-    ({"station_id": "S1", "horizon_minutes": 15, "at": "2021-06-01T00:00:00Z"}, 404, "no features at or before"),
+    ({"station_id": "S1", "horizon_minutes": 10, "colour": "red"}, 422, "colour: Extra inputs are not permitted"),
+    ({"station_id": "S1", "horizon_minutes": 10, "at": "2022-01-01T10:00:00"}, 422, "with a time zone"),
+    ({"station_id": "S1", "horizon_minutes": 10, "at": 1641031200}, 422, "ISO-8601"),
+    ({"station_id": "S1", "horizon_minutes": 10, "at": "9999-01-01T00:00:00Z"}, 422, "years 2000..2099"),
+    ({"station_id": "S1", "horizon_minutes": 10, "at": "2023-02-29T00:00:00Z"}, 422, "at: Value error"),
+    ({"station_id": "", "horizon_minutes": 10}, 422, "station_id"),
+    ({"station_id": "NOPE", "horizon_minutes": 10}, 404, "unknown station 'NOPE'"),
+    ({"station_id": "S1", "horizon_minutes": 10, "at": "2021-06-01T00:00:00Z"}, 404, "no features at or before"),
 ])
 def test_availability_refuses_bad_requests_clearly(client, payload, status, words):
     r = client.post("/predict/availability", json=payload)
@@ -177,7 +180,7 @@ def test_availability_refuses_bad_requests_clearly(client, payload, status, word
 
 
 @pytest.mark.parametrize("content, words", [
-    (b'{"station_id": "S1", "horizon_minutes": 15', "not valid JSON"),
+    (b'{"station_id": "S1", "horizon_minutes": 10', "not valid JSON"),
     (b'{"station_id": "S1", "horizon_minutes": NaN}', "horizon_minutes"),
     (b'["S1", 15]', "Input should be a valid dictionary"),
     (b"\xff\xfe", "not valid JSON"),
@@ -197,11 +200,11 @@ def test_a_rewritten_feature_set_is_read_again_without_a_restart(root, client):
         newer_frame.to_parquet(folder / ".features.parquet.partial", index=False)
         os.replace(folder / ".features.parquet.partial", folder / "features.parquet")  # as the ML job writes it
         deadline = time.monotonic() + 10
-        while (r := client.post("/predict/availability", json={"station_id": "S7", "horizon_minutes": 15})).status_code \
+        while (r := client.post("/predict/availability", json={"station_id": "S7", "horizon_minutes": 10})).status_code \
                 == 404 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert r.status_code == 200, r.text
-        s1 = client.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 15}).json()
+        s1 = client.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 10}).json()
         assert r.json()["probability_available"] == s1["probability_available"]
     finally:
         original.to_parquet(folder / ".features.parquet.partial", index=False)
@@ -271,6 +274,8 @@ def test_plugin_and_energy_use_the_training_features_of_the_latest_reading(root,
             assert pd.Timestamp(answer["reading_at"]) == cut
             assert pd.Timestamp(answer["target_at"]) == cut + pd.Timedelta(minutes=15)
             assert answer["readings_used"] == len(history)
+            if name == plugin.ENERGY_MODEL:  # P10 <= value <= P90 from the logged interval
+                assert answer["energy_to_full_pct_p10"] <= answer[key] <= answer["energy_to_full_pct_p90"]
         assert answers[1]["readings_dropped"] == {"repeated reading of a vehicle at the same time (the first is kept)": 5}
         (record,) = logged(root, answers[0]["request_id"])
         assert all(same(record["inputs"][f], expected[f].iloc[0]) for f in trained.features)
@@ -317,8 +322,9 @@ def test_session_forecast_uses_the_training_features_of_the_users_history(root, 
             "site_id": session["site"]}
     if dataset == "norway":
         body["user_type"] = session["user_type"]
-    else:
-        body["station_id"] = session["station"]
+    else:  # with what the driver told the app at plug-in (the first user input)
+        body.update(station_id=session["station"], kwh_requested=float(session["kwh_requested_first"]),
+                    minutes_available=float(session["minutes_available_first"]))
     r = client.post("/predict/session", json=body)
     assert r.status_code == 200, r.text
     answer = r.json()
@@ -331,6 +337,16 @@ def test_session_forecast_uses_the_training_features_of_the_users_history(root, 
             records[name]["inputs"], expected.iloc[0].to_dict())
         assert answer[key]["value"] == pytest.approx(max(trained.booster.predict(expected)[0], 0), abs=1e-9)
         assert answer[key]["model"] == name and answer[key]["version"] == root.versions[name]
+        # the 80% interval served beside the point forecast is the one trained and logged with the champion
+        low, high = trained.interval.predict(expected)
+        assert answer[key]["p10"] == pytest.approx(min(max(low[0], 0), answer[key]["value"]), abs=1e-9)
+        assert answer[key]["p90"] == pytest.approx(max(high[0], answer[key]["value"]), abs=1e-9)
+        assert answer[key]["p10"] <= answer[key]["value"] <= answer[key]["p90"]
+
+    if dataset == "acn":  # the driver's first input at plug-in is a feature: it changes the forecast
+        untold = {k: v for k, v in body.items() if k not in ("kwh_requested", "minutes_available")}
+        told = client.post("/predict/session", json=untold)
+        assert told.status_code == 200 and told.json()["energy_kwh"]["value"] != answer["energy_kwh"]["value"]
 
     # site and user type default to those of the user's latest session
     r = client.post("/predict/session", json={"dataset": dataset, "user_id": user,
@@ -378,14 +394,14 @@ def test_without_champions_predictions_are_503_and_health_degraded(tmp_path):
         assert "make demo" in r.json()["detail"]
         r = empty.post("/predict/session", json={"dataset": "acn", "user_id": "u", "plug_in_at": "2021-05-01T00:00:00Z"})
         assert r.status_code == 503
-        assert empty.get("/metadata").json()["models"][0] == {"name": "station_available_15min", "version": None,
+        assert empty.get("/metadata").json()["models"][0] == {"name": "station_available_10min", "version": None,
                                                                "available": False, "detail": None}
     assert not (tmp_path / "empty" / "mlflow").exists()  # the service creates no registry
 
 
 # --- champion reload ----------------------------------------------------------------------------------------------
 def test_a_new_champion_answers_after_reload_and_a_broken_one_is_not_loaded(root, client):
-    name = "station_available_15min"
+    name = "station_available_10min"
     original = root.versions[name]
     new = root.registry.register(root.trained[name], tags={}).version
     try:
@@ -394,7 +410,7 @@ def test_a_new_champion_answers_after_reload_and_a_broken_one_is_not_loaded(root
         assert r.status_code == 200 and r.json()["models"][name] == {
             "version": new, "previous_version": original, "changed": True, "registry_version": new, "error": None}
         assert r.json()["models"]["station_available_60min"]["changed"] is False
-        answer = client.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 15}).json()
+        answer = client.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 10}).json()
         assert answer["version"] == new
         assert logged(root, answer["request_id"])[0]["version"] == new
 
@@ -406,12 +422,12 @@ def test_a_new_champion_answers_after_reload_and_a_broken_one_is_not_loaded(root
         status = client.post("/admin/reload", json={}).json()["models"][name]
         assert status["version"] == new and status["registry_version"] == broken and status["error"]
         assert client.get("/health").json()["models"][name]["error"] == status["error"]
-        assert client.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 15}).json()[
+        assert client.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 10}).json()[
             "version"] == new
     finally:
         root.registry.promote(name, original)
         client.post("/admin/reload", json={})
-    assert client.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 15}).json()[
+    assert client.post("/predict/availability", json={"station_id": "S1", "horizon_minutes": 10}).json()[
         "version"] == original
 
 
@@ -447,7 +463,7 @@ def server(root):
     deadline = time.monotonic() + 120
     while True:
         try:
-            if httpx.get(f"{base}/health", timeout=2).json()["models"]["station_available_15min"]["version"]:
+            if httpx.get(f"{base}/health", timeout=2).json()["models"]["station_available_10min"]["version"]:
                 break
         except (httpx.HTTPError, KeyError, ValueError):
             pass
@@ -477,7 +493,7 @@ def test_concurrent_requests_are_all_answered_and_logged_once(root, server, clie
             http = client if via_test_client else stack.enter_context(httpx.Client(base_url=base, timeout=30))
             for i in range(n):
                 r = http.post("/predict/availability", json={"station_id": f"S{1 + (i + worker) % 3}",
-                                                             "horizon_minutes": 15 if i % 2 else 60})
+                                                             "horizon_minutes": 10 if i % 2 else 60})
                 with lock:
                     (ids if r.status_code == 200 else errors).append(r.json().get("request_id") or r.text)
 
@@ -502,7 +518,7 @@ def test_a_kill_9_loses_no_answered_prediction(root, server):
     with httpx.Client(base_url=base, timeout=30) as http:
         for i in range(120):
             started = time.perf_counter()
-            r = http.post("/predict/availability", json={"station_id": "S2", "horizon_minutes": 15})
+            r = http.post("/predict/availability", json={"station_id": "S2", "horizon_minutes": 10})
             latencies.append((time.perf_counter() - started) * 1000)
             assert r.status_code == 200
             ids.append(r.json()["request_id"])

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from datetime import date
 from pathlib import Path
 
@@ -143,8 +142,9 @@ def test_energy_kpis_are_the_service_figures(monkeypatch, root):
     assert shown["peak day"] == "10 Jan 2022" and shown["peak hour"] == "–"
     at_.segmented_control(key="energy_kind").set_value("user").run()
     at_.selectbox(key="energy_user").set_value("U1").run()
-    shown = metrics(at_)  # U1 in 10..11 Jan: 10 + 0 kWh, peak hour 10th 18:00, active hours (4 + 0) / 2
-    assert shown["total"] == "10.0 kWh" and shown["peak hour"] == "10 Jan 18:00 UTC"
+    shown = metrics(at_)  # U1 in 10..11 Jan: 10 + 0 kWh, peak hour 10th 18:00 UTC, active hours (4 + 0) / 2
+    assert shown["total"] == "10.0 kWh" and shown["peak hour"] == "10 Jan 19:00"  # in Oslo time, as the days
+    assert "Date range (local days, Europe/Oslo)" in [d.label for d in at_.date_input]
     assert shown["active hours / day"] == "2.0 h"
     assert not at_.exception
 
@@ -212,45 +212,15 @@ def test_every_page_explains_sources_that_were_not_ingested(monkeypatch, station
 
 # --- a registry with trained champions -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def modelled_root(root, tmp_path_factory):
-    """The same snapshot, plus the station-time feature set of the ML tests' synthetic polls (stations S1..S3), the
-    two availability models trained on it and registered as champions, and a drift report of one of them."""
-    from ev_assets.lib.ml import stations
-    from ev_assets.lib.ml.registry import Registry
-    from ev_assets_tests.fixtures.synthetic import synthetic_marts, synthetic_status
-
-    data_dir = tmp_path_factory.mktemp("dashboard_models") / "data"
-    (data_dir / "serving").mkdir(parents=True)
-    os.symlink(root / "serving" / "snapshots", data_dir / "serving" / "snapshots")
-    folder = data_dir / "ml" / "features" / "station_time_features"
-    folder.mkdir(parents=True)
-    with contextlib.closing(synthetic_marts(synthetic_status(days=2))) as con:
-        stations.station_time_features(con).to_parquet(folder / "features.parquet", index=False)
-    features = pd.read_parquet(folder / "features.parquet")
-    trained = {m.name: m for m in stations.train_availability_models(features)}
-    registry = Registry(data_dir / "mlflow")
-    registry.ensure()
-    decisions = {}
-    for name, model in trained.items():
-        registered = registry.register(model)
-        decisions[name] = registry.decide(model, registered)
-        if not decisions[name].promoted:
-            registry.promote(name, registered.version)  # tiny data: a champion whatever the gate said
-    drift = data_dir / "monitoring" / "drift" / "station_available_60min"
-    drift.mkdir(parents=True)
-    (drift / "latest.json").write_text(json.dumps({
-        "name": "station_available_60min", "share_drifted": 0.75, "drifted_columns": ["hour", "weekday", "lag_1"],
-        "n_columns": 4, "n_drifted": 3, "created_at": "2022-01-12T00:00:00+00:00",
-        "window_from": "2022-01-11T00:00:00+00:00", "window_to": "2022-01-11T23:50:00+00:00"}))
-    (drift / "latest.html").write_text("<html><body>drift report</body></html>")
-    return data_dir, trained, features, decisions
+def modelled_root(dashboard_models_root):
+    return dashboard_models_root
 
 
 def test_station_forecast_comes_from_the_champions(monkeypatch, modelled_root):
     data_dir, trained, features, _ = modelled_root
     at_ = open_page(monkeypatch, data_dir, "station", {"station": "S1"})
     latest = features[features["station_id"] == "S1"].sort_values("polled_at").iloc[[-1]]
-    for horizon in (15, 60):
+    for horizon in (10, 60):
         model = trained[f"station_available_{horizon}min"]
         x = float32_exact(latest, list(model.features))[list(model.features)]  # rounded as in training
         expected = float(model.booster.predict(x)[0])
@@ -269,11 +239,11 @@ def test_models_page_shows_champions_drift_and_the_gate(monkeypatch, modelled_ro
         decision = "promoted" if decisions[name].promoted else "not promoted"
         assert overview.loc[name, "newest version"] == f"v1: {decision}"
     assert overview.loc["station_available_60min", "drift"] == "DRIFTED"
-    assert overview.loc["station_available_15min", "drift"] == "no report yet"
+    assert overview.loc["station_available_10min", "drift"] == "no report yet"
     assert overview.loc["session_energy_kwh", "champion"] == "none"
     said = texts(at_)
     assert "3 of 4 features drifted (75 % > limit 50 %)" in said and "hour, weekday, lag_1" in said
-    assert "No drift report yet for station_available_15min" in said
+    assert "No drift report yet for station_available_10min" in said
     assert decisions["station_available_60min"].reason in said
     assert [b.label for b in at_.get("download_button")] == ["Open the drift report (HTML)"]
 

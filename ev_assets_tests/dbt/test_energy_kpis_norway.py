@@ -5,10 +5,12 @@ The real "Dataset 1_EV charging reports.csv" (../shared/data/norway) goes throug
 The expected figures are computed here from the CSV with the `csv` module and plain Python (zoneinfo for
 Europe/Oslo -> UTC), following the definitions of the docs block `energy_attribution` and the marts' YAML:
 
-- a session's whole energy counts in the UTC day it starts (daily totals, sessions started, peak day);
+- days and clock hours are the garages' own, Europe/Oslo (the facts are UTC instants);
+- a session's whole energy counts in the Oslo day it starts (daily totals, sessions started, peak day);
 - hourly figures (peak hour, active charging hours, busiest hour of day) come from spreading a session's energy
-  evenly over the UTC hours it spans (energy x overlap / duration; a session without duration keeps its energy
-  in its hour); a session without plug-out (and without duration) has no spread;
+  evenly over the hours it spans (energy x overlap / duration; a session without duration keeps its energy
+  in its hour), each hour in the Oslo day and clock hour it falls in; a session without plug-out (and without
+  duration) has no spread;
 - every calendar day between an entity's first and last day has a row (0 when idle); the 7-day rolling average
   is the mean daily total of the day and the 6 days before within that range;
 - entities are users (User_ID) and garages (Garage_ID); every session belongs to exactly one of each, so the
@@ -28,6 +30,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pytest
 from ev_assets_tests.fixtures.dbt import query as dbt_query
 from ev_assets_tests.fixtures.dbt import run_dbt
@@ -42,7 +45,7 @@ HOUR = timedelta(hours=1)
 REL = 1e-6  # relative tolerance: DuckDB and Python sum in different orders
 ABS = 1e-9
 
-# Concrete UTC days checked one by one: the first day of the data, the switch to summer time, the switch back to
+# Concrete (Oslo) days checked one by one: the first day of the data, the switch to summer time, the switch back to
 # winter time, a busy pre-Christmas Monday and the last day of the data.
 SAMPLE_DAYS = [date(2018, 12, 21), date(2019, 3, 31), date(2019, 10, 27), date(2019, 12, 23), date(2020, 1, 31)]
 # Required columns (as the parser requires them) and the header names of the columns used here.
@@ -76,6 +79,11 @@ def _local_time(text: str) -> datetime:
         except ValueError:
             pass
     raise ValueError(text)
+
+
+def oslo_day(instant: datetime) -> date:
+    """The Oslo day of a UTC instant: the day a garage counts it in."""
+    return instant.astimezone(OSLO).date()
 
 
 def _utc(local: datetime) -> datetime:
@@ -166,21 +174,21 @@ class Entity:
     hours: dict[datetime, float] = field(default_factory=lambda: defaultdict(float))  # UTC hour -> spread kWh
 
     def add(self, session: Session) -> None:
-        self.started[session.start.date()].append(session.energy or 0.0)
+        self.started[oslo_day(session.start)].append(session.energy or 0.0)
         for hour, kwh in hourly_spread(session).items():
             self.hours[hour] += kwh
 
     def days(self) -> list[date]:
         """Every calendar day from the first to the last day with a started session or a spread hour."""
         if "_days" not in self.__dict__:  # computed once, after all sessions were added
-            touched = set(self.started) | {hour.date() for hour in self.hours}
+            touched = set(self.started) | {oslo_day(hour) for hour in self.hours}
             first, last = min(touched), max(touched)
             self._days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
             self._position = {day: i for i, day in enumerate(self._days)}
             self._by_day = defaultdict(dict)
             for hour, kwh in self.hours.items():
                 if kwh > 0:
-                    self._by_day[hour.date()][hour] = kwh
+                    self._by_day[oslo_day(hour)][hour] = kwh
         return self._days
 
     def energy(self, day: date) -> float:
@@ -190,7 +198,7 @@ class Entity:
         return len(self.started.get(day, []))
 
     def day_hours(self, day: date) -> dict[datetime, float]:
-        """The UTC hours of the day with spread energy."""
+        """The hours (UTC instants) of the Oslo day with spread energy."""
         self.days()
         return self._by_day.get(day, {})
 
@@ -406,7 +414,7 @@ def test_summary_mart_equals_independent_figures_for_every_entity(expected, buil
         assert utc(row["peak_hour_start"]) in peak_hours and row["peak_hour_kwh"] == approx(peak_hour_kwh), key
         profile: dict[int, float] = defaultdict(float)
         for hour, kwh in entity.hours.items():
-            profile[hour.hour] += kwh
+            profile[hour.astimezone(OSLO).hour] += kwh
         busiest, _ = peaks({h: kwh for h, kwh in profile.items() if kwh > 0})
         assert row["busiest_hour_of_day"] in busiest, key
 
@@ -418,17 +426,17 @@ def test_sample_garage_and_user_on_concrete_days(expected, built):
         entity: Entity = expected["entities"][key]
         days = [d for d in SAMPLE_DAYS if d in set(entity.days())]
         assert len(days) >= 3, (key, days)  # the busiest entities span (nearly) the whole dataset
-        # a session crossing midnight (UTC): its energy counts on the plug-in day, its spread reaches the next day
+        # a session crossing midnight (Oslo): its energy counts on the plug-in day, its spread reaches the next day
         crossing = next(s for s in expected["sessions"]
                         if (s.user_id if kind == "user" else s.garage_id) == key[1]
                         and s.end is not None and s.energy
-                        and s.end > datetime.combine(s.start.date() + timedelta(days=1), time(), UTC))
-        days += [crossing.start.date(), crossing.start.date() + timedelta(days=1)]
+                        and s.end > datetime.combine(oslo_day(s.start) + timedelta(days=1), time(), OSLO))
+        days += [oslo_day(crossing.start), oslo_day(crossing.start) + timedelta(days=1)]
         # the 7-day average early in the range (fewer than 7 days) and later on
         days += [entity.days()[2], entity.days()[30]]
         for day in days:
             check_day(entity, day, mart[(*key, day)], (kind, key[1], day.isoformat()))
-        assert mart[(*key, crossing.start.date() + timedelta(days=1))]["active_charging_hours"] >= 1
+        assert mart[(*key, oslo_day(crossing.start) + timedelta(days=1))]["active_charging_hours"] >= 1
         row = summary[key]
         assert row["total_energy_kwh"] == approx(entity.total())
         assert row["daily_average_kwh"] == approx(entity.daily_average())
@@ -437,3 +445,34 @@ def test_sample_garage_and_user_on_concrete_days(expected, built):
         assert row["peak_day"] in peak_days and row["peak_day_kwh"] == approx(peak_day_kwh)
         peak_hours, peak_hour_kwh = peaks({h: kwh for h, kwh in entity.hours.items() if kwh > 0})
         assert utc(row["peak_hour_start"]) in peak_hours and row["peak_hour_kwh"] == approx(peak_hour_kwh)
+
+
+def test_a_session_counts_on_the_local_day_it_starts(expected, built):
+    """Share-8 plugged in at 00:09 Oslo time on 25 Jan 2020 (23:09 UTC on the 24th): its 16.96 kWh count on
+    25 Jan, the garage's own day, for the user, its garage and the 7 days 25-31 Jan that the service answers."""
+    from ev_assets.lib import kpis
+
+    session = next(s for s in expected["sessions"] if s.user_id == "Share-8" and oslo_day(s.start) == date(2020, 1, 25)
+                   and s.start.date() == date(2020, 1, 24))
+    assert (session.garage_id, session.energy) == ("Bl2", 16.96)
+    mart = mart_daily(built)
+    for key in (("user", "Share-8"), ("garage", "Bl2")):
+        day = mart[(*key, date(2020, 1, 25))]
+        assert day["sessions_started"] >= 1 and day["energy_kwh"] >= 16.96, (key, day)
+        before = mart.get((*key, date(2020, 1, 24)))
+        check_day(expected["entities"][key], date(2020, 1, 25), day, key)
+        if before is not None:
+            check_day(expected["entities"][key], date(2020, 1, 24), before, key)
+    [(time_zone,)] = query(built, "select distinct time_zone from marts.mart_energy_daily where source_name = 'norway'")
+    assert time_zone == "Europe/Oslo"
+    # /kpi/energy/last-7-days?start_date=2020-01-25&end_date=2020-01-31 (all users): 280 sessions, 3,390.96 kWh
+    # (by UTC day it was 279 and 3,374.0: the Share-8 session fell on the 24th)
+    with duckdb.connect(str(built["data_dir"] / "warehouse.duckdb"), read_only=True) as con:
+        week = kpis.energy_last_7_days(con, kpis.SessionScope("user", None), date(2020, 1, 25), date(2020, 1, 31))
+    assert (week["from_day"], week["to_day"], week["n_days"]) == (date(2020, 1, 25), date(2020, 1, 31), 7)
+    assert week["sessions"] == 280
+    assert week["energy_kwh"] == pytest.approx(3390.96, abs=0.005)
+    whole = expected["whole"]
+    days = [date(2020, 1, 25) + timedelta(days=i) for i in range(7)]
+    assert week["sessions"] == sum(whole.sessions(d) for d in days)
+    assert week["energy_kwh"] == approx(sum(whole.energy(d) for d in days))

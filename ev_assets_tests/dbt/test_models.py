@@ -55,12 +55,30 @@ def fresh_data_dir(tmp_path_factory, raw_warehouse: Path, name: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def full_build(tmp_path_factory, raw_warehouse) -> Path:
+def full_build_results(tmp_path_factory, raw_warehouse) -> tuple[Path, dict]:
     """`dbt build` of the whole project without a window (process everything): every model and test."""
     data_dir = fresh_data_dir(tmp_path_factory, raw_warehouse, "full")
     results = run_dbt(data_dir, "build")
     assert results["returncode"] == 0 and not failures(results), (failures(results), results["stdout"][-5000:])
-    return data_dir
+    return data_dir, results
+
+
+@pytest.fixture(scope="module")
+def full_build(full_build_results) -> Path:
+    return full_build_results[0]
+
+
+def test_unit_tests_of_runs_sessions_and_outages_pass(full_build_results):
+    """The given/expect cases beside the models (status runs over gaps, midnight and a carried run; inferred
+    sessions; out-of-order intervals) ran in the build and passed."""
+    _, results = full_build_results
+    unit = {node_name(r["unique_id"]): r["status"] for r in results["results"] if r["unique_id"].startswith("unit_test.")}
+    assert {name: unit.get(name) for name in (
+        "runs_end_at_a_change_or_a_gap_and_cross_midnight", "a_daily_window_continues_the_carried_run",
+        "sessions_are_the_charging_runs_with_their_energy_bounds", "a_failure_starts_where_a_working_status_ends",
+    )} == dict.fromkeys(("runs_end_at_a_change_or_a_gap_and_cross_midnight", "a_daily_window_continues_the_carried_run",
+                         "sessions_are_the_charging_runs_with_their_energy_bounds",
+                         "a_failure_starts_where_a_working_status_ends"), "pass")
 
 
 def run_days(data_dir: Path, days: list[str]) -> Path:
@@ -189,8 +207,9 @@ def test_energy_marts_count_sessions_in_their_start_day(full_build):
         order by day
         """,
     )
-    # 21:00-01:00 Oslo = 20:00-00:00 UTC: all 12 kWh on the plug-in day, four active hours
-    assert daily == [("user", "AdO3-4", "2022-01-10", 1, 12.0, 4)]
+    # 21:00-01:00 Oslo (20:00-00:00 UTC): days are Oslo days, so all 12 kWh count on the plug-in day (10 Jan)
+    # with three active hours (21, 22, 23), and the hour 00:00-01:00 on 11 Jan is that day's one active hour
+    assert daily == [("user", "AdO3-4", "2022-01-10", 1, 12.0, 3), ("user", "AdO3-4", "2022-01-11", 0, 0.0, 1)]
     revenue = query(full_build, "select station_id, currency, transactions, energy_kwh, revenue from marts.mart_revenue_daily")
     assert revenue == [("EV-1", "EUR", 1, 10.0, 4.2)]
 

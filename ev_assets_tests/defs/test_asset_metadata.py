@@ -30,7 +30,9 @@ def warehouse_run(tmp_path_factory, dbt_manifest):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("EV_DATA_DIR", str(data_dir))
         result = run_job(defs, "warehouse_job", DAY, DAY)
-    materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("warehouse_dbt_models")}
+    # the dbt models come from the daily asset (incremental models) and the unpartitioned one, in several steps
+    dbt_steps = {e.step_key for e in result.all_events if e.step_key and e.step_key.startswith("warehouse_dbt_")}
+    materialized = {m.asset_key.to_user_string(): m for step in dbt_steps for m in result.asset_materializations_for_node(step)}
     docs = result.asset_materializations_for_node("dbt_docs_site")
     return data_dir, materialized, docs, result
 

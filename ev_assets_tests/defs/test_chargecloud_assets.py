@@ -4,10 +4,9 @@ import json
 import os
 from collections import Counter
 
-import duckdb
 import pytest
 
-from ev_assets_tests.fixtures.jobs import check_results, run_job
+from ev_assets_tests.fixtures.jobs import check_results, raw_tables, run_job
 
 RECORDINGS = ["20220111_215824_cp_data_cities.json", "20220111_220822_cp_data_cities.json"]
 
@@ -59,7 +58,7 @@ def test_replaying_real_polls_fills_the_tables_once(defs, ev_env, replay_dir, sh
     run_job(defs, "ingest_job", "2022-01-11", "2022-01-11")
     assert [p.stat().st_mtime_ns for p in sorted((data_dir / "raw" / "chargecloud").rglob("*.json.gz"))] == mtimes
 
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = raw_tables(data_dir)
     assert con.execute("SELECT count(*) FROM raw.status_chargingpoints").fetchone()[0] == expected["cp_statuses"]
     assert con.execute("SELECT count(*) FROM raw.status_connectors").fetchone()[0] == expected["connector_statuses"]
     assert con.execute("SELECT count(DISTINCT poll_slot) FROM raw.status_chargingpoints").fetchone()[0] == 2
@@ -77,7 +76,7 @@ def test_a_failing_city_fails_the_check_but_keeps_the_others(defs, ev_env, tmp_p
     result = run_job(defs, "chargecloud_poll_job", "2022-01-11-20:50", "2022-01-11-20:50")
     assert check_results(result) == {"all_cities_polled": False}
     run_job(defs, "ingest_job", "2022-01-11", "2022-01-11")
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = raw_tables(data_dir)
     log = dict(con.execute("SELECT city_slug, ok FROM raw.chargecloud_poll_log").fetchall())
     assert log["koeln"] is True and any(not ok for city, ok in log.items() if "bonn" in city)
     koeln_points = sum(len(s["evses"]) for s in real["koeln"]["data"])
@@ -92,7 +91,7 @@ def test_a_repaired_recording_loads_on_the_next_run(defs, ev_env, tmp_path, shar
     result = run_job(defs, "chargecloud_poll_job", "2022-01-11-20:50", "2022-01-11-20:50")
     assert check_results(result) == {"all_cities_polled": False}
     run_job(defs, "ingest_job", "2022-01-11", "2022-01-11")
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = raw_tables(data_dir)
     assert con.execute("SELECT count(*) FROM raw.status_chargingpoints").fetchone()[0] == 0
     con.close()
 
@@ -102,7 +101,7 @@ def test_a_repaired_recording_loads_on_the_next_run(defs, ev_env, tmp_path, shar
     result = run_job(defs, "ingest_job", "2022-01-11", "2022-01-11")
     assert check_results(result)["every_poll_usable"] is True
     assert len(list((data_dir / "raw" / "chargecloud").rglob("*.json.gz"))) == 2  # the failed attempt stays as evidence
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = raw_tables(data_dir)
     expected = sum(len(s["evses"]) for r in json.loads(intact).values() for s in r["data"])
     assert con.execute("SELECT count(*) FROM raw.status_chargingpoints").fetchone()[0] == expected == 2428
     notes = con.execute("SELECT DISTINCT error FROM raw.chargecloud_poll_log WHERE ok").fetchall()
@@ -126,7 +125,7 @@ def test_unusable_cities_and_recordings_fail_the_checks_and_are_visible(defs, ev
     assert {key.split()[-1] for key in failed} >= {"bonn", "kiel", str(folder / "notime.json"), str(folder / "future.json")}
     result = run_job(defs, "ingest_job", "2022-01-11", "2022-01-11")
     assert check_results(result)["every_poll_usable"] is False
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = raw_tables(data_dir)
     log = dict(con.execute("SELECT city_slug, ok FROM raw.chargecloud_poll_log").fetchall())
     assert log == {"koeln": True, "bonn": False, "kiel": False}
     unplaced = con.execute("SELECT record_id, reason FROM raw.quarantine WHERE partition_key = 'unplaced' ORDER BY 1").fetchall()

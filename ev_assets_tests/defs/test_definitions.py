@@ -7,9 +7,10 @@ def test_definitions_load_with_jobs_and_stopped_schedules(defs):
     dg.Definitions.validate_loadable(defs)
     assert {j.name for j in defs.jobs} == {"chargecloud_poll_job", "ingest_job", "warehouse_job", "ml_job",
                                               "monitoring_job", "retrain_job", "rebuild_raw_job",
-                                              "sources_job"}
+                                              "sources_job", "chargecloud_ingest_job"}
     schedules = {s.name: s for s in defs.schedules}
-    assert set(schedules) == {"chargecloud_every_10_minutes", "ingest_daily", "warehouse_daily"}
+    assert set(schedules) == {"chargecloud_every_10_minutes", "ingest_daily", "warehouse_daily", "monitoring_daily",
+                              "ml_weekly"}
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
     assert schedules["chargecloud_every_10_minutes"].cron_schedule == "*/10 * * * *"
 
@@ -28,10 +29,22 @@ def test_lineage_runs_from_each_raw_pull_to_the_kpis(defs):
     assert "marts/fct_charging_sessions" in _ancestors(graph, key("dbt_docs_site"))
     # every model back to the raw pulls
     assert {"ml/station_time_features", "marts/fct_charging_point_status", "chargecloud_polls"} <= _ancestors(
-        graph, key("ml/station_available_15min"))
-    assert {"ml/station_day_features", "raw/poi_station_map", "osm_pulls"} <= _ancestors(graph, key("ml/station_sessions_per_day"))
-    assert {"ml/session_features", "raw/session_reports", "session_reports_pull"} <= _ancestors(graph, key("ml/session_energy_kwh"))
-    assert {"ml/vehicle_telemetry_features", "raw/vehicle_telemetry"} <= _ancestors(graph, key("ml/vehicle_plugged_in_15min"))
+        graph, key("ml/station_available_10min_candidate"))
+    assert {"ml/station_day_features", "raw/poi_station_map", "osm_pulls"} <= _ancestors(
+        graph, key("ml/station_sessions_per_day_candidate"))
+    assert {"ml/session_features", "raw/session_reports", "session_reports_pull"} <= _ancestors(
+        graph, key("ml/session_energy_kwh_candidate"))
+    assert {"ml/vehicle_telemetry_features", "raw/vehicle_telemetry"} <= _ancestors(
+        graph, key("ml/vehicle_plugged_in_15min_candidate"))
+    # the lifecycle: candidate -> evaluation (blocking checks) -> champion, which the monitoring reads
+    assert {"ml/session_energy_kwh_candidate", "ml/session_energy_kwh_evaluation"} <= _ancestors(
+        graph, key("ml/session_energy_kwh_champion"))
+    assert "ml/station_available_60min_champion" in _ancestors(graph, key("monitoring/drift_station_available_60min"))
+    checks = {k.to_user_string() for k in graph.asset_check_keys}
+    assert {"ml/station_available_10min_evaluation:promotion_gate", "ml/station_available_10min_evaluation:no_regression",
+            "ml/station_available_10min_evaluation:onnx_parity",
+            "ml/session_energy_kwh_candidate:enough_history"} <= checks
+    assert "ml/session_energy_kwh_evaluation:onnx_parity" not in checks
 
 
 def test_every_asset_is_grouped_described_and_dbt_tests_are_checks(defs):

@@ -6,7 +6,7 @@ import gzip
 import json
 
 import dagster as dg
-import duckdb
+from ev_assets_tests.fixtures.jobs import raw_tables
 import pytest
 
 from ev_assets.defs.raw.openchargemap import ocm_tables, openchargemap_pull
@@ -35,7 +35,7 @@ def _meta(result, asset: str) -> dict:
 
 
 def _query(data_dir, sql: str) -> list[tuple]:
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+    with raw_tables(data_dir) as con:
         return con.execute(sql).fetchall()
 
 

@@ -13,8 +13,10 @@ import pytest
 def test_a_schedule_needing_the_warehouse_skips_with_the_reason_until_there_is_one(defs, name):
     schedule = defs.get_repository_def().get_schedule_def(name)
     when = datetime(2022, 1, 17, 2, tzinfo=timezone.utc)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+    # contexts used as context managers: the instance a context opens (context.instance) is closed with it, and
+    # no later test finds a closed instance as the current one
+    with dg.instance_for_test() as instance, dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=when) as context:
         skipped = schedule.evaluate_tick(context)
         assert not skipped.run_requests
         assert skipped.skip_message.startswith("no warehouse_job run has succeeded yet")

@@ -18,7 +18,7 @@ from ev_assets.lib.settings import Settings
 
 
 def record(i: int = 0, **extra) -> dict:
-    return {"request_id": uuid.uuid4().hex, "endpoint": "/predict/availability", "model": "station_available_15min",
+    return {"request_id": uuid.uuid4().hex, "endpoint": "/predict/availability", "model": "station_available_10min",
             "version": "3", "inputs": {"hour": 7.0, "lag": float("nan"), "n": i}, "request": {"station_id": "S1"},
             "output": {"probability_available": 0.25}, "latency_ms": 0.8, **extra}
 

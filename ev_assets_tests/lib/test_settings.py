@@ -59,3 +59,15 @@ def test_replay_folder_needs_a_folder(tmp_path):
     s = Settings.from_env({"EV_REPLAY_DIR": str(tmp_path)})
     assert s.replay_folder("osm") == tmp_path / "osm"
     assert s.replay_folder("chargecloud") == tmp_path  # a plain folder of recorded polls works as is
+
+
+def test_the_warehouse_engine_is_duckdb_or_spark():
+    from ev_assets.lib import spark
+
+    assert Settings.from_env({}).warehouse_engine == "duckdb"
+    on_spark = Settings.from_env({"EV_WAREHOUSE_ENGINE": "Spark", "EV_DATA_DIR": "/srv/ev"})
+    assert on_spark.warehouse_engine == "spark"
+    assert spark.dbt_args(on_spark) == ["--target", "spark"] and spark.dbt_args(Settings()) == []
+    assert spark.dbt_vars(on_spark) == {"raw_parquet_dir": "/srv/ev/spark/raw"}
+    with pytest.raises(SettingsError, match="EV_WAREHOUSE_ENGINE='trino' is not an engine; use one of duckdb, spark"):
+        Settings.from_env({"EV_WAREHOUSE_ENGINE": "trino"})

@@ -1,5 +1,6 @@
 from datetime import datetime, timezone
 
+import duckdb
 import pandas as pd
 
 from ev_assets.lib import tables, warehouse
@@ -47,20 +48,16 @@ def test_master_data_keeps_one_row_per_version(data_dir):
     assert [(r[0], r[1], r[2]) for r in rows] == [(22.0, T0, T1), (11.0, later, later)]
 
 
-def test_a_raw_table_of_an_older_version_gains_the_new_columns_and_keeps_its_rows(data_dir):
-    """A data root made before raw.ocm_stations had `first_pulled_at`: opening the warehouse adds the column
-    (empty in the old rows) and the new rows load."""
-    import duckdb
-
-    path = data_dir / "warehouse.duckdb"
-    old = [(c, t) for c, t in tables.TABLES["ocm_stations"] if c != "first_pulled_at"]
-    with duckdb.connect(str(path)) as con:
-        con.execute("CREATE SCHEMA raw")
-        con.execute(f"CREATE TABLE raw.ocm_stations ({', '.join(f'{c} {t}' for c, t in old)})")
-        con.execute("INSERT INTO raw.ocm_stations (ocm_id, title) VALUES (1, 'old row')")
-    row = {c: None for c in tables.columns("ocm_stations")}
-    row.update(ocm_id=2, title="new row", first_pulled_at="2026-01-01T00:00:00Z")
+def test_a_raw_table_made_by_an_older_version_gains_the_new_columns(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    old = [(c, t) for c, t in tables.TABLES["acn_sessions"] if not c.startswith("first_")]
+    con = duckdb.connect(str(path))
+    con.execute(f"CREATE SCHEMA {tables.SCHEMA}")
+    con.execute(f"CREATE TABLE {tables.SCHEMA}.acn_sessions ({', '.join(f'{c} {t}' for c, t in old)})")
+    con.execute(f"INSERT INTO {tables.SCHEMA}.acn_sessions (session_id) VALUES ('kept')")
+    con.close()
     with warehouse.connect(path) as con:
-        warehouse.replace_rows(con, "ocm_stations", tables.frame("ocm_stations", [row]), "ocm_id = 2")
-        got = con.execute("SELECT ocm_id, title, first_pulled_at IS NULL FROM raw.ocm_stations ORDER BY 1").fetchall()
-    assert got == [(1, "old row", True), (2, "new row", False)]
+        columns = [r[0] for r in con.execute(f"DESCRIBE {tables.SCHEMA}.acn_sessions").fetchall()]
+        rows = con.execute(f"SELECT session_id, first_kwh_requested FROM {tables.SCHEMA}.acn_sessions").fetchall()
+    assert {"first_kwh_requested", "first_minutes_available", "first_input_at"} <= set(columns)
+    assert rows == [("kept", None)]  # the old rows stay, with NULL in the new columns

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 
 from ev_assets.lib.live import messages, store
 from ev_assets.lib.live.consumer import consume_until_idle
 from ev_assets.lib.sources.sessions.simulate import simulated_events
 from ev_assets.lib.settings import Settings
-from ev_assets_tests.fixtures.jobs import run_job
+from ev_assets_tests.fixtures.jobs import raw_tables, run_job
 
 
 def _runs(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -29,7 +28,7 @@ def test_the_live_history_equals_the_daily_batch_tables(defs, ev_env, data_dir, 
     assert stats.landed.quarantined == 0 and stats.errors == 0
     run_job(defs, "ingest_job", "2022-01-10", "2022-01-10")
 
-    batch = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    batch = raw_tables(settings.data_dir)  # the raw tables ingestion wrote to the lake
     live = store.connect_reader(settings.live_dir)
     iso = lambda column: column.map(messages.iso)  # noqa: E731
 

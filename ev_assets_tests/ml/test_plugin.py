@@ -61,10 +61,22 @@ def test_evaluation_holds_persistence_and_finite_metrics(models):
     for model, metrics in ((models[PLUGGED_MODEL], core.CLASSIFICATION_METRICS),
                            (models[ENERGY_MODEL], core.REGRESSION_METRICS)):
         evaluation = model.evaluation
-        assert set(evaluation.baselines) == {"persistence"}
-        assert set(evaluation.model) == set(metrics) == set(evaluation.baselines["persistence"])
+        expected = {"persistence"} if model.name == PLUGGED_MODEL else {"persistence", "persistence of the SOC slope"}
+        assert set(evaluation.baselines) == expected == set(model.test_baselines)
+        for baseline in expected:
+            assert set(evaluation.model) == set(metrics) == set(evaluation.baselines[baseline])
+            assert all(np.isfinite(v) for v in evaluation.baselines[baseline].values())
+            assert len(model.test_baselines[baseline]) == len(model.test_y)
         assert all(np.isfinite(v) for v in evaluation.model.values())
-        assert all(np.isfinite(v) for v in evaluation.baselines["persistence"].values())
+
+
+def test_the_soc_slope_baseline_extends_the_recent_rate(models):
+    """Persistence of the SOC slope: 100 - (SOC now + its rate per hour x the horizon), within 0..100."""
+    energy = models[ENERGY_MODEL]
+    rate = energy.test_X["soc_rate_per_hour"].fillna(0) * 15 / 60
+    expected = 100 - (energy.test_X["soc_pct"] + rate).clip(0, 100)
+    np.testing.assert_allclose(energy.test_baselines["persistence of the SOC slope"], expected, atol=0.02)
+    assert energy.evaluation.beats_baselines, energy.evaluation.verdict()
 
 
 def test_persistence_is_what_the_reading_says_now(models):
@@ -108,3 +120,16 @@ def test_a_fleet_that_never_plugs_in_is_insufficient():
     rows["plugged_in"] = False
     with pytest.raises(core.InsufficientData, match="unplugged throughout the training period"):
         train_plugin_models(rows)
+
+
+def test_energy_to_full_gives_an_80_percent_interval_that_covers_75_to_85_percent_of_held_out_rows(models):
+    energy = models[ENERGY_MODEL]
+    low, high = energy.interval.predict(energy.test_X)
+    p50 = energy.predict(energy.test_X)
+    assert (low <= high).all() and np.mean((low <= p50) & (p50 <= high)) > 0.95
+    inside = np.mean((energy.test_y >= low) & (energy.test_y <= high))
+    assert 0.75 <= inside <= 0.85 and energy.interval.coverage["all"] == pytest.approx(inside)
+    assert energy.extra_metrics["interval_coverage_80"] == pytest.approx(inside)
+    assert "Interval forecast (P10-P90, 80%)" in energy.model_card()
+    assert {"interval_p10.txt", "interval_p90.txt", "interval.json"} <= set(energy.artifacts)
+    assert models[PLUGGED_MODEL].interval is None  # a probability needs no interval

@@ -18,56 +18,7 @@ import pytest
 
 from ev_assets.lib.ml import core
 from ev_assets.lib.ml.registry import DEFAULT_UI_URL, Registry, heldout_hash, sanitize_key
-
-FEATURES = ["hour", "weekday", "n_points", "max_power_kw", "pois_500m"]
-
-
-def station_rows(n: int = 800, seed: int = 7) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Synthetic station-hours: features, a 0/1 'occupied' label and a kWh target, both driven by the features."""
-    rng = np.random.default_rng(seed)
-    X = pd.DataFrame({
-        "hour": rng.integers(0, 24, n),
-        "weekday": rng.integers(0, 7, n),
-        "n_points": rng.integers(1, 9, n),
-        "max_power_kw": rng.choice([11.0, 22.0, 50.0, 150.0], n),
-        "pois_500m": rng.poisson(3, n).astype(float),
-    })
-    daytime = np.sin((X["hour"] - 6) / 24 * 2 * np.pi)
-    logit = 1.5 * daytime + 0.35 * X["pois_500m"] - 0.5 * (X["weekday"] >= 5) + 0.01 * X["max_power_kw"] - 1.5
-    occupied = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    kwh = np.clip(5 + 0.15 * X["max_power_kw"] + 4 * daytime + X["pois_500m"] + rng.normal(0, 2, n), 0, None)
-    return X, occupied.to_numpy(), kwh.to_numpy()
-
-
-def make_trained(name: str, *, task: str = "classification", rounds: int = 60, features: list[str] | None = None,
-                 shuffle_labels: bool = False, oracle_baseline: bool = False, seed: int = 7) -> core.TrainedModel:
-    """A TrainedModel on the same held-out rows for every call with the same seed (the last 30% of the rows)."""
-    features = list(features or FEATURES)
-    X, occupied, kwh = station_rows(seed=seed)
-    y = pd.Series(occupied if task == "classification" else kwh, name="y")
-    cut = int(len(X) * 0.7)
-    X_train, X_test, y_train, y_test = X.iloc[:cut], X.iloc[cut:], y.iloc[:cut], y.iloc[cut:]
-    if shuffle_labels:
-        y_train = y_train.sample(frac=1.0, random_state=1).reset_index(drop=True)
-    params = {"objective": "binary" if task == "classification" else "regression", "learning_rate": 0.1,
-              "num_leaves": 7, "min_data_in_leaf": 10, "verbose": -1, "num_threads": 1, "seed": 1}
-    booster = lgb.train(params, lgb.Dataset(X_train[features], y_train.to_numpy()), num_boost_round=rounds)
-    prediction = booster.predict(X_test[features])
-    if task == "classification":
-        baselines = {"base rate": np.full(len(y_test), y_train.mean())}
-        primary, names = "log_loss", core.CLASSIFICATION_METRICS
-    else:
-        baselines = {"user mean": np.full(len(y_test), y_train.mean()), "zero (kWh)": np.zeros(len(y_test))}
-        primary, names = "mae", core.REGRESSION_METRICS
-    if oracle_baseline:  # a baseline that knows the answers: nothing beats it
-        baselines["oracle"] = y_test.to_numpy().astype(float)
-    evaluation = core.Evaluation.of(primary, names, y_test, prediction, baselines)
-    return core.TrainedModel(
-        name=name, task=task, booster=booster, features=features, params={**params, "num_boost_round": rounds},
-        evaluation=evaluation, test_X=X_test[features], test_y=y_test, train_rows=len(X_train),
-        splits={"train_end": "row 560", "test_start": "row 560"},
-        description=f"{name}: a synthetic test model.", limits="Synthetic data only.")
-
+from ev_assets_tests.fixtures.synthetic import FEATURES, make_trained
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> Registry:
@@ -132,7 +83,7 @@ def test_a_worse_model_is_registered_but_does_not_take_the_alias(registry):
     assert decision.champion_version == "1"
     assert decision.champion_score < decision.challenger_score  # log loss: lower is better
     assert math.isclose(decision.champion_score, good.evaluation.model["log_loss"], rel_tol=1e-9)
-    assert "does NOT beat champion version 1" in decision.reason
+    assert "does NOT pass the gate" in decision.reason and "champion v1" in decision.reason
     assert registry.champion(name).version == "1"
 
     tags = version_tags(registry, name, "2")
@@ -141,26 +92,100 @@ def test_a_worse_model_is_registered_but_does_not_take_the_alias(registry):
     assert float(tags["champion_gate.champion_score"]) == pytest.approx(decision.champion_score)
     assert float(tags["champion_gate.challenger_score"]) == pytest.approx(decision.challenger_score)
     assert tags["champion_gate.beats_baselines"] == "true"
+    # the interval of the loss difference is recorded beside the scores
+    low, difference, high = (float(tags[f"champion_gate.champion_{k}"]) for k in ("ci_low", "difference", "ci_high"))
+    assert low < difference < high and difference > 0 and float(tags["champion_gate.champion_confidence"]) == 0.95
     run_tags = registry.client.get_run(second.run_id).data.tags
     assert run_tags["champion_gate.decision"] == "not promoted" and run_tags["registered_version"] == "2"
 
 
 def test_a_better_model_takes_over_and_the_margin_holds_back_a_small_gain(registry):
     name = "occupancy_better"
-    weak = make_trained(name, rounds=8)
+    weak = make_trained(name, rounds=3, n=5000)
     assert registry.decide(weak, registry.register(weak, tags={})).promoted
 
-    strong = make_trained(name, rounds=60)
+    strong = make_trained(name, rounds=60, n=5000)
     gain = weak.evaluation.model["log_loss"] - strong.evaluation.model["log_loss"]
     assert gain > 0
-    held_back = registry.decide(strong, registry.register(strong, tags={}), margin=gain * 2)
+    # a margin of twice the relative gain: the interval cannot lie below it
+    held_back = registry.decide(strong, registry.register(strong, tags={}),
+                                margin_share=2 * gain / weak.evaluation.model["log_loss"])
     assert not held_back.promoted and registry.champion(name).version == "1"
+    assert held_back.gate.champion.margin == pytest.approx(2 * gain, rel=1e-6)
 
     third = registry.register(strong, tags={})
-    decision = registry.decide(strong, third, margin=gain / 2)
+    decision = registry.decide(strong, third)
     assert decision.promoted and decision.champion_version == "1"
+    assert decision.gate.champion.high < 0  # the interval of the difference excludes zero
     assert registry.champion(name).version == "3"
     assert version_tags(registry, name, "1")["champion_gate.replaced_by"] == "3"
+
+
+def test_noise_does_not_promote(registry):
+    """Equal models, and a slightly different one on a tiny held-out set: no interval excludes zero."""
+    name = "occupancy_noise"
+    first = make_trained(name, rounds=60)
+    assert registry.decide(first, registry.register(first, tags={})).promoted
+    same = make_trained(name, rounds=60)
+    decision = registry.decide(same, registry.register(same, tags={}))
+    assert not decision.promoted and decision.gate.champion.difference == 0
+    assert "not distinguishable from champion v1" in decision.reason
+
+    tiny_name = "occupancy_noise_tiny"
+    tiny = make_trained(tiny_name, rounds=20)
+    tiny.test_X, tiny.test_y = tiny.test_X.head(31), tiny.test_y.head(31)
+    tiny.test_baselines = {b: p[:31] for b, p in tiny.test_baselines.items()}
+    registry.promote(tiny_name, registry.register(tiny, tags={}).version)  # a champion by hand
+    other = make_trained(tiny_name, rounds=22)
+    other.test_X, other.test_y = tiny.test_X, tiny.test_y
+    other.test_baselines = tiny.test_baselines
+    decision = registry.decide(other, registry.register(other, tags={}))
+    assert decision.gate.champion.rows == 31 and decision.gate.champion.low < 0 < decision.gate.champion.high
+    assert not decision.promoted and registry.champion(tiny_name).version == "1"
+
+
+def test_the_champion_is_scored_with_its_own_codes(registry):
+    """A champion whose category codes differ from the candidate's is scored as it serves: the held-out rows
+    re-coded with ITS bundled codes, never with the candidate's."""
+    name = "sessions_coded"
+    rng = np.random.default_rng(3)
+    n = 900
+    sites = rng.choice(list("ABCDEF"), n)
+    effect = {"A": 2.0, "B": 9.0, "C": 4.0, "D": 15.0, "E": 1.0, "F": 7.0}
+    hour = rng.integers(0, 24, n)
+    y = pd.Series(np.array([effect[s] for s in sites]) + 0.2 * hour + rng.normal(0, 0.5, n), name="y")
+    frame = pd.DataFrame({"site": sites, "hour": hour})
+    cut = int(n * 0.7)
+
+    def trained(codes: dict[str, int]) -> core.TrainedModel:
+        X = pd.DataFrame({"site_code": frame["site"].map(codes), "hour": frame["hour"]})
+        params = {"objective": "regression_l1", "num_leaves": 7, "verbose": -1, "num_threads": 1, "seed": 1}
+        booster = lgb.train(params, lgb.Dataset(X.iloc[:cut], y.iloc[:cut]), num_boost_round=40)
+        test_X, test_y = X.iloc[cut:].reset_index(drop=True), y.iloc[cut:].reset_index(drop=True)
+        baseline = np.full(len(test_y), y.iloc[:cut].median())
+        return core.TrainedModel(
+            name=name, task="regression", booster=booster, features=["site_code", "hour"], params=params,
+            evaluation=core.Evaluation.of("mae", core.REGRESSION_METRICS, test_y, booster.predict(test_X),
+                                          {"train median": baseline}),
+            test_X=test_X, test_y=test_y, test_baselines={"train median": baseline},
+            encodings={"site_code": codes}, test_codes=pd.DataFrame({"site_code": frame["site"].iloc[cut:].to_numpy()}))
+
+    champion = trained({s: i for i, s in enumerate("ABCDEF")})
+    assert registry.decide(champion, registry.register(champion, tags={})).promoted
+    assert registry.load_encodings(name, "1") == {"site_code": {s: i for i, s in enumerate("ABCDEF")}}
+    renumbered = trained({s: i for i, s in enumerate("FEDCBA")})  # the same model, its sites renumbered
+
+    version, prediction, note, comparable = registry.champion_prediction(renumbered)
+    assert version == "1" and comparable and "its own codes of site_code" in note
+    as_served = champion.booster.predict(champion.test_X)
+    np.testing.assert_allclose(prediction, as_served)
+    wrong_codes = champion.booster.predict(renumbered.test_X)  # what the old gate did
+    assert core.score("mae", renumbered.test_y, wrong_codes) > 1.5 * core.score("mae", renumbered.test_y, as_served)
+
+    decision = registry.decide(renumbered, registry.register(renumbered, tags={}))
+    assert decision.gate.champion.rival_score == pytest.approx(champion.evaluation.model["mae"])
+    assert not decision.promoted  # equal models: nothing to gain
+    assert registry.champion(name).version == "1"
 
 
 def test_a_model_that_does_not_beat_its_baselines_is_never_promoted(registry):
@@ -171,7 +196,7 @@ def test_a_model_that_does_not_beat_its_baselines_is_never_promoted(registry):
         assert not trained.evaluation.beats_baselines
         decision = registry.decide(trained, registry.register(trained, tags={}))
         assert not decision.promoted and decision.champion_version is None
-        assert "does NOT beat its baselines" in decision.reason
+        assert "does NOT beat its strongest baseline" in decision.reason and not decision.beats_baselines
     assert registry.champion(name) is None
     assert registry.versions(name) == ["1", "2"]
     with pytest.raises(LookupError):
@@ -180,20 +205,20 @@ def test_a_model_that_does_not_beat_its_baselines_is_never_promoted(registry):
 
 def test_feature_changes(registry):
     name = "occupancy_features"
-    few = make_trained(name, features=FEATURES[:3])
+    few = make_trained(name, features=FEATURES[:3], n=5000)
     assert registry.decide(few, registry.register(few, tags={})).promoted
 
     # The challenger has more features; the rows hold the champion's three: both are scored on the same rows.
-    more = make_trained(name)
+    more = make_trained(name, n=5000)
     decision = registry.decide(more, registry.register(more, tags={}))
-    assert decision.champion_score is not None and "other features" in decision.reason
-    assert decision.promoted == core.better("log_loss", decision.challenger_score, decision.champion_score)
+    assert decision.champion_score is not None and "on its own 3 features" in decision.reason
+    assert decision.promoted == decision.gate.champion.better
 
     # Now a challenger whose rows lack a feature the champion needs: not comparable, the champion stays.
     champion_before = registry.champion(name).version
     champion_features = registry.load_version(name, champion_before, flavor="lightgbm").feature_name()
     dropped = [f for f in FEATURES if f in champion_features][-1]
-    fewer = make_trained(name, features=[f for f in FEATURES if f != dropped])
+    fewer = make_trained(name, features=[f for f in FEATURES if f != dropped], n=5000)
     decision = registry.decide(fewer, registry.register(fewer, tags={}))
     assert not decision.promoted and decision.champion_score is None
     assert "NOT COMPARABLE" in decision.reason and dropped in decision.reason
@@ -217,7 +242,7 @@ def test_run_params_metrics_and_artifacts(registry):
     assert run.data.tags["odd key_"] == "kept" and run.data.tags["task"] == "regression"
 
     artifacts = {a.path for a in registry.client.list_artifacts(registered.run_id)}
-    assert {"model_card.md", "evaluation.csv", "features.json"} <= artifacts
+    assert {"model_card.md", "evaluation.csv", "features.json", "encodings.json"} <= artifacts
     version = registry.client.get_model_version("session_kwh", registered.version)
     assert version.description == trained.model_card()
     assert version.tags["heldout_sha256"] == params["heldout_sha256"]

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from ev_assets.lib import tables
+from ev_assets.lib.ml import session_baselines as M
 from ev_assets.lib.ml import sessions as S
 from ev_assets.lib.ml.core import REGRESSION_METRICS, InsufficientData
 from ev_assets.lib.sources.sessions import parse
@@ -61,7 +62,9 @@ def test_both_models_train_on_the_real_files_with_finite_metrics(models, raw) ->
         for scores in (model.evaluation.model, *model.evaluation.baselines.values()):
             assert set(scores) == expected
             assert all(math.isfinite(v) for v in scores.values()), scores
-        assert set(model.evaluation.baselines) == {S.BASELINE_USER, S.BASELINE_GLOBAL}
+        assert set(model.evaluation.baselines) == set(model.test_baselines) == {
+            S.BASELINE_USER_MEDIAN, S.BASELINE_USER_WEEKDAY, S.BASELINE_USER, S.BASELINE_GLOBAL}
+        assert set(model.baseline_predictions) == set(model.evaluation.baselines)
         assert np.isfinite(model.predict(model.test_X)).all()
         assert model.params["num_threads"] == 2 and model.params["num_boost_round"] >= 1
         assert model.booster.current_iteration() == model.params["num_boost_round"]
@@ -169,6 +172,25 @@ def test_the_user_mean_baseline_is_the_history_feature_with_the_train_mean_as_fa
     assert model.evaluation.baselines[S.BASELINE_GLOBAL]["mae"] == pytest.approx((fallback - y).abs().mean())
     acn = (X["dataset"] == 1).to_numpy()
     assert model.evaluation.model["mae_acn"] == pytest.approx(np.abs(model.predict(X)[acn] - y[acn]).mean())
+
+
+def test_the_median_baselines_are_the_users_earlier_ended_sessions(models, features) -> None:
+    """User median (and user-and-weekday median) of the sessions that ENDED before the plug-in, as the L1 model
+    is judged; recomputed here by brute force for a few held-out sessions of returning users."""
+    model = models["session_energy_kwh"]
+    medians = S.add_medians(features)
+    returning = medians[medians["user_sessions_before"] >= 3].sample(20, random_state=1)
+    for _, row in returning.iterrows():
+        past = features[(features["history_key"] == row["history_key"]) & (features["plugout_utc"] <= row["plugin_utc"])]
+        assert row["user_median_energy_kwh_before"] == pytest.approx(past["energy_kwh"].median())
+        same_day = past[past["plugin_weekday"] == row["plugin_weekday"]]
+        expected = same_day["energy_kwh"].median() if len(same_day) else np.nan
+        assert row["user_weekday_median_energy_kwh_before"] == pytest.approx(expected, nan_ok=True)
+    # the gate judges against the strongest of the four: a median for an L1 model
+    strongest = model.evaluation.strongest_baseline()
+    assert strongest in (S.BASELINE_USER_MEDIAN, S.BASELINE_USER_WEEKDAY), model.evaluation.table()
+    assert model.test_groups.isin(["norway", "acn"]).all() and len(model.test_clusters) == len(model.test_y)
+    assert set(model.encodings) == set(S.CODES) and list(model.test_codes.columns) == list(S.CODES)
 
 
 def test_frames_read_back_from_duckdb_and_parquet_give_the_same_features(raw, features, tmp_path: Path) -> None:

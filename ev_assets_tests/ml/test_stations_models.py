@@ -16,7 +16,7 @@ from ev_assets.lib.ml.core import CLASSIFICATION_METRICS, REGRESSION_METRICS, In
 from ev_assets_tests.fixtures.roots import DEMO_DAYS, DEMO_STATIONS
 from ev_assets_tests.fixtures.synthetic import START, synthetic_daily, synthetic_marts, synthetic_status
 
-TARGETS = ["available_in_15min", "available_in_60min"]
+TARGETS = ["available_in_10min", "available_in_60min"]
 
 
 def features_of(status: pd.DataFrame) -> pd.DataFrame:
@@ -37,7 +37,7 @@ def features(status) -> pd.DataFrame:
 # --- features ------------------------------------------------------------------------------------------------------
 def test_a_feature_at_t_reads_no_poll_after_t(status, features):
     """Invert S1's availability at every poll after t0: no feature of a row at or before t0 may change, and exactly
-    the targets that look past t0 do (t0 itself for 15 min, t0-50 .. t0 for 60 min)."""
+    the targets that look past t0 do (t0 itself for 10 min, t0-50 .. t0 for 60 min)."""
     t0 = START + pd.Timedelta(hours=30)
     slot = status["polled_at"].dt.floor("10min")
     later = (status["station_id"] == "S1") & (slot > t0)
@@ -56,7 +56,7 @@ def test_a_feature_at_t_reads_no_poll_after_t(status, features):
     s1_later = (features["station_id"] == "S1") & ~before_t0
     assert (after.loc[s1_later, "any_available"] != features.loc[s1_later, "any_available"]).all()
 
-    for target, offset in (("available_in_15min", 10), ("available_in_60min", 60)):
+    for target, offset in (("available_in_10min", 10), ("available_in_60min", 60)):
         differs = before_t0 & (features[target] != after[target]) & features[target].notna()
         expected = (before_t0 & (features["station_id"] == "S1")
                     & (features["polled_at"] + pd.Timedelta(minutes=offset) > t0) & features[target].notna())
@@ -71,16 +71,16 @@ def test_targets_and_lags_are_found_by_time_not_by_row(status):
     s2 = frame[frame["station_id"] == "S2"].set_index("polled_at")
     minutes = lambda m: gap + pd.Timedelta(minutes=m)  # noqa: E731
     assert gap not in s2.index
-    assert np.isnan(s2.loc[minutes(-10), "available_in_15min"])
+    assert np.isnan(s2.loc[minutes(-10), "available_in_10min"])
     assert np.isnan(s2.loc[minutes(-60), "available_in_60min"])
     assert s2.loc[minutes(-50), "available_in_60min"] == s2.loc[minutes(10), "any_available"]
-    assert s2.loc[minutes(-20), "available_in_15min"] == s2.loc[minutes(-10), "any_available"]
+    assert s2.loc[minutes(-20), "available_in_10min"] == s2.loc[minutes(-10), "any_available"]
     for lag in (10, 30, 60):
         assert np.isnan(s2.loc[minutes(lag), f"any_available_lag_{lag}min"])
         assert np.isnan(s2.loc[minutes(lag), f"share_available_lag_{lag}min"])
     # everywhere: the target is the station's availability at t + 10 min / t + 60 min, or NaN without that poll
     now = frame.set_index(["station_id", "polled_at"])["any_available"]
-    for target, offset in (("available_in_15min", 10), ("available_in_60min", 60)):
+    for target, offset in (("available_in_10min", 10), ("available_in_60min", 60)):
         ahead = frame["polled_at"] + pd.Timedelta(minutes=offset)
         expected = pd.MultiIndex.from_arrays([frame["station_id"], ahead]).map(now)
         pd.testing.assert_series_equal(frame[target], pd.Series(expected, index=frame.index, dtype=float),
@@ -190,12 +190,21 @@ def test_availability_models_train_on_the_simulated_warehouse(simulated_frames):
     assert features["station_id"].nunique() == DEMO_STATIONS
     assert features["polled_at"].dt.floor("D").nunique() == DEMO_DAYS
     models = stations.train_availability_models(features)
-    assert [m.name for m in models] == ["station_available_15min", "station_available_60min"]
+    assert [m.name for m in models] == ["station_available_10min", "station_available_60min"]
     for model in models:
         assert model.task == "classification" and model.evaluation.primary == "brier"
         _assert_finite(model.evaluation, CLASSIFICATION_METRICS,
-                       {"persistence", "historical mean for the station, weekday and hour"})
-        assert not {"available_in_15min", "available_in_60min", "station_id", "polled_at"} & set(model.features)
+                       {"persistence", "calibrated persistence", "state and hour transition",
+                        "historical mean for the station, weekday and hour"})
+        # calibrated persistence: one probability per state now, the training rate of 'available later' in it
+        calibrated = pd.Series(model.test_baselines["calibrated persistence"]).groupby(
+            model.test_X["any_available"].to_numpy()).unique()
+        assert all(len(p) == 1 and 0 < p[0] < 1 for p in calibrated), calibrated
+        assert calibrated[1][0] > calibrated[0][0]  # free now: more likely free later
+        # the gate judges against the strongest: never the 0/1 persistence when a calibrated one is beside it
+        assert model.evaluation.strongest_baseline() != "persistence", model.evaluation.table()
+        assert model.test_groups.str.startswith("city=").all() and model.test_clusters.str.contains("@").all()
+        assert not {"available_in_10min", "available_in_60min", "station_id", "polled_at"} & set(model.features)
         assert list(model.test_X.columns) == model.features
         p = model.predict(model.test_X)
         assert ((p >= 0) & (p <= 1)).all() and set(model.test_y.unique()) == {0, 1}

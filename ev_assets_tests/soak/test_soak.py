@@ -39,7 +39,7 @@ def test_five_days_pass_every_daily_audit(soak):
     days = results["days"]
     assert [d["day"] for d in days] == [1, 2, 3, 4, 5]
     assert all(d["lost"] == {} for d in days)  # each raw table = the distinct records pulled so far
-    assert all(d["marts_differing"] == [] and d["marts_compared"] >= 30 for d in days)
+    assert all(d["marts_differing"] == [] and d["marts_compared"] >= 25 for d in days)
     assert all(d["failed_runs"] == [] for d in days)
 
 
@@ -54,11 +54,12 @@ def test_the_new_stations_and_the_trained_models_reach_the_service(soak):
     last = results["days"][-1]
     assert last["champions"], "the Monday training made no champion"
     assert last["served_not_champion"] == [] and last["unanswered"] == []
-    assert sum(d["requests"] for d in results["days"]) >= 5 * 24 * 2  # /health and a forecast every hour
+    # /health every hour, and a forecast too once the first day's stations are known (from day 2)
+    assert sum(d["requests"] for d in results["days"]) >= 24 + 4 * 24 * 2
     # the runs are in the instance the UI reads, with the schedule that asked for them
     import dagster as dg
 
-    with dg.DagsterInstance.from_ref(dg.InstanceRef.from_dir(str(root / "dagster_home"))) as instance:
+    with dg.DagsterInstance.from_config(str(root / "dagster_home")) as instance:
         runs = instance.get_runs()
         by_schedule = {r.tags.get("dagster/schedule_name") for r in runs}
     assert {"chargecloud_every_10_minutes", "ingest_daily", "warehouse_daily", "monitoring_daily", "ml_weekly"} <= by_schedule

@@ -448,14 +448,14 @@ def test_odd_whole_polls_flatten_as_json_loads_reads_them(name, blob):
     assert_same(fast, full)
 
 
-# --- through the asset: stored gzip files in, DuckDB tables out --------------------------------------------------
+# --- through the asset: stored gzip files in, the lake's tables out ------------------------------------------------
 def test_the_asset_loads_stored_polls_into_exactly_the_flattened_tables(dbt_manifest, recordings, tmp_path):
     import dagster as dg
-    import duckdb
 
     from ev_assets.cli import RANGE_END_TAG, RANGE_START_TAG
     from ev_assets.defs.raw.chargecloud import chargecloud_tables
     from ev_assets.defs.resources import EvConfig
+    from ev_assets_tests.fixtures.jobs import raw_tables
 
     data_dir = tmp_path / "data"
     polls = real_polls(recordings)
@@ -476,7 +476,7 @@ def test_the_asset_loads_stored_polls_into_exactly_the_flattened_tables(dbt_mani
 
     files = sorted(str(p) for p in (data_dir / "raw" / "chargecloud").rglob("*.json.gz"))
     expected = cc.flatten_polls([(envelope, slot, name) for (envelope, slot, _), name in zip(polls, files)])
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = raw_tables(data_dir)
     for name, table in cc.TABLE_OF.items():
         loaded = con.execute(f"SELECT * FROM raw.{table}").df()
         assert canonical_rows(loaded) == canonical_rows(getattr(expected, name)), table

@@ -129,8 +129,19 @@ def test_real_acn_sessions_parse_completely(shared_data: Path) -> None:
     several = next(i for i in items if len(i["userInputs"] or []) > 1)
     assert table.loc[several["sessionID"], "kwh_requested"] == several["userInputs"][-1]["kWhRequested"]
     assert table.loc[several["sessionID"], "minutes_available"] == several["userInputs"][-1]["minutesAvailable"]
+    # what the driver said at plug-in: the first input, before any later change
+    first = several["userInputs"][0]
+    assert table.loc[several["sessionID"], "first_kwh_requested"] == first["kWhRequested"]
+    assert table.loc[several["sessionID"], "first_minutes_available"] == first["minutesAvailable"]
+    assert table.loc[several["sessionID"], "first_input_at"] == pd.Timestamp(parsedate_to_datetime(first["modifiedAt"]))
+    changed = [i for i in items if len(i["userInputs"] or []) > 1
+               and i["userInputs"][0]["kWhRequested"] != i["userInputs"][-1]["kWhRequested"]]
+    assert changed and all(table.loc[i["sessionID"], "first_kwh_requested"] != table.loc[i["sessionID"], "kwh_requested"]
+                           for i in changed)
     without = next(i for i in items if i["userInputs"] is None)
     assert pd.isna(table.loc[without["sessionID"], "kwh_requested"])
+    assert pd.isna(table.loc[without["sessionID"], "first_kwh_requested"])
+    assert pd.isna(table.loc[without["sessionID"], "first_input_at"])
 
 
 def test_acn_api_wrapper_bad_items_and_malformed_file() -> None:

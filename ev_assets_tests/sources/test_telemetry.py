@@ -5,7 +5,6 @@ import gzip
 import io
 import json
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +14,7 @@ from ev_assets.lib.replayfiles import FileReport
 from ev_assets.lib.settings import Settings, SettingsError, SimulationSettings
 from ev_assets.lib.sources.telemetry import features
 from ev_assets.lib.sources.telemetry.simulate import FLEET, LOCAL, simulate_traces, simulated_files
-from ev_assets_tests.fixtures.jobs import materialize
+from ev_assets_tests.fixtures.jobs import materialize, raw_tables
 
 T0 = pd.Timestamp("2022-01-10 06:00", tz="UTC")
 GOOD_CSV = (
@@ -350,7 +349,7 @@ def _materialize(data_dir, source="replay", replay_dir=None):
 
 
 def _query(data_dir, sql):
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+    with raw_tables(data_dir) as con:
         return con.execute(sql).fetchall()
 
 

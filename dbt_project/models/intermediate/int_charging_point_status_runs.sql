@@ -1,7 +1,8 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=ev_assets.incremental_strategy(),
+        partition_by=ev_assets.day_partition('interval_date'),
         unique_key=['item_id', 'interval_start'],
         on_schema_change='fail',
         pre_hook="{{ delete_from_window_start('interval_start') }}",
@@ -10,4 +11,6 @@
 
 {#- Runs of equal status of the charging points (macro status_runs; docs blocks status_interval, processing_window). -#}
 
+{% call ev_assets.complete_day_partitions(['item_id', 'interval_start'], 'interval_start', 'interval_date') %}
 {{ status_runs(ref('fct_charging_point_status'), 'charging_point_id') }}
+{% endcall %}

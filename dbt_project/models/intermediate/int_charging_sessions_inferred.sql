@@ -1,7 +1,8 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=ev_assets.incremental_strategy(),
+        partition_by=ev_assets.day_partition('session_date'),
         unique_key=['charging_point_id', 'session_start'],
         on_schema_change='fail',
         pre_hook="{{ delete_from_window_start('session_start') }}",
@@ -16,6 +17,7 @@
 {%- set window_start = window_start() -%}
 {%- set carry_over = is_incremental() and window_start is not none %}
 
+{% call ev_assets.complete_day_partitions(['charging_point_id', 'session_start'], 'session_start', 'session_date') %}
 with
 
 charging_runs as (
@@ -79,7 +81,7 @@ session_power as (
         runs_to_process.item_id as charging_point_id,
         runs_to_process.interval_start as session_start,
         max(connector_versions.rated_power_kw) as rated_power_kw,
-        arg_max(connector_versions.power_type, connector_versions.rated_power_kw) as power_type
+        {{ ev_assets.arg_max('connector_versions.power_type', 'connector_versions.rated_power_kw') }} as power_type
     from runs_to_process
     inner join connector_versions
         on connector_versions.charging_point_id = runs_to_process.item_id
@@ -127,3 +129,4 @@ select
     cast(duration_minutes / 60.0 * least(rated_power_kw, vehicle_cap_kw) as double) as energy_kwh_lower,
     cast(duration_minutes / 60.0 * rated_power_kw as double) as energy_kwh_upper
 from sessions
+{% endcall %}

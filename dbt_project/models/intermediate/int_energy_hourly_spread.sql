@@ -1,5 +1,6 @@
 {#-
-    The energy of each metered session spread evenly over the UTC hours it spans: an hour gets
+    The energy of each metered session spread evenly over the hours it spans (UTC instants; the sites' zones are
+    whole hours off UTC, so these are their local clock hours too): an hour gets
     energy_kwh x overlap / duration. Used for hourly figures only (peak hour, active charging hours); daily totals
     count a session in the day it starts (docs block energy_attribution).
 -#}
@@ -18,15 +19,15 @@ sessions as (
 session_hours as (
     select
         sessions.*,
-        unnest(generate_series(time_bucket(interval 1 hour, started_at), ended_at, interval 1 hour)) as hour_start
+        {{ ev_assets.unnest_series(ev_assets.hour_start('started_at'), 'ended_at', 'interval 1 hour') }} as hour_start
     from sessions
 ),
 
 hour_overlaps as (
     select
         *,
-        epoch(least(ended_at, hour_start + interval 1 hour) - greatest(started_at, hour_start)) as overlap_seconds,
-        epoch(ended_at - started_at) as duration_seconds
+        {{ ev_assets.seconds_between('greatest(started_at, hour_start)', 'least(ended_at, hour_start + interval 1 hour)') }} as overlap_seconds,
+        {{ ev_assets.seconds_between('started_at', 'ended_at') }} as duration_seconds
     from session_hours
 )
 
@@ -35,6 +36,7 @@ select
     entity_type,
     entity_id,
     session_id,
+    time_zone,
     hour_start,
     cast(
         case

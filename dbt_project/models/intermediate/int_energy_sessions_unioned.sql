@@ -1,7 +1,9 @@
 {#-
     Metered charging sessions of the session datasets in one shape, one row per session and entity the marts
     report on: Norwegian reports per user and per garage, ACN sessions per site, charging-event transactions
-    per station. Times are UTC.
+    per station. Times are UTC; `time_zone` is the site's own zone, in which its days count (the record's zone
+    where the dataset gives one, else the source's: Europe/Oslo for the Norwegian reports, America/Los_Angeles for
+    ACN, Europe/Berlin for the charging events of the chargecloud stations).
 -#}
 
 with
@@ -22,13 +24,13 @@ event_transactions as (
     -- one transaction per id: from its start event to its complete event (first/last event when missing)
     select
         transaction_id,
-        arg_min(station_id, event_at) as station_id,
+        {{ ev_assets.arg_min('station_id', 'event_at') }} as station_id,
         coalesce(min(event_at) filter (where event_type = 'start'), min(event_at)) as started_at,
         coalesce(max(event_at) filter (where event_type = 'complete'), max(event_at)) as ended_at,
         -- the meter counts energy since the start of the transaction
         max(meter_kwh) as energy_kwh,
         max(cost) filter (where event_type = 'complete') as cost,
-        arg_max(currency, event_at) filter (where event_type = 'complete' and cost is not null) as currency
+        {{ ev_assets.arg_max('currency', 'event_at') }} filter (where event_type = 'complete' and cost is not null) as currency
     from charging_events
     group by transaction_id
 ),
@@ -43,7 +45,8 @@ unioned as (
         plugged_out_at as ended_at,
         energy_kwh,
         cast(null as double) as cost,
-        cast(null as varchar) as currency
+        cast(null as {{ ev_assets.text_type() }}) as currency,
+        coalesce(timezone, 'Europe/Oslo') as time_zone
     from norwegian_reports
 
     union all
@@ -57,7 +60,8 @@ unioned as (
         plugged_out_at as ended_at,
         energy_kwh,
         null as cost,
-        null as currency
+        null as currency,
+        coalesce(timezone, 'Europe/Oslo') as time_zone
     from norwegian_reports
 
     union all
@@ -72,7 +76,8 @@ unioned as (
         coalesce(done_charging_at, disconnected_at) as ended_at,
         energy_kwh,
         null as cost,
-        null as currency
+        null as currency,
+        coalesce(timezone, 'America/Los_Angeles') as time_zone
     from acn_sessions
 
     union all
@@ -86,7 +91,8 @@ unioned as (
         ended_at,
         energy_kwh,
         cost,
-        currency
+        currency,
+        'Europe/Berlin' as time_zone
     from event_transactions
 )
 
@@ -97,8 +103,9 @@ select
     session_id,
     started_at,
     ended_at,
-    -- daily totals count a session in the UTC day it starts (see docs block energy_attribution)
-    cast(started_at as date) as session_date,
+    time_zone,
+    -- daily totals count a session in the site's local day it starts (see docs block energy_attribution)
+    {{ local_day('started_at', 'time_zone') }} as session_date,
     energy_kwh,
     cost,
     currency

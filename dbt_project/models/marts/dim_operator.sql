@@ -31,11 +31,11 @@ operators as (
     select
         operator_key,
         -- the display name: the spelling most stations use now (then ever; then the first alphabetically)
-        first(spelling order by current_stations desc, stations_ever desc, spelling)
-            filter (where spelling is not null) as display_name,
-        list(spelling order by spelling) filter (where spelling is not null) as spellings,
-        list(distinct normalized_name order by normalized_name)
-            filter (where normalized_name is not null) as normalized_names
+        {{ ev_assets.first_ordered('spelling', [('current_stations', 'desc'), ('stations_ever', 'desc'), ('spelling', 'asc')],
+                                   where='spelling is not null') }} as display_name,
+        {{ ev_assets.sorted_list('spelling', where='spelling is not null') }} as spellings,
+        {{ ev_assets.sorted_list('normalized_name', distinct=true, where='normalized_name is not null') }}
+            as normalized_names
     from spellings
     group by operator_key
 )
@@ -43,9 +43,9 @@ operators as (
 select
     operators.operator_key,
     coalesce(operators.display_name, '(unknown)') as operator_name,
-    coalesce(operators.spellings, []) as spellings,
-    cast(coalesce(len(operators.spellings), 0) as integer) as n_spellings,
-    coalesce(operators.normalized_names, []) as normalized_names,
+    coalesce(operators.spellings, {{ ev_assets.empty_list() }}) as spellings,
+    cast(coalesce({{ ev_assets.list_length('operators.spellings') }}, 0) as integer) as n_spellings,
+    coalesce(operators.normalized_names, {{ ev_assets.empty_list() }}) as normalized_names,
     cast(stations.n_stations as integer) as n_stations
 from operators
 inner join stations using (operator_key)

@@ -16,13 +16,13 @@ data_bounds as (
 
 hour_range as (
     select
-        time_bucket(interval 1 hour, min(first_at)) as first_hour,
+        {{ ev_assets.hour_start('min(first_at)') }} as first_hour,
         max(last_at) as last_at
     from data_bounds
 ),
 
 hours as (
-    select unnest(generate_series(first_hour, last_at, interval 1 hour)) as hour_start
+    select {{ ev_assets.unnest_series('first_hour', 'last_at', 'interval 1 hour') }} as hour_start
     from hour_range
     where first_hour is not null
 )
@@ -34,11 +34,11 @@ select
     cast(hour(hour_start) as integer) as hour_of_day,
     cast(date_trunc('week', hour_start) as date) as week_start,
     cast(weekofyear(hour_start) as integer) as iso_week,
-    cast(yearweek(hour_start) as integer) as iso_year_week,
+    cast({{ ev_assets.iso_year_week('hour_start') }} as integer) as iso_year_week,
     cast(date_trunc('month', hour_start) as date) as month_start,
     cast(month(hour_start) as integer) as month,
     cast(year(hour_start) as integer) as year,
-    cast(isodow(hour_start) as integer) as weekday,
-    dayname(hour_start) as weekday_name,
-    isodow(hour_start) >= 6 as is_weekend
+    cast({{ ev_assets.iso_weekday('hour_start') }} as integer) as weekday,
+    {{ ev_assets.weekday_name('hour_start') }} as weekday_name,
+    {{ ev_assets.iso_weekday('hour_start') }} >= 6 as is_weekend
 from hours

@@ -1,7 +1,8 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=ev_assets.incremental_strategy(),
+        partition_by=ev_assets.day_partition('session_date'),
         unique_key='session_id',
         on_schema_change='fail',
         pre_hook="{{ delete_from_window_start('session_start') }}",
@@ -15,6 +16,7 @@
     limit of the window start), so a day costs the same whatever the history.
 -#}
 
+{% call ev_assets.complete_day_partitions(['session_id'], 'session_start', 'session_date') %}
 with
 
 sessions as (
@@ -49,9 +51,8 @@ sessions_with_versions as (
         coalesce(charging_point_versions.charging_point_key, first_charging_point_versions.charging_point_key)
             as charging_point_key
     from sessions
-    asof left join charging_point_versions
-        on sessions.charging_point_id = charging_point_versions.charging_point_id
-        and sessions.session_start >= charging_point_versions.valid_from
+    {{ ev_assets.asof_left_join('charging_point_versions', 'sessions.charging_point_id', 'charging_point_id',
+                                'sessions.session_start', 'valid_from') }}
     left join first_charging_point_versions
         on sessions.charging_point_id = first_charging_point_versions.charging_point_id
 )
@@ -65,7 +66,7 @@ select
     sessions_with_versions.session_start,
     sessions_with_versions.session_end,
     sessions_with_versions.session_date,
-    time_bucket(interval 1 hour, sessions_with_versions.session_start) as start_hour,
+    {{ ev_assets.hour_start('sessions_with_versions.session_start') }} as start_hour,
     sessions_with_versions.duration_minutes,
     sessions_with_versions.n_polls,
     sessions_with_versions.is_open,
@@ -76,3 +77,4 @@ select
 from sessions_with_versions
 left join stations
     on sessions_with_versions.station_id = stations.station_id
+{% endcall %}

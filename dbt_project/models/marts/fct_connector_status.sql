@@ -1,7 +1,8 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=ev_assets.incremental_strategy(),
+        partition_by=ev_assets.day_partition('poll_date'),
         unique_key=['connector_id', 'polled_at'],
         incremental_predicates=[in_window('DBT_INCREMENTAL_TARGET.polled_at')],
         on_schema_change='fail',
@@ -49,7 +50,7 @@ select
     station_id,
     city_slug,
     polled_at,
-    time_bucket(interval 1 hour, polled_at) as hour_start,
+    {{ ev_assets.hour_start('polled_at') }} as hour_start,
     cast(polled_at as date) as poll_date,
     status
 from polls_with_versions

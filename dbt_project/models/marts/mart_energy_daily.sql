@@ -1,9 +1,10 @@
 {#-
-    Energy per entity and UTC day from the metered session datasets: Norwegian reports per user and per garage,
-    ACN sessions per site, charging-event transactions per station. The daily total counts each session's whole
-    energy in the day it starts; peak hour and active charging hours come from the even hourly spread (docs
-    block energy_attribution). Every day between an entity's first and last day has a row (0 when idle), so
-    the 7-day rolling average is over calendar days.
+    Energy per entity and local day (the site's own time zone, `time_zone`) from the metered session datasets:
+    Norwegian reports per user and per garage, ACN sessions per site, charging-event transactions per station. The
+    daily total counts each session's whole energy in the local day it starts; peak hour and active charging hours
+    come from the even hourly spread, each hour in the local day it falls in (docs block energy_attribution).
+    Every day between an entity's first and last day has a row (0 when idle), so the 7-day rolling average is
+    over calendar days.
 -#}
 
 with
@@ -31,9 +32,16 @@ spread_per_hour as (
         entity_type,
         entity_id,
         hour_start,
+        {{ local_day('hour_start', 'any_value(time_zone)') }} as day,
         sum(energy_kwh) as energy_kwh
     from {{ ref('int_energy_hourly_spread') }}
     group by 1, 2, 3, 4
+),
+
+time_zones as (
+    select source_name, entity_type, entity_id, any_value(time_zone) as time_zone
+    from sessions
+    group by 1, 2, 3
 ),
 
 peak_hours as (
@@ -41,13 +49,13 @@ peak_hours as (
         source_name,
         entity_type,
         entity_id,
-        cast(hour_start as date) as day,
+        day,
         hour_start as peak_hour_start,
         energy_kwh as peak_hour_kwh
     from spread_per_hour
     where energy_kwh > 0
     qualify row_number() over (
-        partition by source_name, entity_type, entity_id, cast(hour_start as date)
+        partition by source_name, entity_type, entity_id, day
         order by round(energy_kwh, 9) desc, hour_start  -- ties to 1e-9 kWh: the earliest hour
     ) = 1
 ),
@@ -57,8 +65,8 @@ active_hours as (
         source_name,
         entity_type,
         entity_id,
-        cast(hour_start as date) as day,
-        -- clock hours of the day in which the entity drew any energy
+        day,
+        -- clock hours of the local day in which the entity drew any energy (23 or 25 on a day clocks change)
         count(*) filter (where energy_kwh > 0) as active_charging_hours
     from spread_per_hour
     group by 1, 2, 3, 4
@@ -79,7 +87,7 @@ entity_days as (
         source_name,
         entity_type,
         entity_id,
-        cast(unnest(generate_series(first_day, last_day, interval 1 day)) as date) as day
+        {{ ev_assets.unnest_days('first_day', 'last_day') }} as day
     from entity_ranges
 ),
 
@@ -101,23 +109,24 @@ daily as (
 )
 
 select
-    source_name,
-    entity_type,
-    entity_id,
-    day,
+    daily.source_name,
+    daily.entity_type,
+    daily.entity_id,
+    time_zones.time_zone,
+    daily.day,
     cast(sessions_started as integer) as sessions_started,
     cast(energy_kwh as double) as energy_kwh,
     cast(
         sum(energy_kwh) over (
-            partition by source_name, entity_type, entity_id
-            order by day
+            partition by daily.source_name, daily.entity_type, daily.entity_id
+            order by daily.day
             rows between unbounded preceding and current row
         ) as double
     ) as energy_kwh_cumulative,
     cast(
         avg(energy_kwh) over (
-            partition by source_name, entity_type, entity_id
-            order by day
+            partition by daily.source_name, daily.entity_type, daily.entity_id
+            order by daily.day
             rows between 6 preceding and current row
         ) as double
     ) as energy_kwh_rolling_7d_avg,
@@ -125,3 +134,4 @@ select
     cast(peak_hour_kwh as double) as peak_hour_kwh,
     cast(active_charging_hours as integer) as active_charging_hours
 from daily
+left join time_zones using (source_name, entity_type, entity_id)

@@ -1,6 +1,7 @@
 {#-
     Energy per entity over the whole range of its data: totals and averages over calendar days (idle days count),
-    the peak day (daily totals by plug-in day) and the peak hour (from the hourly spread).
+    the peak day (daily totals by plug-in day) and the peak hour (from the hourly spread). Days and clock hours
+    are the site's local ones (`time_zone`, see mart_energy_daily).
 -#}
 
 with
@@ -14,6 +15,7 @@ totals as (
         source_name,
         entity_type,
         entity_id,
+        any_value(time_zone) as time_zone,
         min(day) as first_day,
         max(day) as last_day,
         count(*) as n_days,
@@ -44,8 +46,13 @@ peak_hours as (
 ),
 
 hour_of_day_profile as (
-    -- the clock hour (UTC) in which the entity draws the most energy over its whole range
-    select source_name, entity_type, entity_id, hour(hour_start) as hour_of_day, sum(energy_kwh) as energy_kwh
+    -- the local clock hour in which the entity draws the most energy over its whole range
+    select
+        source_name,
+        entity_type,
+        entity_id,
+        {{ local_hour('hour_start', 'time_zone') }} as hour_of_day,
+        sum(energy_kwh) as energy_kwh
     from {{ ref('int_energy_hourly_spread') }}
     group by 1, 2, 3, 4
 ),
@@ -64,6 +71,7 @@ select
     totals.source_name,
     totals.entity_type,
     totals.entity_id,
+    totals.time_zone,
     totals.first_day,
     totals.last_day,
     cast(totals.n_days as integer) as n_days,

@@ -65,12 +65,12 @@ select
     coalesce(operators.operator_name, counts.operator_key) as operator_name,
     cast(n_stations as integer) as n_stations,
     cast(n_charging_points as integer) as n_charging_points,
-    cast(n_polls * {{ var('poll_interval_minutes') }} / 60.0 as double) as observed_hours,
-    cast(n_polls_known * {{ var('poll_interval_minutes') }} / 60.0 as double) as known_status_hours,
-    cast(n_polls_out_of_order * {{ var('poll_interval_minutes') }} / 60.0 as double) as out_of_order_hours,
-    cast(n_polls_in_service * {{ var('poll_interval_minutes') }} / 60.0 as double) as in_service_hours,
-    cast(100.0 * n_polls_in_service / nullif(n_polls_known, 0) as double) as availability_pct,
+    cast(n_polls * {{ var('poll_interval_minutes') }} / 60e0 as double) as observed_hours,
+    cast(n_polls_known * {{ var('poll_interval_minutes') }} / 60e0 as double) as known_status_hours,
+    cast(n_polls_out_of_order * {{ var('poll_interval_minutes') }} / 60e0 as double) as out_of_order_hours,
+    cast(n_polls_in_service * {{ var('poll_interval_minutes') }} / 60e0 as double) as in_service_hours,
+    cast(100e0 * n_polls_in_service / nullif(n_polls_known, 0) as double) as availability_pct,
     cast(failures as integer) as failures,
-    cast(n_polls_in_service * {{ var('poll_interval_minutes') }} / 60.0 / nullif(failures, 0) as double) as mtbf_hours
+    cast(n_polls_in_service * {{ var('poll_interval_minutes') }} / 60e0 / nullif(failures, 0) as double) as mtbf_hours
 from counts
 left join operators using (operator_key)

@@ -1,5 +1,6 @@
 {#-
-    Revenue per UTC day and station from the charging-event transactions that give a cost, per currency.
+    Revenue per local day (Europe/Berlin, the stations' zone) and station from the charging-event transactions that
+    give a cost, per currency.
     A transaction counts in the day it starts, like energy.
 -#}
 

@@ -14,7 +14,7 @@ daily_polls as (
     select
         station_id,
         day,
-        arg_max(city_slug, hour_start) as city_slug,
+        {{ ev_assets.arg_max('city_slug', 'hour_start') }} as city_slug,
         max(n_charging_points) as n_charging_points,
         sum(n_polls) as n_polls,
         sum(n_polls_charging) as n_polls_charging,
@@ -57,7 +57,7 @@ select
     cast(daily_polls.n_polls_available as bigint) as n_polls_available,
     cast(daily_polls.n_polls_out_of_order as bigint) as n_polls_out_of_order,
     cast(daily_polls.n_polls_unknown as bigint) as n_polls_unknown,
-    cast(daily_polls.n_polls * {{ var('poll_interval_minutes') }} / 60.0 as double) as observed_hours,
+    cast(daily_polls.n_polls * {{ var('poll_interval_minutes') }} / 60e0 as double) as observed_hours,
     cast(daily_polls.n_polls_charging / daily_polls.n_polls as double) as share_charging,
     cast(daily_polls.n_polls_occupied / daily_polls.n_polls as double) as share_occupied,
     cast(daily_polls.n_polls_available / daily_polls.n_polls as double) as share_available,

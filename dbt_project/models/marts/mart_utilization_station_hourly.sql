@@ -1,7 +1,8 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=ev_assets.incremental_strategy(),
+        partition_by=ev_assets.day_partition('day'),
         unique_key=['station_id', 'hour_start'],
         on_schema_change='fail',
         pre_hook="{{ delete_from_window_start('hour_start') }}",
@@ -27,7 +28,7 @@ hourly_polls as (
     select
         station_id,
         hour_start,
-        arg_max(city_slug, polled_at) as city_slug,
+        {{ ev_assets.arg_max('city_slug', 'polled_at') }} as city_slug,
         count(distinct charging_point_id) as n_charging_points,
         count(*) as n_polls,
         count(*) filter (where status = 'CHARGING') as n_polls_charging,
@@ -61,7 +62,7 @@ select
     cast(hourly_polls.n_polls_available as integer) as n_polls_available,
     cast(hourly_polls.n_polls_out_of_order as integer) as n_polls_out_of_order,
     cast(hourly_polls.n_polls_unknown as integer) as n_polls_unknown,
-    cast(hourly_polls.n_polls * {{ var('poll_interval_minutes') }} / 60.0 as double) as observed_hours,
+    cast(hourly_polls.n_polls * {{ var('poll_interval_minutes') }} / 60e0 as double) as observed_hours,
     cast(hourly_polls.n_polls_charging / hourly_polls.n_polls as double) as share_charging,
     cast(hourly_polls.n_polls_occupied / hourly_polls.n_polls as double) as share_occupied,
     cast(hourly_polls.n_polls_available / hourly_polls.n_polls as double) as share_available,

@@ -35,7 +35,7 @@ version_seen as (
 ),
 
 one_row_per_version as (
-    select * exclude (first_seen_at, last_seen_at)
+    select {{ ev_assets.star_exclude(['first_seen_at', 'last_seen_at']) }}
     from renamed
     qualify row_number() over (partition by charging_point_id, attr_hash order by last_seen_at desc) = 1
 )

@@ -25,7 +25,7 @@ deduplicated as (
     -- poll slot; keep the earliest slot's rows
     select renamed.*
     from renamed
-    semi join first_loads
+    {{ ev_assets.semi_join() }} first_loads
         on renamed.city_slug = first_loads.city_slug
         and renamed.polled_at = first_loads.poll_time
         and renamed.poll_slot = first_loads.poll_slot

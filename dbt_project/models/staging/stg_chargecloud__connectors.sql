@@ -50,7 +50,7 @@ version_seen as (
 ),
 
 one_row_per_version as (
-    select * exclude (first_seen_at, last_seen_at)
+    select {{ ev_assets.star_exclude(['first_seen_at', 'last_seen_at']) }}
     from with_rated_power
     qualify row_number() over (partition by connector_id, attr_hash order by last_seen_at desc) = 1
 )

@@ -11,7 +11,7 @@ renamed as (
         date_from as hour_start_local,
         date_to as hour_end_local,
         -- the dataset is in Norwegian local time, like the session reports
-        timezone('Europe/Oslo', date_from) as hour_start_at,
+        {{ ev_assets.local_to_utc("'Europe/Oslo'", 'date_from') }} as hour_start_at,
         synthetic_3_6kw as synthetic_3_6kw_kwh,
         synthetic_7_2kw as synthetic_7_2kw_kwh,
         flex_3_6kw as flex_3_6kw_kwh,

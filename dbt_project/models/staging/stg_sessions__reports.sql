@@ -24,11 +24,11 @@ in_utc as (
     select
         *,
         -- The report gives local wall time; the warehouse counts days and hours in UTC.
-        timezone(timezone, plugged_in_at_local) as plugged_in_at,
+        {{ ev_assets.local_to_utc('timezone', 'plugged_in_at_local') }} as plugged_in_at,
         -- a missing plug-out is plug-in + the reported duration
         coalesce(
-            timezone(timezone, plugged_out_at_local),
-            timezone(timezone, plugged_in_at_local) + to_microseconds(cast(duration_hours * 3600e6 as bigint))
+            {{ ev_assets.local_to_utc('timezone', 'plugged_out_at_local') }},
+            {{ ev_assets.add_microseconds(ev_assets.local_to_utc('timezone', 'plugged_in_at_local'), 'cast(duration_hours * 3600e6 as bigint)') }}
         ) as plugged_out_at
     from renamed
 ),

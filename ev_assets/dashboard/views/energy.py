@@ -22,7 +22,7 @@ SOURCES = {  # label -> (source_name in the marts, entity type, what one entity 
 EVERYONE = "all users"
 
 
-def _range(f: filters.Filters, first: date, last: date, key: str) -> tuple[date, date, str | None]:
+def _range(f: filters.Filters, first: date, last: date, key: str, zone: str) -> tuple[date, date, str | None]:
     """The sidebar period clipped to the source's data; the whole span when they do not overlap (with a note)."""
     note = None
     start, end = first, last
@@ -31,7 +31,7 @@ def _range(f: filters.Filters, first: date, last: date, key: str) -> tuple[date,
     elif f.period:
         note = (f"The sidebar period ({f.period.label()}) holds no session of this source: showing its whole span "
                 f"({first:%d %b %Y} – {last:%d %b %Y}).")
-    picked = st.date_input("Date range (UTC days)", value=(start, end), min_value=first, max_value=last,
+    picked = st.date_input(f"Date range (local days, {zone})", value=(start, end), min_value=first, max_value=last,
                            key=f"{key}_{first}_{last}_{start}_{end}")
     if isinstance(picked, (tuple, list)) and len(picked) == 2:
         start, end = picked
@@ -49,7 +49,14 @@ def chart(daily: pd.DataFrame):
     return fig
 
 
-def figures(total, average, last7, peak_day, peak_hour, active) -> None:
+def _local(instant, zone: str) -> pd.Timestamp:
+    """A UTC instant (naive ones are UTC) in the time zone `zone`."""
+    at = pd.Timestamp(instant)
+    return (at.tz_localize("UTC") if at.tzinfo is None else at).tz_convert(zone)
+
+
+def figures(total, average, last7, peak_day, peak_hour, active, zone: str) -> None:
+    """The KPI tiles; days are the sites' local days, the peak hour shown in their zone `zone`."""
     cols = [*st.columns(3), *st.columns(3)]  # two rows: the values stay readable in a narrow window
     cols[0].metric("total", f"{total['energy_kwh']:,.1f} kWh", help=f"{total['sessions']:,} sessions, "
                    f"{total['n_days']} calendar days")
@@ -65,11 +72,12 @@ def figures(total, average, last7, peak_day, peak_hour, active) -> None:
         cols[4].metric("peak hour", "–", help="Per user, garage, site or station only: pick one.")
         cols[4].caption("pick one user / garage")
     else:
-        cols[4].metric("peak hour", "–" if peak_hour[0] is None else f"{pd.Timestamp(peak_hour[0]):%d %b %H:00} UTC")
+        shown = "–" if peak_hour[0] is None else f"{_local(peak_hour[0], zone):%d %b %H:00}"
+        cols[4].metric("peak hour", shown, help=f"Local time ({zone})")
         if peak_hour[1] is not None:
             cols[4].caption(f"{peak_hour[1]:,.2f} kWh in that hour")
     cols[5].metric("active hours / day", "–" if active is None else f"{active:.1f} h",
-                   help="Clock hours (UTC) with energy drawn, mean over the calendar days of the range.")
+                   help=f"Local clock hours ({zone}) with energy drawn, mean over the calendar days of the range.")
 
 
 def norway(f: filters.Filters) -> None:
@@ -95,7 +103,8 @@ def norway(f: filters.Filters) -> None:
                                  persist_state="session")
     spans = [(u["first_day"], u["last_day"]) for u in users]
     first, last = min(a for a, _ in spans), max(b for _, b in spans)
-    start, end, note = _range(f, first, last, "energy_norway")
+    zone = data.query(s, "energy_time_zone", "norway")
+    start, end, note = _range(f, first, last, "energy_norway", zone)
     if note:
         st.caption(note)
     args = (entity_type, entity_id, start, end)
@@ -112,12 +121,12 @@ def norway(f: filters.Filters) -> None:
         hour = data.query(s, "energy_peak_hour", *args)
         peak_hour = (hour["hour_start"], hour["energy_kwh"])
         active = data.query(s, "active_hours_average", *args)["average_active_hours"]
-    figures(total, average, last7, (peak_day["day"], peak_day["energy_kwh"]), peak_hour, active)
+    figures(total, average, last7, (peak_day["day"], peak_day["energy_kwh"]), peak_hour, active, zone)
     daily = pd.DataFrame(data.query(s, "energy_daily", *args))
     st.plotly_chart(chart(daily), key="energy_chart", config={"displaylogo": False})
     st.caption(f"{entity_type.capitalize() + ' ' + entity_id if entity_id else 'All users'}, "
-               f"{start:%d %b %Y} – {end:%d %b %Y}: a session's energy counts on the day it starts; hourly figures "
-               "spread it evenly over its hours. Same figures as the service's `/kpi/energy/...`.")
+               f"{start:%d %b %Y} – {end:%d %b %Y}: a session's energy counts on the local day ({zone}) it starts; "
+               "hourly figures spread it evenly over its hours. Same figures as the service's `/kpi/energy/...`.")
 
 
 def other(f: filters.Filters, source: str, entity_type: str, noun: str) -> None:
@@ -130,7 +139,8 @@ def other(f: filters.Filters, source: str, entity_type: str, noun: str) -> None:
     options = [None, *entities]
     entity_id = st.selectbox(noun.capitalize(), options, key=f"energy_{source}", persist_state="session",
                              format_func=lambda e: f"all {noun}s" if e is None else e)
-    start, end, note = _range(f, first, last, f"energy_{source}")
+    zone = data.query(s, "energy_time_zone", source)
+    start, end, note = _range(f, first, last, f"energy_{source}", zone)
     if note:
         st.caption(note)
     series = data.query(s, "energy_series", source, entity_type, entity_id, start, end)
@@ -140,7 +150,7 @@ def other(f: filters.Filters, source: str, entity_type: str, noun: str) -> None:
     k = D.energy_figures(series)
     figures({"energy_kwh": k["energy_kwh"], "sessions": k["sessions"], "n_days": k["n_days"]}, k["average_kwh"],
             k["last_7_average_kwh"], (k["peak_day"], k["peak_day_kwh"]),
-            None if entity_id is None else (k["peak_hour_start"], k["peak_hour_kwh"]), k["average_active_hours"])
+            None if entity_id is None else (k["peak_hour_start"], k["peak_hour_kwh"]), k["average_active_hours"], zone)
     st.plotly_chart(chart(series), key=f"energy_chart_{source}", config={"displaylogo": False})
     st.caption(f"{noun.capitalize()} {entity_id or '(all)'}, {start:%d %b %Y} – {end:%d %b %Y}, from "
                "mart_energy_daily (the KPI service covers the Norwegian reports only).")

@@ -89,7 +89,7 @@ def render() -> None:
         st.info(f"**No model registry yet** (`{holder.root / 'mlflow.db'}`): run `make demo`, whose ML job trains "
                 "the models, judges them against their baselines and registers the champions.")
         return
-    with st.spinner("Reading the model registry (the first time takes a few seconds)…"):
+    with st.spinner("Reading the model registry…"):
         try:
             overview = holder.overview()
         except Exception as exc:  # noqa: BLE001 - an unreadable registry is shown, not raised
@@ -123,8 +123,13 @@ def render() -> None:
             drift_panel(name, drift.get(name))
             latest = (live or {}).get("latest", {}).get(name)
             if latest:
+                persistence = latest.get("persistence_brier")
+                versus = (f"persistence {persistence:.4f} on the same predictions; limit "
+                          f"{s.live_error_ratio_limit:g} x that + {s.live_error_slack:g}"
+                          if isinstance(persistence, (int, float)) and persistence == persistence else
+                          f"persistence unknown; limit {s.live_brier_limit:g}")
                 st.caption(f"Live error: Brier {latest['brier']:.4f} over {latest['matched']} matched predictions "
-                           f"(window from {latest.get('window_start')}; limit {s.live_brier_limit:g}).")
+                           f"(window from {latest.get('window_start')}; {versus}).")
         gate_panel(entry["newest"])
 
 

@@ -79,7 +79,7 @@ def master_data(master: dict) -> None:
 
 
 def forecast_panel(f: filters.Filters, station_id: str) -> None:
-    with st.spinner("Loading the champion models (the first time takes a few seconds)…"):
+    with st.spinner("Loading the champion models…"):
         try:
             answers = data.forecast(f.settings, station_id)
         except Exception as exc:  # noqa: BLE001 - a broken registry must not break the page

@@ -10,7 +10,9 @@ from ev_assets.defs.resources import after_the_warehouse
 ml_job = dg.define_asset_job(
     "ml_job",
     selection=dg.AssetSelection.groups("ml"),
-    description="Build the feature sets and train, register and gate every model (MLflow under the data root).",
+    description="Build the feature sets, then per model: train and register a candidate, evaluate it against its "
+    "baselines and the champion (blocking checks promotion_gate, no_regression, onnx_parity), and move the champion "
+    "alias only when all pass (MLflow under the data root).",
 )
 
 # Weekly, after the Sunday's warehouse run (00:45 UTC): models train on the accumulated history; between two

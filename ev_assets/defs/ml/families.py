@@ -8,6 +8,7 @@ from typing import Callable
 
 import pandas as pd
 
+from ev_assets.lib.ml import catalog
 from ev_assets.lib.settings import Settings
 
 Frames = dict[str, pd.DataFrame]
@@ -70,43 +71,43 @@ def _train_sessions(frames: Frames, settings: Settings) -> list:
 
 FAMILIES = (
     Family(
-        "station_time_features",
+        catalog.STATION_TIME,
         "Station x 10-minute poll features (time, holidays, lags and rolling availability, station attributes, POI "
-        "counts) with availability targets at t+15 and t+60 min; leakage-safe: a row at t reads nothing after t.",
+        "counts) with availability targets at t+10 (the next poll) and t+60 min; leakage-safe: a row at t reads nothing after t.",
         ("marts/fct_charging_point_status", "marts/dim_station", "marts/dim_charging_point", "marts/dim_connector",
          "marts/dim_poi_station"),
         "polled_at",
         _station_time,
         _train_availability,
-        ("station_available_15min", "station_available_60min"),
+        catalog.MODELS_OF[catalog.STATION_TIME],
     ),
     Family(
-        "station_day_features",
+        catalog.STATION_DAY,
         "Station x day: sessions and occupied share with static station attributes and POI context (site planning).",
         ("marts/mart_utilization_station_daily", "marts/dim_station", "marts/dim_poi_station"),
         "day",
         _station_days,
         _train_utilization,
-        ("station_sessions_per_day", "station_occupied_share"),
+        catalog.MODELS_OF[catalog.STATION_DAY],
     ),
     Family(
-        "vehicle_telemetry_features",
+        catalog.TELEMETRY,
         "Vehicle state-of-charge traces (irregular sampling, gaps), the input of the plug-in and energy-to-full "
         "forecasts.",
         ("raw/vehicle_telemetry",),
         "reading_at",
         _traces,
         _train_plugin,
-        ("vehicle_plugged_in_15min", "vehicle_energy_to_full_15min"),
+        catalog.MODELS_OF[catalog.TELEMETRY],
     ),
     Family(
-        "session_features",
+        catalog.SESSIONS,
         "Charging sessions at plug-in time (Norwegian residential reports, Caltech ACN), the input of the session "
         "energy and duration forecasts.",
         ("raw/session_reports", "raw/acn_sessions"),
         None,
         _sessions,
         _train_sessions,
-        ("session_energy_kwh", "session_duration_h"),
+        catalog.MODELS_OF[catalog.SESSIONS],
     ),
 )

@@ -3,6 +3,7 @@ run them and retrain, and the sensor that closes the loop."""
 
 import dagster as dg
 
+from ev_assets.defs.ml.models import key_of
 from ev_assets.defs.monitoring.assets import MONITORED, MONITORED_FAMILIES, monitoring_assets
 from ev_assets.defs.monitoring.sensors import build_retrain_sensor
 from ev_assets.defs.resources import after_the_warehouse
@@ -20,10 +21,12 @@ monitoring_job = dg.define_asset_job(
 retrain_job = dg.define_asset_job(
     "retrain_job",
     selection=FEATURE_SETS | dg.AssetSelection.assets(
-        *(dg.AssetKey(["ml", name]) for family in MONITORED_FAMILIES for name in family.models)),
+        *(key_of(name, stage) for family in MONITORED_FAMILIES for name in family.models
+          for stage in ("candidate", "evaluation", "champion"))),
     description="Retrain the monitored models on fresh features: rebuild their feature set, train and register a "
-    "new version of each; its promotion_gate check (and the version's MLflow tags) records whether it became the "
-    f"champion and why. Requested by the sensor retrain_on_drift. Models: {', '.join(MONITORED)} (with their family).",
+    "candidate of each, evaluate it against its baselines and the champion (checks promotion_gate, no_regression, "
+    "onnx_parity) and move the champion alias only when all pass (the version's MLflow tags say why). Requested by "
+    f"the sensor retrain_on_drift. Models: {', '.join(MONITORED)} (with their family).",
 )
 
 retrain_on_drift = build_retrain_sensor(retrain_job)

@@ -11,13 +11,16 @@ import dagster as dg
 import pandas as pd
 
 from ev_assets.defs.ml.families import FAMILIES, Family
+from ev_assets.defs.ml.models import key_of
 from ev_assets.defs.ml.features import feature_dir, read_feature_set
-from ev_assets.defs.ml.models import registry
-from ev_assets.defs.resources import EvConfig
+from ev_assets.defs.resources import EvConfig, ModelRegistry
+from ev_assets.lib.ml import catalog
 from ev_assets.lib.settings import Settings
 
-MONITORED = ("station_available_15min", "station_available_60min")  # models with a drift report and live error
+MONITORED = catalog.MONITORED  # models with a drift report and live error
 NO_DRIFT = "no_drift"
+REQUESTS_NO_DRIFT = "requests_no_drift"
+MIN_REQUEST_ROWS = 50  # distinct requested feature rows a request-drift report needs
 LIVE_LIMIT = "live_error_within_limit"
 PREDICTION_LOG = dg.AssetKey(["monitoring", "prediction_log"])
 LIVE_ERROR = dg.AssetKey(["monitoring", "live_error"])
@@ -85,10 +88,9 @@ def prediction_log(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg
 
 
 # --- drift -------------------------------------------------------------------------------------------------------
-def reference_model(settings: Settings, model: str) -> dict | None:
+def reference_model(store, model: str) -> dict | None:
     """The version a drift report compares with: the champion, else the newest registered version (None: none).
-    With its run's split boundaries and features."""
-    store = registry(settings)
+    With its run's split boundaries and features. `store`: the data root's `Registry`."""
     champion = store.champion(model)
     if champion is not None:
         version, run_id, is_champion = champion.version, champion.run_id, True
@@ -115,24 +117,28 @@ def monitored_columns(features: list[str], frame: pd.DataFrame) -> list[str]:
 
 
 def logged_rows(settings: Settings, model: str, columns: list[str]) -> pd.DataFrame:
-    """The features of the requests the service answered with `model` in the latest window of the log, with
-    `polled_at` = the time of the features (`features_at`, else the request time)."""
+    """The distinct feature rows of the requests the service answered with `model` in the latest window of the
+    log, with `station_id` and `polled_at` = the time of the features (`features_at`, else the request time). A row
+    asked for many times (1,200 requests for one poll slot) counts once: drift is about what is asked, not how
+    often."""
     log = recent_log(settings, settings.drift_window_hours)
     log = log[log["model"] == model] if len(log) else log
     if log.empty:
-        return pd.DataFrame(columns=[*columns, "polled_at"])
+        return pd.DataFrame(columns=[*columns, "station_id", "polled_at"])
     rows = pd.DataFrame([inputs if isinstance(inputs, dict) else {} for inputs in log["inputs"]], index=log.index)
     rows = rows.reindex(columns=columns).apply(pd.to_numeric, errors="coerce")
     when = log["features_at"] if "features_at" in log else pd.Series(pd.NaT, index=log.index)
     rows["polled_at"] = pd.to_datetime(when, utc=True, errors="coerce").fillna(log["at"])
-    return rows[rows[columns].notna().any(axis=1)].reset_index(drop=True)  # a request without features says nothing
+    rows["station_id"] = log["station_id"].astype(str) if "station_id" in log else None
+    rows = rows[rows[columns].notna().any(axis=1)]  # a request without features says nothing
+    return rows.drop_duplicates(subset=[*columns, "station_id", "polled_at"]).reset_index(drop=True)
 
 
-def drift_inputs(settings: Settings, family: Family, model: str,
-                 reference: dict) -> tuple[pd.DataFrame, pd.DataFrame, list[str], dict]:
-    """(reference rows, current rows, columns, notes) of a drift report: the champion's training rows (from its
-    first full day of look-back) against the latest `drift_window_hours` of the feature set plus the logged
-    requests of the model in the log's latest window."""
+def drift_inputs(settings: Settings, family: Family, model: str, reference: dict) -> dict:
+    """What a drift report compares, like with like: `reference` (the champion's training rows, from its first
+    full day of look-back) against `current` (the latest `drift_window_hours` of the feature set: the feed), and
+    the requests' distinct feature rows (`requests`) against their own reference (`request_reference`: the same
+    training rows of the stations they asked about); with `columns` and `notes`."""
     from ev_assets.lib.ml.stations import ROLLING_HOURS
 
     frames = read_feature_set(settings, family)
@@ -148,7 +154,6 @@ def drift_inputs(settings: Settings, family: Family, model: str,
     window_start = end - pd.Timedelta(hours=settings.drift_window_hours)
     polls = frame[frame[time] > window_start][[*columns, time]]
     logged = logged_rows(settings, model, columns).rename(columns={"polled_at": time})
-    current = pd.concat([polls, logged], ignore_index=True) if len(logged) else polls
 
     train_end = pd.Timestamp(reference["train_end"]) if reference.get("train_end") else window_start
     train_start = pd.Timestamp(reference["train_start"]) if reference.get("train_start") else frame[time].min()
@@ -156,6 +161,8 @@ def drift_inputs(settings: Settings, family: Family, model: str,
     # the first day of a history has rolling means and time-in-state cut short by its start: leave it out
     settled = training[training[time] >= train_start + pd.Timedelta(hours=max(ROLLING_HOURS))]
     ref = settled if len(settled) else training
+    asked = set(logged["station_id"].dropna().astype(str)) if len(logged) else set()
+    request_ref = ref[ref["station_id"].astype(str).isin(asked)] if asked and "station_id" in ref else ref
     notes = {
         "reference_version": reference["version"],
         "reference_is_champion": reference["champion"],
@@ -165,7 +172,8 @@ def drift_inputs(settings: Settings, family: Family, model: str,
         "current_rows_from_requests": len(logged),
         "window_hours": settings.drift_window_hours,
     }
-    return ref[[*columns, time]], current, columns, notes
+    return {"reference": ref[[*columns, time]], "current": polls, "columns": columns, "notes": notes,
+            "requests": logged[[*columns, time]], "request_reference": request_ref[[*columns, time]]}
 
 
 def drift_asset(model: str) -> dg.AssetsDefinition:
@@ -175,36 +183,46 @@ def drift_asset(model: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         group_name="monitoring",
-        deps=[dg.AssetKey(["ml", family.feature_set]), dg.AssetKey(["ml", model]), PREDICTION_LOG],
+        deps=[dg.AssetKey(["ml", family.feature_set]), key_of(model, "champion"), PREDICTION_LOG],
         kinds={"evidently"},
         check_specs=[dg.AssetCheckSpec(NO_DRIFT, asset=key, description=(
             "WARN (non-blocking): fails when more than `drift_share_limit` (EV_DRIFT_SHARE_LIMIT, 0.5) of the "
-            "compared features drifted from the training reference. The retraining sensor `retrain_on_drift` "
-            "watches it."))],
+            "compared features of the feed's window drifted from the training reference. The retraining sensor "
+            "`retrain_on_drift` watches it.")),
+            dg.AssetCheckSpec(REQUESTS_NO_DRIFT, asset=key, description=(
+                "WARN (non-blocking, not watched by the sensor): the distinct feature rows of the requests the "
+                "service answered with the model in the window (each counted once however often it was asked) "
+                f"against the training rows of the stations asked about; passes with a note under {MIN_REQUEST_ROWS} "
+                "distinct rows. What users ask about changing is not the feed drifting."))],
         description=(
             f"Feature drift of `{model}`: the latest `drift_window_hours` (EV_DRIFT_WINDOW_HOURS) of "
-            f"ml/{family.feature_set} plus the features of the requests the service answered with it, against the "
-            "rows its champion was trained on, resampled to the window's mix of hours of the week (like with "
-            "like: the daily rhythm is not drift). Evidently, methods pinned: Wasserstein (numerical) and "
+            f"ml/{family.feature_set} against the rows its champion was trained on, and the requests' distinct "
+            "feature rows as their own population against their own reference; each reference resampled to its "
+            "window's mix of hours of the week (like with like: the daily rhythm is not drift). Evidently, methods pinned: Wasserstein (numerical) and "
             "Jensen-Shannon (categorical, binary); at most `drift_sample_rows` rows each side. The HTML report "
             f"is under `<data root>/monitoring/drift/{model}/` (`latest.html`)."),
     )
-    def drift(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg.MaterializeResult:
+    def drift(context: dg.AssetExecutionContext, ev_config: EvConfig,
+              model_registry: ModelRegistry) -> dg.MaterializeResult:
         from ev_assets.lib.monitoring import drift as lib
 
         settings = ev_config.settings()
         limit = settings.drift_share_limit
-        reference = reference_model(settings, model)
+        reference = reference_model(model_registry.store(), model)
         if reference is None:
             note = f"no registered version of {model} yet: nothing to compare (ml_job trains it)"
             context.log.info(note)
             return dg.MaterializeResult(metadata={"note": note}, check_results=[dg.AssetCheckResult(
-                check_name=NO_DRIFT, passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"note": note})])
-        ref, current, columns, notes = drift_inputs(settings, family, model, reference)
-        summary = lib.report(ref, current, columns, name=model, folder=settings.drift_dir / model,
-                             time_column=family.time_column, max_rows=settings.drift_sample_rows, seed=DRIFT_SEED,
-                             categorical=CATEGORICAL_FEATURES,
-                             numerical=[c for c in columns if c not in CATEGORICAL_FEATURES], share_limit=limit)
+                check_name=check, passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"note": note})
+                for check in (NO_DRIFT, REQUESTS_NO_DRIFT)])
+        found = drift_inputs(settings, family, model, reference)
+        columns, notes = found["columns"], found["notes"]
+        options = dict(time_column=family.time_column, max_rows=settings.drift_sample_rows, seed=DRIFT_SEED,
+                       categorical=CATEGORICAL_FEATURES, share_limit=limit,
+                       numerical=[c for c in columns if c not in CATEGORICAL_FEATURES])
+        summary = lib.report(found["reference"], found["current"], columns, name=model,
+                             folder=settings.drift_dir / model, **options)
+        requests = _request_drift(found, model, settings, options)
         html, latest = Path(summary.html_path), Path(summary.html_path).with_name("latest.html")
         drifted = ", ".join(summary.drifted_columns) or "none"
         top = summary.table().head(15)
@@ -230,9 +248,33 @@ def drift_asset(model: str) -> dg.AssetsDefinition:
         check = dg.AssetCheckResult(check_name=NO_DRIFT, passed=passed, severity=dg.AssetCheckSeverity.WARN, metadata={
             "share_drifted": float(summary.share_drifted), "share_limit": float(limit), "drifted_columns": drifted,
             "reference_version": str(reference["version"]), "report": dg.MetadataValue.path(str(html))})
-        return dg.MaterializeResult(metadata=metadata, check_results=[check])
+        metadata["requests"] = requests["note"]
+        request_check = dg.AssetCheckResult(check_name=REQUESTS_NO_DRIFT, passed=requests["passed"],
+                                            severity=dg.AssetCheckSeverity.WARN, metadata=requests["metadata"])
+        return dg.MaterializeResult(metadata=metadata, check_results=[check, request_check])
 
     return drift
+
+
+def _request_drift(found: dict, model: str, settings: Settings, options: dict) -> dict:
+    """The requests' distinct feature rows against their own reference (a report under `drift/<model>/requests/`),
+    when there are at least MIN_REQUEST_ROWS of them."""
+    from ev_assets.lib.monitoring import drift as lib
+
+    requests = found["requests"]
+    if len(requests) < MIN_REQUEST_ROWS:
+        note = (f"{len(requests)} distinct requested feature row(s) in the window, fewer than {MIN_REQUEST_ROWS}: "
+                "too few to judge the requests' drift")
+        return {"passed": True, "note": note, "metadata": {"note": note, "distinct_rows": len(requests)}}
+    summary = lib.report(found["request_reference"], requests, found["columns"], name=f"{model} (requests)",
+                         folder=settings.drift_dir / model / "requests", **options)
+    passed = summary.share_drifted <= options["share_limit"]
+    note = (f"{summary.n_drifted} of {summary.n_columns} features of {len(requests)} distinct requested rows drifted "
+            f"from the training rows of the stations asked about (share {summary.share_drifted:.2f})")
+    return {"passed": passed, "note": note, "metadata": {
+        "note": note, "distinct_rows": len(requests), "share_drifted": float(summary.share_drifted),
+        "share_limit": float(options["share_limit"]), "drifted_columns": ", ".join(summary.drifted_columns) or "none",
+        "report": dg.MetadataValue.path(summary.html_path)}}
 
 
 drift_assets = [drift_asset(model) for model in MONITORED]
@@ -246,8 +288,9 @@ drift_assets = [drift_asset(model) for model in MONITORED]
     kinds={"pandas"},
     check_specs=[dg.AssetCheckSpec(LIVE_LIMIT, asset=LIVE_ERROR, description=(
         "WARN (non-blocking): fails when a model's Brier score on its latest window of matched predictions passes "
-        "`live_brier_limit` (EV_LIVE_BRIER_LIMIT, 0.25); passes with a note while no prediction has its outcome "
-        "yet. The retraining sensor `retrain_on_drift` watches it."))],
+        "EV_LIVE_ERROR_RATIO_LIMIT (1.0) x persistence's Brier on the same predictions + EV_LIVE_ERROR_SLACK (0.01); "
+        "EV_LIVE_BRIER_LIMIT (0.25) when persistence's is unknown. Passes with a note while no prediction has its "
+        "outcome yet. The retraining sensor `retrain_on_drift` watches it."))],
 )
 def live_error(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg.MaterializeResult:
     """Live error of the availability forecasts: every logged prediction joined to its outcome once a later poll
@@ -274,29 +317,33 @@ def live_error(context: dg.AssetExecutionContext, ev_config: EvConfig) -> dg.Mat
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "brier_limit": limit,
         "latest": latest, "windows": json.loads(table.to_json(orient="records", date_format="iso"))})
 
-    over = {m: r for m, r in latest.items() if r["brier"] > limit}
+    limits = {m: live.over_limit(r, settings.live_error_ratio_limit, settings.live_error_slack, limit)
+              for m, r in latest.items()}
+    over = {m: r for m, r in latest.items() if limits[m][0]}
     matched, total = int(table["matched"].sum()) if len(table) else 0, len(predictions)
     if not latest:
         note = (f"nothing to score yet: {total} availability prediction(s) logged, none with its outcome polled"
                 if total else "nothing to score yet: no availability prediction logged")
-    elif over:
-        note = "; ".join(f"{m}: Brier {r['brier']:.4f} > {limit:g} over {r['matched']} matched prediction(s) "
-                         f"({r['window_start']} ..)" for m, r in over.items())
     else:
-        note = "; ".join(f"{m}: Brier {r['brier']:.4f} <= {limit:g} ({r['matched']} matched)" for m, r in latest.items())
+        note = "; ".join(f"{m}: Brier {r['brier']:.4f} {'>' if m in over else '<='} {limits[m][1]:.4f} "
+                         f"({limits[m][2]}) over {r['matched']} matched prediction(s) ({r['window_start']} ..)"
+                         for m, r in latest.items())
     context.log.info(note)
     metadata = {
         "predictions": total,
         "matched": matched,
         "unmatched": total - matched,
         "brier_limit": float(limit),
+        "ratio_limit": float(settings.live_error_ratio_limit),
         "latest_brier": dg.MetadataValue.json({m: r["brier"] for m, r in latest.items()}),
+        "latest_persistence_brier": dg.MetadataValue.json({m: r["persistence_brier"] for m, r in latest.items()}),
         "windows": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4g") if len(table) else "no predictions"),
         "summary": dg.MetadataValue.path(str(path)),
         "note": note,
     }
     check = dg.AssetCheckResult(check_name=LIVE_LIMIT, passed=not over, severity=dg.AssetCheckSeverity.WARN,
                                 metadata={"note": note, "brier_limit": float(limit),
+                                          "limits": dg.MetadataValue.json({m: v[1] for m, v in limits.items()}),
                                           "models_over_limit": ", ".join(over) or "none",
                                           "latest_brier": dg.MetadataValue.json({m: r["brier"] for m, r in latest.items()})})
     return dg.MaterializeResult(metadata=metadata, check_results=[check])

@@ -8,9 +8,10 @@ from typing import Iterator
 import dagster as dg
 
 from ev_assets.defs.partitions import POLL_KEY_FORMAT, daily_partitions, poll_partitions
-from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
+from ev_assets.defs.resources import EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import rawstore, warehouse
+from ev_assets.lib import lake as lakes
+from ev_assets.lib import rawstore
 from ev_assets.lib.sources import chargecloud
 from ev_assets.lib.settings import Settings
 
@@ -169,14 +170,15 @@ CONTRACT_CHECKS = [
     ],
     check_specs=CONTRACT_CHECKS,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=DUCKDB_POOL,
 )
 def chargecloud_tables(context: dg.AssetExecutionContext, ev_config: EvConfig):
     """Flattens the stored polls of each UTC day into status facts and master-data versions (schema `raw`).
 
-    Daily, like the warehouse: materializing today's partition again picks up the polls stored since. Facts are
-    deleted and re-inserted per day, so re-running never duplicates rows. Records that break a data contract
-    (see the checks) go to `raw.quarantine` with the reason, and the good records beside them load.
+    Daily, like the warehouse: materializing today's partition again picks up the polls stored since. Each day is
+    one partition of the lake per table (`source=chargecloud/day=<day>`), replaced whole, so re-running never
+    duplicates rows and days can be written at the same time. Master-data versions are kept per day and merged
+    (first/last seen) by the raw views. Records that break a data contract (see the checks) go to `raw.quarantine`
+    with the reason, and the good records beside them load.
     """
     settings = ev_config.settings()
     window = context.partition_time_window
@@ -185,20 +187,18 @@ def chargecloud_tables(context: dg.AssetExecutionContext, ev_config: EvConfig):
     quarantined = 0
     day = window.start
     shapes = chargecloud.CityShapes()  # what each city's answers look like, learnt once for all days
-    # One day at a time keeps memory flat for long backfills: a day's tables are gone before the next day's, and a
-    # connection per day drops what DuckDB cached of the tables it wrote (a year of them would not fit).
+    lake = ev_config.lake()
+    # One day at a time keeps memory flat for long backfills: a day's tables are gone before the next day's.
     while day < window.end:
         day_end = min(day + timedelta(days=1), window.end)
-        with ev_config.connect() as con:
-            day_written, day_quarantined = _ingest_day(context, con, settings, shapes, day, day_end, problems)
+        day_written, day_quarantined = _ingest_day(context, ev_config, lake, settings, shapes, day, day_end, problems)
         written.update(day_written)
         quarantined += day_quarantined
         day = day_end
 
     if settings.mode("chargecloud") == "replay":  # recordings that belong to no day are quarantined too
         unplaced = chargecloud.unplaced_quarantine(chargecloud.replay_unplaced(settings))
-        with ev_config.connect() as con:
-            warehouse.replace_rows(con, "quarantine", unplaced, "source = 'chargecloud' AND partition_key = ?", (chargecloud.UNPLACED_PARTITION,))
+        lake.write("quarantine", unplaced, RAW_SOURCE, chargecloud.UNPLACED_PARTITION)
         for reason in unplaced["reason"]:
             problems["poll"].add(f"recording without a usable poll time: {reason}")
         quarantined += len(unplaced)
@@ -217,25 +217,19 @@ def chargecloud_tables(context: dg.AssetExecutionContext, ev_config: EvConfig):
         )
 
 
-def _ingest_day(context, con, settings: Settings, shapes: chargecloud.CityShapes, day: datetime, day_end: datetime,
-                problems: dict[str, chargecloud.Problems]) -> tuple[dict[str, int], int]:
-    """Flatten and load the stored polls of [day, day_end): (rows written per table, records quarantined)."""
+def _ingest_day(context, ev_config: EvConfig, lake: lakes.Lake, settings: Settings, shapes: chargecloud.CityShapes,
+                day: datetime, day_end: datetime, problems: dict[str, chargecloud.Problems]) -> tuple[dict[str, int], int]:
+    """Flatten the stored polls of [day, day_end) and write them as the day's lake partitions: (rows written per
+    table, records quarantined)."""
     polls = _StoredPolls(settings, day, day_end)
     flat = chargecloud.flatten_polls(polls, shapes)  # reads the day's polls one at a time
     for rule, found in flat.problems.items():
         problems[rule].merge(found)
-    tables = flat.tables(arrow=True)  # the status facts as Arrow: the same values, loaded faster
-    day_written = {}
-    for name in FACT_TABLES:
-        day_written[name] = warehouse.replace_rows(con, name, tables[name], IN_WINDOW, (day, day_end))
-    for name in MASTER_TABLES:
-        day_written[name] = warehouse.upsert_versions(con, name, tables[name], chargecloud.item_key(name))  # new versions
-    quarantined = warehouse.replace_rows(
-        con, "quarantine", tables["quarantine"],
-        "source = 'chargecloud' AND partition_key >= ? AND partition_key < ?",
-        (day.isoformat(), day_end.isoformat()),
-    )
-    _describe_day(context, con, day, day_end, day_written)
+    tables = flat.tables(arrow=True)  # the status facts as Arrow: the same values, written faster
+    key = f"{day:{DAY_FORMAT}}"
+    day_written = {name: lake.write(name, tables[name], RAW_SOURCE, key) for name in (*FACT_TABLES, *MASTER_TABLES)}
+    quarantined = lake.write("quarantine", tables["quarantine"], RAW_SOURCE, key)
+    _describe_day(context, ev_config, day, day_end, day_written)
     context.log.info(f"{day:%Y-%m-%d}: {len(polls)} polls, {len(tables['status_chargingpoints'])} charging-point statuses")
     return day_written, quarantined
 
@@ -266,11 +260,16 @@ class _StoredPolls:
             yield envelope, slot, str(attempts[best][1].path)
 
 
-def _describe_day(context, con, day: datetime, day_end: datetime, day_written: dict) -> None:
+def _describe_day(context, ev_config: EvConfig, day: datetime, day_end: datetime, day_written: dict) -> None:
     """Each daily partition's materialization describes that day: its rows and a preview of them."""
     key = f"{day:{DAY_FORMAT}}"
     if key not in set(context.partition_keys):
         return
+    with ev_config.lake_connect(partition=(RAW_SOURCE, key)) as con:  # that day's files only
+        _describe_tables(context, con, key, day, day_end, day_written)
+
+
+def _describe_tables(context, con, key: str, day: datetime, day_end: datetime, day_written: dict) -> None:
     for name in FACT_TABLES:
         meta = table_metadata(con, name, day_written[name], IN_WINDOW, (day, day_end))
         context.add_asset_metadata(meta, asset_key=["raw", name], partition_key=key)

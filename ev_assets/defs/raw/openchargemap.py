@@ -5,9 +5,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
+from ev_assets.defs.resources import EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import rawstore, replayfiles, warehouse
+from ev_assets.lib import rawstore, replayfiles
+from ev_assets.lib.lake import WHOLE
 from ev_assets.lib.sources import openchargemap
 
 RAW_SOURCE = "openchargemap"
@@ -53,7 +54,6 @@ def openchargemap_pull(context: dg.AssetExecutionContext, ev_config: EvConfig):
         table_spec("ocm_stations", "Open Charge Map stations with decoded operator, usage and status names: every version over the stored pulls.", deps=["openchargemap_pull"]),
         table_spec("ocm_connections", "Open Charge Map connections (plugs) per station.", deps=["openchargemap_pull"]),
     ],
-    pool=DUCKDB_POOL,
 )
 def ocm_tables(context: dg.AssetExecutionContext, ev_config: EvConfig, openchargemap_pull: str):
     """`ocm_stations` holds every version of every station over all stored pulls (a new row when a later pull
@@ -71,10 +71,11 @@ def ocm_tables(context: dg.AssetExecutionContext, ev_config: EvConfig, opencharg
     versions = openchargemap.station_versions(
         [(parsed if path == latest else openchargemap.parse_ocm(rawstore.read_raw(path), raw_file=str(path)), at)
          for path, at in pulls])
-    with ev_config.connect() as con:
-        n_st = warehouse.replace_rows(con, "ocm_stations", versions, "TRUE")
-        n_co = warehouse.replace_rows(con, "ocm_connections", parsed.connections, "TRUE")
-        n_q = warehouse.replace_rows(con, "quarantine", parsed.quarantine, "source = 'openchargemap'")
+    lake = ev_config.lake()
+    n_st = lake.write("ocm_stations", versions, RAW_SOURCE, WHOLE)
+    n_co = lake.write("ocm_connections", parsed.connections, RAW_SOURCE, WHOLE)
+    n_q = lake.write("quarantine", parsed.quarantine, RAW_SOURCE, WHOLE)
+    with ev_config.lake_connect() as con:
         if n_q:
             context.log.warning(f"{n_q} Open Charge Map record(s) quarantined: see raw.quarantine (source 'openchargemap')")
         station_meta = {**table_metadata(con, "ocm_stations", n_st), "quarantined_records": n_q, "stored_pulls": len(pulls),

@@ -4,9 +4,10 @@
 import dagster as dg
 import pandas as pd
 
-from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
+from ev_assets.defs.resources import EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import rawstore, replayfiles, tables, warehouse
+from ev_assets.lib import rawstore, replayfiles, tables
+from ev_assets.lib.lake import WHOLE
 from ev_assets.lib.sources import osm
 
 RAW_SOURCE = "osm"
@@ -61,7 +62,6 @@ def osm_pulls(context: dg.AssetExecutionContext, ev_config: EvConfig):
 
 @dg.multi_asset(
     specs=[table_spec("osm_pois", "Points of interest (supermarkets, fast food, parking, ...) per area.", deps=["osm_pulls"])],
-    pool=DUCKDB_POOL,
 )
 def osm_pois(context: dg.AssetExecutionContext, ev_config: EvConfig, osm_pulls: dict):
     """POIs from the latest OSM pulls, one row per feature with its category and a representative point;
@@ -73,8 +73,8 @@ def osm_pois(context: dg.AssetExecutionContext, ev_config: EvConfig, osm_pulls: 
     ]
     pois = pd.concat(frames, ignore_index=True) if frames else tables.frame("osm_pois")
     geoparquet = osm.write_geoparquet(pois, settings.data_dir / "geo" / "osm_pois.parquet")
-    with ev_config.connect() as con:
-        written = warehouse.replace_rows(con, "osm_pois", pois, "TRUE")
+    written = ev_config.lake().write("osm_pois", pois, RAW_SOURCE, WHOLE)
+    with ev_config.lake_connect() as con:
         meta = table_metadata(con, "osm_pois", written)
     meta["geoparquet"] = dg.MetadataValue.path(str(geoparquet))
     meta["per_category"] = dg.MetadataValue.json(pois["category"].value_counts().to_dict() if written else {})

@@ -20,6 +20,6 @@ quarantine = dg.AssetSpec(
     description=__doc__,
     group_name="raw",
     deps=WRITERS,
-    kinds={"duckdb"},
+    kinds={"parquet"},
     metadata={"dagster/column_schema": column_schema("quarantine"), "dagster/table_name": "warehouse.raw.quarantine"},
 )

@@ -8,9 +8,10 @@ from pathlib import Path
 import dagster as dg
 
 from ev_assets.defs.raw.pulls import store_pulled_files
-from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
+from ev_assets.defs.resources import EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import rawstore, replayfiles, warehouse
+from ev_assets.lib import rawstore, replayfiles
+from ev_assets.lib.lake import WHOLE
 from ev_assets.lib.sources import sessions
 
 DESCRIPTIONS = {
@@ -49,7 +50,6 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
         name=f"{source}_table",
         specs=[table_spec(source, DESCRIPTIONS[source], deps=[pull_name])],
-        pool=DUCKDB_POOL,
     )
     def table(context: dg.AssetExecutionContext, ev_config: EvConfig):
         """Everything ever pulled (the raw store, not only this pull), one row per record by its natural key
@@ -62,10 +62,12 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
         parsed = [sessions.parse_or_quarantine(source, p.name, rawstore.read_raw_bytes(p), raw_file=str(p))
                   for p in stored]
         merged = sessions.accumulate(source, parsed)
-        with ev_config.connect() as con:
-            before = con.execute(f"SELECT count(*) FROM raw.{source}").fetchone()[0]  # connect made the table
-            written = warehouse.replace_rows(con, source, merged.table, "TRUE")
-            quarantined = warehouse.replace_rows(con, "quarantine", merged.quarantine, "source = ?", (source,))
+        lake = ev_config.lake()
+        with ev_config.lake_connect() as con:
+            before = con.execute(f"SELECT count(*) FROM raw.{source}").fetchone()[0]
+        written = lake.write(source, merged.table, source, WHOLE)
+        quarantined = lake.write("quarantine", merged.quarantine, source, WHOLE)
+        with ev_config.lake_connect() as con:
             meta = table_metadata(con, source, written)
         context.log.info(f"{source}: {written:,} record(s) from {len(stored)} stored file(s), {written - before:+,} "
                          "since the last run")

@@ -6,9 +6,10 @@ from pathlib import Path
 import dagster as dg
 
 from ev_assets.defs.raw.pulls import store_pulled_files
-from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
+from ev_assets.defs.resources import EvConfig
 from ev_assets.defs.tables import table_metadata, table_spec
-from ev_assets.lib import rawstore, replayfiles, warehouse
+from ev_assets.lib import rawstore, replayfiles
+from ev_assets.lib.lake import WHOLE
 from ev_assets.lib.sources import telemetry
 
 SOURCE = telemetry.SOURCE
@@ -44,7 +45,6 @@ def vehicle_telemetry_pull(context: dg.AssetExecutionContext, ev_config: EvConfi
 @dg.multi_asset(
     name=f"{SOURCE}_table",
     specs=[table_spec(SOURCE, DESCRIPTION, deps=[f"{SOURCE}_pull"])],
-    pool=DUCKDB_POOL,
 )
 def vehicle_telemetry_table(context: dg.AssetExecutionContext, ev_config: EvConfig):
     """Every file ever pulled (the raw store, oldest first), not only this pull's: one row per vehicle and reading
@@ -55,9 +55,10 @@ def vehicle_telemetry_table(context: dg.AssetExecutionContext, ev_config: EvConf
     stored = rawstore.stored_pulls(settings.raw_dir, SOURCE)
     parsed = [telemetry.parse_or_quarantine(p.name, rawstore.read_raw_bytes(p), raw_file=str(p)) for p in stored]
     combined = telemetry.combine(parsed)
-    with ev_config.connect() as con:
-        written = warehouse.replace_rows(con, SOURCE, combined.table, "TRUE")
-        quarantined = warehouse.replace_rows(con, "quarantine", combined.quarantine, "source = ?", (SOURCE,))
+    lake = ev_config.lake()
+    written = lake.write(SOURCE, combined.table, SOURCE, WHOLE)
+    quarantined = lake.write("quarantine", combined.quarantine, SOURCE, WHOLE)
+    with ev_config.lake_connect() as con:
         meta = table_metadata(con, SOURCE, written)
     stats = combined.stats
     if quarantined:

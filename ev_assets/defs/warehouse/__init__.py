@@ -6,6 +6,6 @@ import dagster as dg
 from ev_assets.defs.warehouse import dbt, geo, serving
 
 defs = dg.Definitions(
-    assets=[geo.poi_station_map, dbt.warehouse_dbt_models, dbt.dbt_docs_site, serving.marts_snapshot],
+    assets=[geo.poi_station_map, dbt.warehouse_dbt_daily, dbt.warehouse_dbt_models, dbt.dbt_docs_site, serving.marts_snapshot],
     resources={"dbt": dbt.dbt_resource},
 )

@@ -1,4 +1,7 @@
-"""The dbt project on DuckDB as Dagster assets: star schema, inferred sessions and KPI marts, per UTC day.
+"""The dbt project on DuckDB as Dagster assets: star schema, inferred sessions and KPI marts.
+
+Two assets split by how the models run (`lib/dbt_runs.py`): the incremental models per UTC day
+(`warehouse_dbt_daily`), everything else unpartitioned (`warehouse_dbt_models`).
 
 dbt sources named `raw.<table>` map onto the ingestion assets ["raw", <table>], so lineage runs unbroken from
 each raw pull to each KPI; dbt tests appear as asset checks. Each built model reports its row count and its column
@@ -6,19 +9,27 @@ schema (with the descriptions of its dbt yml); tables also a preview.
 """
 
 
-import json
+import os
 import shutil
 import sys
+import uuid
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
+from pydantic import Field
 
 from ev_assets.defs.partitions import daily_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
-from ev_assets.lib import warehouse
+from ev_assets.lib import dbt_runs, spark, warehouse
 from ev_assets.lib.settings import Settings
+
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 # The manifest comes from `dbt parse`, which `make setup` runs (so also before `make ui`).
@@ -42,35 +53,100 @@ class WarehouseTranslator(DagsterDbtTranslator):
         return spec.replace_attributes(metadata=metadata)
 
 
-def dbt_vars(ev_config: EvConfig, window: dg.TimeWindow | None = None) -> str:
-    """`--vars` for dbt: the data root (so dbt writes where the Python assets do) and the partition window."""
+class DbtRunConfig(dg.Config):
+    full_refresh: bool = Field(
+        default=False,
+        description="Build the incremental tables again from the run's window alone (dbt --full-refresh): run it "
+        "as a backfill over every day, or the days before the window are lost.",
+    )
+
+
+def dbt_args(ev_config: EvConfig, config: DbtRunConfig | None = None) -> list[str]:
+    """`dbt build` with the data root and poll interval as --vars (see `dbt_runs.build_args`)."""
     settings = ev_config.settings()
-    values = {"ev_data_dir": str(settings.data_dir), "poll_interval_minutes": settings.poll_interval_minutes}
-    if window is not None:
-        values.update(min_date=f"{window.start:%Y-%m-%d}", max_date=f"{window.end:%Y-%m-%d}")
-    return json.dumps(values)
+    args = dbt_runs.build_args(settings.data_dir, settings.poll_interval_minutes,
+                               full_refresh=bool(config and config.full_refresh), extra_vars=spark.dbt_vars(settings))
+    return [*args, *spark.dbt_args(settings)]  # EV_WAREHOUSE_ENGINE=spark: the spark target
+
+
+TRANSLATOR = WarehouseTranslator(DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
 
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
+    select=dbt_runs.INCREMENTAL,
+    name="warehouse_dbt_daily",
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    # dbt tests on sources (e.g. no duplicate poll per item in raw.status_chargingpoints) become checks too
-    dagster_dbt_translator=WarehouseTranslator(DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)),
+    dagster_dbt_translator=TRANSLATOR,
     pool=DUCKDB_POOL,
 )
-def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: EvConfig):
-    """Builds and tests the dbt models for the partition window [first day, last day + 1).
+def warehouse_dbt_daily(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: EvConfig,
+                        config: DbtRunConfig):
+    """The incremental models (status facts, status runs, inferred sessions, hourly utilization) for the partition
+    window [first day, last day + 1): each day's polls, with the state of the runs and sessions carried over.
 
     Every built model reports `dagster/column_schema` (the columns as built, described as in the dbt yml) and
     `dbt_execution_s`; every table also `dagster/row_count` and a `preview` of the rows of the partition window
-    (those whose UTC day column, e.g. `day` or `poll_date`, lies in it; the whole table for a model without one),
-    and then `table_row_count`, the rows of the whole table. Views are not counted: that would run their query.
+    (those whose UTC day column, e.g. `day` or `poll_date`, lies in it), and `table_row_count`, the whole table's.
     """
     window = context.partition_time_window
-    context.log.info(f"dbt build for {window.start:%Y-%m-%d} .. {window.end:%Y-%m-%d} (exclusive)")
-    invocation = dbt.cli(["build", "--vars", dbt_vars(ev_config, window)], context=context)
+    context.log.info(f"dbt build of the incremental models for {window.start:%Y-%m-%d} .. {window.end:%Y-%m-%d} (exclusive)")
+    yield from run_dbt(context, dbt, ev_config, dbt_args(ev_config, config), window)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    exclude=dbt_runs.INCREMENTAL,
+    name="warehouse_dbt_models",
+    dagster_dbt_translator=TRANSLATOR,
+    pool=DUCKDB_POOL,
+)
+def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: EvConfig):
+    """Everything but the incremental models, unpartitioned: the staging and interval views, the dimensions,
+    the marts rebuilt from the incremental tables, and dbt's tests on the raw tables (as their checks).
+
+    Every built model reports `dagster/column_schema` and `dbt_execution_s`; every table also `dagster/row_count`
+    and a `preview` (in a run of days, of the rows of those days where the table has a UTC day column). Views are
+    not counted: that would run their query.
+    """
+    # In a run of days (the warehouse job, a backfill) the run's window still applies: the staging views are
+    # built for it (their dedup would otherwise scan the whole status history on every daily run) and the
+    # window-bound tests stay on its days, as when the project ran as one invocation.
+    window = run_window(context.run.tags)
+    yield from run_dbt(context, dbt, ev_config, dbt_args(ev_config), window)
+
+
+def run_window(tags: dict[str, str]) -> dg.TimeWindow | None:
+    """The days of a partitioned run (one day, or a range of them) from its tags; None for a run of no days."""
+    first = tags.get(RANGE_START_TAG) or tags.get(PARTITION_TAG)
+    last = tags.get(RANGE_END_TAG) or tags.get(PARTITION_TAG)
+    if not first or not last:
+        return None
+    try:  # strictly a day: another job's partition (a poll slot) means the whole history
+        days = [datetime.strptime(key, "%Y-%m-%d") for key in (first, last)]
+    except ValueError:
+        return None
+    return dg.TimeWindow(daily_partitions.time_window_for_partition_key(f"{days[0]:%Y-%m-%d}").start,
+                         daily_partitions.time_window_for_partition_key(f"{days[1]:%Y-%m-%d}").end)
+
+
+def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: EvConfig, args: list[str],
+            window: dg.TimeWindow | None):
+    """One dbt invocation for the selected assets, the window (if any) in its environment; the events with
+    their table metadata once dbt has exited. dbt starts from the parse the last run of this data root left."""
+    settings = ev_config.settings()
+    if settings.warehouse_engine == "spark":  # EV_WAREHOUSE_ENGINE=spark: Spark reads the raw tables as Parquet
+        exported = spark.export_raw_tables(settings)
+        context.log.info(f"raw tables exported for Spark to {spark.raw_parquet_dir(settings)}: {sum(exported.values())} rows")
+    with ev_config.connect():  # the sources: the raw views over the lake, made again (EV_LAKE_URL may have moved)
+        pass
+    target_path = DBT_PROJECT_DIR / "target" / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
+    dbt_runs.reuse_parse(settings.dbt_parse_cache, target_path)
+    with environment(dbt_runs.run_env(*((window.start.date(), window.end.date()) if window else ()))):
+        invocation = dbt.cli(args, context=context, target_path=target_path)
     # While dbt writes the DuckDB file no other process may open it: hold its events until it has exited, then
     # read what it built once, read-only.
     events, failure = run_to_end(invocation.stream())
@@ -80,6 +156,7 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         for _ in invocation.process.stdout:
             pass
         invocation.process.wait()
+    dbt_runs.keep_parse(target_path, settings.dbt_parse_cache)
     if isinstance(failure, KeyError):
         raise dg.Failure(
             f"dbt reported node {failure} that Dagster's dbt manifest does not know: the manifest is older than "
@@ -88,6 +165,21 @@ def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     yield from with_table_metadata(events, ev_config, invocation.manifest, window)
     if failure is not None:
         raise failure
+
+
+@contextmanager
+def environment(values: dict[str, str]):
+    """`values` in this process's environment (which dagster-dbt hands to the dbt it starts), then as before."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_to_end(stream) -> tuple[list, Exception | None]:
@@ -102,10 +194,12 @@ def run_to_end(stream) -> tuple[list, Exception | None]:
     return events, None
 
 
-def with_table_metadata(events: list, ev_config: EvConfig, manifest: dict, window: dg.TimeWindow) -> list:
+def with_table_metadata(events: list, ev_config: EvConfig, manifest: dict, window: dg.TimeWindow | None) -> list:
     """The events with readable dbt metadata, each built model's with its table metadata."""
     events = [event.with_metadata(readable(event.metadata)) for event in events]
     if not any(is_model(event) for event in events):  # dbt failed before building anything: maybe no warehouse yet
+        return events
+    if ev_config.settings().warehouse_engine == "spark":  # the tables are in Spark, not DuckDB: dbt's metadata only
         return events
     with ev_config.connect(read_only=True) as con:
         return [
@@ -133,7 +227,7 @@ def readable(metadata: dict) -> dict:
     return metadata
 
 
-def model_metadata(con, manifest: dict, unique_id: str, window: dg.TimeWindow) -> dict:
+def model_metadata(con, manifest: dict, unique_id: str, window: dg.TimeWindow | None) -> dict:
     """Column schema of one built model and, for a table, its row counts and a preview, read from the warehouse."""
     node = manifest["nodes"][unique_id]
     columns = con.execute(
@@ -144,7 +238,8 @@ def model_metadata(con, manifest: dict, unique_id: str, window: dg.TimeWindow) -
     metadata = {"dagster/column_schema": column_schema(columns, node.get("columns", {}))}
     if node["config"].get("materialized") == "view":
         return metadata  # counting a view runs its query over all raw rows: too slow for every run
-    return {**metadata, **table_rows(con, f'"{node["schema"]}"."{node["alias"]}"', day_column(columns), window)}
+    day = day_column(columns) if window is not None else None
+    return {**metadata, **table_rows(con, f'"{node["schema"]}"."{node["alias"]}"', day, window)}
 
 
 def column_schema(columns: list[tuple[str, str]], documented: dict) -> dg.TableSchema:
@@ -155,9 +250,9 @@ def column_schema(columns: list[tuple[str, str]], documented: dict) -> dg.TableS
     )
 
 
-def table_rows(con, relation: str, day: str | None, window: dg.TimeWindow) -> dict:
-    """The rows the materialization describes (with a UTC day column: the partition window's, else the whole
-    table's), a preview of them, and the rows of the whole table where those differ."""
+def table_rows(con, relation: str, day: str | None, window: dg.TimeWindow | None) -> dict:
+    """The rows the materialization describes (with a UTC day column and a window: the window's, else the
+    whole table's), a preview of them, and the rows of the whole table where those differ."""
     where, params = (f"{day} >= ? AND {day} < ?", [window.start.date(), window.end.date()]) if day else ("TRUE", [])
     return {
         "dagster/row_count": warehouse.count_rows(con, relation, where, params),
@@ -174,7 +269,7 @@ def day_column(columns: list[tuple[str, str]]) -> str | None:
 
 @dg.asset(
     group_name="docs",
-    deps=[warehouse_dbt_models],
+    deps=[warehouse_dbt_daily, warehouse_dbt_models],
     kinds={"dbt", "html"},
     pool=DUCKDB_POOL,
 )
@@ -182,7 +277,9 @@ def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_con
     """The dbt docs site as one self-contained HTML file under the data root (`docs/index.html`): open it from
     disk, no network needed, or run `make docs` to serve it at `settings.docs_url` (the link in the metadata)."""
     settings = ev_config.settings()
-    invocation = dbt.cli(["docs", "generate", "--static", "--vars", dbt_vars(ev_config)], manifest=dbt_project.manifest_path)
+    args = dbt_runs.build_args(settings.data_dir, settings.poll_interval_minutes, command="docs generate",
+                               extra_vars=spark.dbt_vars(settings))
+    invocation = dbt.cli([*args, "--static", *spark.dbt_args(settings)], manifest=dbt_project.manifest_path)
     invocation.wait()
     static = Path(invocation.target_path) / "static_index.html"
     if not static.exists():

@@ -111,10 +111,15 @@ class Evaluation:
         rows = {"model": self.model, **{f"baseline: {name}": m for name, m in self.baselines.items()}}
         return pd.DataFrame.from_dict(rows, orient="index").round(4)
 
+    def strongest_baseline(self) -> str | None:
+        """The baseline with the best primary score on the held-out rows (the one the gate judges against)."""
+        best = min if lower_is_better(self.primary) else max
+        finite = {b: m for b, m in self.baselines.items() if not np.isnan(m[self.primary])}
+        return best(finite, key=lambda b: finite[b][self.primary]) if finite else None
+
     def verdict(self) -> str:
         """One sentence for metadata and docs: does the model beat its baselines on the primary metric?"""
-        best = min if lower_is_better(self.primary) else max
-        baseline = best(self.baselines, key=lambda b: self.baselines[b][self.primary]) if self.baselines else None
+        baseline = self.strongest_baseline()
         if baseline is None:
             return f"{self.primary} {self.model[self.primary]:.4g} (no baseline)"
         words = "beats" if self.beats_baselines else "does NOT beat"
@@ -138,9 +143,37 @@ class TrainedModel:
     train_rows: int = 0
     description: str = ""  # what it predicts, for whom (the model card's first lines)
     limits: str = ""  # what it cannot do (the model card's last lines)
+    # baseline name -> its prediction for each held-out row (for paired comparisons with a confidence interval)
+    baseline_predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    # title -> Markdown: what later steps measure (backtests, intervals, importance), shown before the limits
+    sections: dict[str, str] = field(default_factory=dict)
+    extra_metrics: dict[str, float] = field(default_factory=dict)  # logged to MLflow beside the test metrics
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # file name -> content, logged to the MLflow run
+    interval: object | None = None  # regression: its P10-P90 forecast (`intervals.Interval`), when it has one
+    # --- what the gate needs besides the rows (see lib/ml/gate.py) ---
+    # each baseline's prediction for every held-out row (the names of `evaluation.baselines`)
+    test_baselines: dict[str, np.ndarray] = field(default_factory=dict)
+    # per held-out row: the dataset or site group it belongs to (no group may get worse), and the cluster the
+    # bootstrap resamples as a whole (rows of one station-day or one user are not independent); None: none
+    test_groups: pd.Series | None = None
+    test_clusters: pd.Series | None = None
+    # integer codes learned on this training's rows ({code column: {value: code}}), bundled with the logged model
+    # (`encodings.json`), and the value behind each coded column of every held-out row: another version is scored
+    # on these rows with ITS codes, as it serves (`rows_for`)
+    encodings: dict[str, dict[str, int]] = field(default_factory=dict)
+    test_codes: pd.DataFrame | None = None
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.booster.predict(X[self.features])
+
+    def rows_for(self, encodings: dict[str, dict[str, int]]) -> pd.DataFrame:
+        """The held-out rows with each coded column re-coded by `encodings` (-1: a value they do not know), as a
+        version trained with those codes would see them when serving."""
+        rows = self.test_X.copy()
+        for column, codes in encodings.items():
+            if column in rows.columns and self.test_codes is not None and column in self.test_codes.columns:
+                rows[column] = self.test_codes[column].map(codes).fillna(-1).astype(int).to_numpy()
+        return rows
 
     def model_card(self) -> str:
         """A short Markdown model card: data, features, splits, metrics vs baselines, limits."""
@@ -153,6 +186,7 @@ class TrainedModel:
             "## Time-based splits", "", splits, "",
             "## Held-out metrics vs baselines", "", self.evaluation.table().to_markdown(), "",
             f"Verdict: {self.evaluation.verdict()}.", "",
+            *(line for title, text in self.sections.items() for line in (f"## {title}", "", text, "")),
             "## Limits", "", self.limits or "-",
         ])
 

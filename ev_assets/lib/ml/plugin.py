@@ -15,7 +15,9 @@ Split: `core.time_split` on the reading time over all vehicles together (train, 
 stopping, then the held-out test), with the rows whose target lies beyond their block's end dropped (purged), so
 no training label looks into the validation or test period.
 
-Baseline "persistence", on the same held-out rows: nothing changes in 15 minutes (plugged in now; 100 - SOC now).
+Baselines on the same held-out rows: "persistence", nothing changes in 15 minutes (plugged in now; 100 - SOC now);
+for energy-to-full also "persistence of the SOC slope" (the SOC keeps its recent rate per hour for 15 minutes,
+within 0..100).
 
 Primary metrics. Regression: MAE (percentage points, the unit a user reads). Classification: Brier score, not
 AUC. The flag changes within 15 minutes of only 5-8 % of the readings (simulated fleet), so what matters is whether the probability
@@ -32,6 +34,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from ev_assets.lib.ml import intervals
+from ev_assets.lib.ml import catalog
 from ev_assets.lib.ml.core import (
     LGB_BASE,
     CLASSIFICATION_METRICS,
@@ -45,8 +49,9 @@ from ev_assets.lib.sources.telemetry.features import FEATURES, GAP_MINUTES, HORI
 
 # The registered names say 15 min whatever `horizon_minutes` is (defs/ml declares them): another horizon is in
 # the description and in splits["horizon_minutes"].
-PLUGGED_MODEL, ENERGY_MODEL = "vehicle_plugged_in_15min", "vehicle_energy_to_full_15min"
+PLUGGED_MODEL, ENERGY_MODEL = catalog.PLUGGED_IN, catalog.ENERGY_TO_FULL
 BASELINE = "persistence"
+BASELINE_SLOPE = "persistence of the SOC slope"  # the state of charge keeps changing at its recent rate
 MIN_ROWS = 500  # readings with a target needed to train and judge
 # days the readings with a target must span: on fewer, the held-out last 20 % is less than a day (a few hours,
 # often without a single plug-in). Four days are the bare minimum, not enough to beat persistence: on the simulated
@@ -119,21 +124,29 @@ def train_plugin_models(traces: pd.DataFrame, horizon_minutes: int = HORIZON_MIN
               "train_rows": str(len(train)), "valid_rows": str(len(valid)), "test_rows": str(len(test))}
     vehicles = rows["vehicle_id"].nunique()
     trained = []
-    for name, target, task, metrics, primary, baseline in (
-        (PLUGGED_MODEL, "plugged_in_target", "classification", CLASSIFICATION_METRICS, "brier", test["plugged_in"]),
-        (ENERGY_MODEL, "energy_to_full_target", "regression", REGRESSION_METRICS, "mae", 100.0 - test["soc_pct"]),
+    slope = test["soc_rate_per_hour"].astype(float).fillna(0.0) * horizon_minutes / 60
+    clusters = (test["vehicle_id"].astype(str) + "@" + test["reading_at"].dt.strftime("%Y-%m-%d")).reset_index(drop=True)
+    for name, target, task, metrics, primary, baselines in (
+        (PLUGGED_MODEL, "plugged_in_target", "classification", CLASSIFICATION_METRICS, "brier",
+         {BASELINE: test["plugged_in"]}),
+        (ENERGY_MODEL, "energy_to_full_target", "regression", REGRESSION_METRICS, "mae",
+         {BASELINE: 100.0 - test["soc_pct"], BASELINE_SLOPE: 100.0 - (test["soc_pct"] + slope).clip(0, 100)}),
     ):
         booster = _fit(PARAMS[name], train, valid, target)
         test_X = model_matrix(test).reset_index(drop=True)
         test_y = test[target].astype(float).reset_index(drop=True)
-        evaluation = Evaluation.of(primary, metrics, test_y, booster.predict(test_X),
-                                   {BASELINE: baseline.astype(float).to_numpy()})
+        baselines = {b: p.astype(float).to_numpy() for b, p in baselines.items()}
+        evaluation = Evaluation.of(primary, metrics, test_y, booster.predict(test_X), baselines)
         trained.append(TrainedModel(
             name=name, task=task, booster=booster, features=list(FEATURES), params=dict(PARAMS[name]),
             evaluation=evaluation, test_X=test_X, test_y=test_y, splits=dict(splits), train_rows=len(train),
             description=_description(name, horizon_minutes, gap_minutes, vehicles, report.summary()),
-            limits=_limits(name, horizon_minutes),
+            limits=_limits(name, horizon_minutes), test_baselines=baselines, test_clusters=clusters,
         ))
+        if task == "regression":  # energy to full: P10-P90 beside the point forecast
+            interval = intervals.fit(PARAMS[name], model_matrix(train), train[target].astype(float),
+                                     model_matrix(valid), valid[target].astype(float))
+            intervals.attach(trained[-1], interval)
     return trained
 
 

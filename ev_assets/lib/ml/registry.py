@@ -8,12 +8,15 @@ artifacts under `<root>/artifacts/<model name>/`. One experiment per registered 
   fresh database, two processes running MLflow's migrations at once can leave it unusable). Idempotent; every
   other method calls it once per `Registry` object.
 - `register(trained, tags)` logs one run (params, metrics of the model and of each baseline, features, a hash of
-  the held-out rows, the caller's tags, the model card, the evaluation table) and the LightGBM booster as a new
-  version of the registered model `trained.name`.
-- `decide(trained, registered)` is the champion gate: the new version takes the alias `champion` only if it beats
-  its baselines and the current champion, both scored on the same held-out rows. The decision is written to the
-  version's and the run's tags either way.
-- `champion(name)`, `load_champion(name)`, `load_version(name, version)`: what serving and monitoring read.
+  the held-out rows, the caller's tags, the model card, the evaluation table, the category codes `encodings.json`)
+  and the LightGBM booster as a new version of the registered model `trained.name`, without the alias.
+- `champion_prediction(trained)` scores the current champion as it serves (its booster, its own bundled codes) on
+  `trained`'s held-out rows; `judge(trained)` runs the gate (lib/ml/gate.py) on that; `record(registered, tags)`
+  writes the decision's tags; `promote(name, version)` moves the alias. The asset graph does these in three
+  assets (ev_assets/defs/ml/models.py); `decide(trained, registered)` does all of it in one call, for scripts and
+  tests.
+- `champion(name)`, `load_champion(name)`, `load_version(name, version)`, `load_encodings(name, version)`: what
+  monitoring reads (the service and the dashboard read champions without MLflow, through `registry_db`).
 
 Everything goes through an `MlflowClient` with explicit tracking and registry URIs, so several data roots can be
 used in one process. The one exception is `mlflow.<flavor>.log_model`, which only works on MLflow's global
@@ -38,13 +41,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
-from ev_assets.lib.ml import core
-from ev_assets.lib.settings import Settings
+from ev_assets.lib.ml import core, registry_db
+from ev_assets.lib.ml import gate as gate_rules
+from ev_assets.lib.ml.registry_db import CHAMPION, DEFAULT_UI_URL
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
@@ -52,10 +55,9 @@ if TYPE_CHECKING:  # pragma: no cover
 # Nothing of the platform phones home: MLflow's usage telemetry is off in every process that uses the registry.
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
-DEFAULT_UI_URL = Settings().mlflow_url  # `make mlflow` serves the UI here
-CHAMPION = "champion"
 EXPERIMENT_PREFIX = "ev-assets/"
-GATE_TAG_PREFIX = "champion_gate."
+GATE_TAG_PREFIX = gate_rules.PREFIX  # "champion_gate."
+ENCODINGS = "encodings.json"  # the codes a version was trained with, beside its model
 
 _MAX_PARAM_VALUE = 6000  # MLflow's limit for a param value
 _MAX_TAG_VALUE = 5000  # below MLflow's limits for run tags (8000) and version tags
@@ -74,28 +76,41 @@ class RegisteredVersion:
 
 @dataclass(frozen=True)
 class Decision:
+    """The outcome for one registered version: whether it holds the `champion` alias now, and why."""
+
     name: str
     version: str
     promoted: bool  # whether this version holds the `champion` alias after the decision
     reason: str
-    metric: str
-    challenger_score: float
-    champion_version: str | None  # the champion it was compared with (None: there was none)
-    champion_score: float | None  # that champion's score on the same held-out rows (None: not scored)
-    beats_baselines: bool
+    gate: gate_rules.GateResult | None = None  # the figures behind it (None: not judged, e.g. already champion)
+
+    @property
+    def champion_version(self) -> str | None:
+        return self.gate.champion_version if self.gate else None
+
+    @property
+    def beats_baselines(self) -> bool | None:
+        return self.gate.beats_baselines if self.gate else None
+
+    @property
+    def metric(self) -> str | None:
+        return self.gate.metric if self.gate else None
+
+    @property
+    def challenger_score(self) -> float | None:
+        found = self.gate and (self.gate.baseline or self.gate.champion)
+        return found.candidate if found else None
+
+    @property
+    def champion_score(self) -> float | None:
+        return self.gate.champion.rival_score if self.gate and self.gate.champion else None
 
     def tags(self) -> dict[str, str]:
         """The decision as MLflow tags (written to the version and to its run)."""
-        fmt = lambda v: "" if v is None else (repr(v) if isinstance(v, float) else str(v))  # noqa: E731
-        return {
-            f"{GATE_TAG_PREFIX}decision": "promoted" if self.promoted else "not promoted",
-            f"{GATE_TAG_PREFIX}reason": self.reason[:_MAX_TAG_VALUE],
-            f"{GATE_TAG_PREFIX}metric": self.metric,
-            f"{GATE_TAG_PREFIX}challenger_score": fmt(self.challenger_score),
-            f"{GATE_TAG_PREFIX}champion_version": fmt(self.champion_version),
-            f"{GATE_TAG_PREFIX}champion_score": fmt(self.champion_score),
-            f"{GATE_TAG_PREFIX}beats_baselines": str(self.beats_baselines).lower(),
-        }
+        return {**(self.gate.tags() if self.gate else {}),
+                f"{GATE_TAG_PREFIX}decision": "promoted" if self.promoted else "not promoted",
+                f"{GATE_TAG_PREFIX}reason": self.reason[:_MAX_TAG_VALUE],
+                f"{GATE_TAG_PREFIX}decided_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def sanitize_key(name: str) -> str:
@@ -116,11 +131,14 @@ def heldout_hash(X: pd.DataFrame, y: pd.Series) -> str:
 class Registry:
     """The MLflow tracking store and model registry under one folder (the data root's `mlflow/`)."""
 
-    def __init__(self, root: Path, ui_url: str = DEFAULT_UI_URL):
+    def __init__(self, root: Path, ui_url: str = DEFAULT_UI_URL, store_uri: str | None = None):
+        """`store_uri`: MLflow's backend store elsewhere (EV_MLFLOW_STORE_URI, e.g. postgresql+psycopg2://...);
+        unset, SQLite in `<root>/mlflow.db`. Artifacts stay under `<root>/artifacts`."""
         self.root = Path(root).expanduser().resolve()
         self.db_path = self.root / "mlflow.db"
         self.artifacts_dir = self.root / "artifacts"
-        self.uri = f"sqlite:///{self.db_path}"  # an absolute path gives sqlite:////abs/...
+        self.uri = store_uri or f"sqlite:///{self.db_path}"  # an absolute path gives sqlite:////abs/...
+        self.external_store = store_uri is not None
         self.ui_url = ui_url.rstrip("/")
         self._client: MlflowClient | None = None
         self._experiments: dict[str, str] = {}
@@ -128,6 +146,10 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({str(self.root)!r})"
+
+    def exists(self) -> bool:
+        """Whether the store is there (an external database is assumed to be; the SQLite file must exist)."""
+        return self.external_store or self.db_path.exists()
 
     # --- setup ---------------------------------------------------------------------------------------
     def ensure(self, names: Iterable[str] = ()) -> None:
@@ -179,10 +201,10 @@ class Registry:
 
     # --- links ---------------------------------------------------------------------------------------
     def run_url(self, experiment_id: str, run_id: str) -> str:
-        return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
+        return registry_db.run_url(self.ui_url, experiment_id, run_id)
 
     def version_url(self, name: str, version: str | int) -> str:
-        return f"{self.ui_url}/#/models/{quote(name, safe='')}/versions/{version}"
+        return registry_db.version_url(self.ui_url, name, version)
 
     def _registered(self, name: str, version: str, run_id: str, experiment_id: str | None = None) -> RegisteredVersion:
         if experiment_id is None:
@@ -217,13 +239,16 @@ class Registry:
         run_id = run.info.run_id
         try:
             params = self._params(trained)
-            metrics = self._metrics(evaluation)
+            metrics = {**self._metrics(evaluation), **{sanitize_key(k): float(v) for k, v in
+                                                       trained.extra_metrics.items() if math.isfinite(float(v))}}
             now = _now_ms()
             client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()],
                              metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
             client.log_text(run_id, trained.model_card(), "model_card.md")
             client.log_text(run_id, evaluation.table().to_csv(index_label="predictor"), "evaluation.csv")
             client.log_text(run_id, json.dumps(list(trained.features), indent=1), "features.json")
+            _log_files(client, run_id, trained.artifacts)
+            client.log_text(run_id, json.dumps(trained.encodings, indent=1, sort_keys=True), ENCODINGS)
 
             X = trained.test_X[trained.features]
             example = X.head(5)
@@ -273,70 +298,81 @@ class Registry:
         return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
 
     # --- the champion gate ---------------------------------------------------------------------------
-    def decide(self, trained: core.TrainedModel, registered: RegisteredVersion, margin: float = 0.0) -> Decision:
-        """Give `registered` the alias `champion` if it beats its baselines and the current champion on the
-        same held-out rows (`trained.test_X`, `trained.test_y`) by more than `margin` (in units of the primary
-        metric). A version that is registered but not promoted keeps its tags saying why.
+    def load_encodings(self, name: str, version: str | int) -> dict[str, dict[str, int]] | None:
+        """The category codes bundled with a version (`encodings.json` of its run: {} for a model without learned
+        codes), or None for a version logged before codes were bundled."""
+        run_id = self.client.get_model_version(name, str(version)).run_id
+        if ENCODINGS not in {a.path for a in self.client.list_artifacts(run_id)}:
+            return None
+        import tempfile
 
-        Both scores are computed here the same way: `core.score(primary, test_y, booster.predict(rows))`.
-        The champion is loaded by its pinned version and scored on the columns it was trained on (its booster's
-        feature names), in its own order. If the held-out rows lack one of them, the two are not comparable and
-        the challenger is NOT promoted (the reason says so): promote it by hand with `promote()` once you have
-        judged it. A champion trained on different features that the rows do hold is compared as usual.
-        """
-        name, version, metric = registered.name, registered.version, trained.evaluation.primary
-        challenger_score = core.score(metric, trained.test_y, trained.booster.predict(trained.test_X[trained.features]))
-        beats_baselines = bool(trained.evaluation.beats_baselines)
-        current = self._alias_version(name, CHAMPION)
-        champion_score: float | None = None
-        if current == version:
-            promoted, reason = True, f"version {version} already holds the alias {CHAMPION}"
-        else:
-            beats_champion, versus, champion_score = (True, "the first version: no champion to beat", None) if current is None else \
-                self._against_champion(trained, name, current, metric, challenger_score, margin)
-            promoted = beats_baselines and beats_champion
-            reason = f"{trained.evaluation.verdict()}; {versus}"
-        decision = Decision(name=name, version=version, promoted=promoted, reason=reason, metric=metric,
-                            challenger_score=challenger_score, champion_version=current,
-                            champion_score=champion_score, beats_baselines=beats_baselines)
-        tags = {**decision.tags(), f"{GATE_TAG_PREFIX}margin": repr(float(margin)),
-                f"{GATE_TAG_PREFIX}decided_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        from mlflow.entities import RunTag
+        with tempfile.TemporaryDirectory() as folder:
+            path = self.client.download_artifacts(run_id, ENCODINGS, folder)
+            return json.loads(Path(path).read_text())
 
-        self.client.log_batch(registered.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
-        for key, value in tags.items():  # (no batch call for version tags)
-            self.client.set_model_version_tag(name, version, key, value)
-        if promoted and current != version:
-            self.promote(name, version)
-        return decision
-
-    def _against_champion(self, trained: core.TrainedModel, name: str, champion_version: str, metric: str,
-                          challenger_score: float, margin: float) -> tuple[bool, str, float | None]:
-        """(beats the champion, why, the champion's score on the held-out rows or None if it cannot be scored)"""
+    def champion_prediction(self, trained: core.TrainedModel) -> tuple[str | None, np.ndarray | None, str, bool]:
+        """(champion version or None, its predictions of `trained`'s held-out rows or None, how it was scored or
+        why not, comparable). The champion is scored as it serves: its own booster, on the rows re-coded with its
+        own bundled category codes (`TrainedModel.rows_for`), on the columns it was trained on, in its order."""
+        version = self._alias_version(trained.name, CHAMPION)
+        if version is None:
+            return None, None, "the first version: no champion to beat", True
         try:
-            booster = self.load_version(name, champion_version, flavor="lightgbm")
+            booster = self.load_version(trained.name, version, flavor="lightgbm")
+            encodings = self.load_encodings(trained.name, version)
         except Exception as exc:  # noqa: BLE001 - recorded as the reason; the champion stays
-            return False, (f"champion version {champion_version} could not be loaded ({type(exc).__name__}: "
-                           f"{str(exc)[:300]}); the champion stays"), None
+            return version, None, (f"champion version {version} could not be loaded ({type(exc).__name__}: "
+                                   f"{str(exc)[:300]}); the champion stays"), False
+        if encodings is None and trained.encodings:
+            return version, None, (f"champion version {version} predates bundled category codes, so it cannot be "
+                                   "scored as it serves: the champion stays; promote() by hand once judged"), False
+        rows = trained.rows_for(encodings or {})
         # LightGBM may rename features (spaces become "_"): read the champion's names through the challenger's
         renamed = dict(zip(trained.booster.feature_name(), trained.features))
-        champion_features = [renamed.get(f, f) for f in booster.feature_name()]
-        missing = [f for f in champion_features if f not in trained.test_X.columns]
+        features = [renamed.get(f, f) for f in booster.feature_name()]
+        missing = [f for f in features if f not in rows.columns]
         if missing:
-            return False, (f"NOT COMPARABLE with champion version {champion_version}: it needs features the "
-                           f"held-out rows lack ({', '.join(missing[:10])}{', ...' if len(missing) > 10 else ''}); "
-                           f"the champion stays, promote() by hand if the change is intended"), None
-        champion_score = core.score(metric, trained.test_y, booster.predict(trained.test_X[champion_features]))
-        note = "" if champion_features == list(trained.features) else (
-            f"; the champion uses other features ({len(champion_features)} vs {len(trained.features)}), each "
-            f"model was scored with its own")
-        lower = core.lower_is_better(metric)
-        bar = champion_score - margin if lower else champion_score + margin
-        beats = core.better(metric, challenger_score, bar)
-        words = (f"{'beats' if beats else 'does NOT beat'} champion version {champion_version}: {metric} "
-                 f"{challenger_score:.6g} vs {champion_score:.6g} on the same {len(trained.test_y):,} held-out rows "
-                 f"({'lower' if lower else 'higher'} is better, margin {margin:g}){note}")
-        return beats, words, champion_score
+            return version, None, (f"NOT COMPARABLE with champion version {version}: it needs features the held-out "
+                                   f"rows lack ({', '.join(missing[:10])}{', ...' if len(missing) > 10 else ''}); "
+                                   "the champion stays, promote() by hand if the change is intended"), False
+        recoded = [c for c in (encodings or {}) if c in features]
+        note = (f"with its own codes of {', '.join(recoded)}" if recoded else "no learned codes")
+        if features != list(trained.features):
+            note += f"; on its own {len(features)} features (the candidate has {len(trained.features)})"
+        return version, np.asarray(booster.predict(rows[features]), float), note, True
+
+    def judge(self, trained: core.TrainedModel, *, confidence: float = 0.95, resamples: int = 1000,
+              margin_share: float = 0.0) -> gate_rules.GateResult:
+        """The gate for `trained` against its strongest baseline and the current champion (see lib/ml/gate.py)."""
+        version, prediction, note, comparable = self.champion_prediction(trained)
+        return gate_rules.judge(trained, prediction, version, note, confidence=confidence, resamples=resamples,
+                                margin_share=margin_share, comparable=comparable)
+
+    def record(self, registered: RegisteredVersion, tags: dict[str, str]) -> None:
+        """Write `tags` on the version and on its run."""
+        from mlflow.entities import RunTag
+
+        tags = {_tag_key(k): _tag_value(v) for k, v in tags.items()}
+        self.client.log_batch(registered.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        for key, value in tags.items():  # (no batch call for version tags)
+            self.client.set_model_version_tag(registered.name, registered.version, key, value)
+
+    def decide(self, trained: core.TrainedModel, registered: RegisteredVersion, **options) -> Decision:
+        """Judge, record and promote in one call, for scripts and tests without Dagster (the asset graph does the
+        same in three steps: the evaluation, its checks, the champion asset). The version takes the alias only
+        when it passes the gate and no group gets worse."""
+        if self._alias_version(registered.name, CHAMPION) == registered.version:
+            decision = Decision(registered.name, registered.version, True,
+                                f"version {registered.version} already holds the alias {CHAMPION}")
+        else:
+            result = self.judge(trained, **options)
+            promoted = result.passed and not result.regressions
+            reason = result.reason() + ("" if not result.regressions else "; " + result.regression_reason())
+            decision = Decision(registered.name, registered.version, promoted, reason, result)
+        self.record(registered, decision.tags())
+        if decision.promoted:
+            self.promote(registered.name, registered.version)
+        return decision
 
     def promote(self, name: str, version: str | int) -> None:
         """Move the alias `champion` to `version` (the gate calls this; also the manual override)."""
@@ -446,6 +482,19 @@ def _file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _log_files(client, run_id: str, files: dict[str, bytes]) -> None:
+    """Log each (name, content) as an artifact of the run (e.g. the feature-importance chart)."""
+    import tempfile
+
+    if not files:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        for name, content in files.items():
+            path = Path(folder) / name
+            path.write_bytes(content)
+            client.log_artifact(run_id, str(path))
 
 
 def _folder_name(name: str) -> str:

@@ -2,7 +2,7 @@
 
 | model(s)                                   | where the row comes from                       | built by (training code)                     |
 |--------------------------------------------|------------------------------------------------|----------------------------------------------|
-| station_available_15min / _60min           | the station's row of `station_time_features`   | `stations.station_time_features` (the ML job |
+| station_available_10min / _60min           | the station's row of `station_time_features`   | `stations.station_time_features` (the ML job |
 |                                            | at or before `at`                              | writes it), rounded by `core.float32_exact`  |
 |                                            |                                                | over the same columns as in training         |
 | station_sessions_per_day / _occupied_share | the station's latest row of                    | `stations.station_utilization_features`; the |
@@ -14,7 +14,8 @@
 |                                            | the request as one more (unfinished) session   | `add_calendar`, `encode` (no rounding)       |
 
 The session models code the garage / site / station / user type with a vocabulary learned on their training rows
-(`sessions.vocabularies_of`), which the registry does not store. `session_vocabularies` rebuilds it the same way
+(`sessions.vocabularies_of`), bundled with the logged model (`encodings.json` of its run): the service codes with
+it. For a version logged before the codes were bundled, `session_vocabularies` rebuilds it the same way
 from the session feature set and the champion's recorded split (`split_<dataset>_valid_start`): the training rows
 are the sessions of each trained dataset that plugged in before its validation block. That holds as long as no
 session older than that is added to the raw tables later (then the codes shift; see the module's report).
@@ -38,12 +39,12 @@ from typing import Callable, Generic, Iterable, TypeVar
 import numpy as np
 import pandas as pd
 
-from ev_assets.lib.ml import plugin, sessions, stations
+from ev_assets.lib.ml import catalog, plugin, sessions, stations
 from ev_assets.lib.ml.core import float32_exact
 from ev_assets.lib.settings import Settings
 from ev_assets.lib.sources.telemetry import features as telemetry
 
-STATION_TIME, STATION_DAY, SESSIONS = "station_time_features", "station_day_features", "session_features"
+STATION_TIME, STATION_DAY, SESSIONS = catalog.STATION_TIME, catalog.STATION_DAY, catalog.SESSIONS
 HISTORY_DAYS = 14  # of the station-time feature set kept in memory (for `at` in the recent past)
 MAKE_DEMO = "run `make demo` (or the ML job, ml_job) to build it"
 
@@ -471,7 +472,8 @@ class SessionRow:
 def session_features(history: SessionHistory, vocabularies: dict[str, dict[str, int]], features: Iterable[str], *,
                      dataset: str, user_id: str, plug_in_at: datetime, site_id: str | None = None,
                      station_id: str | None = None, user_type: str | None = None,
-                     allow_new_user: bool = False) -> SessionRow:
+                     allow_new_user: bool = False, kwh_requested: float | None = None,
+                     minutes_available: float | None = None) -> SessionRow:
     """The model row of a session plugging in at `plug_in_at`: the request becomes one more session of the user
     (with a plug-out a minute later, so it counts in no history), run through the training functions with the
     user's sessions; site / station / user type default to those of the user's latest session."""
@@ -496,7 +498,10 @@ def session_features(history: SessionHistory, vocabularies: dict[str, dict[str, 
     else:
         raw = pd.DataFrame({"session_id": ["request"], "site_id": [site_id], "station_id": [station_id],
                             "space_id": [None], "user_id": [user_id], "connection_time": [start],
-                            "disconnect_time": [end], "kwh_delivered": [0.0], "timezone": [zone]})
+                            "disconnect_time": [end], "kwh_delivered": [0.0], "timezone": [zone],
+                            # what the driver tells the app at plug-in (the first user input)
+                            "first_kwh_requested": [kwh_requested], "first_minutes_available": [minutes_available],
+                            "first_input_at": [start]})
     request = sessions.usable_sessions(raw, dataset).frame
     if len(request) != 1:
         raise Unprocessable("the plug-in time cannot be read as a session start")

@@ -1,4 +1,4 @@
-"""Station models from the warehouse marts: will a station have a free charging point in 15 / 60 minutes
+"""Station models from the warehouse marts: will a station have a free charging point in 10 / 60 minutes (the next poll, and the poll an hour later)
 (classification), and how used is a station per day (regression, for site planning). Plain functions: a read-only
 DuckDB connection in, frames and `TrainedModel`s out.
 
@@ -25,13 +25,16 @@ reads nothing after t:
 
 Targets `available_in_<h>min`: `any_available` of the same station at the poll slot t + h rounded down to the
 10-minute grid (the poll whose interval holds t + h, as in the utilisation marts where a poll stands for its
-interval: t + 10 min for 15 min, t + 60 min for 60 min), found by time - NaN when that poll is missing, never the
+interval: t + 10 min for 10 min, t + 60 min for 60 min), found by time - NaN when that poll is missing, never the
 next row. Training drops rows without a target.
 
 Models `station_available_<h>min`: LightGBM binary (probabilities), split by time (`core.time_split` on
 `polled_at`), early stopping on the validation block, judged on the test block against "persistence" (available
-now -> available later, 0/1) and the "historical mean for the station, weekday and hour" (target rate in the
-training block, falling back to the station's rate, then the global rate).
+now -> available later, 0/1), "calibrated persistence" (the training rate of available later given available
+now), the "state and hour transition" (given the state now and the local hour, falling back to the state alone)
+and the "historical mean for the station, weekday and hour" (target rate in the training block, falling back to
+the station's rate, then the global rate). The gate judges against the strongest, with station-days as the
+bootstrap's clusters and cities as the groups that must not get worse.
 
 **Utilisation** (`station_utilization_features`, `train_utilization_models`). One row per station and UTC day from
 `marts.mart_utilization_station_daily`, with the station's current attributes (24/7, max power, DC/AC, connectors,
@@ -58,6 +61,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from ev_assets.lib.ml import catalog
 from ev_assets.lib.ml.core import (
     float32_exact,
     LGB_BASE,
@@ -73,7 +77,7 @@ from ev_assets.lib.vocabulary import OCCUPIED, OUT_OF_ORDER, POLL_GRID_MINUTES
 
 GRID_MINUTES = POLL_GRID_MINUTES  # the poll grid of the chargecloud partitions
 LOCAL_TZ = "Europe/Berlin"
-HORIZONS = (15, 60)
+HORIZONS = catalog.AVAILABILITY_HORIZONS  # the next poll (t + 10) and the poll an hour later
 LAGS_MINUTES = (10, 30, 60)
 ROLLING_HOURS = (1, 3, 24)
 ROLLED = ("share_available", "share_occupied", "any_available")
@@ -99,6 +103,8 @@ NAN_FEATURES = {
 }
 BASELINE_PERSISTENCE = "persistence"
 BASELINE_HISTORY = "historical mean for the station, weekday and hour"
+BASELINE_CALIBRATED = "calibrated persistence"  # P(available later | available now), on the training rows
+BASELINE_TRANSITION = "state and hour transition"  # P(available later | available now, local hour)
 CLASSIFICATION_PARAMS = {
     "objective": "binary",
     "learning_rate": 0.05,
@@ -118,7 +124,7 @@ MIN_STATIONS = 2
 MIN_DAYS_TIME_SPLIT = 3  # fewer days (or days that do not make three time blocks): split by station
 MIN_STATIONS_STATION_SPLIT = 10
 MIN_OBSERVED_SHARE = 0.5  # of the station's charging-point time in the day
-UTILIZATION_TARGETS = {"station_sessions_per_day": "sessions", "station_occupied_share": "share_occupied"}
+UTILIZATION_TARGETS = {catalog.SESSIONS_PER_DAY: "sessions", catalog.OCCUPIED_SHARE: "share_occupied"}
 DAY_CALENDAR = ["weekday", "is_weekend", "is_holiday"]
 UTILIZATION_FEATURES = ["n_charging_points", *STATION, *DAY_CALENDAR]  # + poi_* columns
 BASELINE_OVERALL = "overall mean"
@@ -515,6 +521,21 @@ def _historical_mean(train: pd.DataFrame, test: pd.DataFrame, target: str) -> np
     return joined["by_slot"].fillna(joined["by_station"]).fillna(train[target].mean()).to_numpy(float)
 
 
+def _transition(train: pd.DataFrame, test: pd.DataFrame, target: str, keys: list[str]) -> np.ndarray:
+    """The training rate of the target given `keys` of the row now (e.g. its state, and the hour), falling back to
+    the rate given the state alone, then overall: persistence made a calibrated probability."""
+    by_keys = train.groupby(keys)[target].mean().rename("by_keys")
+    by_state = train.groupby("any_available")[target].mean().rename("by_state")
+    joined = test[keys].join(by_keys, on=keys).join(by_state, on="any_available")
+    return joined["by_keys"].fillna(joined["by_state"]).fillna(train[target].mean()).to_numpy(float)
+
+
+def _city_groups(test: pd.DataFrame) -> pd.Series:
+    """The site group of each held-out row (its city; no city may get worse under a new champion)."""
+    city = test["city_slug"] if "city_slug" in test.columns else pd.Series("all", index=test.index)
+    return ("city=" + city.fillna("unknown").astype(str)).reset_index(drop=True)
+
+
 def _check_classes(part: pd.DataFrame, target: str, block: str) -> None:
     values = set(part[target].unique())
     if values != {0, 1}:
@@ -554,7 +575,7 @@ def train_availability_models(features: pd.DataFrame) -> list[TrainedModel]:
     models = []
     for horizon in horizons:
         target = f"available_in_{horizon}min"
-        name = f"station_available_{horizon}min"
+        name = catalog.AVAILABILITY.get(horizon, f"station_available_{horizon}min")
         rows = frame[frame[target].notna()].copy()
         rows[target] = rows[target].astype(int)
         if rows.empty:
@@ -569,6 +590,8 @@ def train_availability_models(features: pd.DataFrame) -> list[TrainedModel]:
         prediction = booster.predict(test_X)
         baselines = {
             BASELINE_PERSISTENCE: test["any_available"].to_numpy(float),
+            BASELINE_CALIBRATED: _transition(train, test, target, ["any_available"]),
+            BASELINE_TRANSITION: _transition(train, test, target, ["any_available", "hour"]),
             BASELINE_HISTORY: _historical_mean(train, test, target),
         }
         evaluation = Evaluation.of("brier", CLASSIFICATION_METRICS, test_y, prediction, baselines)
@@ -593,15 +616,19 @@ def train_availability_models(features: pd.DataFrame) -> list[TrainedModel]:
             test_y=test_y,
             splits=splits,
             train_rows=len(train),
+            test_baselines=baselines,
+            test_groups=_city_groups(test),
+            # the polls of one station on one day move together: the bootstrap resamples station-days
+            test_clusters=(test["station_id"].astype(str) + "@" + test["polled_at"].dt.strftime("%Y-%m-%d"))
+            .reset_index(drop=True),
             description=(
                 f"Probability that a charging station has at least one AVAILABLE charging point {horizon} minutes "
                 f"from now (its poll at t + {offset} min), for drivers choosing where to go. Features at poll time t "
                 "only: local time of day, weekday, German public holidays, the station's current and recent "
                 "availability and occupancy (lags, 1 h / 3 h / 24 h rolling means), its equipment, operator, city "
                 f"and nearby points of interest. Test block {bounds['test_start']} .. {bounds['test_end']}: model "
-                f"Brier {table.loc['model', 'brier']:.4f}, persistence "
-                f"{table.loc['baseline: ' + BASELINE_PERSISTENCE, 'brier']:.4f}, historical mean "
-                f"{table.loc['baseline: ' + BASELINE_HISTORY, 'brier']:.4f}."
+                f"Brier {table.loc['model', 'brier']:.4f}; "
+                + ", ".join(f"{b} {table.loc['baseline: ' + b, 'brier']:.4f}" for b in baselines) + "."
             ),
             limits=(
                 f"Verdict: {evaluation.verdict()}. Trained on {rows['station_id'].nunique()} stations over "
@@ -700,6 +727,9 @@ def train_utilization_models(frame: pd.DataFrame) -> list[TrainedModel]:
             evaluation=evaluation,
             test_X=test_X,
             test_y=test_y,
+            test_baselines=baselines,
+            test_groups=_city_groups(test),
+            test_clusters=test["station_id"].astype(str).reset_index(drop=True),
             splits={"split_by": split_by, **{k: str(v) for k, v in bounds.items()}, "train_rows": str(len(train)),
                     "valid_rows": str(len(valid)), "test_rows": str(len(test))},
             train_rows=len(train),

@@ -12,6 +12,10 @@ Outcomes come from the station-time feature set (`station_id`, `polled_at`, `any
 from `marts.fct_charging_point_status`.
 
 Windows: by the time the forecast is for (`target_at`), `window` long (24 h: UTC days), per model.
+
+Beside each model's Brier score, persistence's on the same matched predictions: the station's `any_available` at
+the poll the forecast was made from (`features_at`, else the request time) taken as the forecast. The live-error
+limit is relative to it (`over_limit`): a model is only "too wrong" when it is clearly worse than saying "as now".
 """
 
 from __future__ import annotations
@@ -23,19 +27,21 @@ import pandas as pd
 
 PROBABILITY_KEY = "probability_available"
 TABLE_COLUMNS = ["model", "window_start", "window_end", "predictions", "matched", "unmatched", "brier",
-                 "mean_probability", "observed_rate", "versions"]
+                 "persistence_brier", "mean_probability", "observed_rate", "versions"]
 
 
 def availability_predictions(log: pd.DataFrame) -> pd.DataFrame:
     """The availability forecasts of a prediction log frame (`predlog.read`): model, version, at, station_id,
     target_at, probability. Records without a station, a target time or a probability in [0, 1] are left out."""
-    columns = ["request_id", "model", "version", "at", "station_id", "target_at", "probability"]
+    columns = ["request_id", "model", "version", "at", "station_id", "target_at", "probability", "made_at"]
     if log is None or log.empty:
         return pd.DataFrame(columns=columns)
     frame = log.copy()
     frame["probability"] = frame["output"].map(_probability)
     frame["target_at"] = pd.to_datetime(frame["target_at"], utc=True, errors="coerce")
     frame["at"] = pd.to_datetime(frame["at"], utc=True, errors="coerce")
+    made = frame["features_at"] if "features_at" in frame.columns else pd.Series(pd.NaT, index=frame.index)
+    frame["made_at"] = pd.to_datetime(made, utc=True, errors="coerce").fillna(frame["at"])
     keep = frame["station_id"].notna() & frame["target_at"].notna() & frame["probability"].notna()
     frame = frame.loc[keep, columns].reset_index(drop=True)
     frame["station_id"] = frame["station_id"].astype(str)
@@ -63,7 +69,19 @@ def outcomes_from_features(features: pd.DataFrame) -> pd.DataFrame:
 
 def join_outcomes(predictions: pd.DataFrame, outcomes: pd.DataFrame, poll_interval_minutes: int) -> pd.DataFrame:
     """`predictions` with `outcome` (0/1, NaN while unknown) and `outcome_polled_at`: the station's poll whose
-    interval holds `target_at`."""
+    interval holds `target_at`; and `persistence` (0/1, NaN when unknown): its state at the poll whose interval
+    holds `made_at`, the moment the forecast was made from."""
+    out = _join_at(predictions, outcomes, poll_interval_minutes, "target_at")
+    if "made_at" in predictions.columns:
+        made = _join_at(predictions.drop(columns=["target_at"]).rename(columns={"made_at": "target_at"}),
+                        outcomes, poll_interval_minutes, "target_at")
+        out["persistence"] = made["outcome"].to_numpy()
+    else:
+        out["persistence"] = np.nan
+    return out
+
+
+def _join_at(predictions: pd.DataFrame, outcomes: pd.DataFrame, poll_interval_minutes: int, at: str) -> pd.DataFrame:
     out = predictions.copy()
     out["outcome"] = np.nan
     out["outcome_polled_at"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
@@ -71,7 +89,7 @@ def join_outcomes(predictions: pd.DataFrame, outcomes: pd.DataFrame, poll_interv
         return out
     interval = pd.Timedelta(minutes=int(poll_interval_minutes))
     left = out.reset_index().rename(columns={"index": "_row"})
-    left["target_at"] = left["target_at"].astype("datetime64[ns, UTC]")
+    left["target_at"] = left[at].astype("datetime64[ns, UTC]")
     right = outcomes.rename(columns={"polled_at": "outcome_polled_at", "any_available": "_outcome"}).copy()
     right["outcome_polled_at"] = right["outcome_polled_at"].astype("datetime64[ns, UTC]")
     right["_poll"] = right["outcome_polled_at"]
@@ -110,6 +128,9 @@ def live_error(predictions: pd.DataFrame, outcomes: pd.DataFrame, poll_interval_
             "matched": len(known),
             "unmatched": len(group) - len(known),
             "brier": brier(known["probability"], known["outcome"]) if len(known) else float("nan"),
+            # on the same predictions only: NaN when the state at the forecast's poll is unknown for one of them
+            "persistence_brier": (brier(known["persistence"], known["outcome"])
+                                  if len(known) and known["persistence"].notna().all() else float("nan")),
             "mean_probability": float(known["probability"].mean()) if len(known) else float("nan"),
             "observed_rate": float(known["outcome"].mean()) if len(known) else float("nan"),
             "versions": ",".join(sorted(set(group["version"].astype(str)), key=_version_order)),
@@ -125,6 +146,17 @@ def latest_scored(table: pd.DataFrame) -> dict[str, dict]:
         row = group.sort_values("window_start").iloc[-1]
         latest[model] = {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in row.items()}
     return latest
+
+
+def over_limit(row: dict, ratio_limit: float, slack: float, absolute_limit: float) -> tuple[bool, float, str]:
+    """(over the limit, the limit, how it was set) for a latest-window row: `ratio_limit` x persistence's Brier on
+    the same predictions plus `slack` (a few polls of an unchanged station make persistence's Brier 0: a small
+    absolute tolerance keeps that from alarming); `absolute_limit` when persistence's is unknown."""
+    persistence = row.get("persistence_brier")
+    if persistence is None or not math.isfinite(float(persistence)):
+        return row["brier"] > absolute_limit, absolute_limit, "absolute (persistence unknown)"
+    limit = ratio_limit * float(persistence) + slack
+    return row["brier"] > limit, limit, f"{ratio_limit:g} x persistence {float(persistence):.4f} + {slack:g}"
 
 
 def _version_order(version: str):

@@ -84,16 +84,13 @@ TABLE_OF = {
 }
 # Master data holds one row per version of an item: its key plus the hash of its attributes.
 MASTER_KEYS = {
-    "stations": ["station_id", "attr_hash"],
-    "charging_points": ["charging_point_id", "attr_hash"],
-    "connectors": ["charging_point_id", "connector_id", "attr_hash"],  # OCPI connector ids are per EVSE
+    field: [*tables.VERSIONED[TABLE_OF[field]], "attr_hash"] for field in ("stations", "charging_points", "connectors")
 }
 
 
 def item_key(table: str) -> list[str]:
     """The columns naming one item of a master-data table; each of its versions adds `attr_hash`."""
-    field = next(f for f, t in TABLE_OF.items() if t == table)
-    return [k for k in MASTER_KEYS[field] if k != "attr_hash"]
+    return list(tables.VERSIONED[table])
 
 
 class _Rows:

@@ -23,7 +23,8 @@ one row of `NA`s: it is kept, with NULL user and session.
 
 `acn_sessions`: Caltech ACN-Data sessions, a JSON list or the API's `{"_items": [...]}` wrapper. Times are
 RFC-1123 strings in GMT; `kwh_requested` / `minutes_available` come from the last of `userInputs` (NULL when
-there is none).
+there is none), `first_kwh_requested` / `first_minutes_available` / `first_input_at` (its `modifiedAt`) from the
+first: what the driver said at plug-in, before any later change.
 
 `charging_events`: JSON Lines (optionally gzip-compressed, `.jsonl.gz`), one OCPP-TransactionEvent-like event
 per line:

@@ -61,9 +61,10 @@ def _acn_row(item: Any) -> dict[str, Any]:
     inputs = item.get("userInputs")
     if inputs is not None and not isinstance(inputs, list):
         raise RowError(f"userInputs is not a list: {inputs!r}")
-    last = inputs[-1] if inputs else {}
-    if not isinstance(last, dict):
-        raise RowError(f"last of userInputs is not an object: {last!r}")
+    first, last = (inputs[0], inputs[-1]) if inputs else ({}, {})
+    for which, value in (("first", first), ("last", last)):
+        if not isinstance(value, dict):
+            raise RowError(f"{which} of userInputs is not an object: {value!r}")
     return {
         "session_id": session_id,
         "site_id": _text(item.get("siteID")),
@@ -77,6 +78,9 @@ def _acn_row(item: Any) -> dict[str, Any]:
         "kwh_delivered": _number(item.get("kWhDelivered"), "kWhDelivered"),
         "kwh_requested": _number(last.get("kWhRequested"), "kWhRequested"),
         "minutes_available": _number(last.get("minutesAvailable"), "minutesAvailable"),
+        "first_kwh_requested": _number(first.get("kWhRequested"), "kWhRequested"),
+        "first_minutes_available": _number(first.get("minutesAvailable"), "minutesAvailable"),
+        "first_input_at": _rfc1123(first.get("modifiedAt"), "userInputs[0].modifiedAt"),
         "timezone": _text(item.get("timezone")),
     }
 

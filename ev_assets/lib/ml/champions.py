@@ -1,5 +1,5 @@
-"""The model store of the service: each registered model's `champion`, loaded from the data root's MLflow registry
-and swapped for a new champion without a restart.
+"""The model store of the service and the dashboard: each registered model's `champion`, loaded from the data
+root's MLflow registry and swapped for a new champion without a restart.
 
 Each model is held as one immutable `Champion` (version, run id, LightGBM booster, feature names, metrics, ...);
 a request takes the reference once and uses it to the end, so a swap in the middle of a request cannot mix two
@@ -7,9 +7,12 @@ versions. A background thread looks up the `champion` alias of every model every
 seconds and loads a version it does not hold yet; when loading fails it keeps the model it has and logs why
 (`/health` shows the error). `POST /admin/reload` runs the same check at once.
 
-Prediction uses the booster directly on a numpy row with one thread (tens of microseconds), not MLflow's pyfunc
-(whose signature check costs ~0.5 ms per call): the serving code builds the features exactly as training did
-(`ev_assets.lib.ml.serving`), so the signature has nothing left to enforce.
+Loading does not go through MLflow: the alias, the version's artifact folder and the run's metrics and tags are
+read from the registry's SQLite file (`registry_db`, milliseconds, where importing MLflow and opening its store
+take seconds), and the booster from its `model.lgb` with LightGBM itself. Prediction uses that booster on a numpy
+row with one thread (tens of microseconds), not MLflow's pyfunc (whose signature check costs ~0.5 ms per call):
+the serving code builds the features exactly as training did (`ev_assets.lib.ml.serving`), so the signature has
+nothing left to enforce. The service and the dashboard share this store.
 """
 
 from __future__ import annotations
@@ -23,19 +26,19 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ev_assets.lib.ml import plugin, sessions, stations
+from ev_assets.lib.ml import registry_db
+# the model names, re-exported for the service's modules
+from ev_assets.lib.ml.catalog import (  # noqa: F401
+    AVAILABILITY, ENERGY_TO_FULL, OCCUPIED_SHARE, PLUGGED_IN, SESSION_DURATION, SESSION_ENERGY, SESSIONS_PER_DAY,
+)
+from ev_assets.lib.ml.catalog import MODELS as MODEL_NAMES
 from ev_assets.lib.ml.registry import GATE_TAG_PREFIX
+from ev_assets.lib.ml.registry_db import DEFAULT_UI_URL, RegistryDB, VersionRow
 from ev_assets.lib.settings import Settings
 
-log = logging.getLogger("ev_assets.api")
+log = logging.getLogger(__name__)
 
-AVAILABILITY = {h: f"station_available_{h}min" for h in stations.HORIZONS}
-SESSIONS_PER_DAY, OCCUPIED_SHARE = tuple(stations.UTILIZATION_TARGETS)
-PLUGGED_IN, ENERGY_TO_FULL = plugin.PLUGGED_MODEL, plugin.ENERGY_MODEL
-SESSION_ENERGY, SESSION_DURATION = tuple(sessions.TARGETS)
-MODEL_NAMES: tuple[str, ...] = (*AVAILABILITY.values(), SESSIONS_PER_DAY, OCCUPIED_SHARE, PLUGGED_IN, ENERGY_TO_FULL,
-                                SESSION_ENERGY, SESSION_DURATION)
-CHAMPION = "champion"
+CHAMPION = registry_db.CHAMPION
 
 
 class NoChampion(LookupError):
@@ -64,6 +67,14 @@ class Champion:
     run_url: str
     version_url: str
     loaded_at: str
+    interval: Any = None  # intervals.Interval (P10-P90) when the run logged one
+
+    def predict_interval(self, x: np.ndarray) -> tuple[float, float] | None:
+        """(P10, P90) for one feature row, or None when this version has no interval forecast."""
+        return None if self.interval is None else self.interval.predict_row(self.features, x)
+    # the category codes bundled with the version (`encodings.json`; None: logged before codes were bundled, the
+    # serving code then rebuilds them from the feature set and the recorded split)
+    encodings: Mapping[str, Mapping[str, int]] | None = None
 
     def predict(self, x: np.ndarray) -> float:
         """The model's output for one feature row (in `features` order)."""
@@ -110,13 +121,14 @@ class ModelStatus:
 
 
 class ChampionStore:
-    """The champions of `names` from `Registry(settings.mlflow_dir)`, reloaded in the background."""
+    """The champions of `names` from the registry of `settings.mlflow_dir`, reloaded in the background."""
 
-    def __init__(self, settings: Settings, names: tuple[str, ...] = MODEL_NAMES, registry=None):
+    def __init__(self, settings: Settings, names: tuple[str, ...] = MODEL_NAMES, ui_url: str = DEFAULT_UI_URL):
         self.settings = settings
         self.names = tuple(names)
         self.root = settings.mlflow_dir
-        self._registry = registry
+        self.db = RegistryDB(self.root, settings.mlflow_store_uri)
+        self.ui_url = ui_url
         self._status: dict[str, ModelStatus] = {name: ModelStatus() for name in self.names}
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
@@ -141,16 +153,6 @@ class ChampionStore:
         return {name: (s.champion.version if s.champion else None) for name, s in self._status.items()}
 
     # --- loading --------------------------------------------------------------------------------------------------
-    def registry(self):
-        """The registry of the data root, or None while it has no `mlflow.db` (nothing is created here)."""
-        if self._registry is None:
-            if not (self.root / "mlflow.db").exists():
-                return None
-            from ev_assets.lib.ml.registry import Registry
-
-            self._registry = Registry(self.root)
-        return self._registry
-
     def refresh(self) -> dict[str, dict[str, Any]]:
         """Look up every model's champion alias now and load the versions not held yet. Returns, per model, the
         version served, whether it changed, and the error of this check (None when fine)."""
@@ -163,21 +165,20 @@ class ChampionStore:
         now = _now()
         error = None
         try:
-            registry = self.registry()
-            if registry is None:
-                error = f"no model registry at {self.root / 'mlflow.db'} yet"
+            if not self.db.exists():  # (nothing is created here)
+                error = f"no model registry at {self.db.where} yet"
                 target = None
             else:
-                target = self._alias(registry, name)
+                target = self.db.champion(name)
                 if target is None:
                     error = "no version holds the alias champion"
-            status.registry_version = target[0] if target else None
+            status.registry_version = target.version if target else None
             if target is None:
                 if status.champion is not None:
                     log.warning("%s: the champion alias is gone; version %s is no longer served", name, before)
                 status.champion = None
-            elif status.champion is None or status.champion.version != target[0]:
-                champion = self._load(registry, name, *target)
+            elif status.champion is None or status.champion.version != target.version:
+                champion = self._load(target)
                 status.champion = champion
                 status.history.append(champion.version)
                 log.info("%s: serving version %s (run %s)%s", name, champion.version, champion.run_id,
@@ -190,30 +191,20 @@ class ChampionStore:
         return {"version": after, "previous_version": before, "changed": after != before,
                 "registry_version": status.registry_version, "error": error}
 
-    @staticmethod
-    def _alias(registry, name: str) -> tuple[str, str] | None:
-        """(version, run id) of the champion alias, or None when there is none (or no such model)."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            found = registry.client.get_model_version_by_alias(name, CHAMPION)
-        except MlflowException:
-            return None
-        return str(found.version), str(found.run_id)
-
-    def _load(self, registry, name: str, version: str, run_id: str) -> Champion:
-        booster = registry.load_version(name, version, flavor="lightgbm")
-        run = registry.client.get_run(run_id)
-        experiment_id = run.info.experiment_id
-        started = run.info.start_time
+    def _load(self, version: VersionRow) -> Champion:
+        """The version's booster from its file and its run's metrics and tags from the registry's tables."""
+        booster = registry_db.load_booster(version)
+        run = self.db.run(version.run_id)
+        started = run.start_ms
         return Champion(
-            name=name, version=version, run_id=run_id, booster=booster, features=tuple(booster.feature_name()),
-            metrics=dict(run.data.metrics), params=dict(run.data.params), tags=dict(run.data.tags),
-            experiment_id=experiment_id,
+            name=version.name, version=version.version, run_id=version.run_id, booster=booster,
+            features=tuple(booster.feature_name()), metrics=run.metrics, params=run.params, tags=run.tags,
+            experiment_id=run.experiment_id,
             trained_at=datetime.fromtimestamp(started / 1000, timezone.utc).isoformat(timespec="seconds")
             if started else None,
-            run_url=registry.run_url(experiment_id, run_id), version_url=registry.version_url(name, version),
-            loaded_at=_now(),
+            run_url=registry_db.run_url(self.ui_url, run.experiment_id, version.run_id),
+            version_url=registry_db.version_url(self.ui_url, version.name, version.version),
+            loaded_at=_now(), interval=_interval(run), encodings=_encodings(run),
         )
 
     # --- the background poller ------------------------------------------------------------------------------------
@@ -240,12 +231,34 @@ class ChampionStore:
             self._thread = None
 
 
+def _interval(run: registry_db.RunRow):
+    """The P10-P90 interval forecast logged with the run (`lib/ml/intervals.py`), read from its artifact folder,
+    or None (classifiers, and versions trained before intervals existed)."""
+    from ev_assets.lib.ml import intervals
+
+    files = ("interval.json", "interval_p10.txt", "interval_p90.txt")
+    if run.artifact_dir is None or not all((run.artifact_dir / name).exists() for name in files):
+        return None
+    return intervals.Interval.from_files(run.artifact_dir)
+
+
+def _encodings(run: registry_db.RunRow):
+    """The category codes bundled with the run (`encodings.json`), or None (logged before codes were bundled)."""
+    import json
+
+    path = None if run.artifact_dir is None else run.artifact_dir / "encodings.json"
+    return json.loads(path.read_text()) if path is not None and path.exists() else None
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _bool(value: str | None) -> bool | None:
     return None if value is None else value.lower() == "true"
+
+
+_NUMBERS = ("_candidate", "_rival_score", "_difference", "_ci_low", "_ci_high", "_confidence", "_margin")
 
 
 def _gate(tags: dict[str, str]) -> dict:
@@ -258,7 +271,7 @@ def _gate(tags: dict[str, str]) -> dict:
         name = key[len(GATE_TAG_PREFIX):]
         if value in ("", None):
             gate[name] = None
-        elif name in ("challenger_score", "champion_score", "margin"):
+        elif name in ("challenger_score", "champion_score", "margin") or name.endswith(_NUMBERS):
             gate[name] = float(value)
         elif name == "beats_baselines":
             gate[name] = _bool(value)
