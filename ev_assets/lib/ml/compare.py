@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 
 N_BOOT = 2000
 LEVEL = 0.95
@@ -59,30 +60,54 @@ def paired_bootstrap(loss_a, loss_b, groups=None, n_boot: int = N_BOOT, level: f
     diff = (a - b)[keep]
     if len(diff) == 0:
         raise ValueError("no row with both losses finite: nothing to compare")
-    if groups is None:
-        sums, counts = diff, np.ones(len(diff))
-    else:
-        labels = np.asarray(groups)[keep]
-        _, which = np.unique(labels, return_inverse=True)
-        sums = np.bincount(which, weights=diff)
-        counts = np.bincount(which).astype(float)
+    low, high, n = bootstrap_interval(diff, None if groups is None else np.asarray(groups)[keep], n_boot, level, seed)
+    return Difference(float(diff.mean()), low, high, level, int(len(diff)), n)
+
+
+_MAX_DRAWS = 2_000_000  # cluster draws per chunk of resamples (memory stays bounded)
+
+
+def bootstrap_interval(diff, groups=None, resamples: int = N_BOOT, level: float = LEVEL,
+                       seed: int = 0) -> tuple[float, float, int]:
+    """(low, high, clusters): the percentile interval at `level` of the mean of `diff` (a non-empty array of per-row
+    loss differences), resampling whole groups of rows with replacement (None: each row is its own group) and
+    taking each resample's mean over the rows it holds. The one bootstrap of the gate and of the evaluations."""
+    diff = np.asarray(diff, float)
+    labels = np.arange(len(diff)) if groups is None else pd.factorize(pd.Series(np.asarray(groups)).astype(str))[0]
+    k = int(labels.max()) + 1
+    sums, counts = np.bincount(labels, weights=diff, minlength=k), np.bincount(labels, minlength=k).astype(float)
     rng = np.random.default_rng(seed)
-    n = len(sums)
-    means = np.empty(n_boot)
-    chunk = max(1, min(200, 2_000_000 // n))  # weights of at most ~2M cells at a time
-    for start in range(0, n_boot, chunk):
-        size = min(chunk, n_boot - start)
-        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=size)
-        means[start:start + size] = (weights @ sums) / np.maximum(weights @ counts, 1)
+    means = []
+    chunk = max(1, _MAX_DRAWS // k)
+    for start in range(0, resamples, chunk):
+        draws = rng.integers(0, k, size=(min(chunk, resamples - start), k))
+        means.append(sums[draws].sum(axis=1) / counts[draws].sum(axis=1))
     tail = (1 - level) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return Difference(float(diff.mean()), float(low), float(high), level, int(len(diff)), int(n))
+    low, high = np.quantile(np.concatenate(means), [tail, 1 - tail])
+    return float(low), float(high), k
+
+
+# the metrics the gate and the evaluations judge on: a mean of per-row losses (lower is better)
+_ROW_LOSS = {
+    "mae": lambda y, p: np.abs(p - y),
+    "brier": lambda y, p: (p - y) ** 2,
+    "log_loss": lambda y, p: -(y * np.log(np.clip(p, 1e-6, 1 - 1e-6)) + (1 - y) * np.log(np.clip(1 - p, 1e-6, 1 - 1e-6))),
+    "smape": lambda y, p: 100 * np.divide(2 * np.abs(p - y), np.abs(y) + np.abs(p),
+                                          out=np.zeros_like(y), where=(np.abs(y) + np.abs(p)) > 0),
+}
+
+
+def row_losses(metric: str, y_true, prediction) -> np.ndarray:
+    """Each row's loss, whose mean is the metric (`core.score`)."""
+    if metric not in _ROW_LOSS:
+        raise ValueError(f"the gate judges on a mean of per-row losses ({', '.join(_ROW_LOSS)}), not {metric!r}")
+    return _ROW_LOSS[metric](np.asarray(y_true, float), np.asarray(prediction, float))
 
 
 def absolute_errors(y_true, prediction) -> np.ndarray:
-    return np.abs(np.asarray(y_true, float) - np.asarray(prediction, float))
+    return row_losses("mae", y_true, prediction)
 
 
 def squared_errors(y_true, probability) -> np.ndarray:
     """Per-row Brier loss."""
-    return (np.asarray(y_true, float) - np.asarray(probability, float)) ** 2
+    return row_losses("brier", y_true, probability)

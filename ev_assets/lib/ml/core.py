@@ -143,8 +143,6 @@ class TrainedModel:
     train_rows: int = 0
     description: str = ""  # what it predicts, for whom (the model card's first lines)
     limits: str = ""  # what it cannot do (the model card's last lines)
-    # baseline name -> its prediction for each held-out row (for paired comparisons with a confidence interval)
-    baseline_predictions: dict[str, np.ndarray] = field(default_factory=dict)
     # title -> Markdown: what later steps measure (backtests, intervals, importance), shown before the limits
     sections: dict[str, str] = field(default_factory=dict)
     extra_metrics: dict[str, float] = field(default_factory=dict)  # logged to MLflow beside the test metrics

@@ -26,24 +26,9 @@ import numpy as np
 import pandas as pd
 
 from ev_assets.lib.ml import core
+from ev_assets.lib.ml.compare import bootstrap_interval, row_losses
 
-# the metrics the gate can judge on: a mean of per-row losses (lower is better)
-_ROW_LOSS = {
-    "mae": lambda y, p: np.abs(p - y),
-    "brier": lambda y, p: (p - y) ** 2,
-    "log_loss": lambda y, p: -(y * np.log(np.clip(p, 1e-6, 1 - 1e-6)) + (1 - y) * np.log(np.clip(1 - p, 1e-6, 1 - 1e-6))),
-    "smape": lambda y, p: 100 * np.divide(2 * np.abs(p - y), np.abs(y) + np.abs(p),
-                                          out=np.zeros_like(y), where=(np.abs(y) + np.abs(p)) > 0),
-}
 PREFIX = "champion_gate."  # MLflow tags of the decision (on the version and its run)
-_MAX_DRAWS = 2_000_000  # cluster draws per chunk of resamples (memory stays bounded)
-
-
-def row_losses(metric: str, y_true, prediction) -> np.ndarray:
-    """Each row's loss, whose mean is the metric (`core.score`)."""
-    if metric not in _ROW_LOSS:
-        raise ValueError(f"the gate judges on a mean of per-row losses ({', '.join(_ROW_LOSS)}), not {metric!r}")
-    return _ROW_LOSS[metric](np.asarray(y_true, float), np.asarray(prediction, float))
 
 
 @dataclass(frozen=True)
@@ -98,18 +83,7 @@ def compare(metric: str, y_true, candidate, rival, *, rival_name: str, clusters=
     if n == 0:
         return Comparison(rival_name, metric, score_a, score_b, float("nan"), float("nan"), float("nan"), confidence,
                           0, 0, margin)
-    groups = np.arange(n) if clusters is None else pd.factorize(pd.Series(np.asarray(clusters)).astype(str))[0]
-    k = int(groups.max()) + 1
-    sums, counts = np.bincount(groups, weights=d, minlength=k), np.bincount(groups, minlength=k).astype(float)
-    rng = np.random.default_rng(seed)
-    means = []
-    chunk = max(1, _MAX_DRAWS // k)
-    for start in range(0, resamples, chunk):
-        draws = rng.integers(0, k, size=(min(chunk, resamples - start), k))
-        means.append(sums[draws].sum(axis=1) / counts[draws].sum(axis=1))
-    means = np.concatenate(means)
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
+    low, high, k = bootstrap_interval(d, clusters, resamples, confidence, seed)
     return Comparison(rival_name, metric, score_a, score_b, float(d.mean()), float(low), float(high), confidence,
                       n, k, margin)
 

@@ -82,7 +82,7 @@ def judge(model: TrainedModel, rows: np.ndarray, n_boot: int = compare.N_BOOT) -
     strongest baseline and the paired interval of the MAE difference against it and against the user medians."""
     y = model.test_y.to_numpy(float)[rows]
     prediction = model.predict(model.test_X)[rows]
-    baselines = {name: p[rows] for name, p in model.baseline_predictions.items()}
+    baselines = {name: p[rows] for name, p in model.test_baselines.items()}
     out = {"rows": int(rows.sum()), "model": _scores(y, prediction),
            "baselines": {name: _scores(y, p) for name, p in baselines.items()}}
     if not out["rows"]:

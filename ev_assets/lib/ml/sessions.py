@@ -75,9 +75,8 @@ FEATURES = [
 ]
 BASELINE_USER, BASELINE_GLOBAL = "user mean of earlier sessions", "global train mean"
 # the model minimises absolute error (a median): its fair rivals are medians of the user's earlier sessions
-BASELINE_USER_MEDIAN = "user median of earlier sessions"
-BASELINE_USER_WEEKDAY = "user and weekday median"
-MEDIANS = {target: (f"user_median_{target}_before", f"user_weekday_median_{target}_before") for target in HISTORY}
+BASELINE_USER_MEDIAN = medians.BASELINE_USER_MEDIAN
+BASELINE_USER_WEEKDAY = medians.BASELINE_USER_WEEKDAY_MEDIAN
 
 PARAMS = {
     "objective": "regression_l1",  # the primary metric is MAE; targets are skewed (overnight sessions)
@@ -281,31 +280,6 @@ def add_history(frame: pd.DataFrame) -> pd.DataFrame:
     return medians.add_history_medians(out, all_starts, all_ends)
 
 
-def add_medians(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per session, the median energy and duration of its user's sessions that ended by its plug-in, overall and
-    on the same local weekday (NaN without one): the baselines of the L1 models. Needs `plugin_weekday`."""
-    out = frame.copy()
-    starts, ends = _nanoseconds(out["plugin_utc"]), _nanoseconds(out["plugout_utc"])
-    weekdays = out["plugin_weekday"].to_numpy()
-    results = {column: np.full(len(out), np.nan) for pair in MEDIANS.values() for column in pair}
-    values = {target: out[target].to_numpy(float) for target in MEDIANS}
-    for _, positions in out.groupby("history_key", sort=False).indices.items():
-        order = positions[np.argsort(ends[positions], kind="stable")]
-        ended = np.searchsorted(ends[order], starts[positions], side="right")
-        for row, count in zip(positions, ended):
-            if count == 0:
-                continue
-            before = order[:count]
-            same_day = before[weekdays[before] == weekdays[row]]
-            for target, (overall, weekday) in MEDIANS.items():
-                results[overall][row] = np.median(values[target][before])
-                if len(same_day):
-                    results[weekday][row] = np.median(values[target][same_day])
-    for column, result in results.items():
-        out[column] = result
-    return out
-
-
 def add_calendar(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     local = out["plugin_local"]
@@ -442,17 +416,14 @@ def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: d
     test_y = test[target].reset_index(drop=True).rename(name)
     test = test.reset_index(drop=True)
     train_mean = train.groupby("dataset")[target].mean()
-    train_median = train.groupby("dataset")[target].median()
     global_mean = test_X["dataset"].map(train_mean).to_numpy(float)
-    global_median = test_X["dataset"].map(train_median).to_numpy(float)
     user_mean = test_X[HISTORY[target]].to_numpy(float)
     user_mean = np.where(np.isnan(user_mean), global_mean, user_mean)
-    overall, weekday = (test[c].to_numpy(float) for c in MEDIANS[target])
-    user_median = np.where(np.isnan(overall), global_median, overall)
-    user_weekday = np.where(np.isnan(weekday), user_median, weekday)
+    median_baselines = medians.baseline_predictions(train, test, target)
     prediction = booster.predict(test_X)
-    predictions = {BASELINE_USER_MEDIAN: user_median, BASELINE_USER_WEEKDAY: user_weekday, BASELINE_USER: user_mean,
-                   BASELINE_GLOBAL: global_mean}
+    predictions = {BASELINE_USER_MEDIAN: median_baselines[BASELINE_USER_MEDIAN],
+                   BASELINE_USER_WEEKDAY: median_baselines[BASELINE_USER_WEEKDAY],
+                   BASELINE_USER: user_mean, BASELINE_GLOBAL: global_mean}
     evaluation = Evaluation(
         primary="mae",
         model=_per_dataset(test_y, prediction, test_X["dataset"], used),
@@ -513,7 +484,7 @@ def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: d
                 "datasets": used},
         evaluation=evaluation, test_X=test_X, test_y=test_y, splits=dict(bounds), train_rows=len(train),
         description=description, limits="\n".join(f"- {line}" for line in limits),
-        test_baselines=predictions, baseline_predictions=predictions,
+        test_baselines=predictions,
         test_groups=test["dataset"].map({v: k for k, v in DATASET_CODE.items()}).reset_index(drop=True),
         test_clusters=test["history_key"].reset_index(drop=True),
         encodings=vocabularies, test_codes=test_codes.reset_index(drop=True),
@@ -532,7 +503,7 @@ def train_session_models(session_reports: pd.DataFrame, acn_sessions: pd.DataFra
     be empty (the model then trains on the other). Raises InsufficientData when neither has enough usable sessions.
     """
     features, found = session_features(session_reports, acn_sessions)
-    parts, bounds, used, left_out = _split(add_medians(features) if len(features) else features, found)
+    parts, bounds, used, left_out = _split(features, found)
     vocabularies = vocabularies_of(parts["train"])
     # the value behind each code of the held-out rows: another version re-codes them with its own vocabulary
     test_codes = pd.DataFrame({code: _keyed(parts["test"], column) for code, column in CODE_OF.items()})
