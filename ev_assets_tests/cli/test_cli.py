@@ -86,6 +86,7 @@ def test_a_sessions_only_replay_ingests_with_a_notice_for_chargecloud(tmp_path, 
         assert con.execute("SELECT count(*) FROM raw.session_reports").fetchone()[0] == 2
 
 
+@pytest.mark.slow  # a whole replay demo in a subprocess (two minutes or more on 2 busy cores)
 def test_a_replay_demo_with_too_little_history_skips_the_models_and_exits_0(tmp_path, shared_data, dbt_manifest):
     """`EV_SOURCE=replay make demo` over the real chargecloud polls (one evening): the warehouse builds, and every
     model is reported as skipped with the history it needs and the history present, not as a failed run."""
@@ -111,8 +112,10 @@ def test_a_replay_demo_with_too_little_history_skips_the_models_and_exits_0(tmp_
         assert f"  {job} succeeded" in out, out
     assert not re.search(r"^  FAIL ", out, re.M), out  # no step failed (a data-quality check may; it is shown)
     assert re.search(r"\bfct_charging_point_status [1-9][\d,]*\b", out), out  # the warehouse was built
-    models = out.split("Models (held-out test rows")[1]
-    for name in (name for family in FAMILIES for name in family.models):
+    names = [name for family in FAMILIES for name in family.models]
+    assert f"Models: 0 trained, {len(names)} skipped, 0 promoted (held-out test rows" in out, out
+    models = out.split("(held-out test rows")[1]
+    for name in names:
         line = next((line for line in models.splitlines() if line.strip().startswith(name + " ")), None)
         assert line is not None and "skipped: too little history" in line, (name, models)
     # the history needed and the history present, e.g. for the availability models
