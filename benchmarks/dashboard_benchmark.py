@@ -97,14 +97,13 @@ BROWSER_PAGES = {
 def browser_first_visits(data_dir: Path, station: str, checkout: Path) -> dict[str, float]:
     """Seconds until each page's answers show on its first visit after the dashboard of `checkout` started."""
     from ev_assets_tests import browser
-    from ev_assets_tests.test_dashboard_browser import DevTools
 
     port = browser.free_port()
     base = f"http://127.0.0.1:{port}"
     python = checkout / ".venv" / "bin" / "python"
     env = {"EV_DATA_DIR": str(data_dir), "EV_DASHBOARD_PORT": str(port), "EV_SERVE_HOST": "127.0.0.1"}
     seconds = {}
-    tab = DevTools()
+    tab = browser.DevTools()
     try:
         with browser.server([str(python), "-m", "ev_assets.dashboard"], f"{base}/_stcore/health", env=env,
                             cwd=checkout):

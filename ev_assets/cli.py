@@ -36,10 +36,11 @@ from ev_assets.lib.sources.chargecloud import floor_slot
 from ev_assets.lib.settings import Settings
 from ev_assets.lib.tables import SCHEMA as RAW_SCHEMA
 from ev_assets.lib.tables import TABLES as RAW_TABLES
+from ev_assets.lib.vocabulary import POLL_GRID_MINUTES
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-GRID = timedelta(minutes=10)
+GRID = timedelta(minutes=POLL_GRID_MINUTES)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = REPO_ROOT / "workspace.yaml"
 MAX_WARNINGS = 8  # per run on the console; all of them are in the run's event log
@@ -67,8 +68,9 @@ def poll_windows(settings: Settings, now: datetime | None = None) -> list[Window
                 windows[-1][1] = slot
             else:
                 windows.append([slot, slot])
-        return [(floor_slot(first, 10), floor_slot(last, 10) + GRID) for first, last in windows]
-    end = floor_slot(now or datetime.now(timezone.utc), 10)
+        return [(floor_slot(first, POLL_GRID_MINUTES), floor_slot(last, POLL_GRID_MINUTES) + GRID)
+                for first, last in windows]
+    end = floor_slot(now or datetime.now(timezone.utc), POLL_GRID_MINUTES)
     return [(end - GRID, end)]
 
 
@@ -357,17 +359,17 @@ def main(argv: list[str] | None = None) -> int:
     _summary(settings)
     if args.command == "demo":
         _models(instance)
-    docs = settings.data_dir / "docs" / "index.html"
+    docs = settings.docs_site_path
     if docs.exists():
         print(f"\ndbt docs site: {docs} (opens offline; `make docs` serves it)")
-    for report in sorted((settings.monitoring_dir / "drift").glob("*/latest.html")):
+    for report in sorted(settings.drift_dir.glob("*/latest.html")):
         print(f"drift report ({report.parent.name}): {report}")
     if args.command == "demo":
-        print("Service: `make serve`, docs at http://127.0.0.1:8000/docs; dashboard: `make dashboard`, "
-              f"http://127.0.0.1:{settings.dashboard_port}")
+        print(f"Service: `make serve`, docs at {settings.service_url}/docs; dashboard: `make dashboard`, "
+              f"{settings.dashboard_url}")
     if instance.is_ephemeral:
         return 0 if ok else 1
-    print(f"Runs, assets and checks: `make ui`, then http://127.0.0.1:3000 (Dagster instance {instance.root_directory})")
+    print(f"Runs, assets and checks: `make ui`, then {settings.dagster_ui_url} (Dagster instance {instance.root_directory})")
     return 0 if ok else 1
 
 

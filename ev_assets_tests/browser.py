@@ -1,10 +1,13 @@
 """Look at our web UIs as a user does: start the server, open the page in headless Chromium (Debian's, which
-`make test` installs), and read what the page shows after its JavaScript ran."""
+`make test` installs), and read what the page shows after its JavaScript ran; or drive one tab over the DevTools
+protocol (`DevTools`), waiting in real time for what a page must show."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import html
+import json
 import os
 import re
 import shutil
@@ -96,3 +99,85 @@ def screenshot(url: str, path: Path, budget_ms: int = 15000) -> Path:
     _chromium(url, f"--screenshot={path}", budget_ms=budget_ms)
     assert path.exists() and path.stat().st_size > 10_000, f"no screenshot of {url}"
     return path
+
+
+# texts a page shows when it failed
+ERRORS = ("Traceback", "Error:", "Exception")
+
+
+class DevTools:
+    """One headless Chromium tab, driven over the Chrome DevTools Protocol."""
+
+    def __init__(self, width: int = 1400, height: int = 2200):
+        from websockets.sync.client import connect
+
+        self.profile = tempfile.TemporaryDirectory()
+        self.process = subprocess.Popen(
+            [chromium(), *CHROMIUM_FLAGS, f"--window-size={width},{height}",
+             f"--user-data-dir={self.profile.name}", "--remote-debugging-port=0", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        active = Path(self.profile.name) / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (active.exists() and active.read_text().strip()):
+            assert time.monotonic() < deadline and self.process.poll() is None, "Chromium did not start"
+            time.sleep(0.2)
+        port = int(active.read_text().splitlines()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
+            page = next(t for t in json.load(response) if t["type"] == "page")
+        self.socket = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        self._id = 0
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                  mobile=False)
+
+    def call(self, method: str, **params) -> dict:
+        self._id += 1
+        self.socket.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:  # events of the page arrive in between: skip them
+            message = json.loads(self.socket.recv(timeout=120))
+            if message.get("id") == self._id:
+                assert "error" not in message, f"{method}: {message['error']}"
+                return message.get("result", {})
+
+    def text(self) -> str:
+        """The page's visible text, and the cells of its tables (Streamlit draws dataframes on a canvas; the
+        cells are in a hidden table for screen readers)."""
+        script = ("document.body ? document.body.innerText + ' ' + Array.from(document.querySelectorAll('td, th'))"
+                  ".map(cell => cell.textContent).join(' ') : ''")
+        found = self.call("Runtime.evaluate", expression=script, returnByValue=True)
+        return " ".join(str(found["result"].get("value", "")).split())
+
+    def open(self, url: str, expected: list[str], timeout_s: float = 180) -> str:
+        """Load `url` (a new Streamlit session) and wait until every `expected` text shows; its visible text."""
+        return self.timed_open(url, expected, timeout_s)[0]
+
+    def timed_open(self, url: str, expected: list[str], timeout_s: float = 180) -> tuple[str, float]:
+        """`open`, and the seconds from the navigation until every `expected` text showed (polled every 0.1 s)."""
+        started = time.monotonic()
+        self.call("Page.navigate", url=url)
+        deadline = started + timeout_s
+        while True:
+            text = self.text()
+            missing = [t for t in expected if t not in text]
+            if not missing:
+                seconds = time.monotonic() - started
+                time.sleep(2)  # let the charts finish drawing
+                return self.text(), seconds
+            assert time.monotonic() < deadline, f"{url}: {missing} not on the page; it shows: {text[:3000]}"
+            time.sleep(0.1)
+
+    def screenshot(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+        return path
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.socket.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.profile.cleanup()

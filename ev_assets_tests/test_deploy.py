@@ -9,7 +9,7 @@ import tomllib
 
 import yaml
 
-from ev_assets_tests.conftest import REPO_ROOT
+from ev_assets_tests.fixtures.paths import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "ev_assets" / "deploy"
 

@@ -5,16 +5,13 @@ import json
 import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from ev_assets.lib import settings, tables
-from ev_assets_tests.conftest import REPO_ROOT
+from ev_assets_tests.fixtures.paths import DBT, DBT_PROJECT, REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()
-DBT_PROJECT = REPO_ROOT / "dbt_project"
 
 
 def test_every_environment_variable_is_documented():
@@ -47,7 +44,7 @@ def manifest(tmp_path_factory) -> dict:
     """The dbt project as it is now (`dbt parse` into a temporary target, never a stale dbt_project/target)."""
     out = tmp_path_factory.mktemp("dbt_parse")
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "parse", "--project-dir", str(DBT_PROJECT),
+        [str(DBT), "parse", "--project-dir", str(DBT_PROJECT),
          "--profiles-dir", str(DBT_PROJECT), "--target-path", str(out / "target"), "--log-path", str(out / "logs")],
         cwd=DBT_PROJECT, env={**os.environ, "EV_DATA_DIR": str(out)}, capture_output=True, text=True, timeout=300,
     )

@@ -13,7 +13,8 @@ import pytest
 
 from ev_assets.cli import RANGE_END_TAG, RANGE_START_TAG, Launcher
 from ev_assets.lib import servers, tables
-from ev_assets_tests.conftest import REPO_ROOT, raw_tables, run_job
+from ev_assets_tests.fixtures.jobs import raw_tables, run_job
+from ev_assets_tests.fixtures.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
     SQL that differs between the two engines (profiles.yml: targets `duckdb` and `spark`), each behind
     adapter.dispatch: the models call `ev_assets.<macro>(...)` and get DuckDB's form or Spark's. The DuckDB forms
     are the SQL the models had before Spark came (so DuckDB results did not change); each Spark form computes the
-    same values (the two-engine test, ev_assets_tests/lib/test_dbt_spark.py, compares every mart row for row).
+    same values (the two-engine test, ev_assets_tests/dbt/test_spark.py, compares every mart row for row).
 
     Portable without a macro, and kept so: a count divided by a literal uses a DOUBLE literal (`n_polls * 10 / 60e0`):
     Spark types `60.0` as DECIMAL and rounds such a quotient to 6 decimals, where DuckDB divides in DOUBLE.

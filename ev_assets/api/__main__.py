@@ -21,7 +21,7 @@ def main() -> None:
     for name in ("ev_assets.api", "ev_assets.lib.ml.champions"):  # champion loads and swaps, not every request
         logging.getLogger(name).setLevel(logging.INFO)
     app = create_app(settings)
-    base = f"http://{settings.serve_host}:{settings.serve_port}"
+    base = settings.service_url
     print(f"ev-assets service on {base} (data {settings.data_dir}): interactive docs at {base}/docs", flush=True)
     # one worker: the champion store and the prediction log's lock live in this process; no access log (the
     # prediction log records every answer, and a log line per request costs latency)

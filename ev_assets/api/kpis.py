@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from ev_assets.api.deps import get_snapshot
 from ev_assets.lib import kpis, predlog, snapshot
+from ev_assets.lib.vocabulary import OCCUPIED, OUT_OF_ORDER, spoken
 
 router = APIRouter(prefix="/kpi")
 
@@ -447,9 +448,9 @@ class GroupStations(BaseModel):
 class UtilizationFigures(BaseModel):
     observed_hours: float = Field(description="Charging-point hours observed (polls x poll interval).")
     share_charging: float = Field(description="Share of observed charging-point time in CHARGING.")
-    share_occupied: float = Field(description="Share in CHARGING, BLOCKED or RESERVED.")
+    share_occupied: float = Field(description=f"Share in {spoken(OCCUPIED)}.")
     share_available: float = Field(description="Share in AVAILABLE.")
-    share_out_of_order: float = Field(description="Share in OUTOFORDER or INOPERATIVE.")
+    share_out_of_order: float = Field(description=f"Share in {spoken(OUT_OF_ORDER)}.")
     share_unknown: float = Field(description="Share in UNKNOWN.")
     sessions: int = Field(description="Inferred charging sessions starting in the days.")
     mean_session_minutes: float | None = Field(description="Their mean duration (minutes); null without sessions.")
@@ -460,7 +461,7 @@ class UtilizationFigures(BaseModel):
 class ReliabilityFigures(BaseModel):
     observed_hours: float = Field(description="Charging-point hours observed.")
     known_status_hours: float = Field(description="Observed hours with a status other than UNKNOWN.")
-    out_of_order_hours: float = Field(description="Hours in OUTOFORDER or INOPERATIVE.")
+    out_of_order_hours: float = Field(description=f"Hours in {spoken(OUT_OF_ORDER)}.")
     in_service_hours: float = Field(description="Known-status hours not out of order.")
     availability_pct: float | None = Field(
         description="100 x in-service hours / known-status hours; null without a known status."

@@ -21,7 +21,7 @@ from ev_assets.api.deps import get_settings
 from ev_assets.api.kpis import DATA_AS_OF_HEADER, ErrorBody
 from ev_assets.lib import predlog
 from ev_assets.lib.live import store
-from ev_assets.lib.ml.stations import OCCUPIED, OUT_OF_ORDER  # the status groups of the availability features
+from ev_assets.lib.vocabulary import OCCUPIED, OUT_OF_ORDER, spoken  # the status groups of the features too
 from ev_assets.lib.settings import Settings
 
 router = APIRouter(prefix="/kpi/status", tags=["KPIs: live status (now)"])
@@ -49,8 +49,8 @@ class StatusCounts(BaseModel):
     shares: dict[str, float] = Field(description="by_status / n_charging_points.")
     n_available: int = Field(description="Charging points AVAILABLE.")
     share_available: float
-    share_occupied: float = Field(description="Share in CHARGING, BLOCKED or RESERVED.")
-    share_out_of_order: float = Field(description="Share in OUTOFORDER or INOPERATIVE.")
+    share_occupied: float = Field(description=f"Share in {spoken(OCCUPIED)}.")
+    share_out_of_order: float = Field(description=f"Share in {spoken(OUT_OF_ORDER)}.")
     stations_with_free_point: int = Field(description="Stations with at least one AVAILABLE charging point.")
 
 

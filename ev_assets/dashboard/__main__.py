@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env()
     warm_up()
     sys.argv = command(settings, list(sys.argv[1:] if argv is None else argv))
-    print(f"EV dashboard on http://{settings.serve_host}:{settings.dashboard_port} (data root {settings.data_dir})",
+    print(f"EV dashboard on {settings.dashboard_url} (data root {settings.data_dir})",
           flush=True)
     sys.exit(cli.main())
 

@@ -254,7 +254,7 @@ class Models:
 
     def __init__(self, s: Settings):
         self.settings = s
-        self.root = Path(s.data_dir) / "mlflow"
+        self.root = s.mlflow_dir
         self._lock = threading.Lock()
         self._store = None
         self._checked = float("-inf")

@@ -83,10 +83,12 @@ class ModelRegistry(dg.ConfigurableResource):
         """The plain `Registry` of this data root (one per process and root; its store created when missing)."""
         from ev_assets.lib.ml.registry import Registry
 
-        data_dir = Path(self.data_dir).resolve() if self.data_dir else Settings.from_env().data_dir
-        root = Path(data_dir) / "mlflow"
+        settings = Settings.from_env()
+        if self.data_dir:
+            settings = settings.with_(data_dir=Path(self.data_dir).resolve())
+        root = settings.mlflow_dir
         if root not in _REGISTRIES or not (root / "mlflow.db").exists():
-            _REGISTRIES[root] = Registry(root, store_uri=Settings.from_env().mlflow_store_uri)
+            _REGISTRIES[root] = Registry(root, store_uri=settings.mlflow_store_uri)
             _REGISTRIES[root].ensure()
         return _REGISTRIES[root]
 

@@ -21,15 +21,20 @@ from typing import Any, Iterable
 import duckdb
 import pandas as pd
 
+from ev_assets.lib import vocabulary
+
 LOCAL_TZ = "Europe/Berlin"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
-# The charging-point status vocabulary (see `ev_assets.lib.sources.chargecloud.STATUSES`) in the groups the pages show.
+# The charging-point status vocabulary (`ev_assets.lib.vocabulary`) in the groups the pages show: charging apart from
+# the rest of the occupied group.
 AVAILABLE, CHARGING, OCCUPIED, OUT_OF_ORDER, UNKNOWN = (
     "available", "charging", "blocked / reserved", "out of order", "unknown")
 CATEGORIES = (AVAILABLE, CHARGING, OCCUPIED, OUT_OF_ORDER, UNKNOWN)
-CATEGORY_OF = {"AVAILABLE": AVAILABLE, "CHARGING": CHARGING, "RESERVED": OCCUPIED, "BLOCKED": OCCUPIED,
-               "OUTOFORDER": OUT_OF_ORDER, "INOPERATIVE": OUT_OF_ORDER, "UNKNOWN": UNKNOWN}
+CATEGORY_OF = {"AVAILABLE": AVAILABLE, "UNKNOWN": UNKNOWN,
+               **{s: OCCUPIED for s in vocabulary.OCCUPIED}, **{s: OUT_OF_ORDER for s in vocabulary.OUT_OF_ORDER},
+               "CHARGING": CHARGING}
+assert set(CATEGORY_OF) == set(vocabulary.STATUSES), "every status has its group on the pages"
 COLORS = {AVAILABLE: "#2ca02c", CHARGING: "#1f77b4", OCCUPIED: "#9467bd", OUT_OF_ORDER: "#d62728",
           UNKNOWN: "#9e9e9e"}
 # A station's status on the map: the most useful status of its charging points (a free point first).
@@ -167,7 +172,7 @@ def _df(con, sql: str, **values) -> pd.DataFrame:
 
 # --- network now -------------------------------------------------------------------------------------------------
 def latest_status(con: duckdb.DuckDBPyConnection, city: str | None = None, operator: str | None = None,
-                  poll_interval_minutes: int = 10) -> pd.DataFrame:
+                  poll_interval_minutes: int = vocabulary.POLL_GRID_MINUTES) -> pd.DataFrame:
     """Every current charging point with its status at the latest poll of its city (one row per point).
 
     Columns: charging_point_id, station_id, station_name, address, city_slug, operator_name, latitude, longitude,
@@ -329,7 +334,7 @@ def station_equipment(con: duckdb.DuckDBPyConnection, station_id: str) -> pd.Dat
 
 
 def status_timeline(con: duckdb.DuckDBPyConnection, station_id: str, start: date, end: date,
-                    poll_interval_minutes: int = 10, gap_multiple: int = 3) -> pd.DataFrame:
+                    poll_interval_minutes: int = vocabulary.POLL_GRID_MINUTES, gap_multiple: int = 3) -> pd.DataFrame:
     """Runs of equal status per charging point of the station from the status facts of the UTC days
     [start, end]: charging_point_id, status, category, start, finish, polls. A run ends at the next poll with
     another status; a silence longer than `gap_multiple` poll intervals ends it (as `int_status_intervals` does)
@@ -581,11 +586,11 @@ def registry_overview(db, names: Iterable[str], ui_url: str | None = None) -> li
     return out
 
 
-def drift_status(monitoring_dir: Path, model: str, share_limit: float) -> dict[str, Any] | None:
-    """The latest drift report of a model (`<monitoring_dir>/drift/<model>/latest.json` and `latest.html`, written
+def drift_status(drift_dir: Path, model: str, share_limit: float) -> dict[str, Any] | None:
+    """The latest drift report of a model (`<drift_dir>/<model>/latest.json` and `latest.html`, written
     by `ev_assets.lib.monitoring.drift.save`), with `drifted` = share_drifted > share_limit as the check judges;
     None when there is none."""
-    folder = Path(monitoring_dir) / "drift" / model
+    folder = Path(drift_dir) / model
     summary_path, html = folder / "latest.json", folder / "latest.html"
     if not summary_path.exists() and not html.exists():
         return None
@@ -606,9 +611,9 @@ def drift_status(monitoring_dir: Path, model: str, share_limit: float) -> dict[s
     }
 
 
-def live_error(monitoring_dir: Path) -> dict[str, Any] | None:
-    """`<monitoring_dir>/live_error/latest.json` (the live Brier score per model), None when there is none."""
-    path = Path(monitoring_dir) / "live_error" / "latest.json"
+def live_error(live_error_dir: Path) -> dict[str, Any] | None:
+    """`<live_error_dir>/latest.json` (the live Brier score per model), None when there is none."""
+    path = Path(live_error_dir) / "latest.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -12,6 +12,8 @@ from datetime import date
 from pathlib import Path
 from typing import Mapping
 
+from ev_assets.lib.vocabulary import POLL_GRID_MINUTES
+
 SOURCE_MODES = ("simulated", "replay", "live")
 WAREHOUSE_ENGINES = ("duckdb", "spark")  # the dbt targets of dbt_project/profiles.yml
 EXECUTORS = ("default", "celery")  # default: in one process or a process per step, as the run's config says
@@ -62,7 +64,7 @@ class Settings:
     telemetry_gap_minutes: int = 240  # no reading for longer than this is a gap: deltas and targets do not span it
     telemetry_horizon_minutes: int = 15  # how far ahead the vehicle telemetry targets look
     cities: tuple[str, ...] = CHARGECLOUD_CITIES
-    poll_interval_minutes: int = 10
+    poll_interval_minutes: int = POLL_GRID_MINUTES  # polled every grid slot by default
     chargecloud_url: str = "https://new-poi.chargecloud.de"
     ocm_url: str = "https://api.openchargemap.io/v3/poi/"
     ocm_api_key: str | None = field(default=None, repr=False)  # never logged
@@ -85,7 +87,7 @@ class Settings:
     # --- the service (`make serve`) and monitoring -----------------------------------------------
     serve_host: str = "127.0.0.1"
     serve_port: int = 8000
-    cors_origins: tuple[str, ...] = ("http://127.0.0.1:8501", "http://localhost:8501")  # the dashboard
+    cors_origins: tuple[str, ...] = ()  # browser origins the service answers; none given: the dashboard's
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")  # Host headers the service answers (+ serve_host)
     max_body_bytes: int = 1_000_000  # a request body over this is refused (413) before it is read whole
     admin_token: str | None = field(default=None, repr=False)  # X-Admin-Token of the admin routes; never logged
@@ -105,13 +107,51 @@ class Settings:
     gate_resamples: int = 1000  # bootstrap resamples of the held-out rows (by cluster: station-day, user)
     retrain_cooldown_minutes: int = 360  # after a retraining request, further breaches wait this long
     dashboard_port: int = 8501  # `make dashboard`, on serve_host
+    # the tools the Makefile serves on 127.0.0.1: `make ui`, `make docs` (the dbt docs site), `make mlflow`
+    dagster_ui_port: int = 3000
+    docs_port: int = 8080
+    mlflow_port: int = 5000
     map_tiles: bool = False  # base-map tiles on the dashboard's map: they are fetched online, so off by default
     # --- the live path (`make live`) --------------------------------------------------------------
     nats_url: str | None = None  # a NATS JetStream server to use; unset: `make live` starts its own under live_dir
     live_speed: float = 60.0  # simulated live feed: simulated seconds per wall-clock second (1 = real time)
     live_stale_polls: int = 2  # live data older than this many poll intervals is stale (checks, /health, API)
 
+    def __post_init__(self) -> None:
+        if not self.cors_origins:  # the dashboard's origins, on the port it is served on
+            origins = tuple(f"http://{host}:{self.dashboard_port}" for host in ("127.0.0.1", "localhost"))
+            object.__setattr__(self, "cors_origins", origins)
+
+    # --- where things are served -----------------------------------------------------------------
+    @property
+    def service_url(self) -> str:
+        """The prediction and KPI service (`make serve`); its interactive docs at `/docs`."""
+        return f"http://{self.serve_host}:{self.serve_port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{self.serve_host}:{self.dashboard_port}"
+
+    @property
+    def dagster_ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.dagster_ui_port}"
+
+    @property
+    def docs_url(self) -> str:
+        """The dbt docs site `make docs` serves (the Dagster UI links here: browsers refuse its file:// links)."""
+        return f"http://127.0.0.1:{self.docs_port}/"
+
+    @property
+    def mlflow_url(self) -> str:
+        """The MLflow UI `make mlflow` serves on the data root's registry."""
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
     # --- derived paths under the one data root -------------------------------------------------
+    @property
+    def docs_site_path(self) -> Path:
+        """The dbt docs site as one self-contained HTML file (`make docs` serves it at `docs_url`)."""
+        return self.data_dir / "docs" / "index.html"
+
     @property
     def raw_dir(self) -> Path:
         return self.data_dir / "raw"
@@ -144,9 +184,34 @@ class Settings:
         return self.serving_dir / "predictions"
 
     @property
+    def mlflow_dir(self) -> Path:
+        """The model registry: `mlflow.db` and the run `artifacts/` (`ev_assets.lib.ml.registry.Registry`)."""
+        return self.data_dir / "mlflow"
+
+    @property
+    def feature_sets_dir(self) -> Path:
+        """One folder of Parquet files per feature set (`<feature set>/<frame>.parquet`), as the ML job writes them."""
+        return self.data_dir / "ml" / "features"
+
+    @property
+    def onnx_dir(self) -> Path:
+        """The ONNX exports of the champions that run on the edge (`<model>.onnx`)."""
+        return self.data_dir / "ml" / "onnx"
+
+    @property
     def monitoring_dir(self) -> Path:
         """Drift reports (HTML) and live-error summaries."""
         return self.data_dir / "monitoring"
+
+    @property
+    def drift_dir(self) -> Path:
+        """One folder of drift reports per monitored model (`<model>/latest.html`, `latest.json`)."""
+        return self.monitoring_dir / "drift"
+
+    @property
+    def live_error_dir(self) -> Path:
+        """The live error of the served forecasts against the polls that followed (`latest.json`)."""
+        return self.monitoring_dir / "live_error"
 
     @property
     def live_dir(self) -> Path:
@@ -252,8 +317,7 @@ class Settings:
             simulation=simulation,
             serve_host=get("EV_SERVE_HOST") or defaults.serve_host,
             serve_port=_int(get, "EV_SERVE_PORT", defaults.serve_port, minimum=1),
-            cors_origins=tuple(o.strip() for o in (get("EV_CORS_ORIGINS") or "").split(",") if o.strip())
-            or defaults.cors_origins,
+            cors_origins=tuple(o.strip() for o in (get("EV_CORS_ORIGINS") or "").split(",") if o.strip()),
             allowed_hosts=_csv(get("EV_ALLOWED_HOSTS")) or defaults.allowed_hosts,
             max_body_bytes=_int(get, "EV_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1),
             admin_token=get("EV_ADMIN_TOKEN"),

@@ -274,6 +274,14 @@ def columns(name: str) -> list[str]:
 _PANDAS_TYPES = {"BIGINT": "Int64", "INTEGER": "Int32", "DOUBLE": "float64", "BOOLEAN": "boolean"}
 
 
+def quarantine_row(source: str, record_id: str | None, reason: str, record: str, raw_file: str, *, level: str = "row",
+                   partition_key: str = "") -> dict[str, str | None]:
+    """One row of `raw.quarantine`: a record `source` could not load as it is, with the reason (the one builder every
+    source uses; `record` is the offending record as JSON text or the raw line)."""
+    return {"source": source, "partition_key": partition_key, "level": level, "record_id": record_id,
+            "reason": reason, "record": record, "raw_file": raw_file}
+
+
 def frame(name: str, rows=()) -> pd.DataFrame:
     """`rows` (dicts, tuples or a DataFrame) as a DataFrame with exactly the columns of table `name`, in order,
     typed as DuckDB stores them, also when empty.

@@ -191,8 +191,8 @@ def cmd_run(settings: Settings, with_ui: bool = True) -> None:
         else "real time"
     _say(f"live path running ({clock_text}); broker {url}; logs in {log_dir}")
     if with_ui:
-        _say(f"service   http://{settings.serve_host}:{settings.serve_port}/health")
-        _say(f"dashboard http://{settings.serve_host}:{settings.dashboard_port}")
+        _say(f"service   {settings.service_url}/health")
+        _say(f"dashboard {settings.dashboard_url}")
         _say("Dagster daemon with the live sensors (see the runs and assets with `make ui`)")
     _say("Ctrl-C stops everything it started")
     try:

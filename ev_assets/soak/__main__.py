@@ -213,7 +213,7 @@ class Soak:
             data_mb=round(audit.folder_bytes(self.settings.data_dir) / MB, 1),
             warehouse_mb=round(self.settings.warehouse_path.stat().st_size / MB, 1),
             raw_mb=round(audit.folder_bytes(self.settings.raw_dir) / MB, 1),
-            mlflow_mb=round(audit.folder_bytes(self.settings.data_dir / "mlflow") / MB, 1),
+            mlflow_mb=round(audit.folder_bytes(self.settings.mlflow_dir) / MB, 1),
             peak_rss_mb=round(self.memory.take() / MB), wall_s=round(wall_s, 1), problems=problems)
         return report
 
@@ -222,9 +222,10 @@ class Soak:
         from ev_assets.defs.ml.families import FAMILIES
         from ev_assets.lib.ml.registry import Registry
 
-        registry = Registry(self.settings.data_dir / "mlflow")
+        registry = Registry(self.settings.mlflow_dir)
         found = {name: registry.champion(name) for family in FAMILIES for name in family.models}
         return {name: str(champion.version) for name, champion in found.items() if champion is not None}
+
 
 def no_champion_yet(answer, champions: dict[str, str]) -> bool:
     """A forecast refused (503) because its model had no champion yet: the right answer before the first

@@ -14,8 +14,9 @@ from ev_assets.cli import RANGE_END_TAG, RANGE_START_TAG, Launcher
 from ev_assets.lib.live import store
 from ev_assets.lib.live.clock import LiveClock
 from ev_assets.lib.settings import Settings
+from ev_assets.lib.vocabulary import POLL_GRID_MINUTES
 
-TICK = timedelta(minutes=10)
+TICK = timedelta(minutes=POLL_GRID_MINUTES)  # one poll slot
 POLL_SCHEDULE = "chargecloud_every_10_minutes"
 SENSOR = "retrain_on_drift"
 # a day's data is complete once its ingest (00:15), warehouse (00:45), monitoring (01:15) and the Monday training

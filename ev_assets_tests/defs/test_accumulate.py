@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import dagster as dg
-from ev_assets_tests.conftest import raw_tables
+from ev_assets_tests.fixtures.jobs import raw_tables
 import pandas as pd
 
 from ev_assets.defs.raw.sessions import build_session_assets

@@ -1,7 +1,7 @@
 """What the asset catalog shows about each table: described columns of the raw tables, and for every dbt model
 built its columns, row counts and a preview, with nothing the UI cannot display; the docs site link opens.
 
-The warehouse job runs once, on the hand-made raw tables of `lib/test_dbt_models.py`, for the day 2022-01-11.
+The warehouse job runs once, on the hand-made raw tables of `fixtures/raw_fleet.py`, for the day 2022-01-11.
 """
 
 import dagster as dg
@@ -10,8 +10,8 @@ import pytest
 from dagster._core.definitions.metadata import normalize_metadata
 
 from ev_assets.lib import tables
-from ev_assets_tests.conftest import check_results, run_job
-from ev_assets_tests.lib.test_dbt_models import write_raw_warehouse
+from ev_assets_tests.fixtures.jobs import check_results, run_job
+from ev_assets_tests.fixtures.raw_fleet import write_raw_warehouse
 
 DAY = "2022-01-11"
 # Definition metadata the Dagster UI never shows (dagster-dbt's handles on its manifest and translator).
@@ -64,6 +64,7 @@ def test_raw_column_descriptions_come_from_the_dbt_sources(defs):
 
 
 # --- dbt models -------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_every_dbt_model_shows_its_columns_as_built_with_descriptions(warehouse_run):
     data_dir, materialized, _, _ = warehouse_run
     assert len(materialized) > 30
@@ -83,6 +84,7 @@ def test_every_dbt_model_shows_its_columns_as_built_with_descriptions(warehouse_
     assert share.description.startswith("Share of observed time AVAILABLE.\n\n**AVAILABLE**: free and working")
 
 
+@pytest.mark.slow
 def test_tables_report_the_rows_of_the_day_and_views_are_not_run(warehouse_run):
     data_dir, materialized, _, _ = warehouse_run
     facts = materialized["marts/fct_charging_point_status"].metadata
@@ -99,6 +101,7 @@ def test_tables_report_the_rows_of_the_day_and_views_are_not_run(warehouse_run):
     assert "dagster/row_count" not in view and "dagster/column_schema" in view
 
 
+@pytest.mark.slow
 def test_dbt_metadata_is_readable_in_the_ui(warehouse_run, defs):
     _, materialized, _, result = warehouse_run
     for key, event in materialized.items():
@@ -115,6 +118,7 @@ def test_dbt_metadata_is_readable_in_the_ui(warehouse_run, defs):
     assert len(checks) > 100 and all(checks.values())
 
 
+@pytest.mark.slow
 def test_docs_site_link_opens_in_a_browser_on_the_overview(warehouse_run):
     from ev_assets.defs.warehouse.dbt import DOCS_URL
 

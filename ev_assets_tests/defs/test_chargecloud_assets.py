@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from ev_assets_tests.conftest import check_results, raw_tables, run_job
+from ev_assets_tests.fixtures.jobs import check_results, raw_tables, run_job
 
 RECORDINGS = ["20220111_215824_cp_data_cities.json", "20220111_220822_cp_data_cities.json"]
 

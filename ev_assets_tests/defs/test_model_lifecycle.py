@@ -15,7 +15,7 @@ from ev_assets.defs.ml.families import Family
 from ev_assets.defs.resources import EvConfig, ModelRegistry
 from ev_assets.lib.ml import export
 from ev_assets.lib.ml.registry import Registry
-from ev_assets_tests.lib.ml.test_registry import make_trained
+from ev_assets_tests.fixtures.synthetic import make_trained
 
 NAME = "station_available_60min"  # one of the models exported to ONNX: it has the parity check too
 

@@ -4,33 +4,20 @@ the failed `all_replay_files_read` check (and quarantined where the source has a
 import bz2
 import gzip
 import json
-import logging
 
 import dagster as dg
-from ev_assets_tests.conftest import raw_tables
+from ev_assets_tests.fixtures.jobs import raw_tables
 import pytest
 
 from ev_assets.defs.raw.openchargemap import ocm_tables, openchargemap_pull
 from ev_assets.defs.raw.osm import osm_pois, osm_pulls
 from ev_assets.defs.raw.sessions import build_session_assets
-from ev_assets.defs.resources import EvConfig
 from ev_assets.lib.sources.sessions.simulate import simulated_files
 from ev_assets.lib.settings import SimulationSettings
-from ev_assets_tests.lib.test_openchargemap import RECORDED_POI, RECORDED_REFERENCE
-from ev_assets_tests.lib.test_osm import TINY_OSM
+from ev_assets_tests.fixtures.recordings import RECORDED_POI, RECORDED_REFERENCE, TINY_OSM
+from ev_assets_tests.fixtures.jobs import materialize
 
 CHECK = "all_replay_files_read"
-
-
-def _materialize(assets, data_dir, replay_dir=None, source="replay"):
-    """Materialize `assets` (their checks run with them) and return (result, warnings logged by the run)."""
-    instance = dg.DagsterInstance.ephemeral()
-    config = EvConfig(data_dir=str(data_dir), source=source, replay_dir=str(replay_dir) if replay_dir else None)
-    result = dg.materialize(assets, resources={"ev_config": config}, instance=instance, raise_on_error=False)
-    failures = [e.step_failure_data.error.to_string() for e in result.all_events if e.is_step_failure]
-    assert result.success, "\n".join(failures)
-    warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
-    return result, warnings
 
 
 def _check(result, asset: str) -> dg.AssetCheckEvaluation:
@@ -67,7 +54,7 @@ def test_osm_loads_gz_and_plain_extracts_beside_a_corrupt_one(ev_env, replay_dir
     (osm / "corrupt.osm.bz2").write_bytes(bz2.compress(TINY_OSM.encode())[:200])  # cut off in the download
     (osm / "notes.txt").write_text("where the extracts came from", "utf-8")
 
-    result, warnings = _materialize([osm_pulls, osm_pois], data_dir, replay_dir)
+    result, warnings = materialize([osm_pulls, osm_pois], data_dir, replay_dir)
 
     check = _check(result, "osm_pulls")
     assert check.passed is False
@@ -85,7 +72,7 @@ def test_osm_with_only_a_bad_extract_fails_its_check_not_the_run(ev_env, replay_
     (replay_dir / "osm").mkdir()
     (replay_dir / "osm" / "only.osm").write_text("<osm><node id='1'", "utf-8")
 
-    result, warnings = _materialize([osm_pulls, osm_pois], data_dir, replay_dir)
+    result, warnings = materialize([osm_pulls, osm_pois], data_dir, replay_dir)
 
     assert _check(result, "osm_pulls").passed is False
     assert any("no area could be read" in w for w in warnings)
@@ -99,7 +86,7 @@ def test_an_osm_extract_without_pois_is_named_in_a_warning_and_counted_per_area(
         '<?xml version="1.0"?><osm version="0.6"><node id="1" lat="49.9" lon="11.5"><tag k="tourism" v="hotel"/>'
         "</node></osm>", "utf-8")  # readable, but nothing the POI tags match
 
-    result, warnings = _materialize([osm_pulls, osm_pois], data_dir, replay_dir)
+    result, warnings = materialize([osm_pulls, osm_pois], data_dir, replay_dir)
 
     assert _check(result, "osm_pulls").passed is True  # an empty area is not a broken file
     assert [w for w in warnings if "quiet-village" in w] == [
@@ -118,7 +105,7 @@ def test_openchargemap_loads_the_good_answer_and_quarantines_a_broken_file(ev_en
     (folder / "reference.json").write_text(json.dumps(RECORDED_REFERENCE), "utf-8")
     (folder / "poi_at.json").write_text('[{"ID": 1, "AddressInfo": {', "utf-8")  # the download broke off
 
-    result, warnings = _materialize([openchargemap_pull, ocm_tables], data_dir, replay_dir)
+    result, warnings = materialize([openchargemap_pull, ocm_tables], data_dir, replay_dir)
 
     check = _check(result, "openchargemap_pull")
     assert check.passed is False and check.metadata["unreadable_files"].value == 1
@@ -139,7 +126,7 @@ def test_a_broken_chargecloud_poll_in_a_shared_root_does_not_fail_openchargemap(
     (replay_dir / "reference.json").write_text(json.dumps(RECORDED_REFERENCE), "utf-8")
     (replay_dir / "20220111_215824_cp_data_cities.json").write_text('{"koeln": {"data": [', "utf-8")
 
-    result, warnings = _materialize([openchargemap_pull, ocm_tables], data_dir, replay_dir)
+    result, warnings = materialize([openchargemap_pull, ocm_tables], data_dir, replay_dir)
 
     check = _check(result, "openchargemap_pull")
     assert check.passed is True and check.metadata["unreadable_files"].value == 0
@@ -156,7 +143,7 @@ def test_session_reports_load_beside_a_file_without_its_header(ev_env, replay_di
     (folder / "photo.jpg").write_bytes(b"\xff\xd8")
     pull, table = build_session_assets("session_reports")
 
-    result, warnings = _materialize([pull, table], data_dir, replay_dir)
+    result, warnings = materialize([pull, table], data_dir, replay_dir)
 
     check = _check(result, "session_reports_pull")
     assert check.passed is False
@@ -173,5 +160,5 @@ def test_session_reports_load_beside_a_file_without_its_header(ev_env, replay_di
 
 def test_simulated_sources_pass_their_checks(ev_env, data_dir):
     pull, _ = build_session_assets("charging_events")
-    result, _ = _materialize([pull, openchargemap_pull], data_dir, source="simulated")
+    result, _ = materialize([pull, openchargemap_pull], data_dir, source="simulated")
     assert _check(result, "charging_events_pull").passed and _check(result, "openchargemap_pull").passed

@@ -8,7 +8,7 @@ from ev_assets.lib.live import messages, store
 from ev_assets.lib.live.consumer import consume_until_idle
 from ev_assets.lib.sources.sessions.simulate import simulated_events
 from ev_assets.lib.settings import Settings
-from ev_assets_tests.conftest import raw_tables, run_job
+from ev_assets_tests.fixtures.jobs import raw_tables, run_job
 
 
 def _runs(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

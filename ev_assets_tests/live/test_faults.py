@@ -10,7 +10,7 @@ from ev_assets.lib.live import messages, store
 from ev_assets.lib.live.bus import NatsBus
 from ev_assets.lib.live.consumer import Consumer
 from ev_assets.lib.live.broker import NatsServer
-from ev_assets_tests.live.conftest import consumer_process, events, landed
+from ev_assets_tests.fixtures.live_feed import consumer_process, events, landed
 
 
 def _publish(bus, items) -> int:

@@ -12,7 +12,7 @@ from ev_assets.lib.live.bus import BusError, Published
 from ev_assets.lib.live.feeds import EventFeed, PollPublisher
 from ev_assets.lib.settings import Settings, SimulationSettings
 from ev_assets.lib.simulator import chargecloud_poll
-from ev_assets_tests.live.conftest import events
+from ev_assets_tests.fixtures.live_feed import events
 
 SLOT = datetime(2022, 1, 10, 8, tzinfo=timezone.utc)
 

@@ -10,7 +10,7 @@ import sys
 import time
 
 from ev_assets.lib.live import store
-from ev_assets_tests.live.conftest import landed
+from ev_assets_tests.fixtures.live_feed import landed
 
 
 def _children_of(pid: int) -> list[int]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ev_assets_tests.conftest import REPO_ROOT
+from ev_assets_tests.fixtures.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

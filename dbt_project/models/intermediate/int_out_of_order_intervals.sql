@@ -9,7 +9,7 @@ with
 out_of_order_runs as (
     select *
     from {{ ref('int_status_intervals') }}
-    where status in ('OUTOFORDER', 'INOPERATIVE')
+    where status in ({{ status_list('out_of_order_statuses') }})
 )
 
 select
@@ -27,5 +27,5 @@ select
     is_open,
     -- A failure starts when an item turns out of order. OUTOFORDER followed by INOPERATIVE, or a run split by
     -- a poll gap, continues the same failure.
-    coalesce(previous_status not in ('OUTOFORDER', 'INOPERATIVE'), true) as is_failure_start
+    coalesce(previous_status not in ({{ status_list('out_of_order_statuses') }}), true) as is_failure_start
 from out_of_order_runs

@@ -32,9 +32,9 @@ hourly_polls as (
         count(distinct charging_point_id) as n_charging_points,
         count(*) as n_polls,
         count(*) filter (where status = 'CHARGING') as n_polls_charging,
-        count(*) filter (where status in ('CHARGING', 'BLOCKED', 'RESERVED')) as n_polls_occupied,
+        count(*) filter (where status in ({{ status_list('occupied_statuses') }})) as n_polls_occupied,
         count(*) filter (where status = 'AVAILABLE') as n_polls_available,
-        count(*) filter (where status in ('OUTOFORDER', 'INOPERATIVE')) as n_polls_out_of_order,
+        count(*) filter (where status in ({{ status_list('out_of_order_statuses') }})) as n_polls_out_of_order,
         count(*) filter (where status = 'UNKNOWN') as n_polls_unknown
     from polls
     group by station_id, hour_start

@@ -98,13 +98,13 @@ def render() -> None:
     if not any(e["newest"] for e in overview):
         st.info("**No model registered yet**: run `make demo` (or the ML job, `ml_job`).")
         return
-    drift = {name: D.drift_status(s.monitoring_dir, name, s.drift_share_limit) for name in MONITORED}
+    drift = {name: D.drift_status(s.drift_dir, name, s.drift_share_limit) for name in MONITORED}
     st.caption("Champion = the version holding the registry alias `champion`; metrics on its held-out rows (the "
                "latest time block). The gate promotes a new version only if it beats its baselines and the "
                "champion on the same rows. `make mlflow` shows the full registry.")
     st.dataframe(overview_table(overview, drift), hide_index=True)
 
-    live = D.live_error(s.monitoring_dir)
+    live = D.live_error(s.live_error_dir)
     for entry in overview:
         name, champion = entry["name"], entry["champion"]
         st.subheader(name)

@@ -18,7 +18,7 @@ DATA_VERSION_TAG = "dagster/data_version"
 
 
 def feature_dir(settings: Settings, family: Family) -> Path:
-    return settings.data_dir / "ml" / "features" / family.feature_set
+    return settings.feature_sets_dir / family.feature_set
 
 
 def read_feature_set(settings: Settings, family: Family) -> Frames:

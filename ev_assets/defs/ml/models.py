@@ -250,7 +250,7 @@ def build_champion_asset(name: str) -> dg.AssetsDefinition:
         if promoted:
             store.promote(name, registered.version)
             if verdict.onnx_path:  # the champion's export, where edge devices fetch it
-                target = settings.data_dir / "ml" / "onnx" / f"{name}.onnx"
+                target = settings.onnx_dir / f"{name}.onnx"
                 shutil.copyfile(verdict.onnx_path, target)
             reason = f"version {registered.version} passed {', '.join(verdict.checks)}: promoted"
         else:
@@ -277,7 +277,7 @@ def onnx_export(settings: Settings, trained: TrainedModel, version: str):
     """Export a candidate to ONNX beside the champions' exports and check it against LightGBM."""
     from ev_assets.lib.ml import export
 
-    return export.to_onnx(trained, settings.data_dir / "ml" / "onnx" / "candidates" / f"{trained.name}-v{version}.onnx")
+    return export.to_onnx(trained, settings.onnx_dir / "candidates" / f"{trained.name}-v{version}.onnx")
 
 
 def _check(key: dg.AssetKey, name: str, passed: bool, metadata: dict) -> dg.AssetCheckResult:

@@ -25,6 +25,7 @@ from pydantic import Field
 from ev_assets.defs.partitions import daily_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
 from ev_assets.lib import dbt_runs, spark, warehouse
+from ev_assets.lib.settings import Settings
 
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -34,8 +35,8 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 # The manifest comes from `dbt parse`, which `make setup` runs (so also before `make ui`).
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
-# `make docs` serves the docs site here (the UI cannot open file:// links); the Makefile's `docs` target uses this port.
-DOCS_URL = "http://127.0.0.1:8080/"
+# `make docs` serves the docs site here (the UI cannot open file:// links): `Settings.docs_url`.
+DOCS_URL = Settings().docs_url
 # dagster-dbt's name for the seconds dbt spent on a node; it is shown as `dbt_execution_s` instead.
 DBT_DURATION_KEY = "Execution Duration"
 
@@ -274,7 +275,7 @@ def day_column(columns: list[tuple[str, str]]) -> str | None:
 )
 def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: EvConfig) -> dg.MaterializeResult:
     """The dbt docs site as one self-contained HTML file under the data root (`docs/index.html`): open it from
-    disk, no network needed, or run `make docs` to serve it at DOCS_URL (the link in the metadata)."""
+    disk, no network needed, or run `make docs` to serve it at `settings.docs_url` (the link in the metadata)."""
     settings = ev_config.settings()
     args = dbt_runs.build_args(settings.data_dir, settings.poll_interval_minutes, command="docs generate",
                                extra_vars=spark.dbt_vars(settings))
@@ -283,12 +284,12 @@ def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_con
     static = Path(invocation.target_path) / "static_index.html"
     if not static.exists():
         raise FileNotFoundError(f"dbt docs generate --static wrote no {static}")
-    target = settings.data_dir / "docs" / "index.html"
+    target = settings.docs_site_path
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(static, target)
     return dg.MaterializeResult(
         metadata={"path": dg.MetadataValue.path(str(target)), "bytes": target.stat().st_size,
-                  "open": dg.MetadataValue.url(DOCS_URL)}  # a file:// link is refused by browsers from the UI
+                  "open": dg.MetadataValue.url(settings.docs_url)}  # browsers refuse a file:// link from the UI
     )
 
 

@@ -22,7 +22,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -122,12 +121,12 @@ class ModelStatus:
 
 
 class ChampionStore:
-    """The champions of `names` from the registry of `settings.data_dir / "mlflow"`, reloaded in the background."""
+    """The champions of `names` from the registry of `settings.mlflow_dir`, reloaded in the background."""
 
     def __init__(self, settings: Settings, names: tuple[str, ...] = MODEL_NAMES, ui_url: str = DEFAULT_UI_URL):
         self.settings = settings
         self.names = tuple(names)
-        self.root = Path(settings.data_dir) / "mlflow"
+        self.root = settings.mlflow_dir
         self.db = RegistryDB(self.root, settings.mlflow_store_uri)
         self.ui_url = ui_url
         self._status: dict[str, ModelStatus] = {name: ModelStatus() for name in self.names}

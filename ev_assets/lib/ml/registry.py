@@ -1,6 +1,6 @@
 """The MLflow model registry of one data root, and the champion gate. No Dagster here.
 
-`Registry(settings.data_dir / "mlflow")` keeps its store in `<root>/mlflow.db` (sqlite, absolute URI) and its
+`Registry(settings.mlflow_dir)` keeps its store in `<root>/mlflow.db` (sqlite, absolute URI) and its
 artifacts under `<root>/artifacts/<model name>/`. One experiment per registered model, named
 `ev-assets/<model name>`.
 

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote, unquote, urlparse
 
+from ev_assets.lib.settings import Settings
+
 CHAMPION = "champion"
-DEFAULT_UI_URL = "http://127.0.0.1:5000"  # `make mlflow` serves the UI here
+DEFAULT_UI_URL = Settings().mlflow_url  # `make mlflow` serves the UI here
 BOOSTER_FILE = "model.lgb"  # the lightgbm flavor's file in a version's artifact folder (MLmodel: data)
 
 

@@ -44,7 +44,6 @@ from ev_assets.lib.ml.core import float32_exact
 from ev_assets.lib.settings import Settings
 from ev_assets.lib.sources.telemetry import features as telemetry
 
-FEATURES_DIR = ("ml", "features")
 STATION_TIME, STATION_DAY, SESSIONS = catalog.STATION_TIME, catalog.STATION_DAY, catalog.SESSIONS
 HISTORY_DAYS = 14  # of the station-time feature set kept in memory (for `at` in the recent past)
 MAKE_DEMO = "run `make demo` (or the ML job, ml_job) to build it"
@@ -524,10 +523,10 @@ def session_features(history: SessionHistory, vocabularies: dict[str, dict[str, 
 
 # --- the feature sets of one data root ---------------------------------------------------------------------------
 class FeatureSets:
-    """The feature sets the service reads, under `settings.data_dir/ml/features/`."""
+    """The feature sets the service reads, under `settings.feature_sets_dir`."""
 
     def __init__(self, settings: Settings):
-        root = Path(settings.data_dir).joinpath(*FEATURES_DIR)
+        root = settings.feature_sets_dir
         self.station_time = FeatureSetCache(root / STATION_TIME, ["features"], StationTimeIndex.of)
         self.station_day = FeatureSetCache(root / STATION_DAY, ["features"], StationDayIndex.of)
         self.sessions = FeatureSetCache(root / SESSIONS, ["session_reports", "acn_sessions"], SessionHistory.of,

@@ -73,15 +73,14 @@ from ev_assets.lib.ml.core import (
     time_split,
 )
 from ev_assets.lib.settings import DEFAULT_OSM_TAGS
+from ev_assets.lib.vocabulary import OCCUPIED, OUT_OF_ORDER, POLL_GRID_MINUTES
 
-GRID_MINUTES = 10  # the poll grid of the chargecloud partitions
+GRID_MINUTES = POLL_GRID_MINUTES  # the poll grid of the chargecloud partitions
 LOCAL_TZ = "Europe/Berlin"
 HORIZONS = catalog.AVAILABILITY_HORIZONS  # the next poll (t + 10) and the poll an hour later
 LAGS_MINUTES = (10, 30, 60)
 ROLLING_HOURS = (1, 3, 24)
 ROLLED = ("share_available", "share_occupied", "any_available")
-OCCUPIED = ("CHARGING", "BLOCKED", "RESERVED")
-OUT_OF_ORDER = ("OUTOFORDER", "INOPERATIVE")
 POI_CATEGORIES = tuple(v for values in DEFAULT_OSM_TAGS.values() if isinstance(values, list) for v in values)
 
 TIME_MARTS = ("fct_charging_point_status", "dim_station", "dim_connector", "dim_poi_station")

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from ev_assets.lib import vocabulary
 from ev_assets.lib.settings import SimulationSettings
 
 from ._rng import exponential, normal, uniform
@@ -28,12 +29,13 @@ from .fleet import Fleet, build_fleet
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY_S = 86_400.0
-POLL_INTERVAL_S = 600.0
+POLL_INTERVAL_S = vocabulary.POLL_GRID_MINUTES * 60.0
 SLOTS_PER_DAY = int(DAY_S // POLL_INTERVAL_S)
 
 # Status codes, in the order the overlay applies them (a later one wins where periods overlap).
 STATUSES = ("AVAILABLE", "RESERVED", "BLOCKED", "CHARGING", "INOPERATIVE", "OUTOFORDER", "UNKNOWN")
 AVAILABLE, RESERVED, BLOCKED, CHARGING, INOPERATIVE, OUTOFORDER, UNKNOWN = range(len(STATUSES))
+assert set(STATUSES) == set(vocabulary.STATUSES), "the simulator speaks the status vocabulary"
 _STATUS_ARRAY = np.array(STATUSES, dtype=object)
 
 # Random streams (the second counter of every draw), so independent quantities never share numbers.

@@ -11,13 +11,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ev_assets.lib import vocabulary
 from ev_assets.lib.sources.chargecloud.slots import POLL_TIME_TOLERANCE, parse_time
 from ev_assets.lib.values import number
 
 FAILED_KEY = "_failed"
 SUPERSEDED_KEY = "_superseded"  # set when loading: what the earlier, failed attempts at the slot said
 OK_STATUS_CODE = 1000
-STATUSES = frozenset({"AVAILABLE", "CHARGING", "RESERVED", "BLOCKED", "OUTOFORDER", "INOPERATIVE", "UNKNOWN"})
+STATUSES = frozenset(vocabulary.STATUSES)
 # Germany with a margin (the same box as the dbt test `station_coordinates_in_germany`).
 GERMANY_LATITUDE = (47.2, 55.1)
 GERMANY_LONGITUDE = (5.8, 15.1)

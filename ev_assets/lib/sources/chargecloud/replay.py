@@ -197,8 +197,9 @@ UNPLACED_PARTITION = "unplaced"  # the quarantine partition_key of recordings wi
 def unplaced_quarantine(unplaced: dict[Path, str]) -> pd.DataFrame:
     """`raw.quarantine` rows for recordings that belong to no poll slot, so they are visible in the warehouse."""
     rows = [
-        (SOURCE, UNPLACED_PARTITION, "recording", str(path), reason,
-         json.dumps({"file": str(path), "bytes": path.stat().st_size if path.exists() else None}), str(path))
+        tables.quarantine_row(SOURCE, str(path), reason,
+                              json.dumps({"file": str(path), "bytes": path.stat().st_size if path.exists() else None}),
+                              str(path), level="recording", partition_key=UNPLACED_PARTITION)
         for path, reason in unplaced.items()
     ]
     return tables.frame("quarantine", rows)

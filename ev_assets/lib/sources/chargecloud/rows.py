@@ -112,7 +112,7 @@ class _Rows:
         self.strings = shapes.strings
         self.facts = {name: _Facts(name, self.strings) for name in _FACTS}
         self.poll_log: list[tuple] = []
-        self.quarantine_rows: list[tuple] = []
+        self.quarantine_rows: list[dict] = []
         self.problems: dict[str, Problems] = defaultdict(Problems)
         # master data versions seen so far: {list name: {(key..., attr_hash): row}}
         self._versions: dict[str, dict[tuple, tuple]] = {name: {} for name in MASTER_KEYS}
@@ -166,7 +166,8 @@ class _Rows:
         self.quarantine_text(rule, level, record_id, reason, record_json(record))
 
     def quarantine_text(self, rule: str, level: str, record_id: str | None, reason: str, text: str) -> None:
-        self.quarantine_rows.append((SOURCE, self.partition_key, level, record_id, reason, text, self.raw_file))
+        self.quarantine_rows.append(tables.quarantine_row(SOURCE, record_id, reason, text, self.raw_file, level=level,
+                                                          partition_key=self.partition_key))
         self.problems[rule].add(f"{self.slot:%Y-%m-%d %H:%M} {record_id or level}: {reason}")
 
     def failed_poll(self, city: str, poll_time: datetime | None, reason: str) -> None:

@@ -128,15 +128,8 @@ def _connection_row(ocm_id: int, conn: dict, lookup: "_Lookup") -> dict:
 def _quarantine_row(level: str, record: Any, reason: str, raw_file: str, record_id: Any = None) -> dict:
     if record_id is None and isinstance(record, dict):
         record_id = record.get("ID")
-    return {
-        "source": SOURCE,
-        "partition_key": "",
-        "level": level,
-        "record_id": "" if record_id is None else str(record_id),
-        "reason": reason,
-        "record": record_json(record),
-        "raw_file": raw_file,
-    }
+    record_id = "" if record_id is None else str(record_id)
+    return tables.quarantine_row(SOURCE, record_id, reason, record_json(record), raw_file, level=level)
 
 
 class _Lookup:

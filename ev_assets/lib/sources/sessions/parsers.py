@@ -36,7 +36,7 @@ def parse_or_quarantine(source: str, name: str, data: bytes, raw_file: str = "")
         return parse(source, name, data, raw_file)
     except ValueError as exc:
         reason = file_error(name, exc)
-    row = {**quarantine_row(source, name, reason, "", raw_file or name), "level": "file"}
+    row = quarantine_row(source, name, reason, "", raw_file or name, level="file")
     return Parsed(tables.frame(source), tables.frame("quarantine", [row]))
 
 

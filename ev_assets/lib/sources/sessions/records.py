@@ -1,4 +1,5 @@
-"""What every session parser gives and shares: `Parsed`, quarantine rows, and the JSON value helpers."""
+"""What every session parser gives and shares: `Parsed`, quarantine rows (`tables.quarantine_row`), and the JSON
+value helpers."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from typing import Any
 
 import pandas as pd
 
+from ev_assets.lib.tables import quarantine_row
+
+__all__ = ["Parsed", "RowError", "quarantine_row"]
+
 
 @dataclass
 class Parsed:
@@ -14,9 +19,6 @@ class Parsed:
     quarantine: pd.DataFrame  # the columns of TABLES["quarantine"]
 
 
-def quarantine_row(source: str, record_id: str, reason: str, record: str, raw_file: str) -> dict[str, str]:
-    return {"source": source, "partition_key": "", "level": "row", "record_id": record_id, "reason": reason,
-            "record": record, "raw_file": raw_file}
 
 
 class RowError(ValueError):

@@ -57,9 +57,8 @@ class Parsed:
 
 
 def quarantine_row(record_id: str, reason: str, record: str, raw_file: str, level: str = "row") -> dict[str, str]:
-    """The one shape of a vehicle_telemetry row in raw.quarantine."""
-    return {"source": SOURCE, "partition_key": "", "level": level, "record_id": record_id, "reason": reason,
-            "record": record, "raw_file": raw_file}
+    """A vehicle_telemetry row in raw.quarantine."""
+    return tables.quarantine_row(SOURCE, record_id, reason, record, raw_file, level=level)
 
 
 def is_parquet(name: str) -> bool:
