@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import runpy
+from pathlib import Path
+
 import streamlit as st
 
 from ev_assets.dashboard import data, filters
@@ -15,9 +18,10 @@ NETWORK = "views/network.py"
 
 
 def _home() -> None:
-    """The root URL opens Network now at its own address: Streamlit serves the default page at `/` only (its
-    `url_path` is not an address), so Network now is an ordinary page (`/network`) and `/` switches to it."""
-    st.switch_page(NETWORK, query_params=st.query_params.to_dict())  # (a link's parameters go along)
+    """The root URL draws Network now itself. Streamlit serves the default page at `/` only (its `url_path` is not
+    an address), so Network now is also an ordinary page (`/network`); `/` runs the same script in place rather
+    than switching to it, which would cost the first visit one more script run and round trip."""
+    runpy.run_path(str(Path(__file__).parent / NETWORK), run_name="__main__")
 
 
 PAGES = [
