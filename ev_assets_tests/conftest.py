@@ -31,10 +31,13 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
-    """dagster-dbt loads the project from its manifest: parse once when a fresh checkout has none."""
+    """dagster-dbt loads the project from its manifest: parsed when a fresh checkout has none, or when a file of the
+    project changed since (as `make` does; a stale manifest names tests dbt no longer has)."""
     project = DBT_PROJECT
     manifest = project / "target" / "manifest.json"
-    if not manifest.exists():
+    sources = [f for d in ("models", "macros", "seeds", "snapshots", "tests") for f in (project / d).rglob("*")
+               if f.is_file()] + [project / "dbt_project.yml"]
+    if not manifest.exists() or max(f.stat().st_mtime for f in sources) > manifest.stat().st_mtime:
         from dbt.cli.main import dbtRunner
 
         result = dbtRunner().invoke(["parse", "--quiet", "--project-dir", str(project), "--profiles-dir", str(project)])
