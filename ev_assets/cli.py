@@ -301,7 +301,10 @@ def _models(instance: dg.DagsterInstance) -> None:
             state = f"challenger (champion v{current})" if current not in (None, "none") else "challenger (no champion)"
         else:
             state = "challenger (a blocking check failed)" if evaluation or not champion_event else "challenger"
-        rows.append(f"  {name:<32} v{candidate['registered_version']:<3} {state:<28} {candidate['verdict']}")
+        verdict = candidate["verdict"]
+        if not champion.get("promoted") and evaluation.get("reason"):  # the gate's word first: noise, or worse
+            verdict = f"{evaluation['reason'].split(';')[0]}; point estimate: {verdict}"
+        rows.append(f"  {name:<32} v{candidate['registered_version']:<3} {state:<28} {verdict}")
     if rows:
         print(f"\nModels: {counts['trained']} trained, {counts['skipped']} skipped, {counts['promoted']} promoted "
               "(held-out test rows; candidate -> evaluation -> champion; MLflow UI: `make mlflow`):")

@@ -11,7 +11,7 @@ import pytest
 from ev_assets_tests.fixtures.jobs import SOURCE_ENV
 from ev_assets_tests.fixtures.paths import DBT_PROJECT, SHARED_DATA
 
-pytest_plugins = ["ev_assets_tests.fixtures.roots"]
+pytest_plugins = ["ev_assets_tests.fixtures.roots", "ev_assets_tests.fixtures.s3"]
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,7 @@ class Lake:
         self.options = options
         self.fs, self.root = fsspec.core.url_to_fs(self.url, **options)
         self.root = self.root.rstrip("/")
-        self.local = "file" in _protocols(self.fs)
+        self.local = "file" in protocols(self.fs)
 
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"
@@ -90,7 +90,7 @@ class Lake:
         (its protocol kept)."""
         source, day = (f"source={_key(partition[0])}", f"day={_key(partition[1])}") if partition else ("*", "*")
         path = f"{self.table_path(name)}/{source}/{day}/*.parquet"
-        protocol = _protocols(self.fs)[0]
+        protocol = protocols(self.fs)[0]
         return path if self.local else f"{protocol}://{path}"
 
     # --- writing ----------------------------------------------------------------------------------------------
@@ -166,6 +166,6 @@ def _key(value: str) -> str:
     return value
 
 
-def _protocols(fs) -> tuple[str, ...]:
+def protocols(fs) -> tuple[str, ...]:
     protocol = fs.protocol
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)

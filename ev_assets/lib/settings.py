@@ -78,6 +78,7 @@ class Settings:
     duckdb_memory_limit: str = "4GB"
     warehouse_engine: str = "duckdb"  # the dbt project's engine: duckdb (embedded) or spark (`make warehouse-spark`)
     lake_url: str | None = None  # where the raw tables live as Parquet (EV_LAKE_URL); unset: <data root>/lake
+    raw_url: str | None = None  # where the raw pulls are kept, gzip by hash (EV_RAW_URL); unset: <data root>/raw
     s3_endpoint_url: str | None = None  # an S3-compatible endpoint other than AWS for an s3:// lake
     # --- beyond one machine -----------------------------------------------------------------------------------
     executor: str = "default"  # EV_EXECUTOR=celery: a run's steps go to Celery workers
@@ -154,7 +155,13 @@ class Settings:
 
     @property
     def raw_dir(self) -> Path:
-        return self.data_dir / "raw"
+        """The raw store's folder when it is local (`raw_location` names it in any case)."""
+        return Path(self.raw_url) if self.raw_url and "://" not in self.raw_url else self.data_dir / "raw"
+
+    @property
+    def raw_location(self) -> str:
+        """The raw store's URL: EV_RAW_URL, else the folder `raw/` under the data root."""
+        return self.raw_url or str(self.data_dir / "raw")
 
     @property
     def lake_location(self) -> str:
@@ -310,6 +317,7 @@ class Settings:
             duckdb_memory_limit=get("EV_DUCKDB_MEMORY_LIMIT") or defaults.duckdb_memory_limit,
             warehouse_engine=engine,
             lake_url=_url(get, "EV_LAKE_URL"),
+            raw_url=_url(get, "EV_RAW_URL"),
             s3_endpoint_url=get("EV_S3_ENDPOINT_URL"),
             executor=_choice(get, "EV_EXECUTOR", EXECUTORS, defaults.executor),
             celery_broker_url=get("EV_CELERY_BROKER_URL") or defaults.celery_broker_url,

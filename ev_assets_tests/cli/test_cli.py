@@ -298,6 +298,8 @@ def test_the_demo_trains_registers_and_gates_every_model(demo):
         # the alias moved only through the champion asset, after every check of the evaluation passed
         assert (champion is not None) == event.asset_materialization.metadata["promoted"].value, name
         assert ("promoted" in line) == (champion is not None), line
+        if champion is None:  # the gate's word comes first: which check failed, and why (noise, or worse)
+            assert " failed: " in line and "point estimate: " in line, line
         promoted += champion is not None
     assert f"{promoted} promoted" in out
     # the availability champion is on the edge too, checked against LightGBM

@@ -3,7 +3,6 @@ and on S3 (moto's server: a local test double of the S3 protocol, not a real obj
 
 from __future__ import annotations
 
-import socket
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -13,6 +12,7 @@ import pytest
 from ev_assets.lib import lake as lakes
 from ev_assets.lib import tables, warehouse
 from ev_assets.lib.settings import Settings
+from ev_assets_tests.fixtures.s3 import s3_bucket
 
 T0 = datetime(2022, 1, 10, 8, 0, tzinfo=timezone.utc)
 
@@ -121,29 +121,8 @@ def test_settings_name_the_lake():
 
 
 # --- S3, against moto's server (a test double) ---------------------------------------------------------------------
-@pytest.fixture
-def s3_endpoint(monkeypatch):
-    """moto's S3 server on a free port of 127.0.0.1, stopped after the test: a local test double of S3."""
-    from moto.server import ThreadedMotoServer
-
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 def test_the_lake_on_s3(s3_endpoint, tmp_path):
-    import s3fs
-
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True)
-    fs.mkdir("ev-lake")
+    fs = s3_bucket(s3_endpoint, "ev-lake")
     url = "s3://ev-lake/lake"
     lake = lakes.Lake(url, **lakes.storage_options(url, s3_endpoint), skip_instance_cache=True)
     lake.write("status_chargingpoints", _status(0, ["a", "b"]), "chargecloud", _day(0))

@@ -55,7 +55,7 @@ FROZEN = {
 
 # --- what is compared --------------------------------------------------------------------------------------
 def stored(envelope) -> bytes:
-    """An envelope as `rawstore.write_raw` stores it (and `read_raw_bytes` reads it back)."""
+    """An envelope as `rawstore.write_raw` stores it (and `RawFile.read_bytes` reads it back)."""
     return json.dumps(envelope, ensure_ascii=False).encode("utf-8")
 
 

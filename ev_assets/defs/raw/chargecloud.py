@@ -116,7 +116,7 @@ def _poll(context, settings: Settings, slot: datetime) -> tuple[rawstore.RawFile
     """(stored file, envelope, newly written) of one slot: the stored poll, or a new attempt when there is none or
     every stored attempt failed somewhere (the failed attempts stay as evidence; the best one is loaded)."""
     key = rawstore.slot_key(slot)
-    attempts = [(raw.load(), raw) for raw in rawstore.find_attempts(settings.raw_dir, RAW_SOURCE, key)]
+    attempts = [(raw.load(), raw) for raw in rawstore.from_settings(settings).attempts(RAW_SOURCE, key)]
     if attempts:
         best, envelope = _pick(attempts)
         if not chargecloud.poll_failures(envelope, slot):
@@ -128,7 +128,7 @@ def _poll(context, settings: Settings, slot: datetime) -> tuple[rawstore.RawFile
             raise
         fresh = {}  # live mode cannot ask the past again: the stored attempt stays
     if fresh:
-        raw = rawstore.write_raw(settings.raw_dir, RAW_SOURCE, key, fresh, new_attempt=True)
+        raw = rawstore.from_settings(settings).write(RAW_SOURCE, key, fresh, new_attempt=True)
         if raw.written:
             attempts.append((fresh, raw))
     if not attempts:
@@ -241,7 +241,7 @@ class _StoredPolls:
 
     def __init__(self, settings: Settings, start: datetime, end: datetime):
         by_slot: dict[datetime, list] = defaultdict(list)
-        for slot, raw in rawstore.stored_slots(settings.raw_dir, RAW_SOURCE, start, end):
+        for slot, raw in rawstore.from_settings(settings).slots(RAW_SOURCE, start, end):
             by_slot[slot].append(raw)
         self._slots = sorted(by_slot.items())
 
@@ -253,9 +253,9 @@ class _StoredPolls:
         # again costs more than the unzipping.)
         for slot, stored in self._slots:
             if len(stored) == 1:
-                yield rawstore.read_raw_bytes(stored[0].path), slot, str(stored[0].path)
+                yield stored[0].read_bytes(), slot, str(stored[0].path)
                 continue
-            attempts = [(raw.load(), raw) for raw in sorted(stored, key=lambda r: r.path.stat().st_mtime_ns)]
+            attempts = [(raw.load(), raw) for raw in sorted(stored, key=lambda r: (r.modified, r.name))]
             best, envelope = _pick(attempts)
             yield envelope, slot, str(attempts[best][1].path)
 

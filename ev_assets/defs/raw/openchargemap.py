@@ -1,7 +1,6 @@
 """Open Charge Map: the raw registry pull and the station tables parsed from it."""
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 import dagster as dg
 
@@ -31,7 +30,7 @@ def openchargemap_pull(context: dg.AssetExecutionContext, ev_config: EvConfig):
     settings = ev_config.settings()
     report = replayfiles.FileReport()
     pull = openchargemap.fetch_ocm(settings, log=context.log.warning, report=report)
-    raw = rawstore.write_pull(settings.raw_dir, RAW_SOURCE, pull, prefix="ocm")
+    raw = rawstore.from_settings(settings).write_pull(RAW_SOURCE, pull, prefix="ocm")
     for line in report.warnings(RAW_SOURCE):
         context.log.warning(line)
     yield dg.Output(
@@ -61,15 +60,14 @@ def ocm_tables(context: dg.AssetExecutionContext, ev_config: EvConfig, opencharg
     current `stg_ocm__stations` from it); `ocm_connections` and the quarantine are those of the latest pull. Unknown
     reference IDs stay as IDs; POIs without ID or coordinates, and recorded files the pull could not read (level
     `file`), are quarantined with the reason."""
-    settings = ev_config.settings()
-    latest = Path(openchargemap_pull)
-    parsed = openchargemap.parse_ocm(rawstore.read_raw(latest), raw_file=str(latest))
-    pulls = [(p, datetime.fromtimestamp(p.stat().st_mtime, timezone.utc))
-             for p in rawstore.stored_pulls(settings.raw_dir, RAW_SOURCE)]
+    store = rawstore.from_settings(ev_config.settings())
+    latest = str(openchargemap_pull)
+    parsed = openchargemap.parse_ocm(store.read(latest), raw_file=latest)
+    pulls = [(str(p.path), datetime.fromtimestamp(p.modified, timezone.utc)) for p in store.pulls(RAW_SOURCE)]
     if pulls and pulls[-1][0] != latest:  # the registry came back to an earlier content (stored once): now again
         pulls.append((latest, datetime.now(timezone.utc)))
     versions = openchargemap.station_versions(
-        [(parsed if path == latest else openchargemap.parse_ocm(rawstore.read_raw(path), raw_file=str(path)), at)
+        [(parsed if path == latest else openchargemap.parse_ocm(store.read(path), raw_file=path), at)
          for path, at in pulls])
     lake = ev_config.lake()
     n_st = lake.write("ocm_stations", versions, RAW_SOURCE, WHOLE)

@@ -26,6 +26,7 @@ def osm_pulls(context: dg.AssetExecutionContext, ev_config: EvConfig):
     `all_replay_files_read`, the other areas still load. Pulls are stored by content under `raw/osm/`.
     """
     settings = ev_config.settings()
+    store = rawstore.from_settings(settings)
     paths, counts = {}, {}
     report = replayfiles.FileReport()
     areas = osm.list_areas(settings, report)
@@ -35,7 +36,7 @@ def osm_pulls(context: dg.AssetExecutionContext, ev_config: EvConfig):
         except osm.OsmReplayFileError as exc:  # one bad extract: the other areas still load
             report.unreadable[exc.file] = exc.reason
             continue
-        raw = rawstore.write_pull(settings.raw_dir, RAW_SOURCE, osm.features_to_raw(features), prefix=area)
+        raw = store.write_pull(RAW_SOURCE, osm.features_to_raw(features), prefix=area)
         paths[area], counts[area] = str(raw.path), len(features)
         context.log.info(f"[{i}/{len(areas)}] {area}: {len(features)} features")
         if not len(features):  # loads, but adds no rows: say which area, so a wrong extract or tag list shows
@@ -67,8 +68,9 @@ def osm_pois(context: dg.AssetExecutionContext, ev_config: EvConfig, osm_pulls: 
     """POIs from the latest OSM pulls, one row per feature with its category and a representative point;
     also written as GeoParquet (EPSG:4326) to `<data root>/geo/osm_pois.parquet`."""
     settings = ev_config.settings()
+    store = rawstore.from_settings(settings)
     frames = [
-        osm.pois_from_features(osm.features_from_raw(rawstore.read_raw(path)), area, settings.osm_tags)
+        osm.pois_from_features(osm.features_from_raw(store.read(path)), area, settings.osm_tags)
         for area, path in osm_pulls.items()
     ]
     pois = pd.concat(frames, ignore_index=True) if frames else tables.frame("osm_pois")

@@ -23,10 +23,10 @@ def store_pulled_files(
 ):
     """Yields the pull's Output (the stored paths) and its check. `files` are (name, bytes) as pulled, `report`
     what the pull could not use, `folder` where it read them (None in simulated mode)."""
-    stored = []
+    stored, store = [], rawstore.from_settings(settings)
     for name, data in files:
         prefix, suffix = stored_name(name)
-        stored.append(rawstore.write_pull(settings.raw_dir, raw_source, data, prefix=prefix, suffix=suffix))
+        stored.append(store.write_pull(raw_source, data, prefix=prefix, suffix=suffix))
     readable = len(stored) - len(report.unreadable)
     context.log.info(f"{len(stored)} {label} file(s), {sum(r.written for r in stored)} new, {readable} readable")
     for line in report.warnings(label):

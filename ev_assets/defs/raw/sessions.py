@@ -58,8 +58,8 @@ def build_session_assets(source: str) -> list[dg.AssetsDefinition]:
         after a pull, and this table is always the rebuild of the raw store. Rows that cannot be loaded, and files
         that cannot be read as a whole (level `file`), go to raw.quarantine with the reason."""
         settings = ev_config.settings()
-        stored = rawstore.stored_pulls(settings.raw_dir, f"sessions/{source}")
-        parsed = [sessions.parse_or_quarantine(source, p.name, rawstore.read_raw_bytes(p), raw_file=str(p))
+        stored = rawstore.from_settings(settings).pulls(f"sessions/{source}")
+        parsed = [sessions.parse_or_quarantine(source, p.name, p.read_bytes(), raw_file=str(p.path))
                   for p in stored]
         merged = sessions.accumulate(source, parsed)
         lake = ev_config.lake()

@@ -52,8 +52,8 @@ def vehicle_telemetry_table(context: dg.AssetExecutionContext, ev_config: EvConf
     after a pull. Files out of time order are sorted; rows that cannot be loaded, conflicting repeats (the first
     reading stays) and files that cannot be read (level `file`) go to raw.quarantine with the reason."""
     settings = ev_config.settings()
-    stored = rawstore.stored_pulls(settings.raw_dir, SOURCE)
-    parsed = [telemetry.parse_or_quarantine(p.name, rawstore.read_raw_bytes(p), raw_file=str(p)) for p in stored]
+    stored = rawstore.from_settings(settings).pulls(SOURCE)
+    parsed = [telemetry.parse_or_quarantine(p.name, p.read_bytes(), raw_file=str(p.path)) for p in stored]
     combined = telemetry.combine(parsed)
     lake = ev_config.lake()
     written = lake.write(SOURCE, combined.table, SOURCE, WHOLE)

@@ -37,7 +37,7 @@ class PollPublisher:
         """Seeded from the newest poll stored in the day before `slot`, so a restart publishes only changes."""
         if self.tracker is None:
             self.tracker = StatusTracker()
-            earlier = rawstore.stored_slots(self.settings.raw_dir, chargecloud.SOURCE, slot - timedelta(days=1), slot)
+            earlier = rawstore.from_settings(self.settings).slots(chargecloud.SOURCE, slot - timedelta(days=1), slot)
             if earlier:
                 previous_slot, raw = earlier[-1]
                 self.tracker.seed(self._flatten(previous_slot, raw))
@@ -53,7 +53,7 @@ class PollPublisher:
             raise
 
     def _flatten(self, slot: datetime, raw: rawstore.RawFile) -> chargecloud.FlatPoll:
-        return chargecloud.flatten_polls([(rawstore.read_raw_bytes(raw.path), slot, str(raw.path))], self.shapes)
+        return chargecloud.flatten_polls([(raw.read_bytes(), slot, str(raw.path))], self.shapes)
 
     def poll(self, slot: datetime) -> tuple[rawstore.RawFile | None, Published]:
         """Fetch the slot's poll in the source's mode, store it, publish its changes."""
@@ -61,7 +61,7 @@ class PollPublisher:
         envelope = chargecloud.fetch_poll(self.settings, slot, log=self.log)
         if not envelope:
             return None, Published()
-        raw = rawstore.write_raw(self.settings.raw_dir, chargecloud.SOURCE, rawstore.slot_key(slot), envelope, new_attempt=True)
+        raw = rawstore.from_settings(self.settings).write(chargecloud.SOURCE, rawstore.slot_key(slot), envelope, new_attempt=True)
         return raw, self.publish_stored(slot, raw)
 
 

@@ -77,12 +77,19 @@ def _folder(location: str | None) -> Path | None:
     return Path(location) if not parsed.scheme else None
 
 
+def _sqlite_path(store_uri: str | None) -> Path | None:
+    """The file a `sqlite:///relative.db` or `sqlite:////absolute.db` store URI names (as SQLAlchemy reads it)."""
+    if not store_uri or not store_uri.startswith("sqlite:///"):
+        return None
+    return Path(store_uri[len("sqlite:///"):])
+
+
 class RegistryDB:
     """Read-only queries on MLflow's backend store: `<root>/mlflow.db`, or `store_uri` when one is set."""
 
     def __init__(self, root: Path, store_uri: str | None = None):
         self.root = Path(root)
-        self.db_path = self.root / "mlflow.db"
+        self.db_path = _sqlite_path(store_uri) or self.root / "mlflow.db"
         self.store_uri = store_uri if store_uri and not store_uri.startswith("sqlite") else None
         self._engine = None
 

@@ -44,7 +44,7 @@ def flatten_poll(envelope: dict | bytes, slot_start: datetime, raw_file: str = "
 def flatten_polls(polls: Iterable[tuple[dict | bytes, datetime, str]], shapes: CityShapes | None = None) -> FlatPoll:
     """The tables of many `(envelope, slot_start, raw_file)` polls at once.
 
-    An envelope is the parsed poll, or the JSON text of a stored poll as bytes (`rawstore.read_raw_bytes`): the
+    An envelope is the parsed poll, or the JSON text of a stored poll as bytes (`rawstore.RawFile.read_bytes`): the
     tables are the same either way, but bytes are far faster. Each city's answer differs from its answer of the
     previous poll mostly in the statuses, so a city whose answer equals one seen before apart from its status
     values reuses what flattening that answer gave (see `_CityShape`); anything else takes the full path.
