@@ -98,6 +98,7 @@ class Settings:
     drift_window_hours: int = 24  # the current window of a drift report: the latest hours of features / requests
     drift_sample_rows: int = 5000  # windows and references are sampled to at most this many rows
     drift_share_limit: float = 0.5  # the drift check fails when more than this share of the features drifted
+    drift_reports_kept: int = 14  # stamped HTML drift reports kept per model (JSON summaries are all kept)
     live_brier_limit: float = 0.25  # the live-error limit when persistence's live Brier is unknown
     # the live-error check fails when the model's live Brier passes this multiple of persistence's on the same rows
     live_error_ratio_limit: float = 1.0
@@ -335,6 +336,7 @@ class Settings:
             drift_window_hours=_int(get, "EV_DRIFT_WINDOW_HOURS", defaults.drift_window_hours, minimum=1),
             drift_sample_rows=_int(get, "EV_DRIFT_SAMPLE_ROWS", defaults.drift_sample_rows, minimum=100),
             drift_share_limit=_float(get, "EV_DRIFT_SHARE_LIMIT", defaults.drift_share_limit),
+            drift_reports_kept=_int(get, "EV_DRIFT_REPORTS_KEPT", defaults.drift_reports_kept, minimum=1),
             live_brier_limit=_float(get, "EV_LIVE_BRIER_LIMIT", defaults.live_brier_limit),
             live_error_ratio_limit=_float(get, "EV_LIVE_ERROR_RATIO_LIMIT", defaults.live_error_ratio_limit),
             live_error_slack=_float(get, "EV_LIVE_ERROR_SLACK", defaults.live_error_slack),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pathlib
 from datetime import date, timedelta
 
 import duckdb
@@ -184,6 +185,16 @@ def test_the_report_is_a_self_contained_html_file_with_a_summary(tmp_path):
     assert saved["share_drifted"] == summary.share_drifted == 2 / 2
     assert saved["drifted_columns"] == ["x", "flag"] and saved["columns"]["x"]["method"] == "wasserstein"
     assert saved["html_path"] == summary.html_path
+
+
+def test_only_the_newest_html_reports_are_kept_and_every_summary_stays(tmp_path):
+    reference, current = _frames(500, 400, shift=1.0)
+    compared = drift.compare(reference, current, ["x", "flag"], name="m", time_column="polled_at")
+    folder = tmp_path / "m"
+    paths = [drift.save(compared, folder, keep_html=2).html_path for _ in range(4)]
+    assert sorted(p.name for p in folder.glob("*.html")) == sorted(
+        [pathlib.Path(p).name for p in paths[-2:]] + ["latest.html"])  # the two newest, and latest.html
+    assert len(list(folder.glob("*.json"))) == 5  # four summaries and latest.json
 
 
 # --- live error ----------------------------------------------------------------------------------------------------

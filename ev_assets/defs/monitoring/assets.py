@@ -221,7 +221,7 @@ def drift_asset(model: str) -> dg.AssetsDefinition:
                        categorical=CATEGORICAL_FEATURES, share_limit=limit,
                        numerical=[c for c in columns if c not in CATEGORICAL_FEATURES])
         summary = lib.report(found["reference"], found["current"], columns, name=model,
-                             folder=settings.drift_dir / model, **options)
+                             folder=settings.drift_dir / model, keep_html=settings.drift_reports_kept, **options)
         requests = _request_drift(found, model, settings, options)
         html, latest = Path(summary.html_path), Path(summary.html_path).with_name("latest.html")
         drifted = ", ".join(summary.drifted_columns) or "none"
@@ -267,7 +267,8 @@ def _request_drift(found: dict, model: str, settings: Settings, options: dict) -
                 "too few to judge the requests' drift")
         return {"passed": True, "note": note, "metadata": {"note": note, "distinct_rows": len(requests)}}
     summary = lib.report(found["request_reference"], requests, found["columns"], name=f"{model} (requests)",
-                         folder=settings.drift_dir / model / "requests", **options)
+                         folder=settings.drift_dir / model / "requests", keep_html=settings.drift_reports_kept,
+                         **options)
     passed = summary.share_drifted <= options["share_limit"]
     note = (f"{summary.n_drifted} of {summary.n_columns} features of {len(requests)} distinct requested rows drifted "
             f"from the training rows of the stations asked about (share {summary.share_drifted:.2f})")

@@ -343,9 +343,12 @@ def _value_drift_scores(snapshot) -> dict[str, float]:
 
 
 # --- writing -------------------------------------------------------------------------------------------------------
-def save(drift: Drift, folder: Path) -> DriftSummary:
+def save(drift: Drift, folder: Path, keep_html: int | None = None) -> DriftSummary:
     """Write `<stamp>.html` (self-contained Evidently report) and `<stamp>.json` (the summary) to `folder`, and
-    copy both to `latest.html` / `latest.json` (replaced atomically). Returns the summary with its paths."""
+    copy both to `latest.html` / `latest.json` (replaced atomically). Returns the summary with its paths.
+
+    With `keep_html`, only that many of the newest stamped HTML reports stay (each is a few MB; a daily report per
+    model would grow without end). Every JSON summary stays: they are the drift history, a few kB each."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
@@ -364,6 +367,10 @@ def save(drift: Drift, folder: Path) -> DriftSummary:
         partial = folder / f".{latest}.partial"
         shutil.copyfile(source, partial)
         os.replace(partial, folder / latest)
+    if keep_html is not None:
+        stamped = sorted(p for p in folder.glob("*.html") if p.name != "latest.html")  # stamps sort by time
+        for old in stamped[:-keep_html]:
+            old.unlink(missing_ok=True)
     return summary
 
 
@@ -387,9 +394,9 @@ def _with_header(page: str, summary: DriftSummary) -> str:
 
 
 def report(reference: pd.DataFrame, current: pd.DataFrame, columns: Iterable[str], *, name: str, folder: Path,
-           **options) -> DriftSummary:
+           keep_html: int | None = None, **options) -> DriftSummary:
     """`compare(...)` then `save(...)` to `folder`: the summary, with the paths of the HTML report and the JSON."""
-    return save(compare(reference, current, columns, name=name, **options), folder)
+    return save(compare(reference, current, columns, name=name, **options), folder, keep_html)
 
 
 def _json_default(value):
