@@ -146,6 +146,17 @@ def test_session_models_on_real_data_are_judged_against_the_strongest_baseline_w
         assert set(coverage) == {"all", "norway", "acn"} and model["interval_80"]["mean_width"] > 0
 
 
+def test_the_ablation_trains_without_the_users_whole_history(real) -> None:
+    """The feature ablation of benchmarks/real_data_eval.py leaves each group out; without the user's history the
+    user's-mean baseline is still scored (from the rows, not from the model's features)."""
+    reports, acn = real
+    left_out = realdata.FEATURE_GROUPS["user history (all)"]
+    kept = [f for f in sessions.FEATURES if f not in left_out]
+    for model in sessions.train_session_models(reports, acn, kept):
+        assert not set(model.features) & set(left_out)
+        assert sessions.BASELINE_USER in model.evaluation.baselines, model.name
+
+
 def test_availability_models_train_on_a_real_occupancy_series(real) -> None:
     _, acn = real
     frame = occupancy.points_and_sites(sessions.usable_sessions(acn, "acn").frame, "acn")

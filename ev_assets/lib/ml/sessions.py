@@ -417,7 +417,7 @@ def _train_one(name: str, target: str, parts: dict[str, pd.DataFrame], bounds: d
     test = test.reset_index(drop=True)
     train_mean = train.groupby("dataset")[target].mean()
     global_mean = test_X["dataset"].map(train_mean).to_numpy(float)
-    user_mean = test_X[HISTORY[target]].to_numpy(float)
+    user_mean = test[HISTORY[target]].to_numpy(float)  # from the rows, not the features: an ablation may drop it
     user_mean = np.where(np.isnan(user_mean), global_mean, user_mean)
     median_baselines = medians.baseline_predictions(train, test, target)
     prediction = booster.predict(test_X)
