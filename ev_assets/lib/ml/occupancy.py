@@ -30,6 +30,7 @@ import pandas as pd
 
 from ev_assets.lib.ml import compare, stations
 from ev_assets.lib.ml.core import score, time_split
+from ev_assets.lib.ml.stations.availability_models import _historical_mean
 
 GRID = pd.Timedelta(minutes=stations.GRID_MINUTES)
 ACN_SITE_SIZE = 6
@@ -142,7 +143,7 @@ def judge_availability(features: pd.DataFrame, n_boot: int = compare.N_BOOT) -> 
         predictions = {
             "model": model.predict(model.test_X),
             stations.BASELINE_PERSISTENCE: test["any_available"].to_numpy(float),
-            stations.BASELINE_HISTORY: stations._historical_mean(train, test, target),
+            stations.BASELINE_HISTORY: _historical_mean(train, test, target),
             BASELINE_CALIBRATED: _calibrated(train, test, target, ["any_available"]),
             BASELINE_CALIBRATED_HOUR: _calibrated(train, test, target, ["any_available", "hour"]),
         }

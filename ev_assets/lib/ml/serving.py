@@ -6,7 +6,7 @@
 |                                            | at or before `at`                              | writes it), rounded by `core.float32_exact`  |
 |                                            |                                                | over the same columns as in training         |
 | station_sessions_per_day / _occupied_share | the station's latest row of                    | `stations.station_utilization_features`; the |
-|                                            | `station_day_features`, with the calendar of   | calendar as there (`stations._holiday_flags`)|
+|                                            | `station_day_features`, with the calendar of   | calendar as there (`stations.shared`)        |
 |                                            | the requested day                              | (no rounding: training does none)            |
 | vehicle_plugged_in_15min / energy_to_full  | the readings of the request                    | `telemetry.features.clean_traces`, then      |
 |                                            |                                                | `plugin.model_matrix` (its float32 grids)    |
@@ -41,6 +41,7 @@ import pandas as pd
 
 from ev_assets.lib.ml import catalog, plugin, sessions, stations
 from ev_assets.lib.ml.core import float32_exact
+from ev_assets.lib.ml.stations.shared import _holiday_flags
 from ev_assets.lib.settings import Settings
 from ev_assets.lib.sources.telemetry import features as telemetry
 
@@ -349,7 +350,7 @@ def day_calendar(day: date) -> dict[str, int]:
     """weekday, is_weekend, is_holiday of a day, as `stations.station_utilization_features` computes them."""
     frame = pd.DataFrame({"day": pd.to_datetime([day])})
     weekday = frame["day"].dt.weekday.astype("int64")
-    holiday = stations._holiday_flags(frame["day"].dt.date)
+    holiday = _holiday_flags(frame["day"].dt.date)
     return {"weekday": int(weekday.iloc[0]), "is_weekend": int(weekday.iloc[0] >= 5), "is_holiday": int(holiday.iloc[0])}
 
 
