@@ -33,7 +33,9 @@ def command(settings: Settings, extra: list[str] | None = None) -> list[str]:
 # these imports (seconds on a busy machine). The pages run in this process, so they find them in sys.modules.
 # (Not the dashboard's own modules: their Streamlit caches want the server's runtime, which does not exist yet.)
 PRELOAD = ("pandas", "duckdb", "pyarrow.parquet", "plotly.express", "plotly.graph_objects", "lightgbm",
-           "ev_assets.lib.dashboard", "ev_assets.lib.kpis", "ev_assets.lib.snapshot", "ev_assets.lib.live.store",
+           "ev_assets.lib.dashboard.energy", "ev_assets.lib.dashboard.formatting", "ev_assets.lib.dashboard.models",
+           "ev_assets.lib.dashboard.network", "ev_assets.lib.dashboard.scope", "ev_assets.lib.dashboard.stations",
+           "ev_assets.lib.kpis", "ev_assets.lib.snapshot", "ev_assets.lib.live.store",
            "ev_assets.lib.ml.champions", "ev_assets.lib.ml.serving")
 
 

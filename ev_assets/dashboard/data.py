@@ -30,8 +30,21 @@ from typing import Any, Callable
 import pandas as pd
 import streamlit as st
 
-from ev_assets.lib import dashboard as D
 from ev_assets.lib import kpis, snapshot
+from ev_assets.lib.dashboard import formatting
+from ev_assets.lib.dashboard.energy import energy_entities, energy_series, energy_span, energy_time_zone
+from ev_assets.lib.dashboard.models import registry_overview
+from ev_assets.lib.dashboard.network import latest_status, live_status, network_trend, station_points
+from ev_assets.lib.dashboard.scope import coverage
+from ev_assets.lib.dashboard.stations import (
+    hour_of_week,
+    nearby_pois,
+    station_equipment,
+    station_master,
+    station_sessions,
+    stations,
+    status_timeline,
+)
 from ev_assets.lib.live import store
 from ev_assets.lib.ml import catalog
 from ev_assets.lib.settings import Settings
@@ -65,17 +78,17 @@ def _session_kpi(fn: Callable) -> Callable:
 
 
 READERS: dict[str, Callable] = {
-    "station_points": D.station_points,
-    "coverage": D.coverage,
-    "latest_status": D.latest_status,
-    "network_trend": D.network_trend,
-    "stations": D.stations,
-    "station_master": D.station_master,
-    "station_equipment": D.station_equipment,
-    "status_timeline": D.status_timeline,
-    "station_sessions": D.station_sessions,
-    "hour_of_week": D.hour_of_week,
-    "nearby_pois": D.nearby_pois,
+    "station_points": station_points,
+    "coverage": coverage,
+    "latest_status": latest_status,
+    "network_trend": network_trend,
+    "stations": stations,
+    "station_master": station_master,
+    "station_equipment": station_equipment,
+    "status_timeline": status_timeline,
+    "station_sessions": station_sessions,
+    "hour_of_week": hour_of_week,
+    "nearby_pois": nearby_pois,
     "reliability_list": kpis.reliability_list,
     "reliability_daily": kpis.reliability_daily,
     "users": kpis.users,
@@ -87,10 +100,10 @@ READERS: dict[str, Callable] = {
     "energy_peak_day": _session_kpi(kpis.energy_peak_day),
     "energy_peak_hour": _session_kpi(kpis.energy_peak_hour),
     "active_hours_average": _session_kpi(kpis.active_hours_average),
-    "energy_entities": D.energy_entities,
-    "energy_span": D.energy_span,
-    "energy_series": D.energy_series,
-    "energy_time_zone": D.energy_time_zone,
+    "energy_entities": energy_entities,
+    "energy_span": energy_span,
+    "energy_series": energy_series,
+    "energy_time_zone": energy_time_zone,
 }
 
 
@@ -138,7 +151,7 @@ class Live:
 
     def as_of(self) -> str:
         clock = self.freshness.clock
-        return D.as_of(self.data_as_of, self.now, clock.simulated, clock.speed)
+        return formatting.as_of(self.data_as_of, self.now, clock.simulated, clock.speed)
 
     def stations(self) -> pd.DataFrame:
         """station_id, city_slug, points: every station the live path reported or saw a charging event of."""
@@ -231,7 +244,7 @@ def status_now(s: Settings, city: str | None = None, operator: str | None = None
     """`Now` for the filters; None when there is neither live data nor a snapshot with status polls."""
     state = live(s)
     if state is not None:
-        frame = D.live_status(_snapshot_points(s), state.status, state.polls, city, operator)
+        frame = live_status(_snapshot_points(s), state.status, state.polls, city, operator)
         age = state.age_s()
         cities = len(state.polls)
         return Now(frame, state, state.as_of(),
@@ -243,7 +256,7 @@ def status_now(s: Settings, city: str | None = None, operator: str | None = None
     frame = query(s, "latest_status", city, operator, s.poll_interval_minutes)
     latest = coverage.get("latest_poll")
     current = current_snapshot(s)
-    return Now(frame, None, D.as_of(latest, datetime.now(timezone.utc)),
+    return Now(frame, None, formatting.as_of(latest, datetime.now(timezone.utc)),
                f"Batch: the marts snapshot `{current.name if current else '–'}` (no live data in "
                f"`{s.live_dir}`: `make live` starts the live path).")
 
@@ -342,7 +355,7 @@ class Models:
         stamp = (db.stamp(), names)
         with self._lock:
             if self._overview is None or self._overview[0] != stamp:
-                self._overview = (stamp, D.registry_overview(db, names))
+                self._overview = (stamp, registry_overview(db, names))
             return self._overview[1]
 
 

@@ -15,13 +15,14 @@ import duckdb
 import streamlit as st
 
 from ev_assets.dashboard import data
-from ev_assets.lib import dashboard as D
 from ev_assets.lib import snapshot
+from ev_assets.lib.dashboard.formatting import fmt_time
+from ev_assets.lib.dashboard.scope import PERIODS, Period, period_of
 from ev_assets.lib.settings import Settings
 
 KEY = "filters"
 ALL_CITIES, ALL_OPERATORS = "All cities", "All operators"
-PRESETS = [*D.PERIODS, "Custom"]
+PRESETS = [*PERIODS, "Custom"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Filters:
     settings: Settings
     snapshot_file: str | None  # None: no snapshot published yet
     coverage: dict[str, Any] = field(default_factory=dict)
-    period: D.Period | None = None
+    period: Period | None = None
     city: str | None = None
     operator: str | None = None  # the operator's key (its name in a snapshot from before dim_operator)
     error: str | None = None  # the snapshot could not be read
@@ -79,7 +80,7 @@ def sidebar(s: Settings) -> Filters:
             custom = (picked[0], picked[0])
         elif isinstance(picked, date):
             custom = (picked, picked)
-    period = D.period_of(preset, first, last, custom)
+    period = period_of(preset, first, last, custom)
 
     cities = [ALL_CITIES, *coverage["cities"]]
     if st.session_state.get("city") not in cities:
@@ -99,7 +100,7 @@ def sidebar(s: Settings) -> Filters:
 
     if period:
         st.sidebar.caption(f"Period: {period.label()} (UTC days)")
-    held = (f"Data: {first:%d %b %Y} – {last:%d %b %Y}; latest poll {D.fmt_time(coverage['latest_poll'])}; "
+    held = (f"Data: {first:%d %b %Y} – {last:%d %b %Y}; latest poll {fmt_time(coverage['latest_poll'])}; "
             if first and last else "")
     st.sidebar.caption(f"{held}snapshot `{current.name}`")
     filters = Filters(s, str(current), coverage, period, city, operator)

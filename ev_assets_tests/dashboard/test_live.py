@@ -16,8 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ev_assets.lib import dashboard as D
 from ev_assets.lib import snapshot
+from ev_assets.lib.dashboard.formatting import as_of, fmt_age
+from ev_assets.lib.dashboard.network import AVAILABLE, CHARGING, OUT_OF_ORDER, UNKNOWN, UNKNOWN_OPERATOR, live_status
 from ev_assets.lib.live.clock import LiveClock
 from ev_assets.lib.settings import Settings, SimulationSettings
 from ev_assets_tests.fixtures.dashboard import build_warehouse, frame, metrics, open_page, texts
@@ -147,21 +148,21 @@ def test_live_status_joins_the_dimension():
                         "since_time": "2022-01-12T09:00:01.000000Z"})
     polls = pd.DataFrame({"city_slug": ["x", "z"], "poll_time": ["2022-01-12T09:10:01.000000Z",
                                                                  "2022-01-12T09:00:01.000000Z"]})
-    out = D.live_status(points, now, polls).set_index("charging_point_id")
+    out = live_status(points, now, polls).set_index("charging_point_id")
     assert list(out.index) == ["A*1", "A*2", "B*1", "C*1"]
-    assert list(out["category"]) == [D.CHARGING, D.AVAILABLE, D.UNKNOWN, D.OUT_OF_ORDER]
-    assert out.loc["C*1", "operator_name"] == D.UNKNOWN_OPERATOR and out.loc["C*1", "city_slug"] == "z"
+    assert list(out["category"]) == [CHARGING, AVAILABLE, UNKNOWN, OUT_OF_ORDER]
+    assert out.loc["C*1", "operator_name"] == UNKNOWN_OPERATOR and out.loc["C*1", "city_slug"] == "z"
     assert out.loc["A*1", "city_polled_at"] == pd.Timestamp("2022-01-12 09:10:01", tz="UTC")
     assert pd.isna(out.loc["B*1", "polled_at"])
-    assert list(D.live_status(points, now, polls, operator="op")["charging_point_id"]) == ["A*1", "A*2"]
-    assert list(D.live_status(None, now, polls, city="z")["charging_point_id"]) == ["C*1"]
+    assert list(live_status(points, now, polls, operator="op")["charging_point_id"]) == ["A*1", "A*2"]
+    assert list(live_status(None, now, polls, city="z")["charging_point_id"]) == ["C*1"]
 
 
 def test_as_of_reads_as_time_and_age():
     now = datetime(2022, 1, 12, 9, 0, 40, tzinfo=UTC)
-    assert D.as_of("2022-01-12T09:00:01.000000Z", now) == "as of 09:00 UTC (39 s ago)"
-    assert D.as_of(datetime(2022, 1, 12, 8, 50, tzinfo=UTC), now, True, 60.0) == \
+    assert as_of("2022-01-12T09:00:01.000000Z", now) == "as of 09:00 UTC (39 s ago)"
+    assert as_of(datetime(2022, 1, 12, 8, 50, tzinfo=UTC), now, True, 60.0) == \
         "as of 08:50 UTC (11 min ago) · simulated clock, 60x"
-    assert D.as_of(datetime(2022, 1, 11, 23, 50, tzinfo=UTC), now) == "as of 23:50 UTC on 11 Jan 2022 (9 h ago)"
-    assert D.as_of(None, now) == "no data yet"
-    assert D.fmt_age(-3) == "0 s" and D.fmt_age(3 * 86400) == "3 days"
+    assert as_of(datetime(2022, 1, 11, 23, 50, tzinfo=UTC), now) == "as of 23:50 UTC on 11 Jan 2022 (9 h ago)"
+    assert as_of(None, now) == "no data yet"
+    assert fmt_age(-3) == "0 s" and fmt_age(3 * 86400) == "3 days"

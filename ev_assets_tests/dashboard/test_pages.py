@@ -111,7 +111,7 @@ def test_station_page_answers_when_it_is_usually_busy(monkeypatch, root):
 
 
 def test_opening_times_read_as_days_and_hours():
-    from ev_assets.lib.dashboard import opening_hours
+    from ev_assets.lib.dashboard.stations import opening_hours
 
     week = [{"weekday": d, "period_begin": "07:00:00", "period_end": "21:00:00"} for d in range(1, 7)]
     sunday = [{"weekday": 7, "period_begin": "08:00:00", "period_end": "12:00:00"}]

@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ev_assets.dashboard import common, data, filters
-from ev_assets.lib import dashboard as D
 from ev_assets.lib import kpis, snapshot
+from ev_assets.lib.dashboard.energy import energy_figures
 
 SOURCES = {  # label -> (source_name in the marts, entity type, what one entity is)
     "Residential session reports (Norway): users and garages": (kpis.NORWAY, None, None),
@@ -147,7 +147,7 @@ def other(f: filters.Filters, source: str, entity_type: str, noun: str) -> None:
     if series.empty:
         st.info(f"**No energy of {entity_id or 'any ' + noun} between {start:%d %b %Y} and {end:%d %b %Y}.**")
         return
-    k = D.energy_figures(series)
+    k = energy_figures(series)
     figures({"energy_kwh": k["energy_kwh"], "sessions": k["sessions"], "n_days": k["n_days"]}, k["average_kwh"],
             k["last_7_average_kwh"], (k["peak_day"], k["peak_day_kwh"]),
             None if entity_id is None else (k["peak_hour_start"], k["peak_hour_kwh"]), k["average_active_hours"], zone)

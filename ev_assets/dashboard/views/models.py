@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from ev_assets.dashboard import common, data, filters
-from ev_assets.lib import dashboard as D
+from ev_assets.lib.dashboard.models import drift_status, live_error, metrics_table, split_metrics
 
 MONITORED = tuple(data.AVAILABILITY_MODELS.values())  # the models with drift reports and live error
 
@@ -25,7 +25,7 @@ def overview_table(overview: list[dict], drift: dict[str, dict | None]) -> pd.Da
         champion, newest = entry["champion"], entry["newest"]
         row = {"model": entry["name"], "champion": f"v{champion['version']}" if champion else "none"}
         if champion:
-            model, baselines = D.split_metrics(champion["metrics"])
+            model, baselines = split_metrics(champion["metrics"])
             metric = champion["primary_metric"]
             lower = metric not in ("auc", "pr_auc", "macro_f1", "r2")
             best = [v.get(metric) for v in baselines.values() if v.get(metric) is not None]
@@ -98,13 +98,13 @@ def render() -> None:
     if not any(e["newest"] for e in overview):
         st.info("**No model registered yet**: run `make demo` (or the ML job, `ml_job`).")
         return
-    drift = {name: D.drift_status(s.drift_dir, name, s.drift_share_limit) for name in MONITORED}
+    drift = {name: drift_status(s.drift_dir, name, s.drift_share_limit) for name in MONITORED}
     st.caption("Champion = the version holding the registry alias `champion`; metrics on its held-out rows (the "
                "latest time block). The gate promotes a new version only if it beats its baselines and the "
                "champion on the same rows. `make mlflow` shows the full registry.")
     st.dataframe(overview_table(overview, drift), hide_index=True)
 
-    live = D.live_error(s.live_error_dir)
+    live = live_error(s.live_error_dir)
     for entry in overview:
         name, champion = entry["name"], entry["champion"]
         st.subheader(name)
@@ -116,7 +116,7 @@ def render() -> None:
             st.markdown(f"Champion **version {champion['version']}**{trained}; primary metric "
                         f"**{champion['primary_metric']}**. {champion.get('verdict') or ''}  \n"
                         f"MLflow: [run]({champion['run_url']}) · [version]({champion['version_url']}) (`make mlflow`)")
-            table = D.metrics_table(champion["metrics"])
+            table = metrics_table(champion["metrics"])
             if not table.empty:
                 st.dataframe(table, width="content")
         if name in MONITORED:

@@ -10,7 +10,8 @@ import plotly.express as px
 import streamlit as st
 
 from ev_assets.dashboard import common, data, filters
-from ev_assets.lib import dashboard as D
+from ev_assets.lib.dashboard.formatting import fmt_age, fmt_time
+from ev_assets.lib.dashboard.network import CATEGORIES, COLORS, shares, station_now
 
 
 def station_map(stations: pd.DataFrame, tiles: bool):
@@ -19,8 +20,8 @@ def station_map(stations: pd.DataFrame, tiles: bool):
     located = stations.dropna(subset=["latitude", "longitude"])
     hover = {"address": True, "operator_name": True, "points": True, "free": True, "latitude": False,
              "longitude": False, "station_id": True}
-    common_args = dict(color="category", color_discrete_map=D.COLORS, hover_name="station_name", hover_data=hover,
-                       custom_data=["station_id"], category_orders={"category": list(D.CATEGORIES)},
+    common_args = dict(color="category", color_discrete_map=COLORS, hover_name="station_name", hover_data=hover,
+                       custom_data=["station_id"], category_orders={"category": list(CATEGORIES)},
                        labels={"category": "status now", "operator_name": "operator", "free": "free points"})
     if tiles:
         fig = px.scatter_map(located, lat="latitude", lon="longitude", zoom=10, map_style="carto-positron",
@@ -40,9 +41,9 @@ def station_map(stations: pd.DataFrame, tiles: bool):
 
 
 def trend_chart(trend: pd.DataFrame, hourly: bool):
-    long = trend.melt(id_vars=["at"], value_vars=list(D.CATEGORIES), var_name="status", value_name="share")
-    fig = px.area(long, x="at", y="share", color="status", color_discrete_map=D.COLORS,
-                  category_orders={"status": list(D.CATEGORIES)},
+    long = trend.melt(id_vars=["at"], value_vars=list(CATEGORIES), var_name="status", value_name="share")
+    fig = px.area(long, x="at", y="share", color="status", color_discrete_map=COLORS,
+                  category_orders={"status": list(CATEGORIES)},
                   labels={"at": "hour (UTC)" if hourly else "day (UTC)", "share": "share of charging-point time"})
     fig.update_yaxes(tickformat=".0%", range=[0, 1])
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10})
@@ -52,10 +53,10 @@ def trend_chart(trend: pd.DataFrame, hourly: bool):
 def share_bars(frame: pd.DataFrame, by: str, label: str, key: str) -> None:
     """Each city / operator as one bar of its charging points' statuses now (shares add up to 100 %), and the
     numbers in a table below."""
-    table = D.shares(frame, by).rename(columns={by: label})
-    long = table.melt(id_vars=[label, "points"], value_vars=list(D.CATEGORIES), var_name="status", value_name="share")
-    fig = px.bar(long, x="share", y=label, color="status", orientation="h", color_discrete_map=D.COLORS,
-                 category_orders={"status": list(D.CATEGORIES), label: list(table[label])},
+    table = shares(frame, by).rename(columns={by: label})
+    long = table.melt(id_vars=[label, "points"], value_vars=list(CATEGORIES), var_name="status", value_name="share")
+    fig = px.bar(long, x="share", y=label, color="status", orientation="h", color_discrete_map=COLORS,
+                 category_orders={"status": list(CATEGORIES), label: list(table[label])},
                  hover_data={"points": True, "share": ":.1%"})
     # one offset group: px gives each colour its own, which the browser's plotly.js draws side by side
     fig.update_traces(offsetgroup="shares")
@@ -66,7 +67,7 @@ def share_bars(frame: pd.DataFrame, by: str, label: str, key: str) -> None:
     st.plotly_chart(fig, key=key, config={"displaylogo": False})
     with st.expander(f"numbers by {label}"):
         st.dataframe(table, hide_index=True, column_config={
-            c: st.column_config.NumberColumn(c, format="percent") for c in D.CATEGORIES})
+            c: st.column_config.NumberColumn(c, format="percent") for c in CATEGORIES})
 
 
 def freshness_line(now: data.Now) -> None:
@@ -79,7 +80,7 @@ def freshness_line(now: data.Now) -> None:
     # below it, which the browser would then draw anew (they would blink out during the redraw)
     notice = st.empty()
     if now.stale:
-        notice.warning(f"**The live data is stale**: its newest poll or event is {D.fmt_age(now.live.age_s())} old on "
+        notice.warning(f"**The live data is stale**: its newest poll or event is {fmt_age(now.live.age_s())} old on "
                    "the live clock. Is the live path (`make live`) still running?")
 
 
@@ -100,21 +101,21 @@ def now_section() -> None:
     polled = frame["city_polled_at"].dropna()
     st.caption(f"Status of the {len(frame):,} charging points of {f.scope()} at the latest "
                f"{'live ' if now.live is not None else ''}poll of each city "
-               f"({D.fmt_time(polled.max() if len(polled) else None)})"
+               f"({fmt_time(polled.max() if len(polled) else None)})"
                + (f"; the trend covers {f.period.label()}." if f.period else "."))
 
-    overall = D.shares(frame).iloc[0]
-    cols = st.columns(len(D.CATEGORIES) + 1)
+    overall = shares(frame).iloc[0]
+    cols = st.columns(len(CATEGORIES) + 1)
     cols[0].metric("charging points", f"{int(overall['points']):,}")
-    for col, category in zip(cols[1:], D.CATEGORIES):
+    for col, category in zip(cols[1:], CATEGORIES):
         col.metric(category, common.pct(overall[category]))
     counts = frame["category"].value_counts()
-    st.caption(" · ".join(f"{int(counts.get(c, 0)):,} {c}" for c in D.CATEGORIES))
+    st.caption(" · ".join(f"{int(counts.get(c, 0)):,} {c}" for c in CATEGORIES))
 
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Stations by status now")
-        stations = D.station_now(frame)
+        stations = station_now(frame)
         cities = sorted(stations["city_slug"].dropna().unique())
         if len(cities) > 1:  # cities lie far apart: one map per city reads better than dots on an empty country
             counts = stations["city_slug"].value_counts()

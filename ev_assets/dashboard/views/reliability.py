@@ -8,8 +8,8 @@ import plotly.express as px
 import streamlit as st
 
 from ev_assets.dashboard import common, data, filters
-from ev_assets.lib import dashboard as D
 from ev_assets.lib import kpis, snapshot
+from ev_assets.lib.dashboard.network import worst_availability
 
 COLUMNS = {"availability_pct": "availability %", "out_of_order_hours": "out-of-order h", "failures": "failures",
            "mtbf_hours": "MTBF h", "known_status_hours": "known-status h", "n_days": "days"}
@@ -83,13 +83,13 @@ def render() -> None:
                "failures. Operators and cities: the whole network (the KPI service's figures); stations: the "
                "sidebar's city and operator.")
 
-    worst = D.worst_availability(operators)
+    worst = worst_availability(operators)
     if worst:
         mtbf = f", MTBF {worst['mtbf_hours']:,.0f} h" if worst.get("mtbf_hours") else ""
         st.error(f"**Worst availability, {f.period.label()}: {worst['operator_name']}** — "
                  f"{worst['availability_pct']:.1f} % available, {worst['out_of_order_hours']:,.1f} out-of-order "
                  f"hours, {worst['failures']} failure{'s' if worst['failures'] != 1 else ''}{mtbf}.", icon="⚠️")
-    worst_city = D.worst_availability(cities)
+    worst_city = worst_availability(cities)
     if worst_city:
         st.warning(f"Worst city: **{worst_city['city_slug']}** — {worst_city['availability_pct']:.1f} % available, "
                    f"{worst_city['out_of_order_hours']:,.1f} out-of-order hours, {worst_city['failures']} "

@@ -14,8 +14,11 @@ import plotly.express as px
 import streamlit as st
 
 from ev_assets.dashboard import common, data, filters
-from ev_assets.lib import dashboard as D
 from ev_assets.lib import snapshot
+from ev_assets.lib.dashboard.formatting import fmt_age, fmt_time
+from ev_assets.lib.dashboard.network import AVAILABLE, CATEGORIES, COLORS
+from ev_assets.lib.dashboard.scope import Period
+from ev_assets.lib.dashboard.stations import LOCAL_TZ, TIMELINE_MAX_DAYS, busiest_hours, heatmap_grid, opening_hours
 
 KEY = "station"
 
@@ -69,7 +72,7 @@ def master_data(master: dict) -> None:
                      f"{master.get('city') or master.get('city_slug') or ''}")
     cols[1].markdown(f"**Operator**  \n{master.get('operator_name') or '–'}  \n"
                      f"{'☎ ' + master['operator_hotline'] if master.get('operator_hotline') else ''}")
-    opening = D.opening_hours(master.get("opening_times_json"))
+    opening = opening_hours(master.get("opening_times_json"))
     cols[2].markdown(f"**Open 24/7**: {_yes_no(master.get('is_open_24_7'))}  \n"
                      f"**Roaming**: {_yes_no(master.get('is_roaming'))}  \n"
                      + ("" if not opening or master.get("is_open_24_7") else f"Opening times: {opening}"))
@@ -94,19 +97,19 @@ def forecast_panel(f: filters.Filters, station_id: str) -> None:
             continue
         col.metric(f"free in {horizon} min", f"{100 * answer['probability']:.0f} %",
                    help=f"Probability that at least one charging point is AVAILABLE at "
-                        f"{D.fmt_time(answer['target_at'])} ({answer['model']} version {answer['version']}, the "
+                        f"{fmt_time(answer['target_at'])} ({answer['model']} version {answer['version']}, the "
                         "champion).")
         col.caption(f"likely free at {answer['target_at']:%H:%M} UTC" if answer["probability"] >= 0.5 else
                     f"likely NOT free at {answer['target_at']:%H:%M} UTC")
     answered = next((a for a in answers.values() if "features_at" in a), None)
     if answered is not None:
         where = "latest live poll" if answered.get("features_from") == "live" else "latest poll in the feature set"
-        st.caption(f"Forecast from the station's {where} ({D.fmt_time(answered['features_at'])}) by the champion "
+        st.caption(f"Forecast from the station's {where} ({fmt_time(answered['features_at'])}) by the champion "
                    "models of the registry, with the features the service builds.")
 
 
 def heatmap(frame: pd.DataFrame):
-    grid = D.heatmap_grid(frame)
+    grid = heatmap_grid(frame)
     fig = px.imshow(grid, color_continuous_scale="Reds", zmin=0, zmax=1, aspect="auto",
                     labels={"x": "hour of day (local time)", "y": "", "color": "occupied"})
     fig.update_xaxes(tickmode="linear", dtick=2)
@@ -117,7 +120,7 @@ def heatmap(frame: pd.DataFrame):
 
 def timeline(runs: pd.DataFrame):
     fig = px.timeline(runs, x_start="start", x_end="finish", y="charging_point_id", color="category",
-                      color_discrete_map=D.COLORS, category_orders={"category": list(D.CATEGORIES)},
+                      color_discrete_map=COLORS, category_orders={"category": list(CATEGORIES)},
                       hover_data={"status": True, "polls": True},
                       labels={"charging_point_id": "", "category": "status"})
     fig.update_traces(offsetgroup="runs")  # one lane per charging point (px offsets each colour otherwise)
@@ -150,10 +153,10 @@ def now_panel(f: filters.Filters, station_id: str) -> None:
     st.caption(now.source)
     notice = st.empty()  # a warning or nothing, always one element (see network.freshness_line)
     if now.stale:
-        notice.warning(f"**The live data is stale**: its newest poll or event is {D.fmt_age(now.live.age_s())} old on "
+        notice.warning(f"**The live data is stale**: its newest poll or event is {fmt_age(now.live.age_s())} old on "
                    "the live clock. Is the live path (`make live`) still running?")
     frame = now.frame
-    free = int((frame["category"] == D.AVAILABLE).sum()) if len(frame) else 0
+    free = int((frame["category"] == AVAILABLE).sum()) if len(frame) else 0
     cols = st.columns(4)
     cols[0].metric("free now", f"{free} of {len(frame)}" if len(frame) else "–",
                    help="Charging points AVAILABLE at the latest " + ("live " if now.live is not None else "")
@@ -275,11 +278,11 @@ def render() -> None:
         else:
             common.not_ingested("Utilization", "hourly utilization (mart_utilization_station_hourly)")
     else:
-        busiest = D.busiest_hours(hours, 3)
+        busiest = busiest_hours(hours, 3)
         weeks = hours["hours"].max()
         st.markdown("Usually busiest: " + ", ".join(f"**{b['label']}** ({100 * b['share_occupied']:.0f} % occupied)"
                                                      for b in busiest)
-                    + f" — over {int(weeks)} week{'s' if weeks != 1 else ''} of data, local time ({D.LOCAL_TZ}).")
+                    + f" — over {int(weeks)} week{'s' if weeks != 1 else ''} of data, local time ({LOCAL_TZ}).")
         st.plotly_chart(heatmap(hours), key="heatmap", config={"displaylogo": False})
         st.caption("Share of the station's charging-point time occupied (charging, blocked or reserved) per hour of "
                    "the week. White: never observed.")
@@ -288,15 +291,15 @@ def render() -> None:
     if f.period is None or not f.coverage["present"]["status"]:
         common.not_ingested("Status timeline", "charging-point status polls")
     else:
-        first = max(f.period.start, f.period.end - timedelta(days=D.TIMELINE_MAX_DAYS - 1))
+        first = max(f.period.start, f.period.end - timedelta(days=TIMELINE_MAX_DAYS - 1))
         runs = data.query(s, "status_timeline", station_id, first, f.period.end, s.poll_interval_minutes)
         if runs.empty:
             common.nothing_in_period("status polls of this station", f)
         else:
             st.plotly_chart(timeline(runs), key="timeline", config={"displaylogo": False})
-            shown = D.Period(first, f.period.end)
+            shown = Period(first, f.period.end)
             st.caption(f"Status runs per charging point, {shown.label()} (UTC)"
-                       + (f"; the timeline shows at most the last {D.TIMELINE_MAX_DAYS} days of the period."
+                       + (f"; the timeline shows at most the last {TIMELINE_MAX_DAYS} days of the period."
                           if shown != f.period else "."))
 
     st.markdown("#### Inferred charging sessions")
