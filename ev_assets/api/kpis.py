@@ -26,7 +26,24 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from pydantic import BaseModel, Field
 
 from ev_assets.api.deps import get_snapshot
-from ev_assets.lib import kpis, predlog, snapshot
+from ev_assets.lib import predlog, snapshot
+from ev_assets.lib.kpis.common import InvalidRequest, KpiUnavailable, UnknownEntity, check_range
+from ev_assets.lib.kpis.energy import (
+    SessionScope,
+    active_hours_average,
+    active_hours_daily,
+    energy_daily,
+    energy_daily_average,
+    energy_last_7_days,
+    energy_peak_day,
+    energy_peak_hour,
+    energy_total,
+    garages,
+    hourly_loads,
+    session_scope,
+    users,
+)
+from ev_assets.lib.kpis.network import reliability_daily, reliability_list, utilization_daily, utilization_list
 from ev_assets.lib.vocabulary import OCCUPIED, OUT_OF_ORDER, spoken
 
 router = APIRouter(prefix="/kpi")
@@ -93,8 +110,8 @@ def _date_range(day: str):
     ) -> tuple[date | None, date | None]:
         start, end = _parse_date("start_date", start_date), _parse_date("end_date", end_date)
         try:
-            kpis.check_range(start, end)
-        except kpis.InvalidRequest as error:
+            check_range(start, end)
+        except InvalidRequest as error:
             raise HTTPException(400, str(error)) from None
         return start, end
     return date_range
@@ -176,11 +193,11 @@ def _answer(function, *args, **kwargs):
     """Call a KPI function, turning its errors into status codes."""
     try:
         return function(*args, **kwargs)
-    except kpis.UnknownEntity as error:
+    except UnknownEntity as error:
         raise HTTPException(404, str(error)) from None
-    except kpis.InvalidRequest as error:
+    except InvalidRequest as error:
         raise HTTPException(400, str(error)) from None
-    except kpis.KpiUnavailable as error:
+    except KpiUnavailable as error:
         raise HTTPException(503, str(error)) from None
 
 
@@ -188,8 +205,8 @@ USER_ID = Query(None, description="Only this user (User_ID of the reports); all 
 GARAGE_ID = Query(None, description="Only this garage (Garage_ID of the reports); all users when absent.")
 
 
-def _scope(con, user_id: str | None, garage_id: str | None) -> kpis.SessionScope:
-    return _answer(kpis.session_scope, con, user_id=user_id, garage_id=garage_id)
+def _scope(con, user_id: str | None, garage_id: str | None) -> SessionScope:
+    return _answer(session_scope, con, user_id=user_id, garage_id=garage_id)
 
 
 # --- response models: session energy ---------------------------------------------------------------------------
@@ -297,13 +314,13 @@ class ActiveHoursAverage(DaySpan, Scope):
 @router.get("/users", tags=[ENERGY], response_model=list[UserEnergy], responses=_responses())
 def get_users(rng=Depends(energy_date_range), con=Depends(marts)):
     """Users of the Norwegian residential reports with data in the range, with their sessions and energy there."""
-    return _answer(kpis.users, con, *rng)
+    return _answer(users, con, *rng)
 
 
 @router.get("/garages", tags=[ENERGY], response_model=list[GarageEnergy], responses=_responses())
 def get_garages(rng=Depends(energy_date_range), con=Depends(marts)):
     """Garages of the Norwegian residential reports with data in the range, with their sessions and energy there."""
-    return _answer(kpis.garages, con, *rng)
+    return _answer(garages, con, *rng)
 
 
 @router.get(
@@ -315,7 +332,7 @@ def get_hourly_loads(
 ):
     """Hourly loads of one user from the dataset's hourly file: one row per hour with a session of the user
     (synthetic load at 3.6 / 7.2 kW and the flexible part); the range selects by the local (Oslo) day of the hour."""
-    return _answer(kpis.hourly_loads, con, user_id, *rng)
+    return _answer(hourly_loads, con, user_id, *rng)
 
 
 def _scope_responses() -> dict:
@@ -331,7 +348,7 @@ def get_energy_daily(user_id: str | None = USER_ID, garage_id: str | None = GARA
     """Daily energy of a user, a garage or all users, one row per calendar day. Daily totals count a session's
     whole energy in the local day it starts; every calendar day between the first and last day of the data is a row
     (idle days 0)."""
-    return _answer(kpis.energy_daily, con, _scope(con, user_id, garage_id), *rng)
+    return _answer(energy_daily, con, _scope(con, user_id, garage_id), *rng)
 
 
 @router.get("/energy/total", tags=[ENERGY], response_model=EnergyTotal, responses=_scope_responses())
@@ -339,7 +356,7 @@ def get_energy_total(user_id: str | None = USER_ID, garage_id: str | None = GARA
                      rng=Depends(energy_date_range), con=Depends(marts),
                      as_of=Depends(data_as_of)):
     """Total energy and sessions of a user, a garage or all users in the range."""
-    return _stamped(_answer(kpis.energy_total, con, _scope(con, user_id, garage_id), *rng), as_of)
+    return _stamped(_answer(energy_total, con, _scope(con, user_id, garage_id), *rng), as_of)
 
 
 @router.get("/energy/daily-average", tags=[ENERGY], response_model=EnergyAverage, responses=_scope_responses())
@@ -347,7 +364,7 @@ def get_energy_daily_average(user_id: str | None = USER_ID, garage_id: str | Non
                              rng=Depends(energy_date_range), con=Depends(marts),
                              as_of=Depends(data_as_of)):
     """Mean daily energy over the calendar days of the range (idle days count)."""
-    return _stamped(_answer(kpis.energy_daily_average, con, _scope(con, user_id, garage_id), *rng), as_of)
+    return _stamped(_answer(energy_daily_average, con, _scope(con, user_id, garage_id), *rng), as_of)
 
 
 @router.get("/energy/last-7-days", tags=[ENERGY], response_model=Last7Days, responses=_scope_responses())
@@ -356,7 +373,7 @@ def get_energy_last_7_days(user_id: str | None = USER_ID, garage_id: str | None 
                            as_of=Depends(data_as_of)):
     """Mean daily energy of the last 7 days: the 7 calendar days ending at the latest day with data (on or before
     end_date when given), clipped to start_date and to the first day of the data; from_day / to_day say which."""
-    return _stamped(_answer(kpis.energy_last_7_days, con, _scope(con, user_id, garage_id), *rng), as_of)
+    return _stamped(_answer(energy_last_7_days, con, _scope(con, user_id, garage_id), *rng), as_of)
 
 
 @router.get("/energy/peak-day", tags=[ENERGY], response_model=PeakDay, responses=_scope_responses())
@@ -364,7 +381,7 @@ def get_energy_peak_day(user_id: str | None = USER_ID, garage_id: str | None = G
                         rng=Depends(energy_date_range), con=Depends(marts),
                         as_of=Depends(data_as_of)):
     """The day of the range with the highest daily total (nulls without data in the range)."""
-    return _stamped(_answer(kpis.energy_peak_day, con, _scope(con, user_id, garage_id), *rng), as_of)
+    return _stamped(_answer(energy_peak_day, con, _scope(con, user_id, garage_id), *rng), as_of)
 
 
 HOURLY_BAD = ("Unparsable or inverted date range, neither user_id nor garage_id given (the marts keep hourly "
@@ -381,7 +398,7 @@ def get_energy_peak_hour(user_id: str | None = USER_ID, garage_id: str | None = 
                          as_of=Depends(data_as_of)):
     """The hour of the range (its start as a UTC instant) in which a user or garage drew the most energy (a
     session's energy spread evenly over its hours). Needs user_id or garage_id."""
-    return _stamped(_answer(kpis.energy_peak_hour, con, _scope(con, user_id, garage_id), *rng), as_of)
+    return _stamped(_answer(energy_peak_hour, con, _scope(con, user_id, garage_id), *rng), as_of)
 
 
 @router.get("/active-hours/daily", tags=[ENERGY], response_model=list[DailyActiveHours],
@@ -390,7 +407,7 @@ def get_active_hours_daily(user_id: str | None = USER_ID, garage_id: str | None 
                            rng=Depends(energy_date_range), con=Depends(marts)):
     """Active charging hours per local day: local clock hours in which a user or garage drew energy. Needs user_id or
     garage_id."""
-    return _answer(kpis.active_hours_daily, con, _scope(con, user_id, garage_id), *rng)
+    return _answer(active_hours_daily, con, _scope(con, user_id, garage_id), *rng)
 
 
 @router.get("/active-hours/average", tags=[ENERGY], response_model=ActiveHoursAverage,
@@ -400,7 +417,7 @@ def get_active_hours_average(user_id: str | None = USER_ID, garage_id: str | Non
                              as_of=Depends(data_as_of)):
     """Mean active charging hours per calendar day of the range (idle days count as 0). Needs user_id or
     garage_id."""
-    return _stamped(_answer(kpis.active_hours_average, con, _scope(con, user_id, garage_id), *rng), as_of)
+    return _stamped(_answer(active_hours_average, con, _scope(con, user_id, garage_id), *rng), as_of)
 
 
 # --- response models: utilization and reliability --------------------------------------------------------------
@@ -552,71 +569,71 @@ def _day_doc(measure: str, kind: str, note: str) -> dict:
 @router.get("/utilization/stations", tags=[UTILIZATION], response_model=list[StationUtilization],
             **_list_doc("Utilization", "station", UTIL_NOTE))
 def get_utilization_stations(rng=Depends(date_range), con=Depends(marts)):
-    return _answer(kpis.utilization_list, con, "station", *rng)
+    return _answer(utilization_list, con, "station", *rng)
 
 
 @router.get("/utilization/stations/{station_id}", tags=[UTILIZATION], response_model=list[StationUtilizationDay],
             **_day_doc("Utilization", "station", UTIL_NOTE))
 def get_utilization_station(station_id: str = STATION_ID, rng=Depends(date_range), con=Depends(marts)):
-    return _answer(kpis.utilization_daily, con, "station", station_id, *rng)
+    return _answer(utilization_daily, con, "station", station_id, *rng)
 
 
 @router.get("/utilization/cities", tags=[UTILIZATION], response_model=list[CityUtilization],
             **_list_doc("Utilization", "city", UTIL_NOTE))
 def get_utilization_cities(rng=Depends(date_range), con=Depends(marts)):
-    return _answer(kpis.utilization_list, con, "city", *rng)
+    return _answer(utilization_list, con, "city", *rng)
 
 
 @router.get("/utilization/cities/{city}", tags=[UTILIZATION], response_model=list[CityUtilizationDay],
             **_day_doc("Utilization", "city", UTIL_NOTE))
 def get_utilization_city(city: str = CITY, rng=Depends(date_range), con=Depends(marts)):
-    return _answer(kpis.utilization_daily, con, "city", city, *rng)
+    return _answer(utilization_daily, con, "city", city, *rng)
 
 
 @router.get("/utilization/operators", tags=[UTILIZATION], response_model=list[OperatorUtilization],
             **_list_doc("Utilization", "operator", UTIL_OPERATOR_NOTE))
 def get_utilization_operators(rng=Depends(date_range), con=Depends(marts)):
-    return _answer(kpis.utilization_list, con, "operator", *rng)
+    return _answer(utilization_list, con, "operator", *rng)
 
 
 # `:path`: operator names may hold a '/' (e.g. "... Bonn/Rhein-Sieg GmbH")
 @router.get("/utilization/operators/{operator:path}", tags=[UTILIZATION],
             response_model=list[OperatorUtilizationDay], **_day_doc("Utilization", "operator", UTIL_OPERATOR_NOTE))
 def get_utilization_operator(operator: str = OPERATOR, rng=Depends(date_range), con=Depends(marts)):
-    return _answer(kpis.utilization_daily, con, "operator", operator, *rng)
+    return _answer(utilization_daily, con, "operator", operator, *rng)
 
 
 @router.get("/reliability/stations", tags=[RELIABILITY], response_model=list[StationReliability],
             **_list_doc("Reliability", "station", REL_NOTE))
 def get_reliability_stations(rng=Depends(date_range), con=Depends(marts)):
-    return _answer(kpis.reliability_list, con, "station", *rng)
+    return _answer(reliability_list, con, "station", *rng)
 
 
 @router.get("/reliability/stations/{station_id}", tags=[RELIABILITY], response_model=list[StationReliabilityDay],
             **_day_doc("Reliability", "station", REL_NOTE))
 def get_reliability_station(station_id: str = STATION_ID, rng=Depends(date_range), con=Depends(marts)):
-    return _answer(kpis.reliability_daily, con, "station", station_id, *rng)
+    return _answer(reliability_daily, con, "station", station_id, *rng)
 
 
 @router.get("/reliability/cities", tags=[RELIABILITY], response_model=list[CityReliability],
             **_list_doc("Reliability", "city", REL_NOTE))
 def get_reliability_cities(rng=Depends(date_range), con=Depends(marts)):
-    return _answer(kpis.reliability_list, con, "city", *rng)
+    return _answer(reliability_list, con, "city", *rng)
 
 
 @router.get("/reliability/cities/{city}", tags=[RELIABILITY], response_model=list[CityReliabilityDay],
             **_day_doc("Reliability", "city", REL_NOTE))
 def get_reliability_city(city: str = CITY, rng=Depends(date_range), con=Depends(marts)):
-    return _answer(kpis.reliability_daily, con, "city", city, *rng)
+    return _answer(reliability_daily, con, "city", city, *rng)
 
 
 @router.get("/reliability/operators", tags=[RELIABILITY], response_model=list[OperatorReliability],
             **_list_doc("Reliability", "operator", REL_OPERATOR_NOTE))
 def get_reliability_operators(rng=Depends(date_range), con=Depends(marts)):
-    return _answer(kpis.reliability_list, con, "operator", *rng)
+    return _answer(reliability_list, con, "operator", *rng)
 
 
 @router.get("/reliability/operators/{operator:path}", tags=[RELIABILITY],
             response_model=list[OperatorReliabilityDay], **_day_doc("Reliability", "operator", REL_OPERATOR_NOTE))
 def get_reliability_operator(operator: str = OPERATOR, rng=Depends(date_range), con=Depends(marts)):
-    return _answer(kpis.reliability_daily, con, "operator", operator, *rng)
+    return _answer(reliability_daily, con, "operator", operator, *rng)

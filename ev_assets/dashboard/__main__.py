@@ -35,8 +35,8 @@ def command(settings: Settings, extra: list[str] | None = None) -> list[str]:
 PRELOAD = ("pandas", "duckdb", "pyarrow.parquet", "plotly.express", "plotly.graph_objects", "lightgbm",
            "ev_assets.lib.dashboard.energy", "ev_assets.lib.dashboard.formatting", "ev_assets.lib.dashboard.models",
            "ev_assets.lib.dashboard.network", "ev_assets.lib.dashboard.scope", "ev_assets.lib.dashboard.stations",
-           "ev_assets.lib.kpis", "ev_assets.lib.snapshot", "ev_assets.lib.live.store",
-           "ev_assets.lib.ml.champions", "ev_assets.lib.ml.serving")
+           "ev_assets.lib.kpis.energy", "ev_assets.lib.kpis.network", "ev_assets.lib.snapshot",
+           "ev_assets.lib.live.store", "ev_assets.lib.ml.champions", "ev_assets.lib.ml.serving")
 
 
 def warm_up() -> None:

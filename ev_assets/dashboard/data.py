@@ -30,7 +30,7 @@ from typing import Any, Callable
 import pandas as pd
 import streamlit as st
 
-from ev_assets.lib import kpis, snapshot
+from ev_assets.lib import snapshot
 from ev_assets.lib.dashboard import formatting
 from ev_assets.lib.dashboard.energy import energy_entities, energy_series, energy_span, energy_time_zone
 from ev_assets.lib.dashboard.models import registry_overview
@@ -45,6 +45,19 @@ from ev_assets.lib.dashboard.stations import (
     stations,
     status_timeline,
 )
+from ev_assets.lib.kpis.energy import (
+    SessionScope,
+    active_hours_average,
+    energy_daily,
+    energy_daily_average,
+    energy_last_7_days,
+    energy_peak_day,
+    energy_peak_hour,
+    energy_total,
+    garages,
+    users,
+)
+from ev_assets.lib.kpis.network import reliability_daily, reliability_list
 from ev_assets.lib.live import store
 from ev_assets.lib.ml import catalog
 from ev_assets.lib.settings import Settings
@@ -73,7 +86,7 @@ def current_snapshot(s: Settings) -> Path | None:
 def _session_kpi(fn: Callable) -> Callable:
     """A session KPI of `kpis` called with (con, entity type, entity id, start, end)."""
     def run(con, entity_type: str, entity_id: str | None, start: date | None, end: date | None):
-        return fn(con, kpis.SessionScope(entity_type, entity_id), start, end)
+        return fn(con, SessionScope(entity_type, entity_id), start, end)
     return run
 
 
@@ -89,17 +102,17 @@ READERS: dict[str, Callable] = {
     "station_sessions": station_sessions,
     "hour_of_week": hour_of_week,
     "nearby_pois": nearby_pois,
-    "reliability_list": kpis.reliability_list,
-    "reliability_daily": kpis.reliability_daily,
-    "users": kpis.users,
-    "garages": kpis.garages,
-    "energy_daily": _session_kpi(kpis.energy_daily),
-    "energy_total": _session_kpi(kpis.energy_total),
-    "energy_daily_average": _session_kpi(kpis.energy_daily_average),
-    "energy_last_7_days": _session_kpi(kpis.energy_last_7_days),
-    "energy_peak_day": _session_kpi(kpis.energy_peak_day),
-    "energy_peak_hour": _session_kpi(kpis.energy_peak_hour),
-    "active_hours_average": _session_kpi(kpis.active_hours_average),
+    "reliability_list": reliability_list,
+    "reliability_daily": reliability_daily,
+    "users": users,
+    "garages": garages,
+    "energy_daily": _session_kpi(energy_daily),
+    "energy_total": _session_kpi(energy_total),
+    "energy_daily_average": _session_kpi(energy_daily_average),
+    "energy_last_7_days": _session_kpi(energy_last_7_days),
+    "energy_peak_day": _session_kpi(energy_peak_day),
+    "energy_peak_hour": _session_kpi(energy_peak_hour),
+    "active_hours_average": _session_kpi(active_hours_average),
     "energy_entities": energy_entities,
     "energy_span": energy_span,
     "energy_series": energy_series,
@@ -116,7 +129,7 @@ def _query(snapshot_file: str, name: str, args: tuple) -> Any:
 
 def query(s: Settings, name: str, *args) -> Any:
     """`READERS[name](con, *args)` on the current snapshot, cached per snapshot file. Raises snapshot.NoSnapshot
-    without one, and the reader's own errors (kpis.KpiUnavailable, ...) as they are (not cached)."""
+    without one, and the reader's own errors (KpiUnavailable, ...) as they are (not cached)."""
     current = current_snapshot(s)
     if current is None:
         raise snapshot.NoSnapshot(s.snapshot_dir)

@@ -450,7 +450,7 @@ def test_sample_garage_and_user_on_concrete_days(expected, built):
 def test_a_session_counts_on_the_local_day_it_starts(expected, built):
     """Share-8 plugged in at 00:09 Oslo time on 25 Jan 2020 (23:09 UTC on the 24th): its 16.96 kWh count on
     25 Jan, the garage's own day, for the user, its garage and the 7 days 25-31 Jan that the service answers."""
-    from ev_assets.lib import kpis
+    from ev_assets.lib.kpis.energy import SessionScope, energy_last_7_days
 
     session = next(s for s in expected["sessions"] if s.user_id == "Share-8" and oslo_day(s.start) == date(2020, 1, 25)
                    and s.start.date() == date(2020, 1, 24))
@@ -468,7 +468,7 @@ def test_a_session_counts_on_the_local_day_it_starts(expected, built):
     # /kpi/energy/last-7-days?start_date=2020-01-25&end_date=2020-01-31 (all users): 280 sessions, 3,390.96 kWh
     # (by UTC day it was 279 and 3,374.0: the Share-8 session fell on the 24th)
     with duckdb.connect(str(built["data_dir"] / "warehouse.duckdb"), read_only=True) as con:
-        week = kpis.energy_last_7_days(con, kpis.SessionScope("user", None), date(2020, 1, 25), date(2020, 1, 31))
+        week = energy_last_7_days(con, SessionScope("user", None), date(2020, 1, 25), date(2020, 1, 31))
     assert (week["from_day"], week["to_day"], week["n_days"]) == (date(2020, 1, 25), date(2020, 1, 31), 7)
     assert week["sessions"] == 280
     assert week["energy_kwh"] == pytest.approx(3390.96, abs=0.005)

@@ -11,11 +11,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ev_assets.dashboard import common, data, filters
-from ev_assets.lib import kpis, snapshot
+from ev_assets.lib import snapshot
 from ev_assets.lib.dashboard.energy import energy_figures
+from ev_assets.lib.kpis.common import KpiUnavailable
+from ev_assets.lib.kpis.energy import NORWAY
 
 SOURCES = {  # label -> (source_name in the marts, entity type, what one entity is)
-    "Residential session reports (Norway): users and garages": (kpis.NORWAY, None, None),
+    "Residential session reports (Norway): users and garages": (NORWAY, None, None),
     "Caltech ACN: sites": ("acn", "site", "site"),
     "Charging events (OCPP-like logs): stations": ("events", "station", "station"),
 }
@@ -168,11 +170,11 @@ def render() -> None:
     label = st.radio("Source", list(SOURCES), key="energy_source", horizontal=True, persist_state="session")
     source, entity_type, noun = SOURCES[label]
     try:
-        if source == kpis.NORWAY:
+        if source == NORWAY:
             norway(f)
         else:
             other(f, source, entity_type, noun)
-    except (kpis.KpiUnavailable, snapshot.NoSnapshot) as exc:
+    except (KpiUnavailable, snapshot.NoSnapshot) as exc:
         common.unavailable(exc)
 
 

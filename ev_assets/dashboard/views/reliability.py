@@ -8,8 +8,9 @@ import plotly.express as px
 import streamlit as st
 
 from ev_assets.dashboard import common, data, filters
-from ev_assets.lib import kpis, snapshot
+from ev_assets.lib import snapshot
 from ev_assets.lib.dashboard.network import worst_availability
+from ev_assets.lib.kpis.common import KpiUnavailable, UnknownEntity
 
 COLUMNS = {"availability_pct": "availability %", "out_of_order_hours": "out-of-order h", "failures": "failures",
            "mtbf_hours": "MTBF h", "known_status_hours": "known-status h", "n_days": "days"}
@@ -67,7 +68,7 @@ def render() -> None:
     def figures(kind: str) -> list[dict]:
         try:
             return data.query(s, "reliability_list", kind, start, end)
-        except (kpis.KpiUnavailable, snapshot.NoSnapshot) as exc:  # e.g. a snapshot from before dim_operator
+        except (KpiUnavailable, snapshot.NoSnapshot) as exc:  # e.g. a snapshot from before dim_operator
             problems[kind] = exc
             return []
 
@@ -124,7 +125,7 @@ def operator_days(s, f: filters.Filters, operators: list[dict]) -> None:
     for key, label in list(keys.items())[:MAX_TREND_LINES]:
         try:
             rows = data.query(s, "reliability_daily", "operator", key, start, end)
-        except kpis.UnknownEntity:
+        except UnknownEntity:
             continue
         days.extend({**row, "operator_name": label} for row in rows)
     if days:
