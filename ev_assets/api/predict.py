@@ -20,8 +20,10 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
 
 from ev_assets.api.deps import get_champions, get_settings
 from ev_assets.lib import predlog
+from ev_assets.lib.ml import catalog
 from ev_assets.lib.ml import champions as C
 from ev_assets.lib.ml import serving
+from ev_assets.lib.ml.serving.base import _inputs
 from ev_assets.lib.settings import Settings
 
 log = logging.getLogger("ev_assets.api")
@@ -324,8 +326,8 @@ async def predict_availability(body: AvailabilityRequest, request: Request, resp
     else:
         features_at, values = from_set
         data_as_of, source = features_at, "feature_set"
-        x = values[index.positions(tuple(champion.features), serving.STATION_TIME)]
-        inputs = serving._inputs(champion.features, x)
+        x = values[index.positions(tuple(champion.features), catalog.STATION_TIME)]
+        inputs = _inputs(champion.features, x)
     now = pd.Timestamp(clock.now() if clock is not None else datetime.now(timezone.utc))
     reference = pd.Timestamp(body.at) if body.at is not None else now
     age_s = max((reference - data_as_of).total_seconds(), 0.0)
