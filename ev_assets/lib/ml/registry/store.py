@@ -1,131 +1,43 @@
-"""The MLflow model registry of one data root, and the champion gate. No Dagster here.
-
-`Registry(settings.mlflow_dir)` keeps its store in `<root>/mlflow.db` (sqlite, absolute URI) and its
-artifacts under `<root>/artifacts/<model name>/`. One experiment per registered model, named
-`ev-assets/<model name>`.
-
-- `ensure(names)` creates the schema and the experiments once, under a file lock, before any parallel work (on a
-  fresh database, two processes running MLflow's migrations at once can leave it unusable). Idempotent; every
-  other method calls it once per `Registry` object.
-- `register(trained, tags)` logs one run (params, metrics of the model and of each baseline, features, a hash of
-  the held-out rows, the caller's tags, the model card, the evaluation table, the category codes `encodings.json`)
-  and the LightGBM booster as a new version of the registered model `trained.name`, without the alias.
-- `champion_prediction(trained)` scores the current champion as it serves (its booster, its own bundled codes) on
-  `trained`'s held-out rows; `judge(trained)` runs the gate (lib/ml/gate.py) on that; `record(registered, tags)`
-  writes the decision's tags; `promote(name, version)` moves the alias. The asset graph does these in three
-  assets (ev_assets/defs/ml/models.py); `decide(trained, registered)` does all of it in one call, for scripts and
-  tests.
-- `champion(name)`, `load_champion(name)`, `load_version(name, version)`, `load_encodings(name, version)`: what
-  monitoring reads (the service and the dashboard read champions without MLflow, through `registry_db`).
-
-Everything goes through an `MlflowClient` with explicit tracking and registry URIs, so several data roots can be
-used in one process. The one exception is `mlflow.<flavor>.log_model`, which only works on MLflow's global
-tracking URI and active run: it runs inside `_global_mlflow_state`, which sets the global URIs under a
-process-wide lock and restores them (and their environment variables) afterwards. Code elsewhere in the process
-that reads MLflow's global URI at that very moment would see this root's. Loading resolves `models:/` through
-this registry's client for the same reason.
-
-`import mlflow` takes seconds, so it happens inside the methods, not when this module is imported.
-"""
+"""`Registry`: the MLflow tracking store and model registry of one data root (see the package docstring)."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
-import os
-import re
-import threading
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
-import pandas as pd
 
-from ev_assets.lib.ml import core, registry_db
+from ev_assets.lib.ml import core
 from ev_assets.lib.ml import gate as gate_rules
+from ev_assets.lib.ml import registry_db
+from ev_assets.lib.ml.registry.mlflow_state import (
+    _file_lock,
+    _folder_name,
+    _global_mlflow_state,
+    _log_files,
+    _now_ms,
+    _signature,
+)
+from ev_assets.lib.ml.registry.records import (
+    _MAX_PARAM_VALUE,
+    ENCODINGS,
+    EXPERIMENT_PREFIX,
+    GATE_TAG_PREFIX,
+    Decision,
+    RegisteredVersion,
+    _param_value,
+    _tag_key,
+    _tag_value,
+    heldout_hash,
+    sanitize_key,
+)
 from ev_assets.lib.ml.registry_db import CHAMPION, DEFAULT_UI_URL
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
-
-# Nothing of the platform phones home: MLflow's usage telemetry is off in every process that uses the registry.
-os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-
-EXPERIMENT_PREFIX = "ev-assets/"
-GATE_TAG_PREFIX = gate_rules.PREFIX  # "champion_gate."
-ENCODINGS = "encodings.json"  # the codes a version was trained with, beside its model
-
-_MAX_PARAM_VALUE = 6000  # MLflow's limit for a param value
-_MAX_TAG_VALUE = 5000  # below MLflow's limits for run tags (8000) and version tags
-_GLOBAL_LOCK = threading.RLock()  # guards MLflow's process-global tracking URI and active run
-
-
-@dataclass(frozen=True)
-class RegisteredVersion:
-    name: str
-    version: str
-    run_id: str
-    experiment_id: str
-    run_url: str
-    version_url: str
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The outcome for one registered version: whether it holds the `champion` alias now, and why."""
-
-    name: str
-    version: str
-    promoted: bool  # whether this version holds the `champion` alias after the decision
-    reason: str
-    gate: gate_rules.GateResult | None = None  # the figures behind it (None: not judged, e.g. already champion)
-
-    @property
-    def champion_version(self) -> str | None:
-        return self.gate.champion_version if self.gate else None
-
-    @property
-    def beats_baselines(self) -> bool | None:
-        return self.gate.beats_baselines if self.gate else None
-
-    @property
-    def metric(self) -> str | None:
-        return self.gate.metric if self.gate else None
-
-    @property
-    def challenger_score(self) -> float | None:
-        found = self.gate and (self.gate.baseline or self.gate.champion)
-        return found.candidate if found else None
-
-    @property
-    def champion_score(self) -> float | None:
-        return self.gate.champion.rival_score if self.gate and self.gate.champion else None
-
-    def tags(self) -> dict[str, str]:
-        """The decision as MLflow tags (written to the version and to its run)."""
-        return {**(self.gate.tags() if self.gate else {}),
-                f"{GATE_TAG_PREFIX}decision": "promoted" if self.promoted else "not promoted",
-                f"{GATE_TAG_PREFIX}reason": self.reason[:_MAX_TAG_VALUE],
-                f"{GATE_TAG_PREFIX}decided_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-
-
-def sanitize_key(name: str) -> str:
-    """A metric / param name MLflow accepts on every platform: lower-case letters, digits, `_`, `.`, `-`, `/`."""
-    key = re.sub(r"[^a-z0-9_.\-/]+", "_", str(name).strip().lower()).strip("_")
-    return key[:250] or "_"
-
-
-def heldout_hash(X: pd.DataFrame, y: pd.Series) -> str:
-    """SHA-256 of the held-out rows (column names, feature values, target), independent of the index."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps([str(c) for c in X.columns]).encode())
-    digest.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
-    digest.update(pd.util.hash_pandas_object(pd.Series(np.asarray(y)), index=False).to_numpy().tobytes())
-    return digest.hexdigest()
 
 
 class Registry:
@@ -425,99 +337,3 @@ class Registry:
             return str(self.client.get_model_version_by_alias(name, alias).version)
         except MlflowException:  # no such alias, or no such registered model
             return None
-
-
-# --- helpers -----------------------------------------------------------------------------------------------
-def _signature(example: pd.DataFrame, prediction):
-    import warnings
-
-    from mlflow.models import infer_signature
-
-    with warnings.catch_warnings():
-        # "integer columns cannot hold missing values": the serving code builds features like the training code
-        warnings.simplefilter("ignore", UserWarning)
-        return infer_signature(example, np.asarray(prediction))
-
-
-@contextlib.contextmanager
-def _global_mlflow_state(uri: str) -> Iterator[None]:
-    """MLflow's global tracking and registry URI set to `uri` for the block, then restored (with their
-    environment variables and the active experiment), under a process-wide lock. These are private attributes of
-    MLflow 3.17 (`mlflow.tracking._tracking_service.utils._tracking_uri`, ...): check them when upgrading."""
-    import mlflow
-    from mlflow.tracking import fluent
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    with _GLOBAL_LOCK:
-        env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_RUN_ID")}
-        old_tracking, old_registry = tracking_utils._tracking_uri, registry_utils._registry_uri
-        old_experiment = fluent._active_experiment_id  # start_run(run_id) refuses a different active experiment
-        try:
-            fluent._active_experiment_id = None
-            mlflow.set_tracking_uri(uri)
-            mlflow.set_registry_uri(uri)
-            yield
-        finally:
-            mlflow.set_tracking_uri(old_tracking)
-            registry_utils._registry_uri = old_registry
-            fluent._active_experiment_id = old_experiment
-            for key, value in env.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _log_files(client, run_id: str, files: dict[str, bytes]) -> None:
-    """Log each (name, content) as an artifact of the run (e.g. the feature-importance chart)."""
-    import tempfile
-
-    if not files:
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        for name, content in files.items():
-            path = Path(folder) / name
-            path.write_bytes(content)
-            client.log_artifact(run_id, str(path))
-
-
-def _folder_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"
-
-
-def _tag_key(key) -> str:
-    return re.sub(r"[^A-Za-z0-9_.\-/ ]+", "_", str(key)).strip()[:250] or "_"
-
-
-def _tag_value(value) -> str:
-    return str(value)[:_MAX_TAG_VALUE]
-
-
-def _param_value(value) -> str:
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, (dict, list, tuple)):
-        text = json.dumps(value, default=str)
-    else:
-        text = str(value)
-    return text[:_MAX_PARAM_VALUE]
-
-
-def _now_ms() -> int:
-    return int(datetime.now(timezone.utc).timestamp() * 1000)
