@@ -35,12 +35,14 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from ev_assets.lib.ml import backtest, occupancy, realdata, sessions, stations  # noqa: E402
+from ev_assets.lib.ml.sessions.training import PARAMS as SESSION_PARAMS  # noqa: E402
+from ev_assets.lib.ml.sessions.training import TARGETS as SESSION_TARGETS  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 
 
 def set_threads(threads: int) -> None:
-    for params in (sessions.PARAMS, stations.CLASSIFICATION_PARAMS):
+    for params in (SESSION_PARAMS, stations.CLASSIFICATION_PARAMS):
         params["num_threads"] = threads
 
 
@@ -58,7 +60,7 @@ def run_sessions(data: Path, n_boot: int, ablation: bool, backtests: bool) -> di
         result["backtest"] = _backtests(lambda cut: sessions.train_session_models(cut["session_reports"],
                                                                                   cut["acn_sessions"]),
                                         {"session_reports": reports, "acn_sessions": acn}, None,
-                                        tuple(sessions.TARGETS))
+                                        tuple(SESSION_TARGETS))
     return result
 
 

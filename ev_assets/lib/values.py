@@ -6,8 +6,8 @@ Each helper has one rule, and its name says which; where two sources need differ
 Left where they are, because their rules differ from these (merging them would change what loads):
 - `sessions.records._text` / `_number`: text is stripped (blank is None) and a value that is not a number raises
   the row's `RowError` (a blank string too, and NaN or inf load), where `number` says why beside None;
-- `telemetry.parse._text` and `ml.sessions._text` work on whole pandas Series, `ml.serving.session_rows._text`
-  keeps NaT as text.
+- `telemetry.parse._text` and `ml.sessions.data._text` work on whole pandas Series,
+  `ml.serving.session_rows._text` keeps NaT as text.
 """
 
 from __future__ import annotations

@@ -11,12 +11,16 @@ import pytest
 
 from ev_assets.lib.ml import compare, occupancy, realdata, sessions, stations
 from ev_assets.lib.ml import session_baselines as M
+from ev_assets.lib.ml.sessions.data import INPUT_GRACE_MINUTES, PLUGIN_INPUTS
+from ev_assets.lib.ml.sessions.features import FEATURES
+from ev_assets.lib.ml.sessions.training import BASELINE_USER
+from ev_assets.lib.ml.sessions.training import PARAMS as SESSION_PARAMS
 
 
 @pytest.fixture(autouse=True)
 def one_thread(monkeypatch) -> None:
     """One LightGBM thread: on a loaded 2-core machine two spinning OpenMP threads are many times slower."""
-    monkeypatch.setitem(sessions.PARAMS, "num_threads", 1)
+    monkeypatch.setitem(SESSION_PARAMS, "num_threads", 1)
     monkeypatch.setitem(stations.CLASSIFICATION_PARAMS, "num_threads", 1)
 
 
@@ -77,15 +81,15 @@ def test_the_first_user_input_counts_only_when_made_by_plug_in_plus_the_grace() 
         "connection_time": [t, t, t], "disconnect_time": [t + pd.Timedelta(hours=2)] * 3,
         "kwh_delivered": [5.0, 6.0, 7.0], "first_kwh_requested": [10.0, 20.0, None],
         "first_minutes_available": [120.0, 240.0, None],
-        "first_input_at": [t, t + pd.Timedelta(minutes=sessions.INPUT_GRACE_MINUTES + 1), None],
+        "first_input_at": [t, t + pd.Timedelta(minutes=INPUT_GRACE_MINUTES + 1), None],
     })
     usable = sessions.usable_sessions(raw, "acn").frame
     assert usable["kwh_requested_first"].tolist()[0] == 10.0
     assert usable["minutes_available_first"].tolist()[0] == 120.0
-    assert usable[sessions.PLUGIN_INPUTS].iloc[1:].isna().all().all()  # too late, and absent
+    assert usable[PLUGIN_INPUTS].iloc[1:].isna().all().all()  # too late, and absent
     older = sessions.usable_sessions(raw.drop(columns=["first_kwh_requested", "first_minutes_available",
                                                        "first_input_at"]), "acn").frame
-    assert older[sessions.PLUGIN_INPUTS].isna().all().all()  # a raw table from before the columns
+    assert older[PLUGIN_INPUTS].isna().all().all()  # a raw table from before the columns
 
 
 # --- occupancy from sessions -------------------------------------------------------------------------------------
@@ -151,10 +155,10 @@ def test_the_ablation_trains_without_the_users_whole_history(real) -> None:
     user's-mean baseline is still scored (from the rows, not from the model's features)."""
     reports, acn = real
     left_out = realdata.FEATURE_GROUPS["user history (all)"]
-    kept = [f for f in sessions.FEATURES if f not in left_out]
+    kept = [f for f in FEATURES if f not in left_out]
     for model in sessions.train_session_models(reports, acn, kept):
         assert not set(model.features) & set(left_out)
-        assert sessions.BASELINE_USER in model.evaluation.baselines, model.name
+        assert BASELINE_USER in model.evaluation.baselines, model.name
 
 
 def test_availability_models_train_on_a_real_occupancy_series(real) -> None:

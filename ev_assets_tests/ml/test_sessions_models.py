@@ -18,7 +18,16 @@ import pytest
 from ev_assets.lib import tables
 from ev_assets.lib.ml import session_baselines as M
 from ev_assets.lib.ml import sessions as S
-from ev_assets.lib.ml.core import REGRESSION_METRICS, InsufficientData
+from ev_assets.lib.ml.core import REGRESSION_METRICS, InsufficientData, TrainedModel
+from ev_assets.lib.ml.sessions.data import DATASET_CODE, DATASET_LABEL
+from ev_assets.lib.ml.sessions.features import CODES, FEATURES
+from ev_assets.lib.ml.sessions.training import (
+    BASELINE_GLOBAL,
+    BASELINE_USER,
+    BASELINE_USER_MEDIAN,
+    BASELINE_USER_WEEKDAY,
+    MIN_SESSIONS,
+)
 from ev_assets.lib.sources.sessions import parse
 from ev_assets_tests.fixtures.synthetic import synthetic_acn, synthetic_reports
 
@@ -41,7 +50,7 @@ def raw(shared_data: Path) -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def models(raw) -> dict[str, S.TrainedModel]:
+def models(raw) -> dict[str, TrainedModel]:
     return {m.name: m for m in S.train_session_models(raw["session_reports"], raw["acn_sessions"])}
 
 
@@ -55,7 +64,7 @@ def test_both_models_train_on_the_real_files_with_finite_metrics(models, raw) ->
     assert list(models) == NAMES
     for model in models.values():
         assert model.task == "regression" and model.evaluation.primary == "mae"
-        assert list(model.test_X.columns) == model.features == S.FEATURES
+        assert list(model.test_X.columns) == model.features == FEATURES
         assert len(model.test_X) == len(model.test_y) > 1000 and model.train_rows > 5000
         assert set(model.test_X["dataset"]) == {0, 1}  # Norway and ACN both held out
         expected = {*REGRESSION_METRICS, *(f"{m}_{d}" for m in REGRESSION_METRICS for d in ("norway", "acn"))}
@@ -63,7 +72,7 @@ def test_both_models_train_on_the_real_files_with_finite_metrics(models, raw) ->
             assert set(scores) == expected
             assert all(math.isfinite(v) for v in scores.values()), scores
         assert set(model.evaluation.baselines) == set(model.test_baselines) == {
-            S.BASELINE_USER_MEDIAN, S.BASELINE_USER_WEEKDAY, S.BASELINE_USER, S.BASELINE_GLOBAL}
+            BASELINE_USER_MEDIAN, BASELINE_USER_WEEKDAY, BASELINE_USER, BASELINE_GLOBAL}
         assert set(model.test_baselines) == set(model.evaluation.baselines)
         assert np.isfinite(model.predict(model.test_X)).all()
         assert model.params["num_threads"] == 2 and model.params["num_boost_round"] >= 1
@@ -87,7 +96,7 @@ def test_both_models_train_on_the_real_files_with_finite_metrics(models, raw) ->
 def test_the_test_split_is_later_than_the_training_split_in_each_dataset(models, features) -> None:
     model = models["session_energy_kwh"]
     train_rows = 0
-    for dataset, code in S.DATASET_CODE.items():
+    for dataset, code in DATASET_CODE.items():
         splits = {k.removeprefix(f"{dataset}_"): pd.Timestamp(v) for k, v in model.splits.items()
                   if k.startswith(f"{dataset}_")}
         assert splits["train_start"] < splits["valid_start"] < splits["test_start"] <= splits["test_end"]
@@ -162,14 +171,14 @@ def test_the_user_mean_baseline_is_the_history_feature_with_the_train_mean_as_fa
     model = models["session_duration_h"]
     X, y = model.test_X, model.test_y
     train_mean = {}
-    for dataset, code in S.DATASET_CODE.items():
+    for dataset, code in DATASET_CODE.items():
         rows = features[features["dataset"] == dataset]
         train_mean[code] = rows.loc[rows["plugin_utc"] < pd.Timestamp(model.splits[f"{dataset}_valid_start"]),
                                     "duration_h"].mean()
     fallback = X["dataset"].map(train_mean)
     user = X["user_mean_duration_h_before"].fillna(fallback)
-    assert model.evaluation.baselines[S.BASELINE_USER]["mae"] == pytest.approx((user - y).abs().mean())
-    assert model.evaluation.baselines[S.BASELINE_GLOBAL]["mae"] == pytest.approx((fallback - y).abs().mean())
+    assert model.evaluation.baselines[BASELINE_USER]["mae"] == pytest.approx((user - y).abs().mean())
+    assert model.evaluation.baselines[BASELINE_GLOBAL]["mae"] == pytest.approx((fallback - y).abs().mean())
     acn = (X["dataset"] == 1).to_numpy()
     assert model.evaluation.model["mae_acn"] == pytest.approx(np.abs(model.predict(X)[acn] - y[acn]).mean())
 
@@ -187,9 +196,9 @@ def test_the_median_baselines_are_the_users_earlier_ended_sessions(models, featu
         assert row["user_weekday_median_energy_kwh_before"] == pytest.approx(expected, nan_ok=True)
     # the gate judges against the strongest of the four: a median for an L1 model
     strongest = model.evaluation.strongest_baseline()
-    assert strongest in (S.BASELINE_USER_MEDIAN, S.BASELINE_USER_WEEKDAY), model.evaluation.table()
+    assert strongest in (BASELINE_USER_MEDIAN, BASELINE_USER_WEEKDAY), model.evaluation.table()
     assert model.test_groups.isin(["norway", "acn"]).all() and len(model.test_clusters) == len(model.test_y)
-    assert set(model.encodings) == set(S.CODES) and list(model.test_codes.columns) == list(S.CODES)
+    assert set(model.encodings) == set(CODES) and list(model.test_codes.columns) == list(CODES)
 
 
 def test_frames_read_back_from_duckdb_and_parquet_give_the_same_features(raw, features, tmp_path: Path) -> None:
@@ -205,7 +214,7 @@ def test_frames_read_back_from_duckdb_and_parquet_give_the_same_features(raw, fe
         con.execute(f"SELECT * FROM {tables.SCHEMA}.{name}").df().to_parquet(tmp_path / f"{name}.parquet", index=False)
         read[name] = pd.read_parquet(tmp_path / f"{name}.parquet")
     again = S.session_features(read["session_reports"], read["acn_sessions"])[0]
-    columns = ["session_id", *S.FEATURES[1:4], *HISTORY, "energy_kwh", "duration_h"]
+    columns = ["session_id", *FEATURES[1:4], *HISTORY, "energy_kwh", "duration_h"]
     pd.testing.assert_frame_equal(features[columns], again[columns], check_dtype=False)
 
 
@@ -230,24 +239,24 @@ def test_one_dataset_empty_trains_on_the_other(empty: str) -> None:
 
     assert [m.name for m in models] == NAMES
     for model in models:
-        assert set(model.test_X["dataset"]) == {S.DATASET_CODE[kept]}
+        assert set(model.test_X["dataset"]) == {DATASET_CODE[kept]}
         assert all(k.startswith(f"{kept}_") for k in model.splits)
         assert {k for k in model.evaluation.model if "_" in k} == {f"{m}_{kept}" for m in REGRESSION_METRICS}
         assert all(math.isfinite(v) for v in model.evaluation.model.values())
-        assert S.DATASET_LABEL[kept] in model.description
-        assert S.DATASET_LABEL["acn" if kept == "norway" else "norway"] not in model.description
+        assert DATASET_LABEL[kept] in model.description
+        assert DATASET_LABEL["acn" if kept == "norway" else "norway"] not in model.description
         assert abs(len(model.test_X) - 60) <= 1 and abs(model.train_rows - 195) <= 1  # 20 % test, 15 % valid
 
 
 def test_a_dataset_with_too_few_sessions_is_left_out_and_said_so() -> None:
     models = S.train_session_models(synthetic_reports(40), synthetic_acn(300))
     for model in models:
-        assert set(model.test_X["dataset"]) == {S.DATASET_CODE["acn"]}
-        assert f"Norway (session reports) left out: 40 usable sessions, fewer than {S.MIN_SESSIONS}" in model.limits
+        assert set(model.test_X["dataset"]) == {DATASET_CODE["acn"]}
+        assert f"Norway (session reports) left out: 40 usable sessions, fewer than {MIN_SESSIONS}" in model.limits
 
 
 def test_too_few_sessions_raise_insufficient_data_with_the_reason() -> None:
-    with pytest.raises(InsufficientData, match=rf"at least {S.MIN_SESSIONS} usable sessions.*Norway \(session reports\): "
+    with pytest.raises(InsufficientData, match=rf"at least {MIN_SESSIONS} usable sessions.*Norway \(session reports\): "
                                                 r"40 sessions received, 40 usable"):
         S.train_session_models(synthetic_reports(40), tables.frame("acn_sessions"))
     with pytest.raises(InsufficientData, match="0 sessions received"):

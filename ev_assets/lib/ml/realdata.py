@@ -26,6 +26,8 @@ import pandas as pd
 from ev_assets.lib.ml import compare, sessions
 from ev_assets.lib.ml import session_baselines as medians
 from ev_assets.lib.ml.core import TrainedModel, smape
+from ev_assets.lib.ml.sessions.data import DATASET_CODE, PLUGIN_INPUTS
+from ev_assets.lib.ml.sessions.features import FEATURES, HISTORY_MEDIANS
 from ev_assets.lib.sources.sessions import parse
 
 NORWAY_FILE = Path("norway") / "Dataset 1_EV charging reports.csv"
@@ -45,12 +47,12 @@ PUBLISHED_CAVEATS = (
 
 # Feature groups measured by the ablation (each left out in turn).
 FEATURE_GROUPS = {
-    "plug-in user input (ACN)": sessions.PLUGIN_INPUTS,
+    "plug-in user input (ACN)": PLUGIN_INPUTS,
     "calendar (hour, weekday, holiday)": ["plugin_hour", "plugin_weekday", "is_holiday"],
     "holiday flag": ["is_holiday"],
-    "user history medians": sessions.HISTORY_MEDIANS,
+    "user history medians": HISTORY_MEDIANS,
     "user history (all)": ["user_sessions_before", "user_mean_energy_kwh_before", "user_mean_duration_h_before",
-                           "days_since_user_previous", *sessions.HISTORY_MEDIANS],
+                           "days_since_user_previous", *HISTORY_MEDIANS],
 }
 
 
@@ -107,14 +109,14 @@ def judge_sessions(reports: pd.DataFrame, acn: pd.DataFrame, n_boot: int = compa
         codes = model.test_X["dataset"].to_numpy()
         returning = model.test_X["user_sessions_before"].to_numpy() > 0
         result = {"train_rows": model.train_rows, "splits": model.splits, "datasets": {}}
-        for dataset, code in sessions.DATASET_CODE.items():
+        for dataset, code in DATASET_CODE.items():
             rows = codes == code
             if rows.any():
                 result["datasets"][dataset] = {"all": judge(model, rows, n_boot),
                                                "returning users": judge(model, rows & returning, n_boot)}
         result["published_smape"] = PUBLISHED["smape"][model.name]
         if model.interval is not None:
-            names = {str(code): dataset for dataset, code in sessions.DATASET_CODE.items()}
+            names = {str(code): dataset for dataset, code in DATASET_CODE.items()}
             result["interval_80"] = {"coverage": {names.get(k, k): v for k, v in model.interval.coverage.items()},
                                      "mean_width": model.interval.width}
         out["models"][model.name] = result
@@ -130,7 +132,7 @@ def feature_ablation(reports: pd.DataFrame, acn: pd.DataFrame, full: list[Traine
     out: dict = {}
     by_name = {m.name: m for m in full}
     for group, columns in FEATURE_GROUPS.items():
-        kept = [f for f in sessions.FEATURES if f not in columns]
+        kept = [f for f in FEATURES if f not in columns]
         out[group] = {}
         for reduced in sessions.train_session_models(reports, acn, kept):
             model = by_name[reduced.name]
@@ -138,7 +140,7 @@ def feature_ablation(reports: pd.DataFrame, acn: pd.DataFrame, full: list[Traine
             with_group = compare.absolute_errors(y, model.predict(model.test_X))
             without = compare.absolute_errors(y, reduced.predict(reduced.test_X))
             out[group][reduced.name] = {}
-            for dataset, code in sessions.DATASET_CODE.items():
+            for dataset, code in DATASET_CODE.items():
                 rows = model.test_X["dataset"].to_numpy() == code
                 if rows.any():
                     out[group][reduced.name][dataset] = {

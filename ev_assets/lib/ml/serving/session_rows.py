@@ -13,6 +13,8 @@ import pandas as pd
 
 from ev_assets.lib.ml import sessions
 from ev_assets.lib.ml.serving.base import NotFound, NotReady, Unprocessable, _inputs
+from ev_assets.lib.ml.sessions import data as session_data
+from ev_assets.lib.ml.sessions.features import add_calendar, add_history, encode, vocabularies_of
 
 
 @dataclass
@@ -35,8 +37,8 @@ class SessionHistory:
             if len(found):
                 parts.append(found)
             if raw is not None and len(raw) and "user_id" in raw.columns:
-                user = sessions._text(raw["user_id"])
-                zone = sessions._zones(raw, dataset)
+                user = session_data._text(raw["user_id"])
+                zone = session_data._zones(raw, dataset)
                 prefix = "norway:" if dataset == "norway" else "acn:user:"
                 for key, tz in zip(user, zone):
                     if key is not None:
@@ -49,16 +51,16 @@ class SessionHistory:
 
 
 def history_key(dataset: str, user_id: str) -> str:
-    """The key `sessions._norway` / `sessions._acn` give a session with this user id."""
+    """The key `sessions.data._norway` / `_acn` give a session with this user id."""
     return f"norway:{user_id}" if dataset == "norway" else f"acn:user:{user_id}"
 
 
 def session_vocabularies(history: SessionHistory, params: dict[str, str]) -> dict[str, dict[str, int]]:
     """The integer codes a session champion was trained with, rebuilt from its training rows: per trained dataset,
     the usable sessions that plugged in before `split_<dataset>_valid_start` (the champion's run params), as
-    `sessions._split` / `core.time_split` cut them; coded by `sessions.vocabularies_of` as in training."""
+    `sessions.training._split` / `core.time_split` cut them; coded by `vocabularies_of` as in training."""
     parts = []
-    for dataset in sessions.DATASETS:
+    for dataset in session_data.DATASETS:
         start = params.get(f"split_{dataset}_valid_start")
         frame = history.usable.get(dataset)
         if start is None or frame is None or frame.empty:
@@ -67,7 +69,7 @@ def session_vocabularies(history: SessionHistory, params: dict[str, str]) -> dic
     if not parts:
         raise NotReady("the session champion records no training split (split_<dataset>_valid_start) that the "
                        "session feature set can rebuild its codes from: retrain (ml_job)")
-    return sessions.vocabularies_of(pd.concat(parts, ignore_index=True))
+    return vocabularies_of(pd.concat(parts, ignore_index=True))
 
 
 @dataclass
@@ -103,7 +105,7 @@ def session_features(history: SessionHistory, vocabularies: dict[str, dict[str, 
         user_type = user_type if user_type is not None else latest["user_type"]
     start = pd.Timestamp(plug_in_at).tz_convert("UTC")
     end = start + pd.Timedelta(minutes=1)
-    zone = history.zones.get(key, sessions.DEFAULT_TZ[dataset])
+    zone = history.zones.get(key, session_data.DEFAULT_TZ[dataset])
     if dataset == "norway":
         raw = pd.DataFrame({"session_id": ["request"], "garage_id": [site_id], "user_id": [user_id],
                             "user_type": [user_type], "plugin_at": [start], "plugout_at": [end], "energy_kwh": [0.0],
@@ -120,8 +122,8 @@ def session_features(history: SessionHistory, vocabularies: dict[str, dict[str, 
         raise Unprocessable("the plug-in time cannot be read as a session start")
     request = request.assign(dataset=dataset)
     frame = pd.concat([past, request], ignore_index=True) if past is not None and len(past) else request
-    frame = sessions.add_calendar(sessions.add_history(frame))
-    coded = sessions.encode(frame.iloc[[-1]], vocabularies)
+    frame = add_calendar(add_history(frame))
+    coded = encode(frame.iloc[[-1]], vocabularies)
     missing = [f for f in features if f not in coded.columns]
     if missing:
         raise NotReady(f"the champion needs features the session features lack ({', '.join(missing)}): retrain")
