@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from ev_assets.api.deps import get_settings
-from ev_assets.api.kpis.common import DATA_AS_OF_HEADER, ErrorBody
+from ev_assets.api.responses import DATA_AS_OF_HEADER, ErrorBody
 from ev_assets.lib import predlog
 from ev_assets.lib.live import store
 from ev_assets.lib.vocabulary import OCCUPIED, OUT_OF_ORDER, spoken  # the status groups of the features too

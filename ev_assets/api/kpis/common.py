@@ -10,9 +10,9 @@ from typing import Iterator
 
 import duckdb
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
 
 from ev_assets.api.deps import get_snapshot
+from ev_assets.api.responses import DATA_AS_OF_HEADER, error_response
 from ev_assets.lib import predlog, snapshot
 from ev_assets.lib.kpis.common import InvalidRequest, KpiUnavailable, UnknownEntity, check_range
 
@@ -29,27 +29,19 @@ RELIABILITY = "KPIs: reliability"
 
 
 # --- errors and common parameters ----------------------------------------------------------------------------
-class ErrorBody(BaseModel):
-    detail: str = Field(description="What went wrong, and what to do about it.")
-
-
-def _error(description: str) -> dict:
-    return {"model": ErrorBody, "description": description}
-
-
-E400_RANGE = _error(
+E400_RANGE = error_response(
     "start_date or end_date is not an ISO date (YYYY-MM-DD), or start_date is after end_date."
 )
-E503 = _error(
+E503 = error_response(
     "No marts snapshot has been published yet (run `make demo` or the warehouse job), or the snapshot lacks a "
     "table this KPI reads (publish a new one)."
 )
 
 
 def _responses(*, not_found: str | None = None, bad: str | None = None) -> dict:
-    responses = {400: _error(bad) if bad else E400_RANGE, 503: E503}
+    responses = {400: error_response(bad) if bad else E400_RANGE, 503: E503}
     if not_found:
-        responses[404] = _error(not_found)
+        responses[404] = error_response(not_found)
     return responses
 
 
@@ -97,7 +89,6 @@ OPENAPI_TAGS = [
 ]
 
 
-DATA_AS_OF_HEADER = "X-Data-As-Of"
 DATA_AS_OF_RULE = (
     "Freshness: every answer carries the X-Data-As-Of header (and an object answer a `data_as_of` field): the "
     "marts snapshot's newest data time for what the route reads, i.e. the newest status poll "

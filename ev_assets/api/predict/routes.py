@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from ev_assets.api.deps import get_champions, get_settings
+from ev_assets.api.responses import DATA_AS_OF_HEADER
 from ev_assets.api.predict.schemas import (
     E409,
     ERRORS,
@@ -36,7 +37,6 @@ from ev_assets.lib.settings import Settings
 log = logging.getLogger("ev_assets.api")
 
 REQUEST_ID_HEADER = "X-Request-ID"
-DATA_AS_OF_HEADER = "X-Data-As-Of"  # on every KPI and prediction answer: the newest time of the data it used
 router = APIRouter(prefix="/predict", tags=["predict"])
 
 

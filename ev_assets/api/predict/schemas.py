@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from ev_assets.api.responses import ErrorBody, error_response
+
 Date = date  # (a field below is called `date`)
 
 # Times are ISO-8601 text in the years 2000..2099, exactly as these patterns say (the OpenAPI schema carries them,
@@ -186,10 +188,6 @@ class SessionResponse(Answered):
     duration_h: IntervalForecast
 
 
-class ErrorBody(BaseModel):
-    detail: str
-
-
 class StaleBody(ErrorBody):
     stale: bool = Field(description="Always true.")
     requested_at: datetime = Field(description="The `at` of the request (UTC).")
@@ -199,12 +197,8 @@ class StaleBody(ErrorBody):
     stale_after_s: float = Field(description="The staleness limit in seconds.")
 
 
-def _error(description: str) -> dict:
-    return {"model": ErrorBody, "description": description}
-
-
-E404 = _error("Unknown station or user (the message says which).")
-E503 = _error("No champion for the model yet, no feature set yet, a feature set that does not fit the champion, "
+E404 = error_response("Unknown station or user (the message says which).")
+E503 = error_response("No champion for the model yet, no feature set yet, a feature set that does not fit the champion, "
               "the model failing on the row, or a prediction log that cannot be written: the message says which "
               "(`make demo` builds everything).")
 E409 = {"model": StaleBody, "description": "`at` is beyond the newest data: the station's newest poll at or "
