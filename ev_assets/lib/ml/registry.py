@@ -269,7 +269,7 @@ class Registry:
         client.set_model_version_tag(trained.name, version, "heldout_sha256",
                                      heldout_hash(trained.test_X[trained.features], trained.test_y))
         if trained.description and not client.get_registered_model(trained.name).description:
-            client.update_registered_model(trained.name, description=trained.description)
+            client.update_registered_model(trained.name, description=_model_description(trained.description, version))
         client.set_tag(run_id, "registered_version", version)
         return self._registered(trained.name, version, run_id, experiment_id)
 
@@ -380,6 +380,10 @@ class Registry:
         self.client.set_registered_model_alias(name, CHAMPION, str(version))
         if previous is not None and previous != str(version):
             self.client.set_model_version_tag(name, previous, f"{GATE_TAG_PREFIX}replaced_by", str(version))
+        # the model's page describes its champion: its card's summary (held-out figures), not the first version's
+        summary = _card_summary(self.client.get_model_version(name, str(version)).description or "")
+        if summary:
+            self.client.update_registered_model(name, description=_model_description(summary, version, champion=True))
 
     # --- reading -------------------------------------------------------------------------------------
     def champion(self, name: str) -> RegisteredVersion | None:
@@ -503,6 +507,18 @@ def _folder_name(name: str) -> str:
 
 def _tag_key(key) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-/ ]+", "_", str(key)).strip()[:250] or "_"
+
+
+def _card_summary(card: str) -> str:
+    """A model card's first paragraph after its title (`TrainedModel.model_card`): what the model predicts and its
+    held-out figures."""
+    return next((p.strip() for p in card.split("\n\n") if p.strip() and not p.lstrip().startswith("#")), "")
+
+
+def _model_description(summary: str, version: str | int, champion: bool = False) -> str:
+    """The registered model's description: a version's summary, saying whose figures they are."""
+    whose = f"version {version}, the champion" if champion else f"version {version}, until a champion is promoted"
+    return f"{summary}\n\n(Figures of {whose}.)"
 
 
 def _tag_value(value) -> str:
