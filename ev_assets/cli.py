@@ -301,14 +301,26 @@ def _models(instance: dg.DagsterInstance) -> None:
             state = f"challenger (champion v{current})" if current not in (None, "none") else "challenger (no champion)"
         else:
             state = "challenger (a blocking check failed)" if evaluation or not champion_event else "challenger"
-        verdict = candidate["verdict"]
-        if not champion.get("promoted") and evaluation.get("reason"):  # the gate's word first: noise, or worse
-            verdict = f"{evaluation['reason'].split(';')[0]}; point estimate: {verdict}"
-        rows.append(f"  {name:<32} v{candidate['registered_version']:<3} {state:<28} {verdict}")
+        rows.append(f"  {name:<32} v{candidate['registered_version']:<3} {state:<28} "
+                    + (gate_words(evaluation) if evaluation else candidate["verdict"]))
     if rows:
         print(f"\nModels: {counts['trained']} trained, {counts['skipped']} skipped, {counts['promoted']} promoted "
               "(held-out test rows; candidate -> evaluation -> champion; MLflow UI: `make mlflow`):")
         print("\n".join(rows))
+
+
+def gate_words(evaluation: dict) -> str:
+    """What decided, from an evaluation's metadata: the first rival the candidate did not beat beyond noise (its
+    strongest baseline, then the champion) with the interval; when it beat both, the last one; when it beat both and
+    still was not promoted, the failed check's reason."""
+    from ev_assets.lib.ml.gate import Comparison
+
+    found = [Comparison.from_dict(d) for d in (evaluation.get("vs_strongest_baseline"), evaluation.get("vs_champion")) if d]
+    deciding = next((c for c in found if not c.better), found[-1] if found else None)
+    if deciding is None or (deciding.better and evaluation.get("decision") == "not promoted"):
+        reason = str(evaluation.get("reason", ""))
+        return reason if len(reason) <= 200 else reason[:197] + "..."
+    return deciding.words()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -224,6 +224,29 @@ def test_the_demo_prints_a_short_account(demo):
     assert lines[-1].startswith("Runs, assets and checks: `make ui`")
 
 
+def test_the_models_summary_says_what_the_gate_decided_on_not_the_point_figure():
+    """A candidate better on the point figure but not beyond noise reads as such, with its interval (it used to read
+    "beats its baselines" beside "challenger")."""
+    from ev_assets.lib.ml.gate import Comparison
+
+    def comparison(rival, difference, low, high):
+        return Comparison(rival, "brier", 0.0419, 0.0419 - difference, difference, low, high, 0.95, 450, 12, 0.0).as_dict()
+
+    noisy = {"vs_strongest_baseline": comparison("baseline: persistence", -0.007, -0.029, 0.016), "vs_champion": {},
+             "decision": "not promoted"}
+    assert cli.gate_words(noisy).startswith("not distinguishable from baseline: persistence: brier 0.0419 vs 0.0489, "
+                                            "difference -0.007 (95% CI -0.029 .. +0.016")
+    beaten = comparison("baseline: persistence", -0.007, -0.009, -0.002)
+    tie = {"vs_strongest_baseline": beaten, "vs_champion": comparison("champion v1", 0.0, 0.0, 0.0),
+           "decision": "not promoted"}
+    assert cli.gate_words(tie).startswith("not distinguishable from champion v1")
+    better = {"vs_strongest_baseline": beaten, "vs_champion": comparison("champion v1", -0.001, -0.0014, -0.0004),
+              "decision": "cleared for promotion"}
+    assert cli.gate_words(better).startswith("better than champion v1")
+    regressed = {**better, "decision": "not promoted", "reason": "no_regression failed: worse than the champion on city=bonn"}
+    assert cli.gate_words(regressed) == regressed["reason"]
+
+
 @pytest.mark.slow
 def test_the_demo_runs_are_the_jobs_runs_in_the_ui(demo):
     """The UI's job page lists the runs of its code location: runs must carry that origin (not in-process ones)."""
@@ -298,8 +321,6 @@ def test_the_demo_trains_registers_and_gates_every_model(demo):
         # the alias moved only through the champion asset, after every check of the evaluation passed
         assert (champion is not None) == event.asset_materialization.metadata["promoted"].value, name
         assert ("promoted" in line) == (champion is not None), line
-        if champion is None:  # the gate's word comes first: which check failed, and why (noise, or worse)
-            assert " failed: " in line and "point estimate: " in line, line
         promoted += champion is not None
     assert f"{promoted} promoted" in out
     # the availability champion is on the edge too, checked against LightGBM

@@ -64,6 +64,7 @@ def test_the_alias_moves_only_when_every_check_passes(data_dir, monkeypatch):
         assert evaluation["strongest_baseline"] == "baseline: base rate"
         assert evaluation["vs_strongest_baseline"]["ci_high"] < 0  # the interval excludes zero
         assert _metadata(first, "champion")["promoted"] is True
+        assert _checks(first)[models.GATE].description.startswith("passes the gate; vs the strongest baseline -")
 
         # 2. a worse candidate: the gate fails (WARN, the run succeeds), the champion asset leaves the alias
         queue.append(make_trained(NAME, rounds=1, n=5000))
@@ -78,6 +79,12 @@ def test_the_alias_moves_only_when_every_check_passes(data_dir, monkeypatch):
         assert registry.champion(NAME).version == "1"
         tags = registry.client.get_model_version(NAME, "2").tags
         assert tags["champion_gate.decision"] == "not promoted" and tags["champion_gate.check.promotion_gate"] == "failed"
+        # what stays and why, with the figures, on the champion asset and in the version's reason tag in MLflow
+        for reason in (champion["reason"], tags["champion_gate.reason"]):
+            assert reason.startswith("version 2 not promoted: version 1 stays champion; promotion_gate failed: "), reason
+            assert "does NOT beat the champion beyond noise" in reason and "95% CI" in reason, reason
+        # the check's execution history lists each run's verdict with its intervals
+        assert gate.description.startswith("does NOT pass the gate") and "vs champion v1 +" in gate.description
         assert float(tags["champion_gate.champion_ci_low"]) > 0  # worse beyond noise, recorded with its interval
 
         # 3. a better candidate whose ONNX export disagrees with LightGBM: parity fails (ERROR, blocking), the

@@ -105,6 +105,7 @@ def test_a_better_model_takes_over_and_the_margin_holds_back_a_small_gain(regist
     assert registry.decide(weak, registry.register(weak, tags={})).promoted
 
     strong = make_trained(name, rounds=60, n=5000)
+    strong.description = f"{name}: the stronger synthetic model."
     gain = weak.evaluation.model["log_loss"] - strong.evaluation.model["log_loss"]
     assert gain > 0
     # a margin of twice the relative gain: the interval cannot lie below it
@@ -119,6 +120,9 @@ def test_a_better_model_takes_over_and_the_margin_holds_back_a_small_gain(regist
     assert decision.gate.champion.high < 0  # the interval of the difference excludes zero
     assert registry.champion(name).version == "3"
     assert version_tags(registry, name, "1")["champion_gate.replaced_by"] == "3"
+    # the model's page in MLflow describes the champion, not the first version registered
+    described = registry.client.get_registered_model(name).description
+    assert described == f"{strong.description}\n\n(Figures of version 3, the champion.)", described
 
 
 def test_noise_does_not_promote(registry):

@@ -213,19 +213,23 @@ def build_evaluation_asset(name: str) -> dg.AssetsDefinition:
             "reason": reason,
             "mlflow_version": dg.MetadataValue.url(registered.version_url),
         })
-        yield _check(key, GATE, result.passed, {
+        # the check's description is what its execution history lists per run: the verdict and its intervals
+        gate_summary = "; ".join([result.reason().split("; ")[0], f"vs the strongest baseline {_interval(result.baseline)}",
+                                  *([f"vs champion v{champion_version} {_interval(result.champion)}"] if result.champion else [])])
+        yield _check(key, GATE, result.passed, gate_summary, {
             "reason": result.reason(), "metric": result.metric,
             "challenger_score": _number(result.baseline.candidate if result.baseline else None),
             "strongest_baseline": result.baseline.rival if result.baseline else "none",
             "baseline_ci": _interval(result.baseline), "champion_version": champion_version or "none",
             "champion_score": _number(result.champion.rival_score if result.champion else None),
             "champion_ci": _interval(result.champion), "champion_scored": note})
-        yield _check(key, NO_REGRESSION, not result.regressions, {
+        yield _check(key, NO_REGRESSION, not result.regressions, _short(result.regression_reason()), {
             "reason": result.regression_reason(), "groups": dg.MetadataValue.json(
                 {g: {"difference": c.difference, "ci_low": c.low, "ci_high": c.high, "worse": c.worse}
                  for g, c in result.groups.items()})})
         if parity is not None:
-            yield dg.AssetCheckResult(asset_key=key, check_name=PARITY, passed=parity.parity_ok, metadata={
+            yield dg.AssetCheckResult(asset_key=key, check_name=PARITY, passed=parity.parity_ok,
+                                      description=verdict.reasons[PARITY], metadata={
                 "path": dg.MetadataValue.path(str(parity.path)), "bytes": parity.bytes,
                 "max_abs_diff": float(parity.max_abs_diff), "rows": parity.n_rows,
                 "tolerance": dg.MetadataValue.json(parity.tolerance)})  # a failure is an ERROR: it blocks
@@ -253,9 +257,10 @@ def build_champion_asset(name: str) -> dg.AssetsDefinition:
                 target = settings.onnx_dir / f"{name}.onnx"
                 shutil.copyfile(verdict.onnx_path, target)
             reason = f"version {registered.version} passed {', '.join(verdict.checks)}: promoted"
-        else:
-            reason = (f"version {registered.version} not promoted ({'; '.join(f'{c} failed' for c in failed)}): "
-                      + (f"version {previous.version} stays champion" if previous else "no champion yet"))
+        else:  # what stays, then why: each failed check with its figures (the version's reason tag keeps them)
+            reason = (f"version {registered.version} not promoted: "
+                      + (f"version {previous.version} stays champion" if previous else "no champion yet") + "; "
+                      + "; ".join(f"{c} failed: {verdict.reasons.get(c, 'no reason recorded')}" for c in failed))
         store.record(registered, {f"{GATE_TAG_PREFIX}decision": "promoted" if promoted else "not promoted",
                                   f"{GATE_TAG_PREFIX}decided_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
                                   **({} if promoted else {f"{GATE_TAG_PREFIX}reason": reason})})
@@ -280,10 +285,14 @@ def onnx_export(settings: Settings, trained: TrainedModel, version: str):
     return export.to_onnx(trained, settings.onnx_dir / "candidates" / f"{trained.name}-v{version}.onnx")
 
 
-def _check(key: dg.AssetKey, name: str, passed: bool, metadata: dict) -> dg.AssetCheckResult:
+def _check(key: dg.AssetKey, name: str, passed: bool, description: str, metadata: dict) -> dg.AssetCheckResult:
     # not better is a normal outcome (WARN: the run succeeds); the champion asset reads the verdict
-    return dg.AssetCheckResult(asset_key=key, check_name=name, passed=passed, metadata=metadata,
+    return dg.AssetCheckResult(asset_key=key, check_name=name, passed=passed, metadata=metadata, description=description,
                                severity=dg.AssetCheckSeverity.ERROR if passed else dg.AssetCheckSeverity.WARN)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _interval(comparison) -> str:

@@ -62,6 +62,12 @@ class Comparison:
                 f"{self.difference:+.4g} ({self.confidence:.0%} CI {self.low:+.4g} .. {self.high:+.4g}{margin}; "
                 f"{self.rows:,} rows in {self.clusters:,} clusters)")
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Comparison":
+        """The comparison again from `as_dict` (e.g. an evaluation's metadata)."""
+        return cls(d["rival"], d["metric"], d["candidate"], d["rival_score"], d["difference"], d["ci_low"], d["ci_high"],
+                   d["confidence"], d["rows"], d["clusters"], d["margin"])
+
     def as_dict(self) -> dict:
         return {"rival": self.rival, "metric": self.metric, "candidate": self.candidate, "rival_score": self.rival_score,
                 "difference": self.difference, "ci_low": self.low, "ci_high": self.high, "confidence": self.confidence,

@@ -94,6 +94,18 @@ def _tag_value(value) -> str:
     return str(value)[:_MAX_TAG_VALUE]
 
 
+def _card_summary(card: str) -> str:
+    """A model card's first paragraph after its title (`TrainedModel.model_card`): what the model predicts and its
+    held-out figures."""
+    return next((p.strip() for p in card.split("\n\n") if p.strip() and not p.lstrip().startswith("#")), "")
+
+
+def _model_description(summary: str, version: str | int, champion: bool = False) -> str:
+    """The registered model's description: a version's summary, saying whose figures they are."""
+    whose = f"version {version}, the champion" if champion else f"version {version}, until a champion is promoted"
+    return f"{summary}\n\n(Figures of {whose}.)"
+
+
 def _param_value(value) -> str:
     if isinstance(value, str):
         text = value

@@ -28,6 +28,8 @@ from ev_assets.lib.ml.registry.records import (
     GATE_TAG_PREFIX,
     Decision,
     RegisteredVersion,
+    _card_summary,
+    _model_description,
     _param_value,
     _tag_key,
     _tag_value,
@@ -181,7 +183,7 @@ class Registry:
         client.set_model_version_tag(trained.name, version, "heldout_sha256",
                                      heldout_hash(trained.test_X[trained.features], trained.test_y))
         if trained.description and not client.get_registered_model(trained.name).description:
-            client.update_registered_model(trained.name, description=trained.description)
+            client.update_registered_model(trained.name, description=_model_description(trained.description, version))
         client.set_tag(run_id, "registered_version", version)
         return self._registered(trained.name, version, run_id, experiment_id)
 
@@ -292,6 +294,10 @@ class Registry:
         self.client.set_registered_model_alias(name, CHAMPION, str(version))
         if previous is not None and previous != str(version):
             self.client.set_model_version_tag(name, previous, f"{GATE_TAG_PREFIX}replaced_by", str(version))
+        # the model's page describes its champion: its card's summary (held-out figures), not the first version's
+        summary = _card_summary(self.client.get_model_version(name, str(version)).description or "")
+        if summary:
+            self.client.update_registered_model(name, description=_model_description(summary, version, champion=True))
 
     # --- reading -------------------------------------------------------------------------------------
     def champion(self, name: str) -> RegisteredVersion | None:
