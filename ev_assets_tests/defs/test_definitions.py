@@ -86,3 +86,15 @@ def test_every_asset_written_in_a_domain_is_in_the_code_location(defs):
         for value in vars(importlib.import_module(module.name)).values():
             if isinstance(value, dg.AssetsDefinition):
                 assert set(value.keys) <= loaded, f"{module.name} defines {value.keys} outside every domain's defs"
+
+
+def test_the_models_of_a_family_are_candidates_of_one_step(defs):
+    """A family trains once per run: with a process per step (the daemon's default executor), a step per model
+    trained the whole family, backtests included, once per model."""
+    from ev_assets.defs.ml.families import FAMILIES
+    from ev_assets.defs.ml.models import key_of
+
+    graph = defs.resolve_asset_graph()
+    for family in FAMILIES:
+        steps = {graph.get(key_of(name, "candidate")).assets_def.node_def.name for name in family.models}
+        assert steps == {f"{family.feature_set}_candidates"}, family.feature_set

@@ -21,7 +21,6 @@ NAME = "station_available_60min"  # one of the models exported to ONNX: it has t
 
 
 def _run(assets, data_dir, instance):
-    models._TRAINED.clear()  # the next run trains again (the feature set did not change)
     return dg.materialize(assets, instance=instance, raise_on_error=False, resources={
         "ev_config": EvConfig(data_dir=str(data_dir)), "model_registry": ModelRegistry(data_dir=str(data_dir))})
 
@@ -48,7 +47,7 @@ def test_the_alias_moves_only_when_every_check_passes(data_dir, monkeypatch):
     folder = data_dir / "ml" / "features" / "synthetic_features"
     folder.mkdir(parents=True)
     pd.DataFrame({"x": [1]}).to_parquet(folder / "features.parquet")
-    assets = [models.build_candidate_asset(family, NAME), models.build_evaluation_asset(NAME),
+    assets = [models.build_candidates_asset(family, [NAME]), models.build_evaluation_asset(NAME),
               models.build_champion_asset(NAME)]
     registry = Registry(data_dir / "mlflow")
     onnx = data_dir / "ml" / "onnx" / f"{NAME}.onnx"
@@ -121,7 +120,7 @@ def test_too_little_history_skips_the_candidate_and_everything_after_it(data_dir
     from ev_assets.defs.ml.families import FAMILIES
 
     family = next(f for f in FAMILIES if "session_energy_kwh" in f.models)
-    assets = [models.build_candidate_asset(family, "session_energy_kwh"),
+    assets = [models.build_candidates_asset(family, ["session_energy_kwh"]),
               models.build_evaluation_asset("session_energy_kwh"), models.build_champion_asset("session_energy_kwh")]
     with dg.DagsterInstance.ephemeral() as instance:
         result = _run(assets, data_dir, instance)

@@ -1,7 +1,8 @@
 """The model lifecycle as assets, three per model `<name>` (in the shape of Dagster's project_ml example):
 
 - `ml/<name>_candidate`: trained on its family's feature set and registered in MLflow as a new version, WITHOUT
-  the `champion` alias. Check `enough_history` (WARN, `skipped`) says why when there was too little history.
+  the `champion` alias. Check `enough_history` (WARN, `skipped`) says why when there was too little history. The
+  candidates of one family are one step (`<feature set>_candidates`): the family trains once.
 - `ml/<name>_evaluation`: the candidate against all its baselines and the current champion (scored as it serves:
   its own booster and its own category codes) on the same held-out rows, with paired bootstrap intervals of the
   loss differences (lib/ml/gate.py); written to the version's MLflow tags and to the metadata. Blocking checks:
@@ -19,6 +20,7 @@ the champion asset reads the evaluation's verdict and leaves the alias alone.
 
 import shutil
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import dagster as dg
 import pandas as pd
@@ -76,23 +78,14 @@ def key_of(name: str, stage: str) -> dg.AssetKey:
     return dg.AssetKey(["ml", f"{name}_{stage}"])
 
 
-# (feature set, data root, file stamps) -> trained models: the models of a family train once per feature-set version
-_TRAINED: dict[tuple, dict[str, TrainedModel]] = {}
-
-
-def trained_model(settings: Settings, family: Family, name: str) -> TrainedModel:
-    folder = feature_dir(settings, family)
-    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.parquet")))
-    if not stamp:
+def train_family(settings: Settings, family: Family) -> dict[str, TrainedModel]:
+    """Every model of `family`, trained on its feature set, with backtests and importance in their cards."""
+    if not any(feature_dir(settings, family).glob("*.parquet")):
         raise InsufficientData(f"feature set {family.feature_set} is empty: materialize ml/{family.feature_set} first")
-    key = (family.feature_set, str(settings.data_dir), stamp)
-    if key not in _TRAINED:
-        _TRAINED.clear()  # one family's models at a time in memory
-        frames = read_feature_set(settings, family)
-        models = family.train(frames, settings)
-        describe_models(models, family, frames, settings)
-        _TRAINED[key] = {model.name: model for model in models}
-    return _TRAINED[key][name]
+    frames = read_feature_set(settings, family)
+    models = family.train(frames, settings)
+    describe_models(models, family, frames, settings)
+    return {model.name: model for model in models}
 
 
 def describe_models(models: list[TrainedModel], family: Family, frames: dict, settings: Settings) -> None:
@@ -108,49 +101,57 @@ def describe_models(models: list[TrainedModel], family: Family, frames: dict, se
         importance.attach(model)
 
 
-def build_candidate_asset(family: Family, name: str) -> dg.AssetsDefinition:
-    key = key_of(name, "candidate")
+def build_candidates_asset(family: Family, names: Sequence[str] | None = None) -> dg.AssetsDefinition:
+    """The candidates of a family's models (all, or `names`) as one step: the family trains once, whichever executor
+    runs the step (a step per model would train the whole family, backtests included, once per model)."""
+    names = list(names or family.models)
+    keys = {name: key_of(name, "candidate") for name in names}
 
     @dg.multi_asset(
-        name=f"{name}_candidate",
+        name=f"{family.feature_set}_candidates",
         deps=[dg.AssetKey(["ml", family.feature_set])],
-        outs={key.to_python_identifier(): dg.AssetOut(
-            key=key, group_name="ml", kinds={"lightgbm", "mlflow"}, is_required=False,  # too little data: none
+        outs={keys[name].to_python_identifier(): dg.AssetOut(
+            key=keys[name], group_name="ml", kinds={"lightgbm", "mlflow"}, is_required=False,  # too little data: none
             description=f"Candidate `{name}`: LightGBM trained on ml/{family.feature_set}, registered in MLflow as a "
-                        "new version without the `champion` alias.")},
-        check_specs=[dg.AssetCheckSpec(TRAINED, asset=key, description=DESCRIPTIONS[TRAINED])],
+                        "new version without the `champion` alias.") for name in names},
+        check_specs=[dg.AssetCheckSpec(TRAINED, asset=keys[name], description=DESCRIPTIONS[TRAINED]) for name in names],
+        can_subset=True,
     )
-    def candidate(context: dg.AssetExecutionContext, ev_config: EvConfig, model_registry: ModelRegistry):
+    def candidates(context: dg.AssetExecutionContext, ev_config: EvConfig, model_registry: ModelRegistry):
         settings = ev_config.settings()
+        selected = [name for name in names if keys[name] in context.selected_asset_keys]
         try:
-            trained = trained_model(settings, family, name)
+            trained_models = train_family(settings, family)
         except InsufficientData as exc:
             # too little history is not a failure of the run: no candidate, the check says what is missing (WARN:
             # it blocks nothing), and the champion, if any, stays
-            context.log.warning(f"{name} skipped: too little history: {exc}")
-            yield dg.AssetCheckResult(asset_key=key, check_name=TRAINED, passed=False,
-                                      severity=dg.AssetCheckSeverity.WARN,
-                                      metadata={"skipped": True, "reason": f"too little history: {exc}"})
+            for name in selected:
+                context.log.warning(f"{name} skipped: too little history: {exc}")
+                yield dg.AssetCheckResult(asset_key=keys[name], check_name=TRAINED, passed=False,
+                                          severity=dg.AssetCheckSeverity.WARN,
+                                          metadata={"skipped": True, "reason": f"too little history: {exc}"})
             return
         tags = {"dagster_run_id": context.run_id, "feature_set": family.feature_set,
                 **{f"input.{k}": v for k, v in input_versions(context, (f"ml/{family.feature_set}", *family.inputs)).items()}}
-        registered = model_registry.store().register(trained, tags=tags)
-        context.log.info(f"{name}: candidate version {registered.version} registered; {trained.evaluation.verdict()}")
-        yield dg.Output(Candidate(trained, registered), output_name=key.to_python_identifier(), metadata={
-            "registered_version": registered.version,
-            "mlflow_run": dg.MetadataValue.url(registered.run_url),
-            "mlflow_version": dg.MetadataValue.url(registered.version_url),
-            "verdict": trained.evaluation.verdict(),
-            "train_rows": trained.train_rows,
-            "test_rows": len(trained.test_y),
-            "splits": dg.MetadataValue.json(trained.splits),
-            "features": dg.MetadataValue.json(trained.features),
-            "bundled_codes": dg.MetadataValue.json(sorted(trained.encodings)),
-        })
-        yield dg.AssetCheckResult(asset_key=key, check_name=TRAINED, passed=True,
-                                  metadata={"skipped": False, "registered_version": registered.version})
+        for name in selected:
+            trained, key = trained_models[name], keys[name]
+            registered = model_registry.store().register(trained, tags=tags)
+            context.log.info(f"{name}: candidate version {registered.version} registered; {trained.evaluation.verdict()}")
+            yield dg.Output(Candidate(trained, registered), output_name=key.to_python_identifier(), metadata={
+                "registered_version": registered.version,
+                "mlflow_run": dg.MetadataValue.url(registered.run_url),
+                "mlflow_version": dg.MetadataValue.url(registered.version_url),
+                "verdict": trained.evaluation.verdict(),
+                "train_rows": trained.train_rows,
+                "test_rows": len(trained.test_y),
+                "splits": dg.MetadataValue.json(trained.splits),
+                "features": dg.MetadataValue.json(trained.features),
+                "bundled_codes": dg.MetadataValue.json(sorted(trained.encodings)),
+            })
+            yield dg.AssetCheckResult(asset_key=key, check_name=TRAINED, passed=True,
+                                      metadata={"skipped": False, "registered_version": registered.version})
 
-    return candidate
+    return candidates
 
 
 def build_evaluation_asset(name: str) -> dg.AssetsDefinition:
@@ -306,8 +307,7 @@ def _number(value) -> float:
 
 
 model_assets = [
-    asset
-    for family in FAMILIES
-    for name in family.models
-    for asset in (build_candidate_asset(family, name), build_evaluation_asset(name), build_champion_asset(name))
+    *(build_candidates_asset(family) for family in FAMILIES),
+    *(asset for family in FAMILIES for name in family.models
+      for asset in (build_evaluation_asset(name), build_champion_asset(name))),
 ]
