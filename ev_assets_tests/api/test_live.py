@@ -277,11 +277,11 @@ def test_availability_uses_the_latest_live_poll(root, live_service):
 
 
 def test_the_dashboard_forecast_uses_the_same_live_row_as_the_service(root, live_service):
-    from ev_assets.dashboard import data
+    from ev_assets.dashboard import ml
 
     for horizon in (10, 60):
         r = live_service.client.post("/predict/availability", json={"station_id": "S3", "horizon_minutes": horizon})
-        shown = data.forecast(root.settings, "S3")[horizon]
+        shown = ml.forecast(root.settings, "S3")[horizon]
         assert shown["features_from"] == "live"
         assert shown["features_at"] == pd.Timestamp(r.json()["features_at"])
         assert shown["probability"] == pytest.approx(r.json()["probability_available"], abs=1e-12)
