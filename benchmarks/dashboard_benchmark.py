@@ -70,10 +70,10 @@ def time_pages(data_dir: Path, station: str, runs: int, period: str = "Last 7 da
         cold, errors = visit(page, station if page == "station" else None, period)
         # The first visit starts loading the models in a background thread, which slows whatever runs beside it
         # (the GIL): the warm figures are taken once it has finished.
-        from ev_assets.dashboard import data
+        from ev_assets.dashboard import ml
         from ev_assets.lib.settings import Settings
 
-        data.models(Settings.from_env()).wait()
+        ml.models(Settings.from_env()).wait()
         warm = [visit(page, station if page == "station" else None, period)[0] for _ in range(runs)]
         results[page] = {"cold_s": round(cold, 3), "warm_median_s": round(statistics.median(warm), 3),
                          "warm_max_s": round(max(warm), 3), "errors": errors}

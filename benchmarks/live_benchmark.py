@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ev_assets.lib import rawstore  # noqa: E402
-from ev_assets.lib.live import messages, store  # noqa: E402
+from ev_assets.lib.live import landing, messages, store  # noqa: E402
 from ev_assets.lib.live.broker import NatsServer  # noqa: E402
 from ev_assets.lib.live.bus import NatsBus  # noqa: E402
 from ev_assets.lib.live.feeds import PollPublisher  # noqa: E402
@@ -112,7 +112,7 @@ def status_latency(factor: int, polls: int, work: Path) -> dict:
     latencies, api_latencies, cold, items, changes = [], [], None, 0, []
     with NatsServer(work / f"nats_{factor}x") as server, NatsBus(server.url) as bus:
         bus.ensure_streams()
-        store.connect_writer(settings.live_dir).close()
+        landing.connect_writer(settings.live_dir).close()
         consumer = _consumer(server.url, data_dir)
         service, base = _service(data_dir)
         publisher = PollPublisher(settings, bus)
@@ -184,7 +184,7 @@ def event_throughput(n: int, work: Path) -> dict:
             NatsBus(server.url, name="probe") as probe_bus:
         bus.ensure_streams()
         consumer = _consumer(server.url, data_dir)
-        store.connect_writer(live_dir).close()
+        landing.connect_writer(live_dir).close()
         time.sleep(1.0)  # the consumer is connected and subscribed
         done = threading.Event()
 

@@ -1,10 +1,11 @@
 """`GET /kpi/status/now...`: what the network looks like now, read from the live path's landing store.
 
 The live path (`make live`) lands every status change and charging event in `<data root>/live/landed.sqlite`
-(`ev_assets.lib.live.store`); these routes read its live state (the latest status per charging point, the newest
-poll per city, the open transactions) through a read-only connection, which sees the last committed batch and never
-blocks the consumer. Ages are measured on the live path's clock (a simulated feed may run faster than the wall
-clock). 503 while there is no live data (`make live` starts the live path).
+(`ev_assets.lib.live.landing`); these routes read its live state (the latest status per charging point, the
+newest poll per city, the open transactions) through a read-only connection (`ev_assets.lib.live.store`), which
+sees the last committed batch and never blocks the consumer. Ages are measured on the live path's clock (a
+simulated feed may run faster than the wall clock). 503 while there is no live data (`make live` starts the live
+path).
 """
 
 from __future__ import annotations

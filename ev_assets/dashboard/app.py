@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ev_assets.dashboard import data, filters
+from ev_assets.dashboard import data, filters, ml
 
 st.set_page_config(page_title="EV charging · operator dashboard", page_icon=":material/ev_station:", layout="wide")
 
@@ -40,4 +40,4 @@ filters.sidebar(settings)
 page.run()
 # The champions and the station-time features, loaded in the background once the first page is drawn (not
 # before: the loading thread would slow that page down), so the Station page finds them loaded.
-data.warm_up(settings)
+ml.warm_up(settings)

@@ -46,17 +46,17 @@ def _need_url(settings: Settings) -> str:
 
 def _clock(settings: Settings):
     from ev_assets.lib.sources import chargecloud
-    from ev_assets.lib.live import store
+    from ev_assets.lib.live import landing
     from ev_assets.lib.live.clock import LiveClock
 
-    con = store.connect_writer(settings.live_dir)
+    con = landing.connect_writer(settings.live_dir)
     try:
         if settings.mode("chargecloud") == "live":
             clock = LiveClock.real()
         else:
             start = chargecloud.floor_slot(LiveClock.real().now(), settings.poll_interval_minutes)
             clock = LiveClock.starting_at(start, settings.live_speed)
-        store.save_clock(con, clock)
+        landing.save_clock(con, clock)
     finally:
         con.close()
     return clock
@@ -78,12 +78,12 @@ def cmd_broker(settings: Settings) -> None:
 
 
 def cmd_feed(settings: Settings) -> None:
-    from ev_assets.lib.live import feeds, store
+    from ev_assets.lib.live import feeds, landing, store
     from ev_assets.lib.live.bus import NatsBus
 
     stop = threading.Event()
     _until_interrupted(stop)
-    con = store.connect_writer(settings.live_dir)
+    con = landing.connect_writer(settings.live_dir)
     clock = store.load_clock(con)
     con.close()
     with NatsBus(_need_url(settings), name="ev-feed") as bus:

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 import dagster as dg
 
 from ev_assets.cli import RANGE_END_TAG, RANGE_START_TAG, Launcher
-from ev_assets.lib.live import store
+from ev_assets.lib.live import landing, store
 from ev_assets.lib.live.clock import LiveClock
 from ev_assets.lib.settings import Settings
 from ev_assets.lib.vocabulary import POLL_GRID_MINUTES
@@ -98,9 +98,9 @@ class Driver:
 
     # --- the clock ------------------------------------------------------------------------------------------
     def set_clock(self, now: datetime) -> None:
-        con = store.connect_writer(self.settings.live_dir)
+        con = landing.connect_writer(self.settings.live_dir)
         try:
-            store.save_clock(con, LiveClock(time.time(), now, 1.0))
+            landing.save_clock(con, LiveClock(time.time(), now, 1.0))
         finally:
             con.close()
 

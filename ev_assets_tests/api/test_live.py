@@ -2,7 +2,7 @@
 polls), a 409 for a time past the newest data, the live data's age in /health, `data_as_of` on the answers, and the
 live "now" endpoints.
 
-Polls are landed straight into a landing store (`store.land`) from status changes made by the live path's own
+Polls are landed straight into a landing store (`landing.land`) from status changes made by the live path's own
 tracker (`live.changes.StatusTracker`): no broker is needed. The marts are the synthetic ones of the station model
 tests, published as a snapshot. The API tests reuse the trained champions of `service_root` (fixtures/roots.py).
 """
@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from ev_assets.api.app import create_app
 from ev_assets.lib import snapshot
-from ev_assets.lib.live import bus, changes, messages, store
+from ev_assets.lib.live import bus, changes, landing, messages, store
 from ev_assets.lib.live.clock import LiveClock
 from ev_assets.lib.ml import serving, stations
 from ev_assets_tests.fixtures.synthetic import POINTS, synthetic_marts
@@ -66,10 +66,10 @@ _seq = itertools.count(1)
 def land_polls(live_dir, polls: pd.DataFrame, events: list[dict] = (), clock: LiveClock | None = None) -> None:
     """Each poll through the live path's tracker (its changes and poll-complete markers), landed in order."""
     tracker = changes.StatusTracker()
-    writer = store.connect_writer(live_dir)
+    writer = landing.connect_writer(live_dir)
     try:
         if clock is not None:
-            store.save_clock(writer, clock)
+            landing.save_clock(writer, clock)
         empty_connectors = pd.DataFrame(columns=["poll_slot", "poll_time", "city_slug", "station_id",
                                                  "charging_point_id", "connector_id", "status"])
         for slot, rows in polls.groupby("poll_slot", sort=True):
@@ -79,9 +79,9 @@ def land_polls(live_dir, polls: pd.DataFrame, events: list[dict] = (), clock: Li
                                    status_connectors=empty_connectors, poll_log=log)
             batch = [bus.Message(bus.STATUS_STREAM, next(_seq), subject, data, msg_id)
                      for subject, data, msg_id in tracker.changes(flat)]
-            store.land(writer, batch)
+            landing.land(writer, batch)
         if events:
-            store.land(writer, [bus.Message(bus.EVENTS_STREAM, next(_seq), *messages.charging_event(e))
+            landing.land(writer, [bus.Message(bus.EVENTS_STREAM, next(_seq), *messages.charging_event(e))
                                 for e in events])
     finally:
         writer.close()
@@ -277,11 +277,11 @@ def test_availability_uses_the_latest_live_poll(root, live_service):
 
 
 def test_the_dashboard_forecast_uses_the_same_live_row_as_the_service(root, live_service):
-    from ev_assets.dashboard import data
+    from ev_assets.dashboard import ml
 
     for horizon in (10, 60):
         r = live_service.client.post("/predict/availability", json={"station_id": "S3", "horizon_minutes": horizon})
-        shown = data.forecast(root.settings, "S3")[horizon]
+        shown = ml.forecast(root.settings, "S3")[horizon]
         assert shown["features_from"] == "live"
         assert shown["features_at"] == pd.Timestamp(r.json()["features_at"])
         assert shown["probability"] == pytest.approx(r.json()["probability_available"], abs=1e-12)

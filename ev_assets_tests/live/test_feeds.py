@@ -81,7 +81,7 @@ def test_a_replayed_event_log_lands_like_the_batch_parser_reads_it(tmp_path, dat
     import gzip
     import json
 
-    from ev_assets.lib.live import store
+    from ev_assets.lib.live import landing
     from ev_assets.lib.live.bus import EVENTS_STREAM, Message
     from ev_assets.lib.live.feeds import replay_feed
     from ev_assets.lib.sources.sessions import parse
@@ -94,8 +94,8 @@ def test_a_replayed_event_log_lands_like_the_batch_parser_reads_it(tmp_path, dat
     feed = replay_feed([plain, packed])
     bus = FlakyBus()
     feed.publish_due(bus, datetime(2100, 1, 1, tzinfo=timezone.utc))  # a replay: everything is due
-    con = store.connect_writer(data_dir / "live")
-    landed = store.land(con, [Message(EVENTS_STREAM, i + 1, subject, data, msg_id)
+    con = landing.connect_writer(data_dir / "live")
+    landed = landing.land(con, [Message(EVENTS_STREAM, i + 1, subject, data, msg_id)
                               for i, (subject, data, msg_id) in enumerate(bus.stored)])
     assert landed.events == 12 and landed.quarantined == 1
     batch = pd.concat([parse("charging_events", p.name, p.read_bytes()).table for p in (plain, packed)])

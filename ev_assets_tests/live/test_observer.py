@@ -10,7 +10,7 @@ import dagster as dg
 
 from ev_assets.defs import live as live_defs
 from ev_assets.lib.sources import chargecloud
-from ev_assets.lib.live import changes, messages, store
+from ev_assets.lib.live import changes, landing, messages, store
 from ev_assets.lib.live.clock import LiveClock
 from ev_assets.lib.settings import Settings
 from ev_assets.lib.live.bus import EVENTS_STREAM, STATUS_STREAM, Message
@@ -27,7 +27,7 @@ def _land_poll_and_events(live_dir, first_seq: int = 1) -> None:
     outgoing += [messages.charging_event(e) for e in events(25)]
     batch = [Message(STATUS_STREAM if subject.startswith("ev.status") else EVENTS_STREAM, first_seq + i, subject,
                      data, msg_id) for i, (subject, data, msg_id) in enumerate(outgoing)]
-    store.land(store.connect_writer(live_dir), batch)
+    landing.land(landing.connect_writer(live_dir), batch)
 
 
 def test_the_observer_reports_landed_data_once_with_its_age(ev_env, data_dir):
@@ -65,9 +65,9 @@ def test_live_assets_in_the_graph_with_lineage_and_freshness(defs):
 
 def test_the_freshness_check_fails_when_the_live_data_is_older_than_two_poll_intervals(ev_env, data_dir):
     _land_poll_and_events(data_dir / "live")  # the newest data: the events of 2022-01-10 ~10:15 UTC
-    con = store.connect_writer(data_dir / "live")
+    con = landing.connect_writer(data_dir / "live")
     newest = store.parse_iso(store.freshness(con).data_as_of())
-    store.save_clock(con, LiveClock.starting_at(newest + timedelta(minutes=5), 1.0))
+    landing.save_clock(con, LiveClock.starting_at(newest + timedelta(minutes=5), 1.0))
     events, cursor = live_defs.observe(Settings.from_env(), {})
     verdicts = {e.asset_key.to_user_string(): e for e in events if isinstance(e, dg.AssetCheckEvaluation)}
     assert set(verdicts) == {"live/status_now", "live/open_sessions", "live/station_energy_today"}
@@ -76,7 +76,7 @@ def test_the_freshness_check_fails_when_the_live_data_is_older_than_two_poll_int
     again, cursor = live_defs.observe(Settings.from_env(), cursor)
     assert again == []  # nothing new landed, the verdict unchanged: nothing to record
 
-    store.save_clock(con, LiveClock.starting_at(newest + timedelta(minutes=21), 1.0))  # the feed stopped
+    landing.save_clock(con, LiveClock.starting_at(newest + timedelta(minutes=21), 1.0))  # the feed stopped
     events, cursor = live_defs.observe(Settings.from_env(), cursor)
     stale = [e for e in events if isinstance(e, dg.AssetCheckEvaluation)]
     assert len(stale) == 3 and not any(e.passed for e in stale)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ev_assets.dashboard import common, data, filters
+from ev_assets.dashboard import common, filters, ml
 from ev_assets.lib.dashboard.models import drift_status, live_error, metrics_table, split_metrics
 
-MONITORED = tuple(data.AVAILABILITY_MODELS.values())  # the models with drift reports and live error
+MONITORED = tuple(ml.AVAILABILITY_MODELS.values())  # the models with drift reports and live error
 
 
 def _score(value) -> str:
@@ -84,7 +84,7 @@ def render() -> None:
     st.title("Models")
     f = filters.current()
     s = f.settings
-    holder = data.models(s)
+    holder = ml.models(s)
     if not holder.has_registry():
         st.info(f"**No model registry yet** (`{holder.root / 'mlflow.db'}`): run `make demo`, whose ML job trains "
                 "the models, judges them against their baselines and registers the champions.")

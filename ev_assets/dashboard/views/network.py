@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from ev_assets.dashboard import common, data, filters
+from ev_assets.dashboard import common, data, filters, live
 from ev_assets.lib.dashboard.formatting import fmt_age, fmt_time
 from ev_assets.lib.dashboard.network import CATEGORIES, COLORS, shares, station_now
 
@@ -70,7 +70,7 @@ def share_bars(frame: pd.DataFrame, by: str, label: str, key: str) -> None:
             c: st.column_config.NumberColumn(c, format="percent") for c in CATEGORIES})
 
 
-def freshness_line(now: data.Now) -> None:
+def freshness_line(now: live.Now) -> None:
     """"as of 10:20 UTC (14 s ago) · simulated clock, 60x", where the figures come from, and a warning when the live
     data is stale."""
     kind = "live" if now.live is not None else "marts snapshot"
@@ -88,7 +88,7 @@ def now_section() -> None:
     """The status now: the figures, the map and the shares by city and operator (redrawn every few seconds)."""
     f = filters.current()
     s = f.settings
-    now = data.status_now(s, f.city, f.operator, f.coverage)
+    now = live.status_now(s, f.city, f.operator, f.coverage)
     if now is None:
         if not common.no_snapshot(f):
             common.not_ingested("Network status", "charging-point status polls (chargecloud)")
@@ -146,7 +146,7 @@ def now_section() -> None:
     share_bars(frame, "operator_name", "operator", "operator_bars")
 
 
-@st.fragment(run_every=data.REFRESH_S)
+@st.fragment(run_every=live.REFRESH_S)
 def live_part() -> None:
     common.run(now_section)
 

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from ev_assets.dashboard import common, data, filters
+from ev_assets.dashboard import common, data, filters, live, ml
 from ev_assets.lib import snapshot
 from ev_assets.lib.dashboard.formatting import fmt_age, fmt_time
 from ev_assets.lib.dashboard.network import AVAILABLE, CATEGORIES, COLORS
@@ -23,7 +23,7 @@ from ev_assets.lib.dashboard.stations import LOCAL_TZ, TIMELINE_MAX_DAYS, busies
 KEY = "station"
 
 
-def _live_stations(f: filters.Filters, state: data.Live) -> pd.DataFrame:
+def _live_stations(f: filters.Filters, state: live.Live) -> pd.DataFrame:
     """The stations the live path knows, as the `stations` reader's frame (no names: no snapshot names them)."""
     known = state.stations()
     if f.city:
@@ -32,7 +32,7 @@ def _live_stations(f: filters.Filters, state: data.Live) -> pd.DataFrame:
                          "city_slug": known["city_slug"].fillna("–"), "operator_name": None, "operator": None})
 
 
-def _choose(f: filters.Filters, state: data.Live | None) -> str | None:
+def _choose(f: filters.Filters, state: live.Live | None) -> str | None:
     if f.snapshot_file is None:
         stations = _live_stations(f, state)
     else:
@@ -84,10 +84,10 @@ def master_data(master: dict) -> None:
 def forecast_panel(f: filters.Filters, station_id: str) -> None:
     with st.spinner("Loading the champion models…"):
         try:
-            answers = data.forecast(f.settings, station_id)
+            answers = ml.forecast(f.settings, station_id)
         except Exception as exc:  # noqa: BLE001 - a broken registry must not break the page
             answers = {h: {"error": f"the models could not be loaded ({type(exc).__name__}: {exc})"}
-                       for h in data.AVAILABILITY_MODELS}
+                       for h in ml.AVAILABILITY_MODELS}
     cols = st.columns(len(answers))
     for col, horizon in zip(cols, sorted(answers)):
         answer = answers[horizon]
@@ -130,12 +130,12 @@ def timeline(runs: pd.DataFrame):
     return fig
 
 
-def _station_now(f: filters.Filters, station_id: str) -> data.Now | None:
-    now = data.status_now(f.settings, None, None, f.coverage)
+def _station_now(f: filters.Filters, station_id: str) -> live.Now | None:
+    now = live.status_now(f.settings, None, None, f.coverage)
     if now is None:
         return None
     frame = now.frame
-    return data.Now(frame[frame["station_id"] == station_id], now.live, now.as_of, now.source, now.stale)
+    return live.Now(frame[frame["station_id"] == station_id], now.live, now.as_of, now.source, now.stale)
 
 
 def _kwh(value) -> str:
@@ -168,7 +168,7 @@ def now_panel(f: filters.Filters, station_id: str) -> None:
         return
     sessions = now.live.sessions
     sessions = sessions[sessions["station_id"].astype(str) == str(station_id)]
-    day, energy, transactions = data.live_station_today(now.live, station_id)
+    day, energy, transactions = live.live_station_today(now.live, station_id)
     stopped = transactions[transactions["stopped_at"].notna()]
     currency = ", ".join(sorted(set(stopped["currency"].dropna()))) or ""
     cols[1].metric("charging now", f"{len(sessions)} session{'' if len(sessions) == 1 else 's'}",
@@ -209,17 +209,17 @@ def equipment_panel(f: filters.Filters, station_id: str) -> None:
     st.dataframe(equipment.drop(columns=["connector_id"]), hide_index=True)
 
 
-@st.fragment(run_every=data.REFRESH_S)
+@st.fragment(run_every=live.REFRESH_S)
 def live_now(station_id: str) -> None:
     common.run(lambda: now_panel(filters.current(), station_id))
 
 
-@st.fragment(run_every=data.REFRESH_S)
+@st.fragment(run_every=live.REFRESH_S)
 def live_equipment(station_id: str) -> None:
     common.run(lambda: equipment_panel(filters.current(), station_id))
 
 
-@st.fragment(run_every=data.REFRESH_S)
+@st.fragment(run_every=live.REFRESH_S)
 def live_forecast(station_id: str) -> None:
     """The forecast follows the newest live poll while the page is open (its row is cached per poll)."""
     common.run(lambda: forecast_panel(filters.current(), station_id))
@@ -229,7 +229,7 @@ def render() -> None:
     st.title("Station")
     f = filters.current()
     s = f.settings
-    state = data.live(s)
+    state = live.live(s)
     has_snapshot = f.snapshot_file is not None and not f.error
     if state is None:
         if common.no_snapshot(f):

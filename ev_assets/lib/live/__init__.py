@@ -9,8 +9,10 @@ current. Plain logic only (no Dagster):
 - `messages`: what travels: status changes of charging points and connectors, poll-complete markers and
   OCPP-like charging events (start / meter / stop), as JSON with a stable message id.
 - `changes`: the status changes of one stored poll against the poll before it, from the batch flattener.
-- `store`: the landing store (SQLite): every message landed once (by stream sequence and message id) before it
-  is acknowledged, the live state updated in the same transaction, read by the service and the dashboard.
+- `landing`: writing the landing store (SQLite): every message landed once (by stream sequence and message id)
+  before it is acknowledged, the live state updated in the same transaction.
+- `store`: the landing store's file and its readers (read-only): the live state, its history and freshness, read
+  by the service, the dashboard and the live sensors.
 - `consumer`: the loop that fetches, lands and acknowledges.
 - `feeds`: the publishers: the poller (simulated / replay / live chargecloud) and the charging-event feed
   (simulated in real time on an accelerated clock, or replayed JSONL files).

@@ -3,7 +3,7 @@
 The simulated live feed (`make live` in simulated mode) runs its polls and events on an accelerated clock, so that
 a 10-minute poll interval passes in seconds. Everything that says how old live data is (the API's `data_as_of`
 and age, `/health`, the dashboard, the freshness checks) measures it against the same clock: the runner stores it
-in the landing store (`store.save_clock`) and readers take it from there (`store.load_clock`; real time when none
+in the landing store (`landing.save_clock`) and readers take it from there (`store.load_clock`; real time when none
 was stored).
 """
 

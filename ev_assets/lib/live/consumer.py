@@ -1,4 +1,4 @@
-"""The consumer: fetch a batch, land it (`store.land`, one transaction), then acknowledge it.
+"""The consumer: fetch a batch, land it (`landing.land`, one transaction), then acknowledge it.
 
 Acknowledging only after the batch is committed is what makes landing exactly-once in effect: a consumer killed
 between the two gets the batch again, and the store skips what it already holds. One thread per stream, each with
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ev_assets.lib.live import store
+from ev_assets.lib.live import landing
 from ev_assets.lib.live.bus import EVENTS_STREAM, STATUS_STREAM, Bus
 
 DURABLE = "lander"
@@ -24,13 +24,13 @@ Log = Callable[[str], None]
 
 @dataclass
 class ConsumerStats:
-    landed: store.Landed = field(default_factory=store.Landed)
+    landed: landing.Landed = field(default_factory=landing.Landed)
     batches: int = 0
     errors: int = 0
     last_error: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, landed: store.Landed) -> None:
+    def add(self, landed: landing.Landed) -> None:
         with self.lock:
             self.landed.add(landed)
             self.batches += 1
@@ -39,7 +39,7 @@ class ConsumerStats:
 class Consumer:
     def __init__(self, bus: Bus, live_dir: Path, streams: tuple[str, ...] = (STATUS_STREAM, EVENTS_STREAM),
                  durable: str = DURABLE, batch_size: int = 2000, fetch_timeout_s: float = 0.5,
-                 log: Log | None = None, on_landed: Callable[[str, store.Landed], None] | None = None):
+                 log: Log | None = None, on_landed: Callable[[str, landing.Landed], None] | None = None):
         self.bus, self.live_dir, self.streams, self.durable = bus, Path(live_dir), streams, durable
         self.batch_size, self.fetch_timeout_s = batch_size, fetch_timeout_s
         self.log = log or (lambda message: None)
@@ -49,7 +49,7 @@ class Consumer:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> "Consumer":
-        store.connect_writer(self.live_dir).close()  # create the schema once, before the threads race for it
+        landing.connect_writer(self.live_dir).close()  # create the schema once, before the threads race for it
         for stream in self.streams:
             thread = threading.Thread(target=self._run, args=(stream,), name=f"consume-{stream}", daemon=True)
             thread.start()
@@ -62,7 +62,7 @@ class Consumer:
             thread.join(timeout_s)
 
     def _run(self, stream: str) -> None:
-        con = store.connect_writer(self.live_dir)
+        con = landing.connect_writer(self.live_dir)
         subscription, pause = None, 0.2
         while not self.stop_event.is_set():
             try:
@@ -71,7 +71,7 @@ class Consumer:
                 batch = subscription.fetch(self.batch_size, self.fetch_timeout_s)
                 if not batch:
                     continue
-                landed = store.land(con, batch)
+                landed = landing.land(con, batch)
                 subscription.ack(batch)  # only after the commit
                 self.stats.add(landed)
                 if self.on_landed:
