@@ -9,7 +9,6 @@ live part every `REFRESH_S` seconds (`st.fragment(run_every=...)`).
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ev_assets.dashboard.data import current_snapshot, query
+from ev_assets.dashboard.data import current_snapshot, query, settings
 from ev_assets.lib import snapshot
 from ev_assets.lib.dashboard import formatting
 from ev_assets.lib.dashboard.network import live_status
@@ -26,7 +25,7 @@ from ev_assets.lib.live import store
 from ev_assets.lib.settings import Settings
 
 # how often Network now and Station redraw their live part while open (seconds; EV_DASHBOARD_REFRESH_S)
-REFRESH_S = max(float(os.environ.get("EV_DASHBOARD_REFRESH_S") or 5), 1.0)
+REFRESH_S = settings().dashboard_refresh_s
 
 
 # --- what the live path has landed -------------------------------------------------------------------------------

@@ -109,6 +109,7 @@ class Settings:
     gate_resamples: int = 1000  # bootstrap resamples of the held-out rows (by cluster: station-day, user)
     retrain_cooldown_minutes: int = 360  # after a retraining request, further breaches wait this long
     dashboard_port: int = 8501  # `make dashboard`, on serve_host
+    dashboard_refresh_s: float = 5.0  # how often Network now and Station redraw their live part (at least 1 s)
     # the tools the Makefile serves on 127.0.0.1: `make ui`, `make docs` (the dbt docs site), `make mlflow`
     dagster_ui_port: int = 3000
     docs_port: int = 8080
@@ -347,6 +348,7 @@ class Settings:
                 get, "EV_RETRAIN_COOLDOWN_MINUTES", defaults.retrain_cooldown_minutes, minimum=0
             ),
             dashboard_port=_int(get, "EV_DASHBOARD_PORT", defaults.dashboard_port, minimum=1),
+            dashboard_refresh_s=max(_float(get, "EV_DASHBOARD_REFRESH_S", defaults.dashboard_refresh_s), 1.0),
             map_tiles=(get("EV_MAP_TILES") or "").lower() in ("1", "true", "yes"),
             nats_url=get("EV_NATS_URL"),
             live_speed=_float(get, "EV_LIVE_SPEED", defaults.live_speed),
