@@ -241,6 +241,8 @@ def test_models_page_shows_champions_drift_and_the_gate(monkeypatch, modelled_ro
     assert overview.loc["station_available_60min", "drift"] == "DRIFTED"
     assert overview.loc["station_available_10min", "drift"] == "no report yet"
     assert overview.loc["session_energy_kwh", "champion"] == "none"
+    # a model without a champion has dashes where the champion's figures go (it used to show None)
+    assert list(overview.loc["session_energy_kwh", ["metric", "model score", "best baseline"]]) == ["–", "–", "–"]
     said = texts(at_)
     assert "3 of 4 features drifted (75 % > limit 50 %)" in said and "hour, weekday, lag_1" in said
     assert "No drift report yet for station_available_10min" in said

@@ -23,7 +23,8 @@ def overview_table(overview: list[dict], drift: dict[str, dict | None]) -> pd.Da
     rows = []
     for entry in overview:
         champion, newest = entry["champion"], entry["newest"]
-        row = {"model": entry["name"], "champion": f"v{champion['version']}" if champion else "none"}
+        row = {"model": entry["name"], "champion": f"v{champion['version']}" if champion else "none",
+               "metric": "–", "model score": "–", "best baseline": "–", "beats baselines": None}  # no champion: dashes
         if champion:
             model, baselines = split_metrics(champion["metrics"])
             metric = champion["primary_metric"]
