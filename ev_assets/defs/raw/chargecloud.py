@@ -115,8 +115,8 @@ def _live_publisher(context, settings: Settings):
 def _poll(context, settings: Settings, slot: datetime) -> tuple[rawstore.RawFile | None, dict, bool]:
     """(stored file, envelope, newly written) of one slot: the stored poll, or a new attempt when there is none or
     every stored attempt failed somewhere (the failed attempts stay as evidence; the best one is loaded)."""
-    key = rawstore.slot_key(slot)
-    attempts = [(raw.load(), raw) for raw in rawstore.from_settings(settings).attempts(RAW_SOURCE, key)]
+    key, store = rawstore.slot_key(slot), rawstore.from_settings(settings)
+    attempts = [(raw.load(), raw) for raw in store.attempts(RAW_SOURCE, key)]
     if attempts:
         best, envelope = _pick(attempts)
         if not chargecloud.poll_failures(envelope, slot):
@@ -128,7 +128,7 @@ def _poll(context, settings: Settings, slot: datetime) -> tuple[rawstore.RawFile
             raise
         fresh = {}  # live mode cannot ask the past again: the stored attempt stays
     if fresh:
-        raw = rawstore.from_settings(settings).write(RAW_SOURCE, key, fresh, new_attempt=True)
+        raw = store.write(RAW_SOURCE, key, fresh, new_attempt=True)
         if raw.written:
             attempts.append((fresh, raw))
     if not attempts:

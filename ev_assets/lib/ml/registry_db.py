@@ -78,10 +78,12 @@ def _folder(location: str | None) -> Path | None:
 
 
 def _sqlite_path(store_uri: str | None) -> Path | None:
-    """The file a `sqlite:///relative.db` or `sqlite:////absolute.db` store URI names (as SQLAlchemy reads it)."""
+    """The file a `sqlite:///relative.db` or `sqlite:////absolute.db` store URI names, as SQLAlchemy reads it."""
     if not store_uri or not store_uri.startswith("sqlite:///"):
         return None
-    return Path(store_uri[len("sqlite:///"):])
+    from sqlalchemy.engine import make_url
+
+    return Path(make_url(store_uri).database)
 
 
 class RegistryDB:
