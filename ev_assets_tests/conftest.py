@@ -13,6 +13,27 @@ from ev_assets_tests.fixtures.paths import DBT_PROJECT, SHARED_DATA
 
 pytest_plugins = ["ev_assets_tests.fixtures.roots", "ev_assets_tests.fixtures.s3"]
 
+# `make test` runs the tests on two pytest-xdist workers (`--dist loadgroup`): the tests of a module stay together (its
+# fixtures are built once), and so do the tests of a session-scoped data root, whatever their module.
+SHARED_ROOTS = {"demo_root": "demo_root", "service_root": "service_root", "dashboard_root": "dashboard_root",
+                "dashboard_models_root": "dashboard_root"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
+def pytest_collection_modifyitems(config, items):
+    """Each test's worker group, and the groups in the order the workers take them: the slowest first (the groups
+    with the most `slow` tests), so that no long setup starts last while the other worker idles."""
+    if config.getoption("dist", "no") == "no" and not hasattr(config, "workerinput"):
+        return
+    groups: dict[str, list] = {}
+    for item in items:
+        group = next((g for fixture, g in SHARED_ROOTS.items() if fixture in item.fixturenames),
+                     item.nodeid.split("::")[0])
+        item.add_marker(pytest.mark.xdist_group(group))
+        groups.setdefault(group, []).append(item)
+    slow = {g: sum(1 for i in tests if i.get_closest_marker("slow")) for g, tests in groups.items()}
+    items[:] = [i for g in sorted(groups, key=lambda g: (-slow[g], -len(groups[g]))) for i in groups[g]]
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
