@@ -106,12 +106,12 @@ warehouse-spark: spark
 ui: setup
 	$(RUN) dagster dev -w workspace.yaml --host 127.0.0.1 --port 3000
 
-# The Dagster UI links here (Settings.docs_url in ev_assets/lib/settings.py); browsers refuse its file:// links.
+# The Dagster UI links here (Settings.docs_url in ev_assets/lib/settings/); browsers refuse its file:// links.
 docs: $(UV)
 	@test -f "$(EV_DATA_DIR)/docs/index.html" || { echo "no docs site in $(EV_DATA_DIR)/docs: run make demo first"; exit 1; }
 	$(RUN) python -m http.server 8080 --bind 127.0.0.1 --directory "$(EV_DATA_DIR)/docs"
 
-# The MLflow UI on the data root's registry (Settings.mlflow_url in ev_assets/lib/settings.py links here).
+# The MLflow UI on the data root's registry (Settings.mlflow_url in ev_assets/lib/settings/ links here).
 mlflow: setup
 	@mkdir -p "$(abspath $(EV_DATA_DIR))/mlflow/artifacts"
 	MLFLOW_DISABLE_TELEMETRY=true $(RUN) mlflow server \

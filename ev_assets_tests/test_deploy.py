@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 import shutil
 import tomllib
+from pathlib import Path
 
 import yaml
 
+from ev_assets.lib import settings
 from ev_assets_tests.fixtures.paths import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "ev_assets" / "deploy"
@@ -39,7 +41,7 @@ def test_the_helm_values_run_this_code_location_with_the_k8s_run_launcher_on_pos
 
 def test_the_settings_config_map_names_only_settings_that_exist():
     [config_map] = _documents("k8s/settings.yaml")
-    known = set(re.findall(r'"((?:EV|OPENCHARGEMAP)_[A-Z0-9_]+)"', (REPO_ROOT / "ev_assets/lib/settings.py").read_text()))
+    known = set(re.findall(r'"((?:EV|OPENCHARGEMAP)_[A-Z0-9_]+)"', Path(settings.__file__).read_text()))
     names = set(config_map["data"]) - {"DAGSTER_HOME"}
     assert names and names <= known, f"not settings: {sorted(names - known)}"
     assert config_map["data"]["EV_EXECUTOR"] == "celery"

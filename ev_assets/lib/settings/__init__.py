@@ -12,6 +12,8 @@ from datetime import date
 from pathlib import Path
 from typing import Mapping
 
+from ev_assets.lib.settings import parse
+from ev_assets.lib.settings.parse import SettingsError
 from ev_assets.lib.vocabulary import POLL_GRID_MINUTES
 
 SOURCE_MODES = ("simulated", "replay", "live")
@@ -37,10 +39,6 @@ DEFAULT_OSM_TAGS: dict[str, list[str] | bool] = {
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-class SettingsError(ValueError):
-    """A configuration value is missing or malformed; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -282,12 +280,12 @@ class Settings:
         defaults = cls()
         sim_defaults = SimulationSettings()
         simulation = SimulationSettings(
-            seed=_int(get, "EV_SIM_SEED", sim_defaults.seed),
-            cities=_csv(get("EV_SIM_CITIES")) or sim_defaults.cities,
-            stations_per_city=_int(get, "EV_SIM_STATIONS_PER_CITY", sim_defaults.stations_per_city, minimum=1),
-            start=_date(get, "EV_SIM_START", sim_defaults.start),
-            days=_int(get, "EV_SIM_DAYS", sim_defaults.days, minimum=1),
-            demand_factor=_float(get, "EV_SIM_DEMAND_FACTOR", sim_defaults.demand_factor),
+            seed=parse.integer(get, "EV_SIM_SEED", sim_defaults.seed),
+            cities=parse.csv(get("EV_SIM_CITIES")) or sim_defaults.cities,
+            stations_per_city=parse.integer(get, "EV_SIM_STATIONS_PER_CITY", sim_defaults.stations_per_city, minimum=1),
+            start=parse.day(get, "EV_SIM_START", sim_defaults.start),
+            days=parse.integer(get, "EV_SIM_DAYS", sim_defaults.days, minimum=1),
+            demand_factor=parse.number(get, "EV_SIM_DEMAND_FACTOR", sim_defaults.demand_factor),
         )
         replay_dir = get("EV_REPLAY_DIR")
         engine = (get("EV_WAREHOUSE_ENGINE") or defaults.warehouse_engine).lower()
@@ -300,128 +298,62 @@ class Settings:
             replay_dir=Path(replay_dir).expanduser().resolve() if replay_dir else None,
             sessions_inbox=Path(inbox).expanduser().resolve() if (inbox := get("EV_SESSIONS_INBOX")) else None,
             telemetry_inbox=Path(t_inbox).expanduser().resolve() if (t_inbox := get("EV_TELEMETRY_INBOX")) else None,
-            telemetry_gap_minutes=_int(get, "EV_TELEMETRY_GAP_MINUTES", defaults.telemetry_gap_minutes, minimum=1),
-            telemetry_horizon_minutes=_int(
+            telemetry_gap_minutes=parse.integer(get, "EV_TELEMETRY_GAP_MINUTES", defaults.telemetry_gap_minutes, minimum=1),
+            telemetry_horizon_minutes=parse.integer(
                 get, "EV_TELEMETRY_HORIZON_MINUTES", defaults.telemetry_horizon_minutes, minimum=1
             ),
-            cities=_csv(get("EV_CITIES")) or defaults.cities,
-            poll_interval_minutes=_int(get, "EV_POLL_INTERVAL_MINUTES", defaults.poll_interval_minutes, minimum=1),
+            cities=parse.csv(get("EV_CITIES")) or defaults.cities,
+            poll_interval_minutes=parse.integer(get, "EV_POLL_INTERVAL_MINUTES", defaults.poll_interval_minutes, minimum=1),
             chargecloud_url=(get("EV_CHARGECLOUD_URL") or defaults.chargecloud_url).rstrip("/"),
             ocm_url=get("EV_OCM_URL") or defaults.ocm_url,
             ocm_api_key=get("OPENCHARGEMAP_API_KEY"),
             ocm_country=(get("EV_OCM_COUNTRY") or defaults.ocm_country).upper(),
-            ocm_max_results=_int(get, "EV_OCM_MAX_RESULTS", defaults.ocm_max_results, minimum=1),
-            osm_tags=_osm_tags(get("EV_OSM_TAGS")) or dict(DEFAULT_OSM_TAGS),
-            poi_radius_m=_int(get, "EV_POI_RADIUS_M", defaults.poi_radius_m, minimum=1),
-            http_timeout_s=_float(get, "EV_HTTP_TIMEOUT_S", defaults.http_timeout_s),
-            http_retries=_int(get, "EV_HTTP_RETRIES", defaults.http_retries, minimum=0),
-            http_backoff_s=_float(get, "EV_HTTP_BACKOFF_S", defaults.http_backoff_s),
+            ocm_max_results=parse.integer(get, "EV_OCM_MAX_RESULTS", defaults.ocm_max_results, minimum=1),
+            osm_tags=parse.osm_tags(get("EV_OSM_TAGS")) or dict(DEFAULT_OSM_TAGS),
+            poi_radius_m=parse.integer(get, "EV_POI_RADIUS_M", defaults.poi_radius_m, minimum=1),
+            http_timeout_s=parse.number(get, "EV_HTTP_TIMEOUT_S", defaults.http_timeout_s),
+            http_retries=parse.integer(get, "EV_HTTP_RETRIES", defaults.http_retries, minimum=0),
+            http_backoff_s=parse.number(get, "EV_HTTP_BACKOFF_S", defaults.http_backoff_s),
             duckdb_memory_limit=get("EV_DUCKDB_MEMORY_LIMIT") or defaults.duckdb_memory_limit,
             warehouse_engine=engine,
-            lake_url=_url(get, "EV_LAKE_URL"),
-            raw_url=_url(get, "EV_RAW_URL"),
+            lake_url=parse.url(get, "EV_LAKE_URL"),
+            raw_url=parse.url(get, "EV_RAW_URL"),
             s3_endpoint_url=get("EV_S3_ENDPOINT_URL"),
-            executor=_choice(get, "EV_EXECUTOR", EXECUTORS, defaults.executor),
+            executor=parse.choice(get, "EV_EXECUTOR", EXECUTORS, defaults.executor),
             celery_broker_url=get("EV_CELERY_BROKER_URL") or defaults.celery_broker_url,
             mlflow_store_uri=get("EV_MLFLOW_STORE_URI"),
             simulation=simulation,
             serve_host=get("EV_SERVE_HOST") or defaults.serve_host,
-            serve_port=_int(get, "EV_SERVE_PORT", defaults.serve_port, minimum=1),
+            serve_port=parse.integer(get, "EV_SERVE_PORT", defaults.serve_port, minimum=1),
             cors_origins=tuple(o.strip() for o in (get("EV_CORS_ORIGINS") or "").split(",") if o.strip()),
-            allowed_hosts=_csv(get("EV_ALLOWED_HOSTS")) or defaults.allowed_hosts,
-            max_body_bytes=_int(get, "EV_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1),
+            allowed_hosts=parse.csv(get("EV_ALLOWED_HOSTS")) or defaults.allowed_hosts,
+            max_body_bytes=parse.integer(get, "EV_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1),
             admin_token=get("EV_ADMIN_TOKEN"),
-            model_reload_s=_float(get, "EV_MODEL_RELOAD_S", defaults.model_reload_s),
+            model_reload_s=parse.number(get, "EV_MODEL_RELOAD_S", defaults.model_reload_s),
             predlog_fsync=(get("EV_PREDLOG_FSYNC") or "").lower() in ("1", "true", "yes"),
-            backtest_origins=_int(get, "EV_BACKTEST_ORIGINS", defaults.backtest_origins, minimum=0),
-            drift_window_hours=_int(get, "EV_DRIFT_WINDOW_HOURS", defaults.drift_window_hours, minimum=1),
-            drift_sample_rows=_int(get, "EV_DRIFT_SAMPLE_ROWS", defaults.drift_sample_rows, minimum=100),
-            drift_share_limit=_float(get, "EV_DRIFT_SHARE_LIMIT", defaults.drift_share_limit),
-            drift_reports_kept=_int(get, "EV_DRIFT_REPORTS_KEPT", defaults.drift_reports_kept, minimum=1),
-            live_brier_limit=_float(get, "EV_LIVE_BRIER_LIMIT", defaults.live_brier_limit),
-            live_error_ratio_limit=_float(get, "EV_LIVE_ERROR_RATIO_LIMIT", defaults.live_error_ratio_limit),
-            live_error_slack=_float(get, "EV_LIVE_ERROR_SLACK", defaults.live_error_slack),
-            gate_margin=_float(get, "EV_GATE_MARGIN", defaults.gate_margin),
-            gate_confidence=_float(get, "EV_GATE_CONFIDENCE", defaults.gate_confidence),
-            gate_resamples=_int(get, "EV_GATE_RESAMPLES", defaults.gate_resamples, minimum=100),
-            retrain_cooldown_minutes=_int(
+            backtest_origins=parse.integer(get, "EV_BACKTEST_ORIGINS", defaults.backtest_origins, minimum=0),
+            drift_window_hours=parse.integer(get, "EV_DRIFT_WINDOW_HOURS", defaults.drift_window_hours, minimum=1),
+            drift_sample_rows=parse.integer(get, "EV_DRIFT_SAMPLE_ROWS", defaults.drift_sample_rows, minimum=100),
+            drift_share_limit=parse.number(get, "EV_DRIFT_SHARE_LIMIT", defaults.drift_share_limit),
+            drift_reports_kept=parse.integer(get, "EV_DRIFT_REPORTS_KEPT", defaults.drift_reports_kept, minimum=1),
+            live_brier_limit=parse.number(get, "EV_LIVE_BRIER_LIMIT", defaults.live_brier_limit),
+            live_error_ratio_limit=parse.number(get, "EV_LIVE_ERROR_RATIO_LIMIT", defaults.live_error_ratio_limit),
+            live_error_slack=parse.number(get, "EV_LIVE_ERROR_SLACK", defaults.live_error_slack),
+            gate_margin=parse.number(get, "EV_GATE_MARGIN", defaults.gate_margin),
+            gate_confidence=parse.number(get, "EV_GATE_CONFIDENCE", defaults.gate_confidence),
+            gate_resamples=parse.integer(get, "EV_GATE_RESAMPLES", defaults.gate_resamples, minimum=100),
+            retrain_cooldown_minutes=parse.integer(
                 get, "EV_RETRAIN_COOLDOWN_MINUTES", defaults.retrain_cooldown_minutes, minimum=0
             ),
-            dashboard_port=_int(get, "EV_DASHBOARD_PORT", defaults.dashboard_port, minimum=1),
-            dashboard_refresh_s=max(_float(get, "EV_DASHBOARD_REFRESH_S", defaults.dashboard_refresh_s), 1.0),
+            dashboard_port=parse.integer(get, "EV_DASHBOARD_PORT", defaults.dashboard_port, minimum=1),
+            dashboard_refresh_s=max(parse.number(get, "EV_DASHBOARD_REFRESH_S", defaults.dashboard_refresh_s), 1.0),
             map_tiles=(get("EV_MAP_TILES") or "").lower() in ("1", "true", "yes"),
             nats_url=get("EV_NATS_URL"),
-            live_speed=_float(get, "EV_LIVE_SPEED", defaults.live_speed),
-            live_stale_polls=_int(get, "EV_LIVE_STALE_POLLS", defaults.live_stale_polls, minimum=1),
+            live_speed=parse.number(get, "EV_LIVE_SPEED", defaults.live_speed),
+            live_stale_polls=parse.integer(get, "EV_LIVE_STALE_POLLS", defaults.live_stale_polls, minimum=1),
         )
-
-
-def _choice(get, name: str, choices: tuple[str, ...], default: str) -> str:
-    value = (get(name) or default).lower()
-    if value not in choices:
-        raise SettingsError(f"{name}={value!r} is not one of {', '.join(choices)}")
-    return value
-
-
-def _url(get, name: str) -> str | None:
-    """A local path (made absolute) or a URL with a scheme such as s3:// or file://."""
-    raw = get(name)
-    if raw is None or "://" in raw:
-        return raw
-    return str(Path(raw).expanduser().resolve())
 
 
 def _check_mode(name: str, value: str) -> None:
     if value not in SOURCE_MODES:
         raise SettingsError(f"{name}={value!r} is not a source mode; use one of {', '.join(SOURCE_MODES)}")
-
-
-def _csv(value: str | None) -> tuple[str, ...]:
-    return tuple(v.strip().lower() for v in value.split(",") if v.strip()) if value else ()
-
-
-def _int(get, name: str, default: int, minimum: int | None = None) -> int:
-    raw = get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
-    if minimum is not None and value < minimum:
-        raise SettingsError(f"{name}={value} must be at least {minimum}")
-    return value
-
-
-def _float(get, name: str, default: float) -> float:
-    raw = get(name)
-    if raw is None:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-
-
-def _date(get, name: str, default: date) -> date:
-    raw = get(name)
-    if raw is None:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a date like 2022-01-10") from None
-
-
-def _osm_tags(raw: str | None) -> dict[str, list[str] | bool] | None:
-    """`EV_OSM_TAGS="amenity=cafe|fuel,shop=supermarket,tourism"`: key=value|value, or a bare key for any value."""
-    if not raw:
-        return None
-    tags: dict[str, list[str] | bool] = {}
-    for part in raw.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        key, _, values = part.partition("=")
-        tags[key.strip()] = [v.strip() for v in values.split("|") if v.strip()] if values else True
-    return tags
