@@ -94,10 +94,11 @@ servers:
 		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq redis-server postgresql >/dev/null; }
 
 # The tests on pytest-xdist workers, one per core (TEST_WORKERS=0: in one process). The groups and their order are
-# set in ev_assets_tests/conftest.py: the tests sharing a module or a data root run on one worker, the slow first.
+# set in ev_assets_tests/fixtures/workers.py: the tests sharing a module or a data root run on one worker, the slow
+# first.
 TEST_WORKERS ?= auto
 test: setup browser spark servers
-	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(ARGS)
+	$(RUN) pytest -n $(TEST_WORKERS) $(ARGS)
 
 # The warehouse job (dbt models, docs) on Spark for the days ingested so far (`make ingest` first).
 warehouse-spark: spark

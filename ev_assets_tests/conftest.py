@@ -4,6 +4,7 @@ tests import are in the `fixtures` package."""
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 import pytest
@@ -13,26 +14,13 @@ from ev_assets_tests.fixtures.paths import DBT_PROJECT, SHARED_DATA
 
 pytest_plugins = ["ev_assets_tests.fixtures.roots", "ev_assets_tests.fixtures.s3"]
 
-# `make test` runs the tests on two pytest-xdist workers (`--dist loadgroup`): the tests of a module stay together (its
-# fixtures are built once), and so do the tests of a session-scoped data root, whatever their module.
-SHARED_ROOTS = {"demo_root": "demo_root", "service_root": "service_root", "dashboard_root": "dashboard_root",
-                "dashboard_models_root": "dashboard_root"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
-def pytest_collection_modifyitems(config, items):
-    """Each test's worker group, and the groups in the order the workers take them: the slowest first (the groups
-    with the most `slow` tests), so that no long setup starts last while the other worker idles."""
-    if config.getoption("dist", "no") == "no" and not hasattr(config, "workerinput"):
-        return
-    groups: dict[str, list] = {}
-    for item in items:
-        group = next((g for fixture, g in SHARED_ROOTS.items() if fixture in item.fixturenames),
-                     item.nodeid.split("::")[0])
-        item.add_marker(pytest.mark.xdist_group(group))
-        groups.setdefault(group, []).append(item)
-    slow = {g: sum(1 for i in tests if i.get_closest_marker("slow")) for g, tests in groups.items()}
-    items[:] = [i for g in sorted(groups, key=lambda g: (-slow[g], -len(groups[g]))) for i in groups[g]]
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs the tests on pytest-xdist workers: see `fixtures/workers.py` for who runs what, and when."""
+    from ev_assets_tests.fixtures.workers import GroupScheduling
+
+    return GroupScheduling(config, log) if config.getvalue("dist") in ("load", "loadscope", "loadgroup") else None
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +46,16 @@ def dbt_manifest() -> Path:
     manifest = project / "target" / "manifest.json"
     sources = [f for d in ("models", "macros", "seeds", "snapshots", "tests") for f in (project / d).rglob("*")
                if f.is_file()] + [project / "dbt_project.yml"]
-    if not manifest.exists() or max(f.stat().st_mtime for f in sources) > manifest.stat().st_mtime:
+    stale = lambda: not manifest.exists() or max(f.stat().st_mtime for f in sources) > manifest.stat().st_mtime  # noqa: E731
+    if stale():
         from dbt.cli.main import dbtRunner
 
-        result = dbtRunner().invoke(["parse", "--quiet", "--project-dir", str(project), "--profiles-dir", str(project)])
-        assert result.success, f"dbt parse failed: {result.exception}"
+        (project / "target").mkdir(exist_ok=True)
+        with open(project / "target" / ".parse.lock", "w") as lock:  # one parse, whatever the number of workers
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if stale():
+                result = dbtRunner().invoke(["parse", "--quiet", "--project-dir", str(project), "--profiles-dir", str(project)])
+                assert result.success, f"dbt parse failed: {result.exception}"
     return manifest
 
 

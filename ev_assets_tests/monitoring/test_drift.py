@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ev_assets.lib.monitoring import drift, live
+from ev_assets.lib.monitoring import drift, live, sampling
 from ev_assets.lib.settings import Settings, SimulationSettings
 
 LIMIT = Settings().drift_share_limit
@@ -103,15 +103,15 @@ def test_the_matched_reference_has_the_windows_mix_of_hours(week):
     features, _ = week
     reference = between(features, "2022-01-10", "2022-01-21")  # two Tuesdays and two Wednesdays among them
     afternoons = between(features, "2022-01-18", "2022-01-20", hours=(13, 16))
-    matched, how = drift.match_hour_of_week(reference, afternoons, "polled_at", n=3000, seed=1)
+    matched, how = sampling.match_hour_of_week(reference, afternoons, "polled_at", n=3000, seed=1)
     assert len(matched) == 3000
-    window_mix = pd.Series(drift.hour_of_week(afternoons["polled_at"])).value_counts(normalize=True).sort_index()
-    matched_mix = pd.Series(drift.hour_of_week(matched["polled_at"])).value_counts(normalize=True).sort_index()
+    window_mix = pd.Series(sampling.hour_of_week(afternoons["polled_at"])).value_counts(normalize=True).sort_index()
+    matched_mix = pd.Series(sampling.hour_of_week(matched["polled_at"])).value_counts(normalize=True).sort_index()
     pd.testing.assert_index_equal(window_mix.index, matched_mix.index)
     assert np.allclose(window_mix.to_numpy(), matched_mix.to_numpy(), atol=1e-3)
     assert how["rows_by_level"] == {"hour_of_week": len(afternoons)}
     # with one Tuesday and one Wednesday only, the afternoons of all weekdays serve (one day is too thin)
-    _, thin = drift.match_hour_of_week(between(features, "2022-01-10", "2022-01-17"), afternoons, "polled_at", 3000, 1)
+    _, thin = sampling.match_hour_of_week(between(features, "2022-01-10", "2022-01-17"), afternoons, "polled_at", 3000, 1)
     assert thin["rows_by_level"] == {"day_type_and_hour": len(afternoons)}
 
 

@@ -92,7 +92,7 @@ unioned as (
         energy_kwh,
         cost,
         currency,
-        'Europe/Berlin' as time_zone
+        '{{ var("local_time_zone") }}' as time_zone
     from event_transactions
 )
 

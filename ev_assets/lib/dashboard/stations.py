@@ -16,7 +16,7 @@ from ev_assets.lib import vocabulary
 from ev_assets.lib.dashboard.network import CATEGORY_OF, UNKNOWN
 from ev_assets.lib.dashboard.scope import _df, _filters, current_stations_sql, relations
 
-LOCAL_TZ = "Europe/Berlin"
+LOCAL_TZ = vocabulary.LOCAL_TZ
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 TIMELINE_MAX_DAYS = 7  # the status timeline shows at most the last week of the period (one row per poll read)

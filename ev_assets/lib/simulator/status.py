@@ -27,7 +27,7 @@ from ev_assets.lib.settings import SimulationSettings
 from ._rng import exponential, normal, uniform
 from .fleet import Fleet, build_fleet
 
-BERLIN = ZoneInfo("Europe/Berlin")
+BERLIN = ZoneInfo(vocabulary.LOCAL_TZ)
 DAY_S = 86_400.0
 POLL_INTERVAL_S = vocabulary.POLL_GRID_MINUTES * 60.0
 SLOTS_PER_DAY = int(DAY_S // POLL_INTERVAL_S)

@@ -37,7 +37,6 @@ import pandas as pd
 from ev_assets.lib.ml import catalog
 from ev_assets.lib.ml.stations.shared import (
     GRID_MINUTES,
-    LOCAL_TZ,
     STATION,
     _add_pois,
     _codes_by_first_appearance,
@@ -45,7 +44,7 @@ from ev_assets.lib.ml.stations.shared import (
     _poi_counts,
     _require_marts,
 )
-from ev_assets.lib.vocabulary import OCCUPIED, OUT_OF_ORDER
+from ev_assets.lib.vocabulary import LOCAL_TZ, OCCUPIED, OUT_OF_ORDER
 
 HORIZONS = catalog.AVAILABILITY_HORIZONS  # the next poll (t + 10) and the poll an hour later
 LAGS_MINUTES = (10, 30, 60)

@@ -16,7 +16,6 @@ from ev_assets.lib.settings import DEFAULT_OSM_TAGS
 from ev_assets.lib.vocabulary import POLL_GRID_MINUTES
 
 GRID_MINUTES = POLL_GRID_MINUTES  # the poll grid of the chargecloud partitions
-LOCAL_TZ = "Europe/Berlin"
 POI_CATEGORIES = tuple(v for values in DEFAULT_OSM_TAGS.values() if isinstance(values, list) for v in values)
 STATION = ["max_power_kw", "has_dc", "has_ac", "n_connectors", "is_open_24_7", "operator_code", "city_code"]
 MAX_ROUNDS, EARLY_STOPPING = 1000, 50

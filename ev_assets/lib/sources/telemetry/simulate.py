@@ -33,10 +33,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from ev_assets.lib import vocabulary
 from ev_assets.lib.settings import SimulationSettings
 from ev_assets.lib.simulator._rng import generator
 
-LOCAL = ZoneInfo("Europe/Berlin")
+LOCAL = ZoneInfo(vocabulary.LOCAL_TZ)
 EFFICIENCY = 0.9  # share of the charger's power that ends up in the battery
 TAPER_FROM_PCT = 80.0  # charging slows above this state of charge ...
 TAPER_FLOOR = 0.2  # ... down to this share of full power near 100 %
