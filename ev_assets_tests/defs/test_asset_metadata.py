@@ -11,6 +11,7 @@ from dagster._core.definitions.metadata import normalize_metadata
 
 from ev_assets.lib import tables
 from ev_assets_tests.fixtures.jobs import check_results, run_job
+from ev_assets_tests.fixtures.paths import DBT_PROJECT
 from ev_assets_tests.fixtures.raw_fleet import write_raw_warehouse
 
 DAY = "2022-01-11"
@@ -116,6 +117,14 @@ def test_dbt_metadata_is_readable_in_the_ui(warehouse_run, defs):
     # the dbt tests still arrive as asset checks, and pass on these tables
     checks = check_results(result)
     assert len(checks) > 100 and all(checks.values())
+
+
+@pytest.mark.slow
+def test_a_run_that_succeeded_leaves_no_dbt_files_behind(warehouse_run):
+    """Each dbt step writes its compiled SQL and artifacts (~7 MB) under dbt_project/target: gone once it succeeded."""
+    _, _, _, result = warehouse_run
+    assert result.success
+    assert sorted(p.name for p in (DBT_PROJECT / "target").glob(f"*-{result.run_id[:7]}*")) == []
 
 
 @pytest.mark.slow

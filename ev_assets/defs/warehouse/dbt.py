@@ -15,11 +15,14 @@ import sys
 import uuid
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cached_property
+from importlib.metadata import version as installed_version
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
+from packaging import version
 from pydantic import Field
 
 from ev_assets.defs.partitions import daily_partitions
@@ -164,7 +167,9 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: E
         ) from failure
     yield from with_table_metadata(events, ev_config, invocation.manifest, window)
     if failure is not None:
+        context.log.info(f"dbt's files of this run are kept for a look: {target_path}")
         raise failure
+    shutil.rmtree(target_path, ignore_errors=True)  # a run's compiled SQL and artifacts (~7 MB) would pile up daily
 
 
 @contextmanager
@@ -287,11 +292,28 @@ def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_con
     target = settings.docs_site_path
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(static, target)
+    shutil.rmtree(invocation.target_path, ignore_errors=True)  # dbt's catalog and artifacts: the site holds them
     return dg.MaterializeResult(
         metadata={"path": dg.MetadataValue.path(str(target)), "bytes": target.stat().st_size,
                   "open": dg.MetadataValue.url(settings.docs_url)}  # browsers refuse a file:// link from the UI
     )
 
 
+class DbtCli(DbtCliResource):
+    """dagster-dbt's resource without two costs of each dbt step that this project does not need (about 5 s a step,
+    issue 18's daily run): `dbt --version` in a subprocess (~3 s; the version is that of the dbt-core installed
+    here, whose `dbt` this runs) and a dbt adapter opened in Dagster's process (~2 s), which dagster-dbt opens for
+    `fetch_column_metadata` and `fetch_row_counts` (not used: `with_table_metadata` reads the tables once dbt has
+    exited). Both are private methods of dagster-dbt 0.29; `test_dbt_steps_start_no_dbt_version_and_no_adapter`
+    fails if they change."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(installed_version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args) -> None:
+        return None
+
+
 # The dbt installed beside this Python, so it is found also when the virtualenv is not on PATH.
-dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=shutil.which("dbt") or str(Path(sys.executable).with_name("dbt")))
+dbt_resource = DbtCli(project_dir=dbt_project, dbt_executable=shutil.which("dbt") or str(Path(sys.executable).with_name("dbt")))
