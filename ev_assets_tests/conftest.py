@@ -15,7 +15,6 @@ from ev_assets_tests.fixtures.paths import DBT_PROJECT, SHARED_DATA
 pytest_plugins = ["ev_assets_tests.fixtures.roots", "ev_assets_tests.fixtures.s3"]
 
 
-
 def pytest_xdist_make_scheduler(config, log):
     """`make test` runs the tests on pytest-xdist workers: see `fixtures/workers.py` for who runs what, and when."""
     from ev_assets_tests.fixtures.workers import GroupScheduling
