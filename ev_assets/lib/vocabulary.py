@@ -1,6 +1,7 @@
 """The rules the warehouse's SQL and the Python code share, in one home: the vars of the dbt project
-(`dbt_project/dbt_project.yml`), loaded here. The poll grid, the stations' local time zone, the status vocabulary of charging points and
-connectors, and its groups: the dbt models and their `accepted_values` tests read the same lists."""
+(`dbt_project/dbt_project.yml`), loaded here. The poll grid, the stations' local time zone, the status vocabulary
+of charging points and connectors, and its groups: the dbt models and their `accepted_values` tests read the same
+lists."""
 
 from __future__ import annotations
 
