@@ -16,13 +16,12 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
-from importlib.metadata import version as installed_version
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
-from packaging import version
+from dagster_dbt.compat import DBT_PYTHON_VERSION
 from pydantic import Field
 
 from ev_assets.defs.partitions import daily_partitions
@@ -308,8 +307,8 @@ class DbtCli(DbtCliResource):
     fails if they change."""
 
     @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(installed_version("dbt-core"))
+    def _cli_version(self):
+        return DBT_PYTHON_VERSION  # dagster-dbt's own reading of the installed dbt-core's version
 
     def _initialize_dbt_core_adapter(self, args) -> None:
         return None
