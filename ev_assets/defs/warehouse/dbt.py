@@ -9,24 +9,25 @@ schema (with the descriptions of its dbt yml); tables also a preview.
 """
 
 
-import os
 import shutil
 import sys
 import uuid
-from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from unittest import mock
 
 import dagster as dg
+import dagster_dbt.core.resource
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
 from dagster_dbt.compat import DBT_PYTHON_VERSION
+from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 from pydantic import Field
 
 from ev_assets.defs.partitions import daily_partitions
 from ev_assets.defs.resources import DUCKDB_POOL, EvConfig
-from ev_assets.lib import dbt_runs, spark, warehouse
+from ev_assets.lib import dbt_inprocess, dbt_runs, spark, warehouse
 from ev_assets.lib.settings import Settings
 
 PARTITION_TAG = "dagster/partition"
@@ -145,10 +146,10 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: E
         context.log.info(f"raw tables exported for Spark to {spark.raw_parquet_dir(settings)}: {sum(exported.values())} rows")
     with ev_config.connect():  # the sources: the raw views over the lake, made again (EV_LAKE_URL may have moved)
         pass
-    target_path = DBT_PROJECT_DIR / "target" / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
+    target_path = target_folder(context)
     dbt_runs.reuse_parse(settings.dbt_parse_cache, target_path)
-    with environment(dbt_runs.run_env(*((window.start.date(), window.end.date()) if window else ()))):
-        invocation = dbt.cli(args, context=context, target_path=target_path)
+    with dbt_inprocess.environment(dbt_runs.run_env(*((window.start.date(), window.end.date()) if window else ()))):
+        invocation = dbt.cli(args, context=context, target_path=target_path, in_process=in_process(settings))
     # While dbt writes the DuckDB file no other process may open it: hold its events until it has exited, then
     # read what it built once, read-only.
     events, failure = run_to_end(invocation.stream())
@@ -171,19 +172,15 @@ def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_config: E
     shutil.rmtree(target_path, ignore_errors=True)  # a run's compiled SQL and artifacts (~7 MB) would pile up daily
 
 
-@contextmanager
-def environment(values: dict[str, str]):
-    """`values` in this process's environment (which dagster-dbt hands to the dbt it starts), then as before."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def target_folder(context: dg.AssetExecutionContext) -> Path:
+    """dbt's files of one step of one run (its compiled SQL, artifacts and log), under dbt_project/target."""
+    return DBT_PROJECT_DIR / "target" / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
+
+
+def in_process(settings: Settings) -> bool:
+    """dbt runs in the step's process on DuckDB (`lib/dbt_inprocess`); Spark's dbt keeps its own process, where
+    its JVM starts and ends."""
+    return settings.warehouse_engine != "spark"
 
 
 def run_to_end(stream) -> tuple[list, Exception | None]:
@@ -283,7 +280,10 @@ def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_con
     settings = ev_config.settings()
     args = dbt_runs.build_args(settings.data_dir, settings.poll_interval_minutes, command="docs generate",
                                extra_vars=spark.dbt_vars(settings))
-    invocation = dbt.cli([*args, "--static", *spark.dbt_args(settings)], manifest=dbt_project.manifest_path)
+    target_path = target_folder(context)
+    dbt_runs.reuse_parse(settings.dbt_parse_cache, target_path)  # the parse the warehouse steps left (same vars)
+    invocation = dbt.cli([*args, "--static", *spark.dbt_args(settings)], manifest=dbt_project.manifest_path,
+                         target_path=target_path, in_process=in_process(settings))
     invocation.wait()
     static = Path(invocation.target_path) / "static_index.html"
     if not static.exists():
@@ -298,13 +298,35 @@ def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_con
     )
 
 
+class InProcessInvocation(DbtCliInvocation):
+    """dagster-dbt's invocation of a dbt command, run in this process (`lib/dbt_inprocess`) instead of a subprocess;
+    its events are read as dagster-dbt reads a subprocess's."""
+
+    @classmethod
+    def run(cls, args, env, manifest, dagster_dbt_translator, project_dir, target_path, raise_on_error, context,
+            adapter, cli_version, dbt_project=None) -> "InProcessInvocation":
+        if not (target_path / dbt_runs.PARTIAL_PARSE).exists():  # as dagster-dbt: start from the project's parse
+            dbt_runs.reuse_parse(project_dir / "target" / dbt_runs.PARTIAL_PARSE, target_path)
+        return cls(process=dbt_inprocess.run(args, env, project_dir), manifest=manifest, project=dbt_project,
+                   dagster_dbt_translator=dagster_dbt_translator, project_dir=project_dir, target_path=target_path,
+                   raise_on_error=raise_on_error, context=context, adapter=adapter, cli_version=cli_version)
+
+
 class DbtCli(DbtCliResource):
-    """dagster-dbt's resource without two costs of each dbt step that this project does not need (about 5 s a step,
-    issue 18's daily run): `dbt --version` in a subprocess (~3 s; the version is that of the dbt-core installed
-    here, whose `dbt` this runs) and a dbt adapter opened in Dagster's process (~2 s), which dagster-dbt opens for
+    """dagster-dbt's resource, with dbt run in the step's process (`in_process`, ~7 s a step less than a `dbt`
+    subprocess, see `lib/dbt_inprocess`) and without two costs of each step that this project does not need
+    (about 5 s a step): `dbt --version` in a subprocess (~3 s; the version is that of the dbt-core installed here,
+    whose `dbt` this runs) and a dbt adapter opened in Dagster's process (~2 s), which dagster-dbt opens for
     `fetch_column_metadata` and `fetch_row_counts` (not used: `with_table_metadata` reads the tables once dbt has
-    exited). Both are private methods of dagster-dbt 0.29; `test_dbt_steps_start_no_dbt_version_and_no_adapter`
-    fails if they change."""
+    exited). They are private parts of dagster-dbt 0.29 (its module's `DbtCliInvocation`, `_cli_version`,
+    `_initialize_dbt_core_adapter`); the tests of `test_dbt_resource.py` fail if they change."""
+
+    def cli(self, args, *, in_process: bool = False, **kwargs) -> DbtCliInvocation:
+        """dagster-dbt's `cli`; with `in_process`, dbt runs in this process (as `InProcessInvocation`)."""
+        if not in_process:
+            return super().cli(args, **kwargs)
+        with mock.patch.object(dagster_dbt.core.resource, "DbtCliInvocation", InProcessInvocation):
+            return super().cli(args, **kwargs)
 
     @cached_property
     def _cli_version(self):
