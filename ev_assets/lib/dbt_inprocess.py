@@ -15,12 +15,15 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # dbt's exit codes (`dbt.utils.ExitCodes`): what a `dbt` subprocess would return
 SUCCESS, FAILURE, ERROR = 0, 1, 2
+ONE_AT_A_TIME = threading.Lock()  # dbt's flags, loggers, environment and working folder are the process's
 
 
 @dataclass
@@ -31,6 +34,7 @@ class FinishedDbt:
     args: list[str]
     stdout: io.BytesIO
     returncode: int
+    result: Any = None  # what dbt returned: the Manifest of a parse, the results of a build
 
     def wait(self, timeout: float | None = None) -> int:
         return self.returncode
@@ -42,22 +46,33 @@ class FinishedDbt:
         """Nothing to signal: dbt has returned."""
 
 
-def run(args: Sequence[str], env: Mapping[str, str], cwd: Path) -> FinishedDbt:
+def run(args: Sequence[str], env: Mapping[str, str], cwd: Path, manifest: Any = None) -> FinishedDbt:
     """`args` (`dbt` and its arguments) as dbt's command line would run them, with `env` as the environment and
     `cwd` as the working folder. What dbt prints (JSON lines under DBT_LOG_FORMAT=json) is the returned stdout.
-    An interrupt (Ctrl-C, Dagster terminating the run) is raised once dbt has returned."""
+    An interrupt (Ctrl-C, Dagster terminating the run) is raised once dbt has returned. With a `manifest` (a
+    parsed project, `parse`) dbt does not parse the project again."""
     from dbt.cli.main import dbtRunner
 
     printed = io.StringIO()
-    with environment(env), contextlib.chdir(cwd), contextlib.redirect_stdout(printed):
+    with ONE_AT_A_TIME, environment(env), contextlib.chdir(cwd), contextlib.redirect_stdout(printed):
         try:
-            result = dbtRunner().invoke(list(args[1:]))
+            result = dbtRunner(manifest=manifest).invoke(list(args[1:]))
         finally:
             close_duckdb()
     if result.exception is not None and not isinstance(result.exception, Exception):
         raise result.exception  # dbtRunner returns even a KeyboardInterrupt as the result's exception
     code = SUCCESS if result.success else ERROR if result.exception is not None else FAILURE
-    return FinishedDbt(list(args), io.BytesIO(printed.getvalue().encode()), code)
+    return FinishedDbt(list(args), io.BytesIO(printed.getvalue().encode()), code, result.result)
+
+
+def parse(project_dir: Path, target_path: Path) -> Any:
+    """The project parsed (dbt's `Manifest`), for `run` to re-use: what it holds does not depend on the data root
+    or the window (the profile and the macros read those when dbt compiles)."""
+    done = run(["dbt", "parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
+                "--target-path", str(target_path)], {}, project_dir)
+    if done.returncode != SUCCESS:
+        raise RuntimeError(f"dbt parse failed:\n{done.stdout.getvalue().decode()[-3000:]}")
+    return done.result
 
 
 def close_duckdb() -> None:

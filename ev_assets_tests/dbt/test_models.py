@@ -1,9 +1,9 @@
 """The dbt project on hand-made raw tables: inferred sessions, day-by-day = full rebuild, data-quality tests.
 
 One module-scoped warehouse of three UTC days (2022-01-10 .. 2022-01-12) with status polls every 10 minutes
-for two cities, written through `ev_assets.lib.tables.ddl` like ingestion does. dbt runs as a subprocess of
-the project venv with its own target/log folders, so it never touches `dbt_project/target` of a developer;
-independent runs (on copies of the warehouse) run side by side to keep the module at about a minute.
+for two cities, written through `ev_assets.lib.tables.ddl` like ingestion does. dbt runs in the test's process
+on the project parsed once (`fixtures.dbt.run_dbt`), with its own target/log folders, so it never touches
+`dbt_project/target` of a developer; each scenario runs on its own copy of the warehouse.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -94,12 +93,7 @@ def run_days(data_dir: Path, days: list[str]) -> Path:
 def incremental_builds(tmp_path_factory, raw_warehouse) -> dict[str, Path]:
     """The days processed one dbt run each: in order, and out of order (the last day first)."""
     orders = {"in_order": list(DAYS), "out_of_order": [DAYS[2], DAYS[0], DAYS[1]]}
-    with ThreadPoolExecutor(max_workers=len(orders)) as pool:
-        futures = {
-            name: pool.submit(run_days, fresh_data_dir(tmp_path_factory, raw_warehouse, name), days)
-            for name, days in orders.items()
-        }
-        return {name: future.result() for name, future in futures.items()}
+    return {name: run_days(fresh_data_dir(tmp_path_factory, raw_warehouse, name), days) for name, days in orders.items()}
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +272,7 @@ BROKEN_INPUTS = {
 
 @pytest.fixture(scope="module")
 def broken_builds(tmp_path_factory, raw_warehouse) -> dict[str, dict]:
-    """`dbt build` on a copy of the warehouse with one broken input each, side by side."""
+    """`dbt build` on a copy of the warehouse with one broken input each."""
 
     def build(name: str) -> dict:
         data_dir = fresh_data_dir(tmp_path_factory, raw_warehouse, name)
@@ -286,8 +280,7 @@ def broken_builds(tmp_path_factory, raw_warehouse) -> dict[str, dict]:
             con.execute(BROKEN_INPUTS[name][0])
         return run_dbt(data_dir, "build")
 
-    with ThreadPoolExecutor(max_workers=len(BROKEN_INPUTS)) as pool:
-        return dict(zip(BROKEN_INPUTS, pool.map(build, BROKEN_INPUTS)))
+    return {name: build(name) for name in BROKEN_INPUTS}
 
 
 @pytest.mark.parametrize("broken_input", sorted(BROKEN_INPUTS))

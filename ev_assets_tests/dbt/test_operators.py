@@ -122,7 +122,7 @@ def built(recordings: Path, tmp_path_factory) -> Path:
     run = run_dbt(data_dir, "build", "--select", "+dim_operator", "+mart_utilization_operator_daily",
                   "+mart_reliability_daily",
                   "--indirect-selection", "cautious",  # not the tests of models outside the selection
-                  dbt_vars={"ev_data_dir": str(data_dir)}, timeout=900)
+                  dbt_vars={"ev_data_dir": str(data_dir)})
     failed = {r["unique_id"]: r["status"] for r in run["results"] if r["status"] not in ("success", "pass")}
     assert run["returncode"] == 0 and not failed, (failed, run["stdout"][-5000:])
     return data_dir
