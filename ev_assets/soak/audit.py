@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from ev_assets.lib import warehouse
+from ev_assets.lib import dbt_inprocess, warehouse
 from ev_assets.lib.settings import Settings
 from ev_assets.lib.simulator.fleet import build_fleet
 from ev_assets.lib.sources import sessions, telemetry
@@ -92,13 +90,12 @@ def one_shot_differences(settings: Settings, first: date, last: date) -> tuple[l
         shutil.copyfile(settings.warehouse_path, root / "warehouse.duckdb")
         window = {"ev_data_dir": str(root), "poll_interval_minutes": settings.poll_interval_minutes,
                   "min_date": f"{first:%Y-%m-%d}", "max_date": f"{last + timedelta(days=1):%Y-%m-%d}"}
-        dbt = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
-        done = subprocess.run(
-            [dbt, "run", "--full-refresh", "--quiet", "--vars", json.dumps(window), "--project-dir", str(DBT_PROJECT),
+        done = dbt_inprocess.run(
+            ["dbt", "run", "--full-refresh", "--quiet", "--vars", json.dumps(window), "--project-dir", str(DBT_PROJECT),
              "--profiles-dir", str(DBT_PROJECT), "--target-path", str(root / "target"), "--log-path", str(root / "logs")],
-            capture_output=True, text=True, env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+            {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}, DBT_PROJECT)
         if done.returncode != 0:
-            return [f"one-shot dbt build failed: {(done.stdout + done.stderr)[-500:]}"], time.monotonic() - started, 0
+            return [f"one-shot dbt build failed: {done.stdout.getvalue().decode()[-500:]}"], time.monotonic() - started, 0
         differing, compared = compare_built(settings.warehouse_path, root / "warehouse.duckdb")
     return differing, round(time.monotonic() - started, 1), compared
 
