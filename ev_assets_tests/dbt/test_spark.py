@@ -1,23 +1,21 @@
 """The dbt project on two engines: a small simulated week built on DuckDB and on Spark gives the same marts.
 
 Ingestion runs in-process (the demo's jobs) for one city with a few stations into the lake; DuckDB reads it as
-views and Spark as the Parquet that `spark.export_raw_tables` writes from it. dbt builds the week on each engine, side by side (DuckDB through the
-`duckdb` target in one window; Spark through `--target spark`, dbt-spark's session method with a local Spark and
-Java 17, in two: six days, then the last one incrementally), and every table of the `marts` schema
-(dimensions, facts, KPI marts) must be equal row for row, floats within 1e-9.
+views and Spark as the Parquet that `spark.export_raw_tables` writes from it. dbt builds the week on each engine, in
+the test's process (DuckDB through the `duckdb` target in one window; Spark through `--target spark`, dbt-spark's
+session method with a local Spark and Java 17, in two: six days, then the last one incrementally, on one JVM), and
+every table of the `marts` schema (dimensions, facts, KPI marts) must be equal row for row, floats within 1e-9.
 Needs the `spark` extra and Java: `make test` installs both (`make spark`).
 """
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import pytest
 
-from ev_assets.lib import lake, spark, warehouse
+from ev_assets.lib import dbt_inprocess, lake, spark, warehouse
 from ev_assets.lib.settings import Settings
 from ev_assets_tests.fixtures.jobs import run_job
 
@@ -61,7 +59,7 @@ def both_engines(tmp_path_factory, dbt_manifest) -> tuple[Settings, Settings]:
     exported = spark.export_raw_tables(on_spark)
     assert exported["status_chargingpoints"] > 1000, exported  # a week of polls reached the Parquet folders
 
-    def build(engine: Settings) -> subprocess.CompletedProcess:
+    def build(engine: Settings) -> dbt_inprocess.FinishedDbt:
         """DuckDB builds the week in one window; Spark day 1-6, then day 7 incrementally (insert_overwrite of its
         day partitions, the runs and sessions crossing midnight carried over), as daily partitions run."""
         logs = data_dir / f"dbt_{engine.warehouse_engine}"
@@ -69,16 +67,33 @@ def both_engines(tmp_path_factory, dbt_manifest) -> tuple[Settings, Settings]:
         for window in windows:
             command = spark.dbt_command(engine, "run", window=window) + [
                 "--target-path", str(logs / "target"), "--log-path", str(logs / "logs")]
-            done = subprocess.run(command, cwd=spark.DBT_PROJECT, capture_output=True, text=True, timeout=1200)
+            done = dbt_inprocess.run(command, {}, spark.DBT_PROJECT)
             if done.returncode != 0:
                 break
         return done
 
-    with ThreadPoolExecutor(2) as pool:  # Spark waits on its JVM much of the time: DuckDB runs meanwhile
-        done = list(pool.map(build, (duck, on_spark)))
-    for engine, result in zip((duck, on_spark), done):
-        assert result.returncode == 0, f"dbt run on {engine.warehouse_engine} failed:\n{result.stdout[-6000:]}"
+    try:
+        for engine in (duck, on_spark):
+            result = build(engine)
+            assert result.returncode == 0, \
+                f"dbt run on {engine.warehouse_engine} failed:\n{result.stdout.getvalue().decode()[-6000:]}"
+    finally:
+        stop_spark()
     return duck, on_spark
+
+
+def stop_spark() -> None:
+    """End the Spark session dbt-spark started in this process, and its JVM."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    if (session := SparkSession.getActiveSession()) is not None:
+        session.stop()
+    if (gateway := SparkContext._gateway) is not None:
+        gateway.shutdown()
+        gateway.proc.kill()
+        gateway.proc.wait()
+        SparkContext._gateway = SparkContext._jvm = None
 
 
 def test_every_mart_is_the_same_on_duckdb_and_spark(both_engines):
