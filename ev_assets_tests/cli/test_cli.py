@@ -26,6 +26,19 @@ from ev_assets_tests.fixtures.roots import DEMO_ENV, copy_demo, demo_env
 UTC = timezone.utc
 
 
+def run_cli(monkeypatch, command: str, env: dict[str, str]) -> tuple[int, str]:
+    """`python -m ev_assets.cli <command>` in this process, in an environment without the shell's EV_ variables and
+    with `env`: its exit code and what it printed."""
+    for name in [*CLEARED, *(name for name in os.environ if name.startswith("EV_"))]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main([command])
+    return code, out.getvalue()
+
+
 def test_poll_window_follows_the_source_mode(tmp_path):
     sim = Settings.from_env({"EV_SIM_START": "2022-03-01", "EV_SIM_DAYS": "2"})
     assert cli.poll_windows(sim) == [(datetime(2022, 3, 1, tzinfo=UTC), datetime(2022, 3, 3, tzinfo=UTC))]
@@ -62,7 +75,7 @@ def test_the_summary_prints_exact_row_counts_after_a_rerun(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_sessions_only_replay_ingests_with_a_notice_for_chargecloud(tmp_path, dbt_manifest):
+def test_a_sessions_only_replay_ingests_with_a_notice_for_chargecloud(tmp_path, monkeypatch, dbt_manifest):
     """A replay folder with a session report and no chargecloud polls: chargecloud is an empty source (a notice),
     the session reports load, and `ingest` exits 0."""
     replay = tmp_path / "replay"
@@ -73,12 +86,9 @@ def test_a_sessions_only_replay_ingests_with_a_notice_for_chargecloud(tmp_path, 
         "1;AdO3;AdO3-4;Private;NA;21.12.2018 10:20;10;21.12.2018 10:23;10;0,3;0,05;Dec;Friday",
         "2;AdO3;AdO3-4;Private;NA;22.12.2018 18:00;18;23.12.2018 07:10;7;12,5;13,17;Dec;Saturday",
     ]) + "\n")
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED and not k.startswith("EV_")}
-    env.update({"EV_SOURCE": "replay", "EV_REPLAY_DIR": str(replay), "EV_DATA_DIR": str(tmp_path / "data")})
-    done = subprocess.run([sys.executable, "-m", "ev_assets.cli", "ingest"], env=env, capture_output=True, text=True,
-                          timeout=600, cwd=Path(cli.__file__).resolve().parents[1])
-    out = done.stdout
-    assert done.returncode == 0, out + done.stderr[-3000:]
+    code, out = run_cli(monkeypatch, "ingest", {"EV_SOURCE": "replay", "EV_REPLAY_DIR": str(replay),
+                                                "EV_DATA_DIR": str(tmp_path / "data")})
+    assert code == 0, out
     assert f"notice: chargecloud has no recorded polls in {replay}" in out, out
     assert "sources_job succeeded" in out and "session_reports_pull" in out, out
     assert re.search(r"\bsession_reports 2\b", out), out
@@ -86,8 +96,9 @@ def test_a_sessions_only_replay_ingests_with_a_notice_for_chargecloud(tmp_path, 
         assert con.execute("SELECT count(*) FROM raw.session_reports").fetchone()[0] == 2
 
 
-@pytest.mark.slow  # a whole replay demo in a subprocess (two minutes or more on 2 busy cores)
-def test_a_replay_demo_with_too_little_history_skips_the_models_and_exits_0(tmp_path, shared_data, dbt_manifest):
+@pytest.mark.slow  # a whole replay demo (a minute or more on 2 busy cores)
+def test_a_replay_demo_with_too_little_history_skips_the_models_and_exits_0(tmp_path, monkeypatch, shared_data,
+                                                                              dbt_manifest):
     """`EV_SOURCE=replay make demo` over the real chargecloud polls (one evening): the warehouse builds, and every
     model is reported as skipped with the history it needs and the history present, not as a failed run."""
     from ev_assets.defs.ml.families import FAMILIES
@@ -101,13 +112,9 @@ def test_a_replay_demo_with_too_little_history_skips_the_models_and_exits_0(tmp_
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text((cli.REPO_ROOT / "dagster.yaml").read_text())
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED and not k.startswith("EV_")}
-    env.update({"EV_SOURCE": "replay", "EV_REPLAY_DIR": str(replay.parent), "EV_DATA_DIR": str(tmp_path / "data"),
-                "DAGSTER_HOME": str(dagster_home)})
-    done = subprocess.run([sys.executable, "-m", "ev_assets.cli", "demo"], env=env, capture_output=True, text=True,
-                          timeout=900, cwd=cli.REPO_ROOT)
-    out = done.stdout
-    assert done.returncode == 0, out + done.stderr[-3000:]
+    code, out = run_cli(monkeypatch, "demo", {"EV_SOURCE": "replay", "EV_REPLAY_DIR": str(replay.parent),
+                                              "EV_DATA_DIR": str(tmp_path / "data"), "DAGSTER_HOME": str(dagster_home)})
+    assert code == 0, out
     for job in ("chargecloud_poll_job", "ingest_job", "warehouse_job", "ml_job", "monitoring_job"):
         assert f"  {job} succeeded" in out, out
     assert not re.search(r"^  FAIL ", out, re.M), out  # no step failed (a data-quality check may; it is shown)
@@ -278,18 +285,10 @@ def test_each_daily_partition_describes_itself(demo):
 
 @pytest.mark.slow
 def test_a_failing_step_shows_its_cause(tmp_path, monkeypatch, dbt_manifest):
-    for name in CLEARED:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("EV_DATA_DIR", str(tmp_path / "data"))
-    for name, value in DEMO_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("EV_SIM_DAYS", "1")
-    monkeypatch.setenv("EV_SOURCE_OPENCHARGEMAP", "live")  # without OPENCHARGEMAP_API_KEY
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = cli.main(["ingest"])
+    code, text = run_cli(monkeypatch, "ingest", {
+        **DEMO_ENV, "EV_DATA_DIR": str(tmp_path / "data"), "EV_SIM_DAYS": "1",
+        "EV_SOURCE_OPENCHARGEMAP": "live"})  # without OPENCHARGEMAP_API_KEY
     assert code == 1
-    text = out.getvalue()
     assert "FAIL openchargemap_pull" in text
     cause = next(line for line in text.splitlines() if "cause:" in line)
     assert "OPENCHARGEMAP_API_KEY" in cause and "Error occurred while executing" not in cause
