@@ -94,8 +94,9 @@ def stop_spark() -> None:
         session.stop()
     if (gateway := SparkContext._gateway) is not None:
         gateway.shutdown()
-        gateway.proc.kill()
-        gateway.proc.wait()
+        if (jvm := getattr(gateway, "proc", None)) is not None:  # None when pyspark did not start the JVM itself
+            jvm.kill()
+            jvm.wait()
         SparkContext._gateway = SparkContext._jvm = None
 
 
