@@ -30,8 +30,8 @@ def test_dbt_in_process_starts_no_subprocess_and_reads_as_one(dbt_manifest, monk
     assert "DbtCliInvocation.run(" in inspect.getsource(DbtCliResource.cli)
     popen, started = subprocess.Popen, []
     monkeypatch.setattr(subprocess, "Popen", lambda args, *a, **kw: started.append(args) or popen(args, *a, **kw))
-    invocation = dbt_resource.cli(["ls", "--select", "dim_time", "--resource-type", "model", "--output", "name"], in_process=True,
-                                  target_path=tmp_path / "target")
+    invocation = dbt_resource.cli(["ls", "--select", "dim_time", "--resource-type", "model", "--output", "name"],
+                                  in_process=True, target_path=tmp_path / "target")
     assert isinstance(invocation, InProcessInvocation)
     events = [event.raw_event for event in invocation.stream_raw_events()]
     assert invocation.is_successful() and invocation.process.returncode == 0
@@ -56,6 +56,7 @@ def test_a_failing_dbt_in_process_exits_and_fails_as_its_subprocess_would(dbt_ma
 def test_an_interrupt_inside_dbt_is_raised_once_dbt_returns(monkeypatch, tmp_path):
     from dbt.cli.main import dbtRunner, dbtRunnerResult
 
-    monkeypatch.setattr(dbtRunner, "invoke", lambda self, args: dbtRunnerResult(success=False, exception=KeyboardInterrupt()))
+    interrupted = dbtRunnerResult(success=False, exception=KeyboardInterrupt())
+    monkeypatch.setattr(dbtRunner, "invoke", lambda self, args: interrupted)
     with pytest.raises(KeyboardInterrupt):
         dbt_inprocess.run(["dbt", "build"], {}, tmp_path)
