@@ -11,6 +11,7 @@ schema (with the descriptions of its dbt yml); tables also a preview.
 
 import shutil
 import sys
+import threading
 import uuid
 from datetime import datetime
 from functools import cached_property
@@ -298,6 +299,9 @@ def dbt_docs_site(context: dg.AssetExecutionContext, dbt: DbtCliResource, ev_con
     )
 
 
+CLI_CALLS = threading.Lock()  # `DbtCli.cli` replaces a name of dagster-dbt's module while it runs
+
+
 class InProcessInvocation(DbtCliInvocation):
     """dagster-dbt's invocation of a dbt command, run in this process (`lib/dbt_inprocess`) instead of a subprocess;
     its events are read as dagster-dbt reads a subprocess's."""
@@ -322,11 +326,13 @@ class DbtCli(DbtCliResource):
     `_initialize_dbt_core_adapter`); the tests of `test_dbt_resource.py` fail if they change."""
 
     def cli(self, args, *, in_process: bool = False, **kwargs) -> DbtCliInvocation:
-        """dagster-dbt's `cli`; with `in_process`, dbt runs in this process (as `InProcessInvocation`)."""
-        if not in_process:
-            return super().cli(args, **kwargs)
-        with mock.patch.object(dagster_dbt.core.resource, "DbtCliInvocation", InProcessInvocation):
-            return super().cli(args, **kwargs)
+        """dagster-dbt's `cli`; with `in_process`, dbt runs in this process (as `InProcessInvocation`). The
+        replacement is the module's for the call: one call at a time in a process (threads included)."""
+        with CLI_CALLS:
+            if not in_process:
+                return super().cli(args, **kwargs)
+            with mock.patch.object(dagster_dbt.core.resource, "DbtCliInvocation", InProcessInvocation):
+                return super().cli(args, **kwargs)
 
     @cached_property
     def _cli_version(self):
