@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
+import threading
 import time
 
 from ev_assets.lib.live import messages, store
-from ev_assets.lib.live.bus import NatsBus
+from ev_assets.lib.live.bus import EVENTS_STREAM, STATUS_STREAM, NatsBus
 from ev_assets.lib.live.consumer import Consumer
 from ev_assets.lib.live.broker import NatsServer
 from ev_assets_tests.fixtures.live_feed import consumer_process, events, landed
@@ -70,6 +72,25 @@ def test_a_broker_restart_loses_nothing(tmp_path, data_dir):
         server.stop()
     assert counts["charging_events"] == 12_000
     assert counts["messages"] == 12_000
+
+
+def test_a_publish_while_a_consumer_creates_the_streams_waits_for_all_of_them(broker):
+    with NatsBus(broker.url) as bus:
+        add_stream, status_created = bus._js.add_stream, threading.Event()
+
+        async def slow_add_stream(config):  # the events stream comes a second after the status stream
+            if config.name == EVENTS_STREAM:
+                status_created.set()
+                await asyncio.sleep(1.0)
+            return await add_stream(config)
+
+        bus._js.add_stream = slow_add_stream
+        subscribing = threading.Thread(target=bus.subscribe, args=(STATUS_STREAM, "early"))
+        subscribing.start()
+        assert status_created.wait(10)
+        assert _publish(bus, events(3, "early")) == 3  # was "nats: no response from stream"
+        subscribing.join(10)
+        assert bus.stream_last_seq(EVENTS_STREAM) == 3
 
 
 def test_a_malformed_message_is_quarantined_with_its_sequence_and_the_stream_goes_on(bus, data_dir):

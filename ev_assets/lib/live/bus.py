@@ -83,14 +83,19 @@ class NatsBus:
             self._stop_loop()
             raise BusError(f"cannot connect to the broker at {url}: {exc or type(exc).__name__}") from exc
         self._js = self._nc.jetstream(publish_async_max_pending=in_flight)
-        self._ready_streams: set[str] = set()
+        self._streams_lock = threading.Lock()  # a consumer's thread and a publisher may both come first
+        self._streams_ready = False
 
     def _run(self, coroutine, timeout_s: float | None = 60.0):
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout_s)
 
     # --- streams ---------------------------------------------------------------------------------------------
     def ensure_streams(self) -> None:
-        """Create the project's streams where missing (file storage, de-duplication window of an hour)."""
+        """Create the project's streams where missing (file storage, de-duplication window of an hour).
+
+        The streams count as ready only once all of them exist: a publish that came while another thread had
+        created the status stream but not yet the events stream had no stream to answer it (NATS's "no response
+        from stream")."""
         from nats.js.api import StorageType, StreamConfig
 
         async def ensure():
@@ -101,9 +106,14 @@ class NatsBus:
                     await self._js.stream_info(name)
                 except Exception:
                     await self._js.add_stream(config)
-                self._ready_streams.add(name)
 
-        self._run(ensure())
+        with self._streams_lock:
+            self._run(ensure())
+            self._streams_ready = True
+
+    def _ensure_streams_once(self) -> None:
+        if not self._streams_ready:
+            self.ensure_streams()
 
     def stream_last_seq(self, stream: str) -> int:
         async def last():
@@ -113,8 +123,7 @@ class NatsBus:
 
     # --- publishing ------------------------------------------------------------------------------------------
     def publish(self, items: Iterable[tuple[str, bytes, str]]) -> Published:
-        if not self._ready_streams:
-            self.ensure_streams()
+        self._ensure_streams_once()
         result = Published()
 
         async def send():
@@ -136,8 +145,7 @@ class NatsBus:
     def subscribe(self, stream: str, durable: str, max_ack_pending: int = 100_000) -> "NatsSubscription":
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-        if stream not in self._ready_streams:
-            self.ensure_streams()
+        self._ensure_streams_once()
         config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S,
                                 deliver_policy=DeliverPolicy.ALL, max_ack_pending=max_ack_pending)
         subject = STREAMS[stream]
