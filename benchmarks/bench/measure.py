@@ -12,36 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def _rss_bytes(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _children(pid: int) -> list[int]:
-    kids = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                kids += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return kids
-
-
-def _tree_rss(pid: int) -> int:
-    total, todo, seen = 0, [pid], set()
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        total += _rss_bytes(p)
-        todo += _children(p)
-    return total
+from ev_assets.soak.audit import tree_rss
 
 
 @dataclass
@@ -75,7 +46,7 @@ def run_measured(command: list[str], env: dict | None = None, cwd: Path | None =
 
     def poll() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            peak[0] = max(peak[0], tree_rss(proc.pid))
             done.wait(0.2)
 
     poller = threading.Thread(target=poll, daemon=True)

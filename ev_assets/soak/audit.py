@@ -163,22 +163,20 @@ class MemoryPeak:
 
 
 def tree_rss(root_pid: int) -> int:
-    """Resident bytes of a process and all its descendants (from /proc; 0 where there is none)."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-            rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, ValueError, IndexError):
-            continue
-    total, todo = 0, [root_pid]
+    """Resident bytes of a process and all its descendants (from /proc: each thread's `children`, then each
+    process's `statm`; 0 for a process gone meanwhile). Reads only the tree, not every process of the machine."""
+    total, todo, seen = 0, [root_pid], set()
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
-        todo.extend(children.get(pid, []))
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    todo += [int(child) for child in f.read().split()]
+        except (OSError, ValueError, IndexError):
+            continue
     return total
