@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 import dagster as dg
 
 from ev_assets.cli import RANGE_END_TAG, RANGE_START_TAG, Launcher
-from ev_assets.lib.live import landing, store
+from ev_assets.lib.live import landing
 from ev_assets.lib.live.clock import LiveClock
 from ev_assets.lib.settings import Settings
 from ev_assets.lib.vocabulary import POLL_GRID_MINUTES
@@ -81,7 +81,7 @@ class RunRecord:
 class Driver:
     """Evaluates the schedules and the sensor at each tick and runs their requests (in this process, recorded in
     the instance). The simulated clock is stored in the landing store, where the sensor's cool-down and the
-    service's ages read it (`store.platform_now`)."""
+    service's ages read it (`ev_assets.lib.live.store.platform_now`)."""
 
     def __init__(self, plan: Plan, settings: Settings, instance: dg.DagsterInstance, launcher: Launcher, out):
         from ev_assets.definitions import defs
