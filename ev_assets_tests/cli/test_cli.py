@@ -1,7 +1,6 @@
 """`make demo` in small: the whole graph on the simulated feed, in-process, and what a user then finds."""
 
 import contextlib
-import io
 import json
 import os
 import re
@@ -21,7 +20,7 @@ from ev_assets.lib import lake
 from ev_assets.lib.settings import Settings
 from ev_assets_tests.fixtures.jobs import CLEARED, raw_tables, run_job
 from ev_assets_tests.fixtures.paths import REPO_ROOT
-from ev_assets_tests.fixtures.roots import DEMO_ENV, copy_demo, demo_env
+from ev_assets_tests.fixtures.roots import DEMO_ENV, cli_main, copy_demo, demo_env
 
 UTC = timezone.utc
 
@@ -33,10 +32,7 @@ def run_cli(monkeypatch, command: str, env: dict[str, str]) -> tuple[int, str]:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = cli.main([command])
-    return code, out.getvalue()
+    return cli_main(command)
 
 
 def test_poll_window_follows_the_source_mode(tmp_path):
