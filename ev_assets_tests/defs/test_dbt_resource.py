@@ -3,15 +3,19 @@ read by dagster-dbt as it reads a `dbt` subprocess; and without two costs of dag
 --version` in a subprocess, a dbt adapter in Dagster's process)."""
 
 import inspect
+import json
 import os
+import shutil
 import subprocess
+from datetime import date, timedelta
 
 import dagster_dbt.core.resource
 import pytest
 from dagster_dbt import DbtCliResource
 
 from ev_assets.defs.warehouse.dbt import DbtCli, InProcessInvocation, dbt_resource
-from ev_assets.lib import dbt_inprocess
+from ev_assets.lib import dbt_inprocess, dbt_runs
+from ev_assets_tests.fixtures.paths import DBT_PROJECT
 
 
 def test_dbt_steps_start_no_dbt_version_and_no_adapter(monkeypatch):
@@ -60,3 +64,40 @@ def test_an_interrupt_inside_dbt_is_raised_once_dbt_returns(monkeypatch, tmp_pat
     monkeypatch.setattr(dbtRunner, "invoke", lambda self, args: interrupted)
     with pytest.raises(KeyboardInterrupt):
         dbt_inprocess.run(["dbt", "build"], {}, tmp_path)
+
+
+def test_the_next_dbt_command_starts_from_the_last_parse_while_nothing_it_read_changed(monkeypatch, tmp_path):
+    project = tmp_path / "project"  # a copy: the test changes a model
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
+    monkeypatch.setattr(dbt_inprocess, "LAST_PARSE", None)
+    commands, run = [], dbt_inprocess.run
+    monkeypatch.setattr(dbt_inprocess, "run", lambda args, *a, **kw: commands.append(args[1]) or run(args, *a, **kw))
+    target = tmp_path / "target"
+    compiled = target / "compiled" / "ev_assets" / "models" / "marts" / "fct_connector_status.sql"
+
+    def compile_day(day: date, poll_interval_minutes: int = 10, **env: str) -> tuple[list[str], str]:
+        commands.clear()
+        args = ["dbt", "compile", "--select", "stg_chargecloud__polls fct_connector_status", "--project-dir", str(project),
+                "--profiles-dir", str(project), "--target-path", str(target),
+                "--vars", json.dumps(dbt_runs.dbt_vars(tmp_path, poll_interval_minutes))]
+        done = dbt_inprocess.run_reusing_parse(args, {**dbt_runs.window_env(day, day + timedelta(days=1)), **env},
+                                               project, compile_env=dbt_runs.WINDOW_ENV)
+        assert done.returncode == 0, done.stdout.getvalue().decode()[-3000:]
+        return commands[:], compiled.read_text()
+
+    day = date(2026, 1, 5)
+    first, sql = compile_day(day)
+    assert first == ["parse", "compile"] and "2026-01-05 00:00:00" in sql
+    staging = target / "compiled" / "ev_assets" / "models" / "staging" / "stg_chargecloud__polls.sql"
+    assert '"raw"."chargecloud_poll_log"' in staging.read_text()  # a source, resolved by the kept parse's lookups
+    # the next day (its window is read while compiling): the same parse, the new window
+    second, sql = compile_day(day + timedelta(days=1), EV_SIM_START="2026-01-06")  # a setting dbt does not read
+    assert second == ["compile"] and "2026-01-06 00:00:00" in sql and "2026-01-05 00:00:00" not in sql
+    # what the parse read changes: other vars, a setting of the project's, a model's file
+    assert compile_day(day, poll_interval_minutes=15)[0] == ["parse", "compile"]
+    assert compile_day(day, poll_interval_minutes=15, EV_DUCKDB_MEMORY_LIMIT="1GB")[0] == ["parse", "compile"]
+    model = project / "models" / "marts" / "fct_connector_status.sql"
+    model.write_text(model.read_text() + "\n-- the day's polls\n")
+    changed, sql = compile_day(day, poll_interval_minutes=15, EV_DUCKDB_MEMORY_LIMIT="1GB")
+    assert changed == ["parse", "compile"] and sql.rstrip().endswith("-- the day's polls")
+    assert compile_day(day, poll_interval_minutes=15, EV_DUCKDB_MEMORY_LIMIT="1GB")[0] == ["compile"]

@@ -311,7 +311,9 @@ class InProcessInvocation(DbtCliInvocation):
             adapter, cli_version, dbt_project=None) -> "InProcessInvocation":
         if not (target_path / dbt_runs.PARTIAL_PARSE).exists():  # as dagster-dbt: start from the project's parse
             dbt_runs.reuse_parse(project_dir / "target" / dbt_runs.PARTIAL_PARSE, target_path)
-        return cls(process=dbt_inprocess.run(args, env, project_dir), manifest=manifest, project=dbt_project,
+        # the window is read only while dbt compiles: the days of a run use the same parse
+        process = dbt_inprocess.run_reusing_parse(args, env, project_dir, compile_env=dbt_runs.WINDOW_ENV)
+        return cls(process=process, manifest=manifest, project=dbt_project,
                    dagster_dbt_translator=dagster_dbt_translator, project_dir=project_dir, target_path=target_path,
                    raise_on_error=raise_on_error, context=context, adapter=adapter, cli_version=cli_version)
 
