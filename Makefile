@@ -48,7 +48,7 @@ SPARK_EXTRA = $(if $(wildcard $(CURDIR)/.venv/lib/python*/site-packages/pyspark)
 INSTANCE_YAML := $(if $(EV_DAGSTER_PG_URL),ev_assets/deploy/dagster-postgres.yaml,dagster.yaml)
 
 # Safe to run again and at the same time as another target: a venv that matches uv.lock is left alone.
-# The libraries are compiled to bytecode once, here (~30 s on a fresh clone; UV_COMPILE_BYTECODE=0 leaves it out): uv
+# The libraries are compiled to bytecode once, here (~50 s on a fresh clone; UV_COMPILE_BYTECODE=0 leaves it out): uv
 # does not by default, and where PYTHONDONTWRITEBYTECODE is set every Python process would compile what it imports
 # again (importing the definitions: 9.6 s, 4.5 s compiled).
 UV_COMPILE_BYTECODE ?= 1
