@@ -22,6 +22,7 @@ import dataclasses
 import io
 import os
 import re
+import signal
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,20 +57,54 @@ class FinishedDbt:
 def run(args: Sequence[str], env: Mapping[str, str], cwd: Path, manifest: Any = None) -> FinishedDbt:
     """`args` (`dbt` and its arguments) as dbt's command line would run them, with `env` as the environment and
     `cwd` as the working folder. What dbt prints (JSON lines under DBT_LOG_FORMAT=json) is the returned stdout.
-    An interrupt (Ctrl-C, Dagster terminating the run) is raised once dbt has returned. With a `manifest` (a
+    An interrupt (Ctrl-C, Dagster terminating the run) stops dbt as a Ctrl-C stops its command line (its threads
+    stopped, their queries cancelled, run results written) and is raised once dbt has returned. With a `manifest` (a
     parsed project, `parse`) dbt does not parse the project again."""
     from dbt.cli.main import dbtRunner
 
     printed = io.StringIO()
     with ONE_AT_A_TIME, environment(env), contextlib.chdir(cwd), contextlib.redirect_stdout(printed):
         try:
-            result = dbtRunner(manifest=manifest).invoke(list(args[1:]))
+            with interrupts_as_keyboard_interrupt() as interrupted_by:
+                result = dbtRunner(manifest=manifest).invoke(list(args[1:]))
         finally:
             close_duckdb()
+    if interrupted_by:  # dbt has stopped: the interrupt is raised as the handler it replaced raises it
+        signo, handler = interrupted_by[0]
+        handler(signo, None)
     if result.exception is not None and not isinstance(result.exception, Exception):
         raise result.exception  # dbtRunner returns even a KeyboardInterrupt as the result's exception
     code = SUCCESS if result.success else ERROR if result.exception is not None else FAILURE
     return FinishedDbt(list(args), io.BytesIO(printed.getvalue().encode()), code, result.result)
+
+
+@contextlib.contextmanager
+def interrupts_as_keyboard_interrupt() -> Iterator[list[tuple[int, Any]]]:
+    """An interrupt (SIGINT, and SIGTERM where it is handled as one) raised as a KeyboardInterrupt, the one
+    exception on which dbt stops its threads, cancels their queries and writes its run results before it returns.
+    A Dagster step raises its own error on an interrupt instead, which dbt would let through with its threads still
+    running. Yields the list of (signal, the handler it replaced) received, for the caller to raise as that handler
+    would once dbt has returned. Signals are the main thread's: elsewhere nothing changes."""
+    received: list[tuple[int, Any]] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    before = {signo: signal.getsignal(signo) for signo in (signal.SIGINT, signal.SIGTERM)}
+    # a Python handler of SIGINT, and SIGTERM where it has the same (Dagster maps SIGTERM to SIGINT's handler)
+    replaced = [signo for signo, handler in before.items()
+                if callable(handler) and handler is before[signal.SIGINT]]
+
+    def as_keyboard_interrupt(signo: int, frame: Any) -> None:
+        received.append((signo, before[signo]))
+        raise KeyboardInterrupt
+
+    for signo in replaced:
+        signal.signal(signo, as_keyboard_interrupt)
+    try:
+        yield received
+    finally:
+        for signo in replaced:
+            signal.signal(signo, before[signo])
 
 
 # The flags of a dbt command that its parse reads (with their value), and of those the ones that change what it parses

@@ -6,10 +6,14 @@ import inspect
 import json
 import os
 import shutil
+import signal
 import subprocess
+import threading
+import time
 from datetime import date, timedelta
 
 import dagster_dbt.core.resource
+import duckdb
 import pytest
 from dagster_dbt import DbtCliResource
 
@@ -64,6 +68,48 @@ def test_an_interrupt_inside_dbt_is_raised_once_dbt_returns(monkeypatch, tmp_pat
     monkeypatch.setattr(dbtRunner, "invoke", lambda self, args: interrupted)
     with pytest.raises(KeyboardInterrupt):
         dbt_inprocess.run(["dbt", "build"], {}, tmp_path)
+
+
+def test_terminating_a_run_stops_dbt_s_query_and_threads_before_it_is_raised_as_dagster_raises_it(tmp_path):
+    from dagster._core.errors import DagsterExecutionInterruptedError
+    from dagster._utils.interrupts import raise_interrupts_as
+
+    project, database, logs = tmp_path / "slow", tmp_path / "slow.duckdb", tmp_path / "logs"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: slow\nversion: '1.0'\nprofile: slow\nflags: {send_anonymous_usage_stats: false}\n")
+    (project / "profiles.yml").write_text(
+        f"slow:\n  target: dev\n  outputs:\n    dev: {{type: duckdb, path: '{database}', threads: 2}}\n")
+    (project / "models" / "endless.sql").write_text(
+        "{{ config(materialized='table') }} select count(*) as n from range(1000000000000) t(i) where i % 7 = 3")
+
+    def terminate_once_the_query_runs() -> None:
+        log, deadline = logs / "dbt.log", time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "START sql table model" in (log.read_text() if log.exists() else ""):
+                time.sleep(1)  # the query under way
+                os.kill(os.getpid(), signal.SIGTERM)  # what Dagster sends a run's process to terminate it
+                return
+            time.sleep(0.05)
+
+    sigterm, threads = signal.getsignal(signal.SIGTERM), set(threading.enumerate())
+    terminator = threading.Thread(target=terminate_once_the_query_runs)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DagsterExecutionInterruptedError), raise_interrupts_as(DagsterExecutionInterruptedError):
+            terminator.start()
+            dbt_inprocess.run(["dbt", "run", "--project-dir", str(project), "--profiles-dir", str(project),
+                               "--log-path", str(logs), "--target-path", str(tmp_path / "target")], {}, project)
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)  # Dagster's handler leaves SIGTERM mapped to Ctrl-C's
+        terminator.join()
+    assert time.monotonic() - started < 60
+    # dbt stopped as on Ctrl-C: its query cancelled, its threads gone, its run results written, the database closed
+    assert "CANCEL query model.slow.endless" in (logs / "dbt.log").read_text()
+    assert set(threading.enumerate()) <= threads
+    assert json.loads((tmp_path / "target" / "run_results.json").read_text())["results"] == []
+    with duckdb.connect(str(database)) as warehouse:
+        assert warehouse.execute("select count(*) from information_schema.tables where table_name = 'endless'").fetchone() == (0,)
 
 
 def test_the_next_dbt_command_starts_from_the_last_parse_while_nothing_it_read_changed(monkeypatch, tmp_path):
