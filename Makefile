@@ -125,10 +125,11 @@ docs: $(UV)
 	@test -f "$(EV_DATA_DIR)/docs/index.html" || { echo "no docs site in $(EV_DATA_DIR)/docs: run make demo first"; exit 1; }
 	$(RUN) python -m http.server 8080 --bind 127.0.0.1 --directory "$(EV_DATA_DIR)/docs"
 
-# The MLflow UI on the data root's registry (Settings.mlflow_url in ev_assets/lib/settings/ links here).
+# The MLflow UI on the data root's registry (Settings.mlflow_url in ev_assets/lib/settings/ links here). Without
+# MLflow's job runner: six more Python processes, each importing MLflow, for GenAI jobs the registry never runs.
 mlflow: setup
 	@mkdir -p "$(abspath $(EV_DATA_DIR))/mlflow/artifacts"
-	MLFLOW_DISABLE_TELEMETRY=true $(RUN) mlflow server \
+	MLFLOW_DISABLE_TELEMETRY=true MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(RUN) mlflow server \
 		--backend-store-uri "sqlite:///$(abspath $(EV_DATA_DIR))/mlflow/mlflow.db" \
 		--default-artifact-root "file://$(abspath $(EV_DATA_DIR))/mlflow/artifacts" \
 		--host 127.0.0.1 --port 5000 --workers 1
