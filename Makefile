@@ -102,15 +102,16 @@ servers:
 # first.
 # Their temporary folders (data roots, Dagster instances, warehouses; 1-2 GB) are on tmpfs when /dev/shm has 4 GB
 # free (TEST_TMP=/other/folder puts them elsewhere): SQLite and DuckDB wait for the disk at every commit, and the demo
-# takes 91 s on disk, 63 s on tmpfs. Removed after a run that passed; kept, and named, after one that failed. Their
-# `tmp` is open to all, as /tmp is: as root, the scale-out tests run PostgreSQL as the `postgres` user in a folder there.
+# takes 91 s on disk, 63 s on tmpfs. Removed after a run that passed or was stopped (Ctrl-C: pytest's exit 2, also a
+# collection error's); kept, and named, after one that failed. Their `tmp` is open to all, as /tmp is: as root, the
+# scale-out tests run PostgreSQL as the `postgres` user in a folder there.
 TEST_WORKERS ?= auto
 TEST_TMP ?= $(shell [ "$$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $$4}')" -ge 4194304 ] 2>/dev/null && echo /dev/shm)
 test: setup browser spark servers
 	@base=$$(mktemp -d "$(or $(TEST_TMP),$${TMPDIR:-/tmp})/ev-assets-tests.XXXXXX") && chmod 711 "$$base" && mkdir -m 1777 "$$base/tmp" && \
 	echo "temporary folders: $$base" && \
 	TMPDIR="$$base/tmp" $(RUN) pytest -n $(TEST_WORKERS) --basetemp="$$base/pytest" $(ARGS); status=$$?; \
-	if [ $$status = 0 ]; then rm -rf "$$base"; else echo "the tests' temporary folders are kept in $$base"; fi; \
+	if [ $$status = 0 ] || [ $$status = 2 ]; then rm -rf "$$base"; else echo "the tests' temporary folders are kept in $$base"; fi; \
 	exit $$status
 
 # The warehouse job (dbt models, docs) on Spark for the days ingested so far (`make ingest` first).

@@ -108,7 +108,8 @@ def interrupts_as_keyboard_interrupt() -> Iterator[list[tuple[int, Any]]]:
 
 
 # The flags of a dbt command that its parse reads (with their value), and of those the ones that change what it parses
-PARSE_FLAGS = ("--project-dir", "--profiles-dir", "--target-path", "--log-path", "--vars", "--target", "-t", "--profile")
+PARSE_FLAGS = ("--project-dir", "--profiles-dir", "--target-path", "--log-path", "--vars", "--target", "-t",
+               "--profile")
 PARSED_BY = ("--project-dir", "--profiles-dir", "--vars", "--target", "-t", "--profile")
 # dbt's settings of one invocation that its parse does not read: where it writes, how it logs, which tests it runs
 PER_INVOCATION_ENV = ("DBT_TARGET_PATH", "DBT_LOG_PATH", "DBT_LOG_FORMAT", "DBT_INDIRECT_SELECTION")
@@ -221,7 +222,8 @@ def same_env(read: Mapping[str, str], env: Mapping[str, str], compile_env: Seque
     """Whether the variables a parse read (`LastParse.read_env`) have the same values in `env`."""
     from dbt.constants import DEFAULT_ENV_PLACEHOLDER
 
-    return all(env.get(name, DEFAULT_ENV_PLACEHOLDER) == value for name, value in read.items() if name not in compile_env)
+    return all(env.get(name, DEFAULT_ENV_PLACEHOLDER) == value
+               for name, value in read.items() if name not in compile_env)
 
 
 def parse(project_dir: Path, target_path: Path) -> Any:

@@ -109,7 +109,8 @@ def test_terminating_a_run_stops_dbt_s_query_and_threads_before_it_is_raised_as_
     assert set(threading.enumerate()) <= threads
     assert json.loads((tmp_path / "target" / "run_results.json").read_text())["results"] == []
     with duckdb.connect(str(database)) as warehouse:
-        assert warehouse.execute("select count(*) from information_schema.tables where table_name = 'endless'").fetchone() == (0,)
+        built = "select count(*) from information_schema.tables where table_name = 'endless'"
+        assert warehouse.execute(built).fetchone() == (0,)
 
 
 def test_the_next_dbt_command_starts_from_the_last_parse_while_nothing_it_read_changed(monkeypatch, tmp_path):
@@ -123,8 +124,8 @@ def test_the_next_dbt_command_starts_from_the_last_parse_while_nothing_it_read_c
 
     def compile_day(day: date, poll_interval_minutes: int = 10, **env: str) -> tuple[list[str], str]:
         commands.clear()
-        args = ["dbt", "compile", "--select", "stg_chargecloud__polls fct_connector_status", "--project-dir", str(project),
-                "--profiles-dir", str(project), "--target-path", str(target),
+        args = ["dbt", "compile", "--select", "stg_chargecloud__polls fct_connector_status",
+                "--project-dir", str(project), "--profiles-dir", str(project), "--target-path", str(target),
                 "--vars", json.dumps(dbt_runs.dbt_vars(tmp_path, poll_interval_minutes))]
         done = dbt_inprocess.run_reusing_parse(args, {**dbt_runs.window_env(day, day + timedelta(days=1)), **env},
                                                project, compile_env=dbt_runs.WINDOW_ENV)
