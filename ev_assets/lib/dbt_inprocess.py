@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import hashlib
 import io
 import os
 import re
@@ -58,8 +59,9 @@ def run(args: Sequence[str], env: Mapping[str, str], cwd: Path, manifest: Any = 
     """`args` (`dbt` and its arguments) as dbt's command line would run them, with `env` as the environment and
     `cwd` as the working folder. What dbt prints (JSON lines under DBT_LOG_FORMAT=json) is the returned stdout.
     An interrupt (Ctrl-C, Dagster terminating the run) stops dbt as a Ctrl-C stops its command line (its threads
-    stopped, their queries cancelled, run results written) and is raised once dbt has returned. With a `manifest` (a
-    parsed project, `parse`) dbt does not parse the project again."""
+    stopped, their queries cancelled, run results written) and is raised once dbt has returned, as the handler it
+    replaced raises it (Dagster's interrupted error in a step); where that handler only records it, as a
+    KeyboardInterrupt. With a `manifest` (a parsed project, `parse`) dbt does not parse the project again."""
     from dbt.cli.main import dbtRunner
 
     printed = io.StringIO()
@@ -69,9 +71,9 @@ def run(args: Sequence[str], env: Mapping[str, str], cwd: Path, manifest: Any = 
                 result = dbtRunner(manifest=manifest).invoke(list(args[1:]))
         finally:
             close_duckdb()
-    if interrupted_by:  # dbt has stopped: the interrupt is raised as the handler it replaced raises it
-        signo, handler = interrupted_by[0]
+    for signo, handler in interrupted_by[:1]:  # dbt has stopped: the interrupt is raised as that handler raises it
         handler(signo, None)
+        raise KeyboardInterrupt  # dbt was interrupted, though that handler only recorded it
     if result.exception is not None and not isinstance(result.exception, Exception):
         raise result.exception  # dbtRunner returns even a KeyboardInterrupt as the result's exception
     code = SUCCESS if result.success else ERROR if result.exception is not None else FAILURE
@@ -83,8 +85,9 @@ def interrupts_as_keyboard_interrupt() -> Iterator[list[tuple[int, Any]]]:
     """An interrupt (SIGINT, and SIGTERM where it is handled as one) raised as a KeyboardInterrupt, the one
     exception on which dbt stops its threads, cancels their queries and writes its run results before it returns.
     A Dagster step raises its own error on an interrupt instead, which dbt would let through with its threads still
-    running. Yields the list of (signal, the handler it replaced) received, for the caller to raise as that handler
-    would once dbt has returned. Signals are the main thread's: elsewhere nothing changes."""
+    running. Only the first signal is raised: a second one (Dagster's executor repeats the terminal's Ctrl-C) would cut
+    dbt's cancelling short. Yields the list of (signal, the handler it replaced) received, for the caller to raise as
+    that handler would once dbt has returned. Signals are the main thread's: elsewhere nothing changes."""
     received: list[tuple[int, Any]] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
@@ -94,15 +97,19 @@ def interrupts_as_keyboard_interrupt() -> Iterator[list[tuple[int, Any]]]:
     replaced = [signo for signo, handler in before.items()
                 if callable(handler) and handler is before[signal.SIGINT]]
 
+    armed = True  # false while the handlers are put back: a signal then is only recorded
+
     def as_keyboard_interrupt(signo: int, frame: Any) -> None:
         received.append((signo, before[signo]))
-        raise KeyboardInterrupt
+        if armed and len(received) == 1:
+            raise KeyboardInterrupt
 
-    for signo in replaced:
-        signal.signal(signo, as_keyboard_interrupt)
     try:
+        for signo in replaced:
+            signal.signal(signo, as_keyboard_interrupt)
         yield received
     finally:
+        armed = False
         for signo in replaced:
             signal.signal(signo, before[signo])
 
@@ -142,6 +149,8 @@ def run_reusing_parse(args: Sequence[str], env: Mapping[str, str], cwd: Path,
     global LAST_PARSE
     env = {**os.environ, **env}  # as dbt will see it
     key = parse_key(args, env, cwd, compile_env)
+    if key is None:
+        return run(args, env, cwd)
     last = LAST_PARSE
     if last is None or last.key != key or not same_env(last.read_env, env, compile_env):
         parsed = run(parse_command(args), env, cwd)
@@ -175,13 +184,16 @@ def flag_values(args: Sequence[str], names: Sequence[str]) -> list[tuple[str, st
     return pairs
 
 
-def parse_key(args: Sequence[str], env: Mapping[str, str], cwd: Path, compile_env: Sequence[str]) -> tuple:
+def parse_key(args: Sequence[str], env: Mapping[str, str], cwd: Path, compile_env: Sequence[str]) -> tuple | None:
     """What a parse of the project depends on: the flags, its files and the profile, the environment variables
-    dbt reads (DBT_*) and those the files name."""
+    dbt reads (DBT_*) and those the files name. None for a project with a `catalogs.yml`: dbt registers its catalogs
+    with the adapter only while it parses."""
     flags = dict(flag_values(args, PARSED_BY))
     project = cwd / (flags.get("--project-dir") or env.get("DBT_PROJECT_DIR") or ".")
     profiles = cwd / (flags.get("--profiles-dir") or env.get("DBT_PROFILES_DIR")
                       or ("." if (cwd / "profiles.yml").exists() else Path.home() / ".dbt"))  # dbt's default
+    if (project / "catalogs.yml").exists():
+        return None
     files = [*project_files(project), profiles / "profiles.yml"]
     names = {name for name in env if name.startswith(DBT_ENV_PREFIX)} | named_env_vars(files)
     environment = tuple(sorted((name, env.get(name)) for name in names - {*compile_env, *PER_INVOCATION_ENV}))
@@ -199,12 +211,12 @@ def project_files(folder: Path) -> list[Path]:
 
 
 def files_state(paths: Sequence[Path]) -> tuple:
-    """(path, modification time, size) of each file that exists."""
+    """(path, a hash of its content) of each file that exists: as dbt compares files, by content (a rewrite within
+    the file system's clock tick keeps the modification time)."""
     state = []
     for path in paths:
         with contextlib.suppress(OSError):
-            stat = path.stat()
-            state.append((str(path), stat.st_mtime_ns, stat.st_size))
+            state.append((str(path), hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()))
     return tuple(state)
 
 
@@ -229,8 +241,8 @@ def same_env(read: Mapping[str, str], env: Mapping[str, str], compile_env: Seque
 def parse(project_dir: Path, target_path: Path) -> Any:
     """The project parsed (dbt's `Manifest`), for `run` to re-use: what it holds does not depend on the data root
     or the window (the profile and the macros read those when dbt compiles)."""
-    done = run(["dbt", "parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-                "--target-path", str(target_path)], {}, project_dir)
+    flags = ["--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--target-path", str(target_path)]
+    done = run(parse_command(flags), {}, project_dir)
     if done.returncode != SUCCESS:
         raise RuntimeError(f"dbt parse failed:\n{done.stdout.getvalue().decode()[-3000:]}")
     return done.result

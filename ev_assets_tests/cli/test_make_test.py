@@ -31,13 +31,13 @@ TESTS = {
 }
 
 
-def make_test(tmp_path: Path, case: str) -> subprocess.Popen:
+def make_test(tmp_path: Path, case: str, workers: int = 0) -> subprocess.Popen:
     folder = tmp_path / case
     folder.mkdir()
     (folder / "test_case.py").write_text(TESTS[case])
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}  # not one of this suite's workers
-    command = ["make", "-o", "setup", "-o", "browser", "-o", "spark", "-o", "servers", "test", "TEST_WORKERS=0",
-               f"TEST_TMP={tmp_path}", f"ARGS=-p no:cacheprovider {folder / 'test_case.py'}"]
+    command = ["make", "-o", "setup", "-o", "browser", "-o", "spark", "-o", "servers", "test",
+               f"TEST_WORKERS={workers}", f"TEST_TMP={tmp_path}", f"ARGS=-p no:cacheprovider {folder / 'test_case.py'}"]
     # as a terminal's foreground job: its own process group (Ctrl-C reaches make, the shell, uv and pytest at once)
     # reading a terminal (uv forwards a SIGINT to pytest when it has none, and pytest would see two)
     terminal, its_side = pty.openpty()
@@ -49,8 +49,13 @@ def make_test(tmp_path: Path, case: str) -> subprocess.Popen:
 
 
 def finish(run: subprocess.Popen) -> tuple[int, str, Path]:
-    output = run.communicate(timeout=300)[0]
-    os.close(run.terminal)
+    try:
+        output = run.communicate(timeout=300)[0]
+    finally:
+        if run.poll() is None:  # timed out: nothing of it left behind
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+        os.close(run.terminal)
     folder = re.search(r"^temporary folders: (\S+)$", output, re.MULTILINE)
     assert folder, output
     return run.returncode, output, Path(folder.group(1))
@@ -68,7 +73,7 @@ def test_a_run_that_passes_leaves_no_folder_and_one_that_fails_keeps_and_names_i
 
 
 def test_ctrl_c_stops_the_run_and_removes_its_folder(tmp_path):
-    run = make_test(tmp_path, "waits")
+    run = make_test(tmp_path, "waits", workers=2)  # on pytest-xdist's workers, as `make test` runs
     started, deadline = tmp_path / "waits" / "started", time.monotonic() + 120
     while not started.exists() and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)

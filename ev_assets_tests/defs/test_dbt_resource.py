@@ -85,12 +85,10 @@ def test_terminating_a_run_stops_dbt_s_query_and_threads_before_it_is_raised_as_
 
     def terminate_once_the_query_runs() -> None:
         log, deadline = logs / "dbt.log", time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if "START sql table model" in (log.read_text() if log.exists() else ""):
-                time.sleep(1)  # the query under way
-                os.kill(os.getpid(), signal.SIGTERM)  # what Dagster sends a run's process to terminate it
-                return
+        while time.monotonic() < deadline and "START sql table model" not in (log.read_text() if log.exists() else ""):
             time.sleep(0.05)
+        time.sleep(1)  # the query under way (and at the deadline in any case: the query would never end)
+        os.kill(os.getpid(), signal.SIGTERM)  # what Dagster sends a run's process to terminate it
 
     sigterm, threads = signal.getsignal(signal.SIGTERM), set(threading.enumerate())
     terminator = threading.Thread(target=terminate_once_the_query_runs)
@@ -111,6 +109,34 @@ def test_terminating_a_run_stops_dbt_s_query_and_threads_before_it_is_raised_as_
     with duckdb.connect(str(database)) as warehouse:
         built = "select count(*) from information_schema.tables where table_name = 'endless'"
         assert warehouse.execute(built).fetchone() == (0,)
+
+
+def test_only_the_first_interrupt_stops_dbt_and_it_is_raised_as_the_replaced_handler_would(monkeypatch, tmp_path):
+    from dbt.cli.main import dbtRunner, dbtRunnerResult
+
+    recorded, cancelled = [], []
+
+    def interrupted_twice(self, args):  # Ctrl-C, then Dagster's executor passing it on while dbt cancels
+        with pytest.raises(KeyboardInterrupt):  # the first stops dbt...
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        os.kill(os.getpid(), signal.SIGINT)  # ...the second must not cut its cancelling short
+        time.sleep(0.2)
+        cancelled.append(True)
+        return dbtRunnerResult(success=False, exception=KeyboardInterrupt())
+
+    monkeypatch.setattr(dbtRunner, "invoke", interrupted_twice)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGINT, lambda signo, frame: recorded.append(signo))  # a handler that only records
+        with pytest.raises(KeyboardInterrupt):
+            dbt_inprocess.run(["dbt", "build"], {}, tmp_path)
+        assert cancelled and recorded == [signal.SIGINT]  # dbt ran to its end; the interrupt passed on once
+        signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+        assert recorded == [signal.SIGINT, signal.SIGINT]  # the handler is back
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+    assert signal.getsignal(signal.SIGTERM) == before[1]
 
 
 def test_the_next_dbt_command_starts_from_the_last_parse_while_nothing_it_read_changed(monkeypatch, tmp_path):
