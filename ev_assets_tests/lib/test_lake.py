@@ -7,7 +7,6 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
-import pytest
 
 from ev_assets.lib import lake as lakes
 from ev_assets.lib import tables, warehouse

@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 from ev_assets.lib import tables
-from ev_assets.lib.ml import session_baselines as M
 from ev_assets.lib.ml import sessions as S
 from ev_assets.lib.ml.core import REGRESSION_METRICS, InsufficientData, TrainedModel
 from ev_assets.lib.ml.sessions.data import DATASET_CODE, DATASET_LABEL

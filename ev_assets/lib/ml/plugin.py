@@ -181,10 +181,10 @@ def _description(name: str, horizon: int, gap: int, vehicles: int, summary: str)
 
 
 def _limits(name: str, horizon: int) -> str:
-    common = (f"Only defined where the car reports again within the horizon: readings just before it falls asleep "
-              f"have no target and are not judged. Hour and weekday are UTC (the table has no location), so a "
-              f"change of daylight saving time shifts habits by an hour. One model for all vehicles, without their "
-              f"identity: a vehicle with habits unlike any in training is predicted from the others. ")
+    common = ("Only defined where the car reports again within the horizon: readings just before it falls asleep "
+              "have no target and are not judged. Hour and weekday are UTC (the table has no location), so a "
+              "change of daylight saving time shifts habits by an hour. One model for all vehicles, without their "
+              "identity: a vehicle with habits unlike any in training is predicted from the others. ")
     if name == PLUGGED_MODEL:
         return common + (f"Plug-ins are hard to foresee {horizon} minutes ahead from state of charge alone; most of "
                          "the skill is in keeping the current state and in the hours when changes happen.")
