@@ -71,7 +71,8 @@ def run(args: Sequence[str], env: Mapping[str, str], cwd: Path, manifest: Any = 
                 result = dbtRunner(manifest=manifest).invoke(list(args[1:]))
         finally:
             close_duckdb()
-    for signo, handler in interrupted_by[:1]:  # dbt has stopped: the interrupt is raised as that handler raises it
+    if interrupted_by:  # dbt has stopped: the interrupt is raised as the handler it replaced raises it
+        signo, handler = interrupted_by[0]
         handler(signo, None)
         raise KeyboardInterrupt  # dbt was interrupted, though that handler only recorded it
     if result.exception is not None and not isinstance(result.exception, Exception):
@@ -114,10 +115,9 @@ def interrupts_as_keyboard_interrupt() -> Iterator[list[tuple[int, Any]]]:
             signal.signal(signo, before[signo])
 
 
-# The flags of a dbt command that its parse reads (with their value), and of those the ones that change what it parses
-PARSE_FLAGS = ("--project-dir", "--profiles-dir", "--target-path", "--log-path", "--vars", "--target", "-t",
-               "--profile")
+# The flags of a dbt command (with their value) that change what its parse gives, and all those its parse reads
 PARSED_BY = ("--project-dir", "--profiles-dir", "--vars", "--target", "-t", "--profile")
+PARSE_FLAGS = (*PARSED_BY, "--target-path", "--log-path")
 # dbt's settings of one invocation that its parse does not read: where it writes, how it logs, which tests it runs
 PER_INVOCATION_ENV = ("DBT_TARGET_PATH", "DBT_LOG_PATH", "DBT_LOG_FORMAT", "DBT_INDIRECT_SELECTION")
 # the environment variables a parse may read: dbt's own, and those the project's files name in `env_var('...')`
@@ -127,14 +127,11 @@ ENV_VAR_CALL = re.compile(r"""env_var\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*[,)
 
 @dataclass
 class LastParse:
-    """The project as dbt parsed it last in this process, and everything that parse depended on."""
+    """The project as dbt parsed it last in this process, and what that parse depended on (`parse_key`; the
+    environment variables dbt read while parsing are in the manifest's `env_vars`)."""
 
     key: tuple
     manifest: Any
-
-    def __post_init__(self) -> None:
-        # the environment variables dbt read while parsing (a default taken is recorded as dbt's placeholder)
-        self.read_env = dict(self.manifest.env_vars)
 
 
 LAST_PARSE: LastParse | None = None
@@ -152,7 +149,7 @@ def run_reusing_parse(args: Sequence[str], env: Mapping[str, str], cwd: Path,
     if key is None:
         return run(args, env, cwd)
     last = LAST_PARSE
-    if last is None or last.key != key or not same_env(last.read_env, env, compile_env):
+    if last is None or last.key != key or not same_env(last.manifest.env_vars, env, compile_env):
         parsed = run(parse_command(args), env, cwd)
         if parsed.returncode != SUCCESS:  # the command itself reports dbt's error, as without a parse kept
             return run(args, env, cwd)
@@ -194,10 +191,10 @@ def parse_key(args: Sequence[str], env: Mapping[str, str], cwd: Path, compile_en
                       or ("." if (cwd / "profiles.yml").exists() else Path.home() / ".dbt"))  # dbt's default
     if (project / "catalogs.yml").exists():
         return None
-    files = [*project_files(project), profiles / "profiles.yml"]
-    names = {name for name in env if name.startswith(DBT_ENV_PREFIX)} | named_env_vars(files)
+    state, named = read_files([*project_files(project), profiles / "profiles.yml"])
+    names = {name for name in env if name.startswith(DBT_ENV_PREFIX)} | named
     environment = tuple(sorted((name, env.get(name)) for name in names - {*compile_env, *PER_INVOCATION_ENV}))
-    return tuple(sorted(flags.items())), environment, files_state(files)
+    return tuple(sorted(flags.items())), environment, state
 
 
 def project_files(folder: Path) -> list[Path]:
@@ -210,28 +207,25 @@ def project_files(folder: Path) -> list[Path]:
     return sorted(paths)
 
 
-def files_state(paths: Sequence[Path]) -> tuple:
-    """(path, a hash of its content) of each file that exists: as dbt compares files, by content (a rewrite within
-    the file system's clock tick keeps the modification time)."""
-    state = []
+def read_files(paths: Sequence[Path]) -> tuple[tuple, set[str]]:
+    """Each file of `paths` that exists read once: its state, (path, a hash of its content), compared by content as
+    dbt compares files (a rewrite within the file system's clock tick keeps the modification time); and the
+    environment variables its SQL and YAML read by name (`env_var('EV_LAKE_URL', '')`)."""
+    state, names = [], set()
     for path in paths:
-        with contextlib.suppress(OSError):
-            state.append((str(path), hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()))
-    return tuple(state)
-
-
-def named_env_vars(paths: Sequence[Path]) -> set[str]:
-    """The environment variables the SQL and YAML files among `paths` read by name (`env_var('EV_LAKE_URL', '')`)."""
-    names = set()
-    for path in paths:
+        try:
+            content = path.read_bytes()
+        except OSError:
+            continue
+        state.append((str(path), hashlib.blake2b(content, digest_size=16).hexdigest()))
         if path.suffix in (".sql", ".yml", ".yaml"):
-            with contextlib.suppress(OSError):
-                names |= set(ENV_VAR_CALL.findall(path.read_text(errors="replace")))
-    return names
+            names |= set(ENV_VAR_CALL.findall(content.decode(errors="replace")))
+    return tuple(state), names
 
 
 def same_env(read: Mapping[str, str], env: Mapping[str, str], compile_env: Sequence[str]) -> bool:
-    """Whether the variables a parse read (`LastParse.read_env`) have the same values in `env`."""
+    """Whether the variables a parse read (a manifest's `env_vars`: a default taken is recorded as dbt's placeholder)
+    have the same values in `env`."""
     from dbt.constants import DEFAULT_ENV_PLACEHOLDER
 
     return all(env.get(name, DEFAULT_ENV_PLACEHOLDER) == value
